@@ -1,0 +1,62 @@
+#[cfg(feature = "ssr")]
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    use std::process::ExitCode;
+
+    use sessionboard::{
+        configuration::Settings,
+        startup::{serve, AppState},
+    };
+    use tracing_subscriber::EnvFilter;
+
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,fred=warn")),
+        )
+        .init();
+
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("sessionboard: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut leptos_options = match leptos::config::get_configuration(None) {
+        Ok(conf) => conf.leptos_options,
+        Err(err) => {
+            eprintln!("sessionboard: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    leptos_options.site_addr = settings.server.site_addr;
+    let addr = settings.server.site_addr;
+
+    let state = match AppState::connect(settings, leptos_options).await {
+        Ok(state) => state,
+        Err(err) => {
+            eprintln!("sessionboard: {err}");
+            return ExitCode::from(3);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("sessionboard: cannot listen on {addr}: {err} (set LEPTOS_SITE_ADDR)");
+            return ExitCode::from(4);
+        }
+    };
+    tracing::info!("listening on http://{addr}");
+    match serve(state, listener).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("sessionboard: server error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "ssr"))]
+pub fn main() {
+    // The browser entry point is `hydrate` in lib.rs.
+}

@@ -1,0 +1,222 @@
+//! The session page: the live session panel, the counter, the note, "forget this session".
+//! Every control is a form, so the page also works without JavaScript (the server function
+//! answers a plain form post with a redirect back here).
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+
+use crate::{
+    error::ApiError,
+    pages::clock::{format_remaining, format_utc, now_ms},
+    session_view::SessionView,
+};
+
+/// Longest note, in characters.
+pub const NOTE_MAX_CHARS: usize = 200;
+
+/// Checks a note the user typed; the same rule runs in the browser and on the server.
+pub fn validate_note(raw: &str) -> Result<String, ApiError> {
+    let note = raw.trim();
+    if note.is_empty() {
+        return Err(ApiError::new("note_empty", "Write something before saving the note."));
+    }
+    let chars = note.chars().count();
+    if chars > NOTE_MAX_CHARS {
+        return Err(ApiError::new(
+            "note_too_long",
+            format!("The note is {chars} characters long; at most {NOTE_MAX_CHARS} fit."),
+        ));
+    }
+    if note.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::new("note_invalid", "The note contains control characters."));
+    }
+    Ok(note.to_string())
+}
+
+/// The current session. `GET /api/session`.
+#[server(prefix = "/api", endpoint = "session", input = GetUrl)]
+pub async fn get_session() -> Result<SessionView, ApiError> {
+    use crate::sessions::AppSession;
+    Ok(AppSession::from_request().await?.view().await?)
+}
+
+/// Adds one to the session's counter and returns it. `POST /api/increment`.
+#[server(prefix = "/api", endpoint = "increment")]
+pub async fn increment_counter() -> Result<i64, ApiError> {
+    use crate::sessions::AppSession;
+    Ok(AppSession::from_request().await?.increment_counter().await?)
+}
+
+/// Stores a short note in the session. `POST /api/note` with form field `note`.
+#[server(prefix = "/api", endpoint = "note")]
+pub async fn save_note(note: String) -> Result<String, ApiError> {
+    use crate::sessions::AppSession;
+    let note = validate_note(&note)
+        .map_err(|err| err.with_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY))?;
+    AppSession::from_request().await?.set_note(&note).await?;
+    Ok(note)
+}
+
+/// Deletes the session from Redis and clears its cookie. `POST /api/forget`.
+#[server(prefix = "/api", endpoint = "forget")]
+pub async fn forget_session() -> Result<(), ApiError> {
+    use crate::sessions::AppSession;
+    Ok(AppSession::from_request().await?.forget().await?)
+}
+
+#[component]
+pub fn HomePage() -> impl IntoView {
+    let increment = ServerAction::<IncrementCounter>::new();
+    let save = ServerAction::<SaveNote>::new();
+    let forget = ServerAction::<ForgetSession>::new();
+    // Bumped to re-read the session: after the store was unavailable, and when a deadline passed.
+    let recheck = RwSignal::new(0u32);
+    let session = Resource::new(
+        move || {
+            (
+                increment.version().get(),
+                save.version().get(),
+                forget.version().get(),
+                recheck.get(),
+            )
+        },
+        |_| get_session(),
+    );
+
+    // One clock for all countdowns; it only ticks in the browser.
+    let now = RwSignal::new(now_ms());
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || {
+                now.set(now_ms());
+                let due = match session.get_untracked() {
+                    // Retry every 2 s while the store is unavailable.
+                    Some(Err(err)) => err.is_store_unavailable() && now_ms() / 1000 % 2 == 0,
+                    // Re-read once when the session's deadline has just passed.
+                    Some(Ok(view)) => view.active && now_ms() >= view.expires_at + 500,
+                    None => false,
+                };
+                if due {
+                    recheck.update(|n| *n += 1);
+                }
+            },
+            std::time::Duration::from_secs(1),
+        );
+        on_cleanup(move || {
+            if let Ok(handle) = handle {
+                handle.clear();
+            }
+        });
+    });
+
+    let counter_error = move || increment.value().get().and_then(Result::err);
+    let note_error = move || save.value().get().and_then(Result::err);
+
+    view! {
+        <header class="masthead">
+            <h1>"sessionboard"</h1>
+            <p class="tagline">"Your server-side session, live from Redis."</p>
+        </header>
+        <Transition fallback=|| view! { <p class="loading">"Loading the session…"</p> }>
+            {move || Suspend::new(async move {
+                match session.await {
+                    Ok(view) => view! { <SessionPanel view now/> }.into_any(),
+                    Err(err) => view! { <StoreBanner err/> }.into_any(),
+                }
+            })}
+        </Transition>
+        <section class="card controls">
+            <h2>"Try it"</h2>
+            <ActionForm action=increment attr:class="inline-form">
+                <button type="submit" data-testid="increment">"Count +1"</button>
+            </ActionForm>
+            {move || counter_error().map(|err| view! { <p class="error" role="alert">{err.message}</p> })}
+            <ActionForm action=save attr:class="note-form">
+                <label for="note">"Note (up to " {NOTE_MAX_CHARS} " characters)"</label>
+                <div class="row">
+                    <input id="note" name="note" type="text" maxlength="400" autocomplete="off" required/>
+                    <button type="submit" data-testid="save-note">"Save note"</button>
+                </div>
+            </ActionForm>
+            {move || note_error().map(|err| view! { <p class="error" role="alert" data-testid="note-error">{err.message}</p> })}
+            <ActionForm action=forget attr:class="inline-form">
+                <button type="submit" class="danger" data-testid="forget">"Forget this session"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn StoreBanner(err: ApiError) -> impl IntoView {
+    let text = if err.is_store_unavailable() {
+        "Session store unavailable — retrying…".to_string()
+    } else {
+        err.message
+    };
+    view! { <p class="banner" role="alert" data-testid="store-banner">{text}</p> }
+}
+
+#[component]
+fn SessionPanel(view: SessionView, now: RwSignal<i64>) -> impl IntoView {
+    if !view.active {
+        let notice = view.previous_ended.then(|| {
+            view! {
+                <p class="notice" data-testid="ended-notice">
+                    "Your previous session has ended (it expired or was signed out). A new one starts with your next action."
+                </p>
+            }
+        });
+        return view! {
+            <section class="card panel" data-testid="session-panel" data-active="false">
+                <h2>"No session yet"</h2>
+                {notice}
+                <p>"Count or save a note to start one. Sessions end after "
+                    {format_remaining(view.idle_timeout_seconds as i64 * 1000)}
+                    " without activity, or "
+                    {format_remaining(view.absolute_timeout_seconds as i64 * 1000)}
+                    " after they began."</p>
+                <p>"Counter: " <strong data-testid="counter">"0"</strong></p>
+            </section>
+        }
+        .into_any();
+    }
+    let expires_at = view.expires_at;
+    let idle_at = view.idle_expires_at;
+    let absolute_at = view.absolute_expires_at;
+    let expired = move || now.get() >= expires_at;
+    let note = view
+        .data
+        .get("note")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .unwrap_or_default();
+    view! {
+        <section class="card panel" data-testid="session-panel" data-active="true">
+            <h2>"Session " <code data-testid="fingerprint">{view.id_fingerprint.clone()}</code></h2>
+            <Show when=expired>
+                <p class="notice" data-testid="expired-notice">
+                    "This session expired at " {format_utc(expires_at)} "."
+                </p>
+            </Show>
+            <dl>
+                <dt>"Counter"</dt>
+                <dd><strong data-testid="counter">{view.counter}</strong></dd>
+                <dt>"Note"</dt>
+                <dd data-testid="note">{note}</dd>
+                <dt>"Created"</dt>
+                <dd>{format_utc(view.created_at)}</dd>
+                <dt>"Last active"</dt>
+                <dd>{format_utc(view.last_active)}</dd>
+                <dt>"Idle expiry in"</dt>
+                <dd data-testid="idle-countdown">{move || format_remaining(idle_at - now.get())}</dd>
+                <dt>"Absolute expiry in"</dt>
+                <dd data-testid="absolute-countdown">{move || format_remaining(absolute_at - now.get())}</dd>
+                <dt>"Expires at"</dt>
+                <dd data-testid="expires-at">{format_utc(expires_at)}</dd>
+                <dt>"Redis TTL when loaded"</dt>
+                <dd data-testid="ttl">{view.ttl_seconds} " s"</dd>
+            </dl>
+        </section>
+    }
+    .into_any()
+}

@@ -1,0 +1,4 @@
+//! Pages, each with the server functions it calls.
+
+pub mod clock;
+pub mod home;

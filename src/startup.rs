@@ -1,0 +1,125 @@
+//! Builds the application apart from `main`, so tests can serve the real app on any port.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    body::Body,
+    extract::{FromRef, Request, State},
+    response::IntoResponse,
+    routing::get,
+    Router,
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use tokio::net::TcpListener;
+
+use crate::{
+    app::{shell, App},
+    configuration::Settings,
+    health,
+    redis::{RedisError, RedisPool},
+    sessions::{self, ExpiryPolicy, RedisSessionStore},
+};
+
+/// Everything a request handler may need, cloned cheaply per request.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub leptos_options: LeptosOptions,
+    pub redis: RedisPool,
+    pub store: RedisSessionStore,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl AppState {
+    /// Connects to Redis (waiting as configured) and prepares the session store.
+    pub async fn connect(settings: Settings, leptos_options: LeptosOptions) -> Result<AppState, RedisError> {
+        let redis = RedisPool::connect(&settings.redis).await?;
+        let store = RedisSessionStore::new(
+            redis.pool.clone(),
+            &settings.redis.key_prefix,
+            ExpiryPolicy {
+                idle: settings.session.idle_timeout,
+                absolute: settings.session.absolute_timeout,
+            },
+        );
+        Ok(AppState {
+            settings: Arc::new(settings),
+            leptos_options,
+            redis,
+            store,
+        })
+    }
+}
+
+/// The whole app: pages and server functions behind the session layer; probes and static files
+/// outside it, so they never touch Redis.
+pub fn app(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let session_layer = sessions::layer(state.store.clone(), &state.settings.session);
+
+    let with_sessions = Router::<AppState>::new()
+        .route("/api/{*fn_name}", get(server_fn_handler).post(server_fn_handler))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            {
+                let options = state.leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .layer(session_layer);
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(with_sessions)
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state)
+}
+
+async fn server_fn_handler(State(state): State<AppState>, request: Request<Body>) -> impl IntoResponse {
+    handle_server_fns_with_context(move || provide_context(state.clone()), request).await
+}
+
+/// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the Redis pool closes.
+pub async fn serve(state: AppState, listener: TcpListener) -> std::io::Result<()> {
+    let redis = state.redis.clone();
+    let router = app(state);
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped accepting requests; closing the Redis pool");
+    redis.quit().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
