@@ -103,8 +103,7 @@ impl AppSession {
         let proposed = deadline_ms(now, loaded.absolute_deadline, policy.idle);
         if proposed - current > threshold {
             loaded.refreshed_at = now;
-            self.session
-                .set_expiry(Some(Expiry::AtDateTime(to_datetime(proposed))));
+            self.session.set_expiry(Some(cookie_expiry(proposed)));
         }
     }
 
@@ -158,9 +157,8 @@ impl AppSession {
         for (field, value) in extra {
             self.session.insert(field, value).await?;
         }
-        self.session.set_expiry(Some(Expiry::AtDateTime(to_datetime(
-            deadline_ms(now, absolute, policy.idle),
-        ))));
+        self.session
+            .set_expiry(Some(cookie_expiry(deadline_ms(now, absolute, policy.idle))));
         Ok(())
     }
 
@@ -208,9 +206,13 @@ pub fn fingerprint(id: &Id) -> String {
     digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn to_datetime(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+/// The cookie's expiry for a session deadline. Max-Age is whole seconds and would be rounded
+/// down, ending the cookie before the session; one extra second keeps it alive until Redis, the
+/// source of truth, has deleted the session.
+fn cookie_expiry(deadline_ms: i64) -> Expiry {
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(deadline_ms + 1_000) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    Expiry::AtDateTime(at)
 }
 
 #[cfg(feature = "ssr")]

@@ -215,3 +215,34 @@ pub async fn increment(app: &TestApp, client: &Client) -> i64 {
     assert_eq!(res.status(), 200, "POST /api/increment");
     res.json().await.expect("counter JSON")
 }
+
+/// A bare client (no cookie store) for tests that juggle many sessions by hand.
+pub fn bare_client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// The `name=value` of the session cookie a response sets, if any.
+pub fn session_cookie(res: &Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("sessionboard="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+}
+
+/// `GET /api/session` with an explicit cookie.
+pub async fn get_session_with(app: &TestApp, http: &Client, cookie: &str) -> (u16, Option<SessionView>) {
+    let res = http
+        .get(app.url("/api/session"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("GET /api/session");
+    let status = res.status().as_u16();
+    (status, if status == 200 { res.json().await.ok() } else { None })
+}

@@ -1,0 +1,68 @@
+import { expect, test } from "@playwright/test";
+import { openHydrated, TestApp, TestRedis } from "./support";
+
+let redis: TestRedis;
+let app: TestApp;
+
+test.beforeAll(async () => {
+  redis = await TestRedis.start();
+  app = await TestApp.start(redis);
+});
+
+test.afterAll(async () => {
+  await app?.stop();
+  await redis?.dispose();
+});
+
+test("the counter counts without a reload, and survives a server restart", async ({ page }) => {
+  await openHydrated(page, app.url);
+  await expect(page.getByTestId("session-panel")).toHaveAttribute("data-active", "false");
+
+  await page.getByTestId("increment").click();
+  await expect(page.getByTestId("counter")).toHaveText("1");
+  await page.getByTestId("increment").click();
+  await expect(page.getByTestId("counter")).toHaveText("2");
+  const fingerprint = await page.getByTestId("fingerprint").textContent();
+
+  await app.stop();
+  await app.resume();
+  await page.reload();
+  await expect(page.getByTestId("counter")).toHaveText("2");
+  await expect(page.getByTestId("fingerprint")).toHaveText(fingerprint ?? "missing");
+});
+
+test("a note is saved, and a too long one is refused with a message", async ({ page }) => {
+  await openHydrated(page, app.url);
+  await page.locator("#note").fill("remember the milk");
+  await page.getByTestId("save-note").click();
+  await expect(page.getByTestId("note")).toHaveText("remember the milk");
+
+  await page.locator("#note").fill("x".repeat(250));
+  await page.getByTestId("save-note").click();
+  await expect(page.getByTestId("note-error")).toContainText("at most 200");
+  await expect(page.getByTestId("note")).toHaveText("remember the milk");
+});
+
+test("forget this session ends it", async ({ page }) => {
+  await openHydrated(page, app.url);
+  await page.getByTestId("increment").click();
+  await expect(page.getByTestId("session-panel")).toHaveAttribute("data-active", "true");
+  await page.getByTestId("forget").click();
+  await expect(page.getByTestId("session-panel")).toHaveAttribute("data-active", "false");
+});
+
+test.describe("without JavaScript", () => {
+  test.use({ javaScriptEnabled: false });
+
+  test("forms post and redirect back", async ({ page }) => {
+    await page.goto(app.url);
+    await page.getByTestId("increment").click();
+    await page.waitForURL(app.url + "/");
+    await expect(page.getByTestId("counter")).toHaveText("1");
+    await page.getByTestId("increment").click();
+    await expect(page.getByTestId("counter")).toHaveText("2");
+    await page.locator("#note").fill("no js needed");
+    await page.getByTestId("save-note").click();
+    await expect(page.getByTestId("note")).toHaveText("no js needed");
+  });
+});

@@ -1,0 +1,147 @@
+//! Issue 5: Redis outages, corrupted data, restarts — nothing hangs, nothing is lost.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{bare_client, client, get_session, get_session_with, increment, session_cookie, TestApp, TestRedis};
+
+#[tokio::test]
+async fn requests_during_an_outage_answer_fast_and_the_app_recovers_by_itself() {
+    let mut redis = TestRedis::start_with(true);
+    let app = TestApp::spawn(&redis, &[("REDIS_COMMAND_TIMEOUT_MS", "1000")]).await;
+    let http = client();
+    for _ in 0..3 {
+        increment(&app, &http).await;
+    }
+
+    redis.stop();
+    let mut slowest = Duration::ZERO;
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let started = Instant::now();
+        let res = if i % 3 == 0 {
+            http.post(app.url("/api/increment")).header("accept", "application/json").send().await
+        } else if i % 3 == 1 {
+            http.get(app.url("/api/session")).send().await
+        } else {
+            http.get(app.url("/")).send().await
+        }
+        .expect("every request completes");
+        let status = res.status().as_u16();
+        let body = res.text().await.unwrap_or_default();
+        slowest = slowest.max(started.elapsed());
+        if i % 3 == 2 {
+            assert!(body.contains("Session store unavailable"), "page shows the banner: {status}");
+        } else {
+            assert_eq!(status, 503, "{body}");
+            assert!(body.contains("session_store_unavailable"), "{body}");
+        }
+        statuses.push(status);
+    }
+    assert!(slowest < Duration::from_millis(2_500), "slowest answer {slowest:?}");
+    assert_eq!(http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+
+    redis.resume();
+    let back = Instant::now();
+    loop {
+        let res = http.get(app.url("/api/session")).send().await.unwrap();
+        if res.status() == 200 {
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(5), "not recovered after {:?}", back.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back.elapsed() < Duration::from_secs(3), "recovered after {:?}", back.elapsed());
+    let view = get_session(&app, &http).await;
+    assert_eq!(view.counter, 3, "the session and its counter survived the outage");
+    assert_eq!(increment(&app, &http).await, 4);
+}
+
+#[tokio::test]
+async fn undecodable_records_become_a_fresh_session_never_an_error() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[]).await;
+    let corruptions: [&[&str]; 3] = [
+        &["SET", "{key}", "\u{1}\u{2}garbage"],             // another Redis type (an old blob)
+        &["HSET", "{key}", "counter", "{not json"],          // a field that is not JSON
+        &["HDEL", "{key}", "created_at"],                   // a required field missing
+    ];
+    for corruption in corruptions {
+        let http = client();
+        increment(&app, &http).await;
+        let key = redis.session_keys().pop().expect("a session key");
+        if corruption[0] == "SET" {
+            redis.cli(&["DEL", &key]);
+        }
+        let args: Vec<&str> = corruption.iter().map(|a| if *a == "{key}" { key.as_str() } else { a }).collect();
+        redis.cli(&args);
+
+        let view = get_session(&app, &http).await;
+        assert!(!view.active, "{corruption:?}");
+        assert_eq!(increment(&app, &http).await, 1, "{corruption:?}: a fresh session");
+        redis.cli(&["DEL", &key]);
+        for k in redis.session_keys() {
+            redis.cli(&["DEL", &k]);
+        }
+    }
+    assert!(app.state.store.undecodable_count() >= 3);
+}
+
+#[tokio::test]
+async fn tampered_and_oversized_cookies_mean_no_session() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[]).await;
+    let http = bare_client();
+    let res = http.post(app.url("/api/increment")).header("accept", "application/json").send().await.unwrap();
+    let cookie = session_cookie(&res).expect("a session cookie");
+    assert_eq!(get_session_with(&app, &http, &cookie).await.1.unwrap().counter, 1);
+
+    let mut tampered = cookie.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    for bad in [tampered, "sessionboard=".to_string() + &"x".repeat(3000), "sessionboard=%%%".into()] {
+        let (status, view) = get_session_with(&app, &http, &bad).await;
+        assert_eq!(status, 200, "{bad:.40}");
+        assert!(!view.unwrap().active);
+    }
+    assert_eq!(redis.session_keys().len(), 1, "the real session is untouched");
+}
+
+#[tokio::test]
+async fn a_thousand_sessions_survive_an_app_restart_and_a_redis_restart() {
+    let mut redis = TestRedis::start_with(true);
+    let app = TestApp::spawn(&redis, &[]).await;
+    let http = bare_client();
+    let mut cookies = Vec::with_capacity(1000);
+    for _ in 0..1000 {
+        let res = http.post(app.url("/api/increment")).header("accept", "application/json").send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        cookies.push(session_cookie(&res).expect("cookie"));
+    }
+    app.kill().await;
+
+    let app = TestApp::spawn(&redis, &[]).await;
+    let mut lost = 0;
+    for cookie in &cookies {
+        let (_, view) = get_session_with(&app, &http, cookie).await;
+        if !view.is_some_and(|v| v.active && v.counter == 1) {
+            lost += 1;
+        }
+    }
+    assert_eq!(lost, 0, "sessions lost across an app restart");
+
+    redis.stop();
+    redis.resume();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get_session_with(&app, &http, &cookies[0]).await.0 != 200 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for cookie in &cookies {
+        let (_, view) = get_session_with(&app, &http, cookie).await;
+        if !view.is_some_and(|v| v.active && v.counter == 1) {
+            lost += 1;
+        }
+    }
+    assert_eq!(lost, 0, "sessions lost across a Redis restart (AOF)");
+}
