@@ -10,6 +10,8 @@ use leptos_router::{
 use crate::pages::home::HomePage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    set_page_policy(&options);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -24,6 +26,22 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// Sends this page's Content-Security-Policy, naming the nonce Leptos put on its inline scripts.
+#[cfg(feature = "ssr")]
+fn set_page_policy(options: &LeptosOptions) {
+    use axum::http::{header::CONTENT_SECURITY_POLICY, HeaderValue};
+    use leptos::{config::Env, nonce::use_nonce};
+    use leptos_axum::ResponseOptions;
+
+    let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) else {
+        return;
+    };
+    let policy = crate::security::page_policy(&nonce.to_string(), options.env == Env::DEV);
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response.insert_header(CONTENT_SECURITY_POLICY, value);
     }
 }
 

@@ -21,6 +21,16 @@ pub struct Settings {
     pub server: ServerSettings,
     pub redis: RedisSettings,
     pub session: SessionSettings,
+    pub auth: AuthSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub max_failures_per_user: u32,
+    pub max_failures_per_address: u32,
+    pub failure_window: Duration,
+    /// `DEMO_USERS`: accounts created at start-up when missing (name, password).
+    pub demo_users: Vec<(String, SecretString)>,
 }
 
 #[derive(Debug, Clone)]
@@ -276,10 +286,18 @@ impl Settings {
             None => SessionSecret::Generated(dev_secret(&server.data_dir)?),
         };
 
+        let auth = AuthSettings {
+            max_failures_per_user: at_least_one(&source, "LOGIN_MAX_FAILURES_PER_USER", "auth", "max_failures_per_user", 5)?,
+            max_failures_per_address: at_least_one(&source, "LOGIN_MAX_FAILURES_PER_ADDRESS", "auth", "max_failures_per_address", 50)?,
+            failure_window: seconds(&source, "LOGIN_FAILURE_WINDOW_SECONDS", "auth", "failure_window_seconds", 300)?,
+            demo_users: demo_users(env)?,
+        };
+
         Ok(Settings {
             environment,
             server,
             redis,
+            auth,
             session: SessionSettings {
                 idle_timeout,
                 absolute_timeout,
@@ -315,6 +333,32 @@ pub fn load_or_create_dev_secret(data_dir: &std::path::Path) -> Result<SecretStr
     std::fs::create_dir_all(data_dir).map_err(fail)?;
     std::fs::write(&path, &secret).map_err(fail)?;
     Ok(SecretString::from(secret))
+}
+
+fn at_least_one(source: &Source, env: &str, section: &str, key: &str, default: u32) -> Result<u32, ConfigError> {
+    let value: u32 = source.parse(env, section, key, default, "a whole number above 0")?;
+    if value == 0 {
+        return Err(source.invalid(env, section, key, "a whole number above 0"));
+    }
+    Ok(value)
+}
+
+/// `DEMO_USERS=alice:password1,bob:password2`. Passwords never appear in an error.
+fn demo_users(env: &HashMap<String, String>) -> Result<Vec<(String, SecretString)>, ConfigError> {
+    let Some(list) = env.get("DEMO_USERS").filter(|v| !v.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let expected = "name:password pairs separated by commas (names of 3-32 a-z 0-9 . _ -, passwords of 8-128 characters)";
+    list.split(',')
+        .map(|pair| {
+            let (name, password) = pair.split_once(':').ok_or_else(|| invalid("DEMO_USERS".into(), "(hidden)".into(), expected))?;
+            let name = crate::auth::credentials::normalize_username(name)
+                .map_err(|_| invalid("DEMO_USERS".into(), format!("user {name:?}"), expected))?;
+            crate::auth::credentials::check_new_password(password)
+                .map_err(|_| invalid("DEMO_USERS".into(), format!("password of {name:?}"), expected))?;
+            Ok((name, SecretString::from(password.to_string())))
+        })
+        .collect()
 }
 
 fn redis_endpoint(source: &Source) -> Result<RedisEndpoint, ConfigError> {

@@ -62,7 +62,7 @@ mod server {
     use leptos_axum::ResponseOptions;
 
     use super::{ApiError, STORE_UNAVAILABLE};
-    use crate::sessions::SessionError;
+    use crate::{auth::AuthError, sessions::SessionError};
 
     impl ApiError {
         /// Sets the HTTP status of the server function's response (when there is one).
@@ -92,6 +92,36 @@ mod server {
                     "Your session ended before the change could be saved. Reload to start a new one.",
                 )
                 .with_status(StatusCode::CONFLICT),
+            }
+        }
+    }
+
+    impl From<fred::error::Error> for ApiError {
+        fn from(err: fred::error::Error) -> Self {
+            SessionError::StoreUnavailable(err.details().to_string()).into()
+        }
+    }
+
+    impl From<AuthError> for ApiError {
+        fn from(err: AuthError) -> Self {
+            match err {
+                AuthError::UsernameTaken => ApiError::new("username_taken", "That username is taken.")
+                    .with_status(StatusCode::CONFLICT),
+                AuthError::InvalidCredentials => {
+                    ApiError::new("invalid_credentials", "Wrong username or password.")
+                        .with_status(StatusCode::UNAUTHORIZED)
+                }
+                AuthError::TooManyAttempts(wait) => ApiError::new(
+                    "too_many_attempts",
+                    format!("Too many failed sign-ins. Try again in {} s.", wait.as_secs().max(1)),
+                )
+                .with_status(StatusCode::TOO_MANY_REQUESTS),
+                AuthError::Store(err) => err.into(),
+                AuthError::Password(err) => {
+                    tracing::error!(error = %err, "password hashing failed");
+                    ApiError::new("internal", "Signing in failed on the server; try again.")
+                        .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+                }
             }
         }
     }

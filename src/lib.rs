@@ -1,9 +1,12 @@
 //! sessionboard: a Leptos + Axum app whose sessions live in Redis.
 //!
-//! Shared by server and browser: `app` (the UI), `pages`, `error`, `session_view`.
-//! Server only (`ssr`): `configuration`, `startup`, `redis`, `sessions`, `health`.
+//! Shared by server and browser: `app` (the UI), `pages`, `error`, `session_view`, the credential
+//! rules in `auth`.
+//! Server only (`ssr`): `configuration`, `startup`, `redis`, `sessions`, the rest of `auth`,
+//! `security`, `health`.
 
 pub mod app;
+pub mod auth;
 pub mod error;
 pub mod pages;
 pub mod session_view;
@@ -14,6 +17,8 @@ pub mod configuration;
 pub mod health;
 #[cfg(feature = "ssr")]
 pub mod redis;
+#[cfg(feature = "ssr")]
+pub mod security;
 #[cfg(feature = "ssr")]
 pub mod sessions;
 #[cfg(feature = "ssr")]

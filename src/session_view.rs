@@ -25,4 +25,7 @@ pub struct SessionView {
     pub counter: i64,
     /// User data kept in the session (the note).
     pub data: serde_json::Map<String, serde_json::Value>,
+    /// The signed-in user; `None` for an anonymous session.
+    pub user: Option<String>,
+    pub signed_in_at: Option<i64>,
 }

@@ -5,6 +5,7 @@ use std::{net::SocketAddr, sync::Arc};
 use axum::{
     body::Body,
     extract::{FromRef, Request, State},
+    middleware,
     response::IntoResponse,
     routing::get,
     Router,
@@ -15,11 +16,20 @@ use tokio::net::TcpListener;
 
 use crate::{
     app::{shell, App},
+    auth::{Auth, LoginLimits},
     configuration::Settings,
-    health,
-    redis::{RedisError, RedisPool},
+    health, security,
+    redis::{KeySpace, RedisError, RedisPool},
     sessions::{self, ExpiryPolicy, RedisSessionStore},
 };
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+    #[error("could not prepare accounts: {0}")]
+    Auth(String),
+}
 
 /// Everything a request handler may need, cloned cheaply per request.
 #[derive(Clone)]
@@ -28,6 +38,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub redis: RedisPool,
     pub store: RedisSessionStore,
+    pub auth: Auth,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -37,12 +48,28 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    /// Connects to Redis (waiting as configured) and prepares the session store.
-    pub async fn connect(settings: Settings, leptos_options: LeptosOptions) -> Result<AppState, RedisError> {
+    /// Connects to Redis (waiting as configured), prepares the session store and accounts, and
+    /// creates the demo accounts.
+    pub async fn connect(settings: Settings, leptos_options: LeptosOptions) -> Result<AppState, StartupError> {
         let redis = RedisPool::connect(&settings.redis).await?;
+        let keys = KeySpace::new(&settings.redis.key_prefix);
+        let auth = Auth::new(
+            redis.pool.clone(),
+            keys.clone(),
+            LoginLimits {
+                max_failures_per_user: settings.auth.max_failures_per_user,
+                max_failures_per_address: settings.auth.max_failures_per_address,
+                window: settings.auth.failure_window,
+            },
+        )
+        .await
+        .map_err(|err| StartupError::Auth(err.to_string()))?;
+        auth.seed(&settings.auth.demo_users)
+            .await
+            .map_err(|err| StartupError::Auth(err.to_string()))?;
         let store = RedisSessionStore::new(
             redis.pool.clone(),
-            &settings.redis.key_prefix,
+            keys,
             ExpiryPolicy {
                 idle: settings.session.idle_timeout,
                 absolute: settings.session.absolute_timeout,
@@ -53,6 +80,7 @@ impl AppState {
             leptos_options,
             redis,
             store,
+            auth,
         })
     }
 }
@@ -77,13 +105,16 @@ pub fn app(state: AppState) -> Router {
                 move || shell(options.clone())
             },
         )
-        .layer(session_layer);
+        .layer(session_layer)
+        // Outside the session layer: a refused request never reaches Redis.
+        .layer(middleware::from_fn(security::refuse_cross_site));
 
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(with_sessions)
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(security::security_headers))
         .with_state(state)
 }
 

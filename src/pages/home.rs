@@ -7,6 +7,7 @@ use leptos::server_fn::codec::GetUrl;
 
 use crate::{
     error::ApiError,
+    pages::account::{AccountActions, AccountPanel, SignInForms},
     pages::clock::{format_remaining, format_utc, now_ms},
     session_view::SessionView,
 };
@@ -57,6 +58,13 @@ pub async fn save_note(note: String) -> Result<String, ApiError> {
     Ok(note)
 }
 
+/// Pushes the idle deadline back now ("stay signed in"). `POST /api/stay`.
+#[server(prefix = "/api", endpoint = "stay")]
+pub async fn stay_signed_in() -> Result<SessionView, ApiError> {
+    use crate::sessions::AppSession;
+    Ok(AppSession::from_request().await?.stay().await?)
+}
+
 /// Deletes the session from Redis and clears its cookie. `POST /api/forget`.
 #[server(prefix = "/api", endpoint = "forget")]
 pub async fn forget_session() -> Result<(), ApiError> {
@@ -69,6 +77,8 @@ pub fn HomePage() -> impl IntoView {
     let increment = ServerAction::<IncrementCounter>::new();
     let save = ServerAction::<SaveNote>::new();
     let forget = ServerAction::<ForgetSession>::new();
+    let stay = ServerAction::<StaySignedIn>::new();
+    let account = AccountActions::new();
     // Bumped to re-read the session: after the store was unavailable, and when a deadline passed.
     let recheck = RwSignal::new(0u32);
     let session = Resource::new(
@@ -77,6 +87,8 @@ pub fn HomePage() -> impl IntoView {
                 increment.version().get(),
                 save.version().get(),
                 forget.version().get(),
+                stay.version().get(),
+                account.version(),
                 recheck.get(),
             )
         },
@@ -120,7 +132,13 @@ pub fn HomePage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading the session…"</p> }>
             {move || Suspend::new(async move {
                 match session.await {
-                    Ok(view) => view! { <SessionPanel view now/> }.into_any(),
+                    Ok(view) => {
+                        let account_view = match (view.user.clone(), view.signed_in_at) {
+                            (Some(user), Some(since)) => view! { <AccountPanel user signed_in_at=since actions=account/> }.into_any(),
+                            _ => view! { <SignInForms actions=account/> }.into_any(),
+                        };
+                        view! { <SessionPanel view now stay/> {account_view} }.into_any()
+                    }
                     Err(err) => view! { <StoreBanner err/> }.into_any(),
                 }
             })}
@@ -157,7 +175,11 @@ fn StoreBanner(err: ApiError) -> impl IntoView {
 }
 
 #[component]
-fn SessionPanel(view: SessionView, now: RwSignal<i64>) -> impl IntoView {
+fn SessionPanel(
+    view: SessionView,
+    now: RwSignal<i64>,
+    stay: ServerAction<StaySignedIn>,
+) -> impl IntoView {
     if !view.active {
         let notice = view.previous_ended.then(|| {
             view! {
@@ -216,6 +238,9 @@ fn SessionPanel(view: SessionView, now: RwSignal<i64>) -> impl IntoView {
                 <dt>"Redis TTL when loaded"</dt>
                 <dd data-testid="ttl">{view.ttl_seconds} " s"</dd>
             </dl>
+            <ActionForm action=stay attr:class="inline-form stay-form">
+                <button type="submit" data-testid="stay">"Stay signed in"</button>
+            </ActionForm>
         </section>
     }
     .into_any()

@@ -1,4 +1,5 @@
 //! Pages, each with the server functions it calls.
 
+pub mod account;
 pub mod clock;
 pub mod home;

@@ -20,6 +20,9 @@ use secrecy::ExposeSecret;
 
 use crate::configuration::{RedisEndpoint, RedisSettings};
 
+mod keys;
+pub use keys::KeySpace;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
     #[error("the Redis settings are not usable: {0}")]

@@ -7,13 +7,12 @@
 //! tower-sessions.
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tower_sessions::{session::Id, Expiry, Session};
 
 use super::{
     fields,
-    store::{deadline_ms, now_ms, ExpiryPolicy, RedisSessionStore},
+    store::{deadline_ms, fingerprint, now_ms, ExpiryPolicy, RedisSessionStore},
 };
 use crate::session_view::SessionView;
 
@@ -46,6 +45,8 @@ struct Loaded {
     absolute_deadline: i64,
     counter: i64,
     note: Option<String>,
+    user: Option<String>,
+    signed_in_at: Option<i64>,
 }
 
 pub struct AppSession {
@@ -71,6 +72,10 @@ impl AppSession {
     /// `Ok(None)`: no live session; `ended` in the view tells whether the request carried the
     /// cookie of one that has ended (expired, signed out, revoked, or unreadable).
     async fn load(&self) -> Result<(Option<Loaded>, bool), SessionError> {
+        self.load_with(false).await
+    }
+
+    async fn load_with(&self, force_refresh: bool) -> Result<(Option<Loaded>, bool), SessionError> {
         let had_cookie = self.session.id().is_some();
         let created_at: Option<i64> = self.session.get(fields::CREATED_AT).await?;
         let Some(created_at) = created_at else {
@@ -87,18 +92,24 @@ impl AppSession {
             absolute_deadline: self.session.get(fields::ABSOLUTE_DEADLINE).await?.unwrap_or(created_at),
             counter: self.session.get(fields::COUNTER).await?.unwrap_or(0),
             note: self.session.get(fields::NOTE).await?,
+            user: self.session.get(fields::USER).await?,
+            signed_in_at: self.session.get(fields::SIGNED_IN_AT).await?,
         };
-        self.slide_deadline(&mut loaded);
+        self.slide_deadline(&mut loaded, force_refresh);
         Ok((Some(loaded), false))
     }
 
     /// Pushes the idle deadline when it would move by more than the refresh threshold. The push
     /// happens after the response (tower-sessions calls the store's `save`), together with a new
     /// cookie Max-Age.
-    fn slide_deadline(&self, loaded: &mut Loaded) {
+    fn slide_deadline(&self, loaded: &mut Loaded, force: bool) {
         let policy = self.policy();
         let now = now_ms();
-        let threshold = (policy.idle.as_millis() as f64 * self.refresh_fraction) as i64;
+        let threshold = if force {
+            0
+        } else {
+            (policy.idle.as_millis() as f64 * self.refresh_fraction) as i64
+        };
         let current = deadline_ms(loaded.refreshed_at, loaded.absolute_deadline, policy.idle);
         let proposed = deadline_ms(now, loaded.absolute_deadline, policy.idle);
         if proposed - current > threshold {
@@ -110,6 +121,12 @@ impl AppSession {
     /// The session as the panel shows it.
     pub async fn view(&self) -> Result<SessionView, SessionError> {
         let (loaded, ended) = self.load().await?;
+        Ok(self.to_view(loaded.as_ref(), ended))
+    }
+
+    /// "Stay signed in": pushes the idle deadline now, whatever the refresh threshold.
+    pub async fn stay(&self) -> Result<SessionView, SessionError> {
+        let (loaded, ended) = self.load_with(true).await?;
         Ok(self.to_view(loaded.as_ref(), ended))
     }
 
@@ -143,23 +160,9 @@ impl AppSession {
             absolute_timeout_seconds: policy.absolute.as_secs(),
             counter: loaded.counter,
             data,
+            user: loaded.user.clone(),
+            signed_in_at: loaded.signed_in_at,
         }
-    }
-
-    /// Starts a session in this request's `Session`; tower-sessions stores it after the response.
-    async fn begin(&self, extra: &[(&str, Value)]) -> Result<(), SessionError> {
-        let policy = self.policy();
-        let now = now_ms();
-        let absolute = now + policy.absolute.as_millis() as i64;
-        self.session.insert(fields::CREATED_AT, now).await?;
-        self.session.insert(fields::REFRESHED_AT, now).await?;
-        self.session.insert(fields::ABSOLUTE_DEADLINE, absolute).await?;
-        for (field, value) in extra {
-            self.session.insert(field, value).await?;
-        }
-        self.session
-            .set_expiry(Some(cookie_expiry(deadline_ms(now, absolute, policy.idle))));
-        Ok(())
     }
 
     /// Adds one to the counter atomically and returns the new value.
@@ -192,18 +195,84 @@ impl AppSession {
         }
     }
 
-    /// Deletes the session from Redis and clears the cookie.
+    /// Deletes the session from Redis (and from its user's index) and clears the cookie.
     pub async fn forget(&self) -> Result<(), SessionError> {
+        if let (Some(loaded), _) = self.load().await? {
+            if let Some(user) = &loaded.user {
+                self.store.index().remove(user, &fingerprint(&loaded.id)).await.map_err(store_down)?;
+            }
+        }
         self.session.flush().await?;
+        Ok(())
+    }
+
+    /// Signs `user` in: a new session id (the old one no longer loads anything), a new absolute
+    /// deadline counted from now, and the visitor's harmless data (counter, note) kept. The new
+    /// record and its index entry are stored after the response.
+    pub async fn login(&self, user: &str, user_agent: &str, address: &str) -> Result<(), SessionError> {
+        let now = now_ms();
+        let extra = [
+            (fields::USER, Value::from(user)),
+            (fields::SIGNED_IN_AT, Value::from(now)),
+            (fields::USER_AGENT, Value::from(shorten(user_agent, 120))),
+            (fields::ADDRESS, Value::from(address)),
+        ];
+        match self.load().await?.0 {
+            None => self.begin(&extra).await,
+            Some(loaded) => {
+                if let Some(previous) = &loaded.user {
+                    self.store.index().remove(previous, &fingerprint(&loaded.id)).await.map_err(store_down)?;
+                }
+                self.session.cycle_id().await?;
+                self.restart_clock(now, &extra).await
+            }
+        }
+    }
+
+    /// The signed-in user's name, if any.
+    pub async fn user(&self) -> Result<Option<String>, SessionError> {
+        Ok(self.load().await?.0.and_then(|loaded| loaded.user))
+    }
+
+    /// This session's handle in its user's index.
+    pub fn handle(&self) -> Option<String> {
+        self.session.id().as_ref().map(fingerprint)
+    }
+
+    /// Starts a session in this request's `Session`; tower-sessions stores it after the response.
+    async fn begin(&self, extra: &[(&str, Value)]) -> Result<(), SessionError> {
+        let now = now_ms();
+        self.session.insert(fields::CREATED_AT, now).await?;
+        self.restart_clock(now, extra).await
+    }
+
+    /// Sets a fresh idle and absolute deadline from `now`, plus `extra` fields, in memory.
+    async fn restart_clock(&self, now: i64, extra: &[(&str, Value)]) -> Result<(), SessionError> {
+        let policy = self.policy();
+        let absolute = now + policy.absolute.as_millis() as i64;
+        self.session.insert(fields::REFRESHED_AT, now).await?;
+        self.session.insert(fields::ABSOLUTE_DEADLINE, absolute).await?;
+        for (field, value) in extra {
+            self.session.insert(field, value).await?;
+        }
+        self.session
+            .set_expiry(Some(cookie_expiry(deadline_ms(now, absolute, policy.idle))));
         Ok(())
     }
 }
 
-/// A short, stable, non-reversible label for a session id: lets a user tell sessions apart
-/// without ever exposing the id itself.
-pub fn fingerprint(id: &Id) -> String {
-    let digest = Sha256::digest(id.to_string().as_bytes());
-    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+fn store_down(err: fred::error::Error) -> SessionError {
+    SessionError::StoreUnavailable(err.details().to_string())
+}
+
+/// At most `max` characters, marked with an ellipsis when cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut short: String = text.chars().take(max - 1).collect();
+    short.push('…');
+    short
 }
 
 /// The cookie's expiry for a session deadline. Max-Age is whole seconds and would be rounded

@@ -16,3 +16,11 @@ pub const NOTE: &str = "note";
 
 /// Fields every record must have; a record without them is treated as corrupt.
 pub const REQUIRED: [&str; 3] = [CREATED_AT, REFRESHED_AT, ABSOLUTE_DEADLINE];
+/// The signed-in user's name; absent for an anonymous session.
+pub const USER: &str = "user";
+/// When the user signed in (ms); the absolute deadline counts from here.
+pub const SIGNED_IN_AT: &str = "signed_in_at";
+/// The browser's User-Agent at sign-in, shortened, for "Your sessions".
+pub const USER_AGENT: &str = "user_agent";
+/// The client address at sign-in, for "Your sessions".
+pub const ADDRESS: &str = "address";

@@ -3,9 +3,11 @@
 mod app_session;
 pub mod fields;
 mod store;
+mod user_index;
 
-pub use app_session::{fingerprint, AppSession, SessionError};
-pub use store::{deadline_ms, now_ms, ExpiryPolicy, RedisSessionStore, StoreError};
+pub use app_session::{AppSession, SessionError};
+pub use store::{deadline_ms, fingerprint, now_ms, ExpiryPolicy, RedisSessionStore, StoreError};
+pub use user_index::{IndexEntry, ListedSession, UserIndex};
 
 use sha2::{Digest, Sha512};
 use tower_sessions::{

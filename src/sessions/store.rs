@@ -29,13 +29,18 @@ use fred::{
     types::{scripts::Script, Value as RedisValue},
 };
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tower_sessions::{
     session::{Id, Record},
     session_store, SessionStore,
 };
 
-use super::fields;
+use super::{
+    fields,
+    user_index::{IndexEntry, UserIndex},
+};
+use crate::redis::KeySpace;
 
 /// Lua: create the record only if its key is new. ARGV[1] = deadline (ms), then field/value pairs.
 const CREATE: &str = r#"
@@ -96,8 +101,9 @@ pub struct ExpiryPolicy {
 #[derive(Clone)]
 pub struct RedisSessionStore {
     pool: Pool,
-    key_prefix: Arc<str>,
+    keys: KeySpace,
     policy: ExpiryPolicy,
+    index: UserIndex,
     scripts: Arc<Scripts>,
     undecodable: Arc<AtomicU64>,
 }
@@ -112,29 +118,29 @@ struct Scripts {
 impl std::fmt::Debug for RedisSessionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisSessionStore")
-            .field("key_prefix", &self.key_prefix)
+            .field("keys", &self.keys)
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
 
 impl RedisSessionStore {
-    /// A store writing keys `<key_prefix>session:{<id>}` (the braces are a Redis Cluster hash
-    /// tag, so the keys that belong to one session land in one slot).
+    /// A store writing sessions at [`KeySpace::session`].
     ///
     /// ```no_run
     /// # async fn example(pool: fred::prelude::Pool) {
     /// use std::time::Duration;
-    /// use sessionboard::sessions::{ExpiryPolicy, RedisSessionStore};
+    /// use sessionboard::{redis::KeySpace, sessions::{ExpiryPolicy, RedisSessionStore}};
     ///
     /// let policy = ExpiryPolicy { idle: Duration::from_secs(604_800), absolute: Duration::from_secs(2_592_000) };
-    /// let store = RedisSessionStore::new(pool, "sessionboard:", policy);
+    /// let store = RedisSessionStore::new(pool, KeySpace::new("sessionboard:"), policy);
     /// # }
     /// ```
-    pub fn new(pool: Pool, key_prefix: &str, policy: ExpiryPolicy) -> Self {
+    pub fn new(pool: Pool, keys: KeySpace, policy: ExpiryPolicy) -> Self {
         RedisSessionStore {
+            index: UserIndex::new(pool.clone(), keys.clone(), policy.idle, policy.absolute),
             pool,
-            key_prefix: key_prefix.into(),
+            keys,
             policy,
             scripts: Arc::new(Scripts {
                 create: Script::from_lua(CREATE),
@@ -150,9 +156,14 @@ impl RedisSessionStore {
         self.policy
     }
 
+    /// The per-user session index kept beside the sessions.
+    pub fn index(&self) -> &UserIndex {
+        &self.index
+    }
+
     /// The Redis key of a session.
     pub fn key(&self, id: &Id) -> String {
-        format!("{}session:{{{id}}}", self.key_prefix)
+        self.keys.session(id)
     }
 
     /// Adds `amount` to an integer field of an existing session; `None` when the session no
@@ -239,6 +250,13 @@ pub fn deadline_ms(refreshed_at: i64, absolute_deadline: i64, idle: Duration) ->
         .min(absolute_deadline)
 }
 
+/// A short, stable, non-reversible label for a session id: lets a user tell sessions apart
+/// without ever exposing the id itself.
+pub fn fingerprint(id: &Id) -> String {
+    let digest = Sha256::digest(id.to_string().as_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
@@ -269,10 +287,25 @@ impl SessionStore for RedisSessionStore {
                 .await
                 .map_err(StoreError::Redis)?;
             if created == 1 {
-                return Ok(());
+                break;
             }
             record.id = Id::default();
         }
+        // A signed-in session joins its user's index once it exists under its final id.
+        if let Some(user) = record.data.get(fields::USER).and_then(Value::as_str) {
+            let text = |field: &str| record.data.get(field).and_then(Value::as_str).unwrap_or_default().to_string();
+            let entry = IndexEntry {
+                id: record.id.to_string(),
+                signed_in_at: millis(fields::SIGNED_IN_AT).unwrap_or(refreshed_at),
+                user_agent: text(fields::USER_AGENT),
+                address: text(fields::ADDRESS),
+            };
+            self.index
+                .add(user, &fingerprint(&record.id), &entry)
+                .await
+                .map_err(StoreError::Redis)?;
+        }
+        Ok(())
     }
 
     /// tower-sessions saves after a request that changed the session's expiry; data changes go

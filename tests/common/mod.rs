@@ -246,3 +246,17 @@ pub async fn get_session_with(app: &TestApp, http: &Client, cookie: &str) -> (u1
     let status = res.status().as_u16();
     (status, if status == 200 { res.json().await.ok() } else { None })
 }
+
+/// Registers `user` with `password`; panics unless it worked.
+pub async fn register(app: &TestApp, http: &Client, user: &str, password: &str) {
+    let res = post(app, http, "/api/register", &[("username", user), ("password", password)]).await;
+    assert_eq!(res.status(), 200, "register {user}: {}", res.text().await.unwrap_or_default());
+}
+
+/// Signs in; returns the response status.
+pub async fn login(app: &TestApp, http: &Client, user: &str, password: &str) -> u16 {
+    post(app, http, "/api/login", &[("username", user), ("password", password)])
+        .await
+        .status()
+        .as_u16()
+}

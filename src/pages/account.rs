@@ -1,0 +1,321 @@
+//! Accounts on the session page: register, sign in and out, "Your sessions", password change.
+//! Server functions sit next to the components that call them.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    auth::credentials::{check_new_password, normalize_username, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN},
+    error::ApiError,
+    pages::clock::format_utc,
+};
+
+/// One of the signed-in user's sessions, as "Your sessions" lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionListing {
+    /// Stable short handle; never the session id.
+    pub handle: String,
+    pub signed_in_at: i64,
+    pub last_seen: i64,
+    pub expires_at: i64,
+    pub user_agent: String,
+    pub address: String,
+    pub this_device: bool,
+}
+
+#[cfg(feature = "ssr")]
+mod server {
+    use axum::http::{header::USER_AGENT, request::Parts, StatusCode};
+    use leptos::prelude::use_context;
+
+    use crate::{error::ApiError, sessions::AppSession, startup::AppState};
+
+    pub fn state() -> Result<AppState, ApiError> {
+        use_context::<AppState>().ok_or_else(|| {
+            ApiError::new("internal", "The server is misconfigured.").with_status(StatusCode::INTERNAL_SERVER_ERROR)
+        })
+    }
+
+    /// The client's address and User-Agent, for the limiter and the session list.
+    pub fn client() -> (String, String) {
+        let parts = use_context::<Parts>();
+        let address = parts
+            .as_ref()
+            .and_then(|p| p.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>())
+            .map(|info| info.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let agent = parts
+            .as_ref()
+            .and_then(|p| p.headers.get(USER_AGENT))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("unknown")
+            .to_string();
+        (address, agent)
+    }
+
+    /// The signed-in user of this request, or 401.
+    pub async fn signed_in() -> Result<(AppSession, String), ApiError> {
+        let session = AppSession::from_request().await?;
+        match session.user().await? {
+            Some(user) => Ok((session, user)),
+            None => Err(ApiError::new("not_signed_in", "Sign in first.").with_status(StatusCode::UNAUTHORIZED)),
+        }
+    }
+}
+
+/// Creates an account. `POST /api/register` with `username`, `password`.
+#[server(prefix = "/api", endpoint = "register")]
+pub async fn register(username: String, password: String) -> Result<String, ApiError> {
+    use axum::http::StatusCode;
+    let invalid = |err: ApiError| err.with_status(StatusCode::UNPROCESSABLE_ENTITY);
+    let username = normalize_username(&username).map_err(invalid)?;
+    check_new_password(&password).map_err(invalid)?;
+    server::state()?.auth.register(&username, password).await?;
+    Ok(username)
+}
+
+/// Signs in, cycling the session id. `POST /api/login` with `username`, `password`.
+#[server(prefix = "/api", endpoint = "login")]
+pub async fn login(username: String, password: String) -> Result<String, ApiError> {
+    use crate::{auth::AuthError, sessions::AppSession};
+    let state = server::state()?;
+    let (address, agent) = server::client();
+    // A malformed name is just a wrong name: same message, same cost.
+    let username = normalize_username(&username).unwrap_or_else(|_| format!("invalid:{username:.40}"));
+    if password.chars().count() > crate::auth::credentials::PASSWORD_MAX {
+        return Err(AuthError::InvalidCredentials.into());
+    }
+    state.auth.authenticate(&username, password, &address).await?;
+    AppSession::from_request().await?.login(&username, &agent, &address).await?;
+    Ok(username)
+}
+
+/// Signs out: the session is deleted from Redis and the cookie cleared. `POST /api/logout`.
+#[server(prefix = "/api", endpoint = "logout")]
+pub async fn logout() -> Result<(), ApiError> {
+    use crate::sessions::AppSession;
+    Ok(AppSession::from_request().await?.forget().await?)
+}
+
+/// The signed-in user's live sessions. `GET /api/sessions`.
+#[server(prefix = "/api", endpoint = "sessions", input = GetUrl)]
+pub async fn list_sessions() -> Result<Vec<SessionListing>, ApiError> {
+    use crate::sessions::now_ms;
+    let (session, user) = server::signed_in().await?;
+    let this = session.handle();
+    let listed = server::state()?
+        .store
+        .index()
+        .list(&user, now_ms())
+        .await?;
+    Ok(listed
+        .into_iter()
+        .map(|s| SessionListing {
+            this_device: Some(&s.handle) == this.as_ref(),
+            handle: s.handle,
+            signed_in_at: s.entry.signed_in_at,
+            last_seen: s.last_seen,
+            expires_at: s.expires_at,
+            user_agent: s.entry.user_agent,
+            address: s.entry.address,
+        })
+        .collect())
+}
+
+/// Signs out one of the user's sessions. `POST /api/sessions/revoke` with `handle`.
+/// Another user's handle is answered like an unknown one: 404.
+#[server(prefix = "/api", endpoint = "sessions/revoke")]
+pub async fn revoke_session(handle: String) -> Result<(), ApiError> {
+    let (_, user) = server::signed_in().await?;
+    let revoked = server::state()?
+        .store
+        .index()
+        .revoke(&user, &handle)
+        .await?;
+    if revoked {
+        Ok(())
+    } else {
+        Err(ApiError::new("not_found", "No such session.").with_status(axum::http::StatusCode::NOT_FOUND))
+    }
+}
+
+/// Signs out every other session of the user. `POST /api/sessions/revoke-others`.
+#[server(prefix = "/api", endpoint = "sessions/revoke-others")]
+pub async fn revoke_other_sessions() -> Result<usize, ApiError> {
+    let (session, user) = server::signed_in().await?;
+    server::state()?
+        .store
+        .index()
+        .revoke_all_except(&user, session.handle().as_deref())
+        .await
+        .map_err(ApiError::from)
+}
+
+/// Changes the password and signs out every other session. `POST /api/password` with
+/// `current`, `new`.
+#[server(prefix = "/api", endpoint = "password")]
+pub async fn change_password(current: String, new: String) -> Result<usize, ApiError> {
+    check_new_password(&new).map_err(|err| err.with_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY))?;
+    let (session, user) = server::signed_in().await?;
+    let state = server::state()?;
+    state.auth.change_password(&user, current, new).await?;
+    state
+        .store
+        .index()
+        .revoke_all_except(&user, session.handle().as_deref())
+        .await
+        .map_err(ApiError::from)
+}
+
+/// The actions the account forms submit; owned by the page so that every one of them re-reads
+/// the session panel when it completes.
+#[derive(Clone, Copy)]
+pub struct AccountActions {
+    pub register: ServerAction<Register>,
+    pub login: ServerAction<Login>,
+    pub logout: ServerAction<Logout>,
+    pub revoke: ServerAction<RevokeSession>,
+    pub revoke_others: ServerAction<RevokeOtherSessions>,
+    pub change_password: ServerAction<ChangePassword>,
+}
+
+impl AccountActions {
+    pub fn new() -> Self {
+        AccountActions {
+            register: ServerAction::new(),
+            login: ServerAction::new(),
+            logout: ServerAction::new(),
+            revoke: ServerAction::new(),
+            revoke_others: ServerAction::new(),
+            change_password: ServerAction::new(),
+        }
+    }
+
+    /// Changes whenever any of the actions completes.
+    pub fn version(&self) -> usize {
+        self.register.version().get()
+            + self.login.version().get()
+            + self.logout.version().get()
+            + self.revoke.version().get()
+            + self.revoke_others.version().get()
+            + self.change_password.version().get()
+    }
+}
+
+impl Default for AccountActions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn error_of<T: Clone + Send + Sync + 'static>(
+    action: ServerAction<impl leptos::server_fn::ServerFn<Output = T, Error = ApiError> + Clone + Send + Sync + 'static>,
+) -> impl Fn() -> Option<String> + Copy
+where
+    T: Send + Sync,
+{
+    move || action.value().get().and_then(Result::err).map(|err| err.message)
+}
+
+/// Register and sign-in forms for a visitor who is not signed in.
+#[component]
+pub fn SignInForms(actions: AccountActions) -> impl IntoView {
+    let registered = move || actions.register.value().get().and_then(Result::ok);
+    let register_error = error_of(actions.register);
+    let login_error = error_of(actions.login);
+    view! {
+        <section class="card account">
+            <h2>"Sign in"</h2>
+            <ActionForm action=actions.login attr:class="stacked" attr:data-testid="login-form">
+                <label>"Username" <input name="username" autocomplete="username" required/></label>
+                <label>"Password" <input name="password" type="password" autocomplete="current-password" required/></label>
+                <button type="submit" data-testid="login">"Sign in"</button>
+            </ActionForm>
+            {move || login_error().map(|m| view! { <p class="error" role="alert" data-testid="login-error">{m}</p> })}
+            <details>
+                <summary>"New here? Create an account"</summary>
+                <ActionForm action=actions.register attr:class="stacked" attr:data-testid="register-form">
+                    <label>"Username (" {USERNAME_MIN} "–" {USERNAME_MAX} " of a-z 0-9 . _ -)"
+                        <input name="username" autocomplete="username" required/></label>
+                    <label>"Password (at least " {PASSWORD_MIN} " characters)"
+                        <input name="password" type="password" autocomplete="new-password" required/></label>
+                    <button type="submit" data-testid="register">"Create account"</button>
+                </ActionForm>
+                {move || registered().map(|name| view! { <p class="ok" data-testid="registered">"Account " {name} " created — sign in above."</p> })}
+                {move || register_error().map(|m| view! { <p class="error" role="alert" data-testid="register-error">{m}</p> })}
+            </details>
+        </section>
+    }
+}
+
+/// The signed-in user's panel: who, since when, sign out, "Your sessions", password change.
+#[component]
+pub fn AccountPanel(user: String, signed_in_at: i64, actions: AccountActions) -> impl IntoView {
+    let sessions = Resource::new(move || actions.version(), |_| list_sessions());
+    let password_error = error_of(actions.change_password);
+    let password_done = move || actions.change_password.value().get().and_then(Result::ok);
+    let revoke_error = error_of(actions.revoke);
+    view! {
+        <section class="card account" data-testid="account-panel">
+            <h2>"Signed in as " <span data-testid="user">{user}</span></h2>
+            <p>"Since " {format_utc(signed_in_at)} "."</p>
+            <ActionForm action=actions.logout attr:class="inline-form">
+                <button type="submit" class="danger" data-testid="logout">"Sign out"</button>
+            </ActionForm>
+            <h3>"Your sessions"</h3>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match sessions.await {
+                        Ok(list) => view! { <SessionList list actions/> }.into_any(),
+                        Err(err) => view! { <p class="error">{err.message}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            {move || revoke_error().map(|m| view! { <p class="error" role="alert">{m}</p> })}
+            <ActionForm action=actions.revoke_others attr:class="inline-form">
+                <button type="submit" data-testid="revoke-others">"Sign out all other sessions"</button>
+            </ActionForm>
+            <h3>"Change password"</h3>
+            <ActionForm action=actions.change_password attr:class="stacked">
+                <label>"Current password" <input name="current" type="password" autocomplete="current-password" required/></label>
+                <label>"New password" <input name="new" type="password" autocomplete="new-password" required/></label>
+                <button type="submit" data-testid="change-password">"Change password"</button>
+            </ActionForm>
+            {move || password_done().map(|n| view! { <p class="ok">"Password changed; " {n} " other session(s) signed out."</p> })}
+            {move || password_error().map(|m| view! { <p class="error" role="alert">{m}</p> })}
+        </section>
+    }
+}
+
+#[component]
+fn SessionList(list: Vec<SessionListing>, actions: AccountActions) -> impl IntoView {
+    view! {
+        <ul class="sessions" data-testid="session-list">
+            {list
+                .into_iter()
+                .map(|s| {
+                    let handle = s.handle.clone();
+                    view! {
+                        <li data-testid="session-item" data-this-device=s.this_device.to_string()>
+                            <div>
+                                <strong>{s.user_agent}</strong>
+                                {s.this_device.then(|| view! { <span class="tag">"this device"</span> })}
+                            </div>
+                            <div class="meta">
+                                {s.address} " · signed in " {format_utc(s.signed_in_at)} " · last seen "
+                                {format_utc(s.last_seen)} " · " <code>{s.handle.clone()}</code>
+                            </div>
+                            {(!s.this_device).then(|| view! {
+                                <ActionForm action=actions.revoke attr:class="inline-form">
+                                    <input type="hidden" name="handle" value=handle/>
+                                    <button type="submit" class="small" data-testid="revoke">"Sign out"</button>
+                                </ActionForm>
+                            })}
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+    }
+}
