@@ -148,12 +148,13 @@ impl Settings {
         env: &HashMap<String, String>,
         dev_secret: impl FnOnce(&std::path::Path) -> Result<SecretString, ConfigError>,
     ) -> Result<Settings, ConfigError> {
-        let file: toml::Table = file_text.parse().map_err(|err: toml::de::Error| {
-            ConfigError::File {
-                path: DEFAULT_CONFIG_FILE.to_string(),
-                reason: err.message().to_string(),
-            }
-        })?;
+        let file: toml::Table =
+            file_text
+                .parse()
+                .map_err(|err: toml::de::Error| ConfigError::File {
+                    path: DEFAULT_CONFIG_FILE.to_string(),
+                    reason: err.message().to_string(),
+                })?;
         let source = Source { file: &file, env };
 
         let environment = match source.raw("LEPTOS_ENV", "server", "environment") {
@@ -192,9 +193,28 @@ impl Settings {
                 "a whole number from 1 to 64",
             )?)
             .filter(|size| *size <= 64)
-            .ok_or_else(|| source.invalid("REDIS_POOL_SIZE", "redis", "pool_size", "a whole number from 1 to 64"))?,
-            connect_timeout: millis(&source, "REDIS_CONNECT_TIMEOUT_MS", "redis", "connect_timeout_ms", 2000)?,
-            command_timeout: millis(&source, "REDIS_COMMAND_TIMEOUT_MS", "redis", "command_timeout_ms", 1500)?,
+            .ok_or_else(|| {
+                source.invalid(
+                    "REDIS_POOL_SIZE",
+                    "redis",
+                    "pool_size",
+                    "a whole number from 1 to 64",
+                )
+            })?,
+            connect_timeout: millis(
+                &source,
+                "REDIS_CONNECT_TIMEOUT_MS",
+                "redis",
+                "connect_timeout_ms",
+                2000,
+            )?,
+            command_timeout: millis(
+                &source,
+                "REDIS_COMMAND_TIMEOUT_MS",
+                "redis",
+                "command_timeout_ms",
+                1500,
+            )?,
             startup_wait: Duration::from_secs(source.parse(
                 "REDIS_STARTUP_WAIT_SECONDS",
                 "redis",
@@ -211,7 +231,13 @@ impl Settings {
             )?,
         };
 
-        let idle_timeout = seconds(&source, "SESSION_TTL_SECONDS", "session", "idle_timeout_seconds", 7 * 24 * 3600)?;
+        let idle_timeout = seconds(
+            &source,
+            "SESSION_TTL_SECONDS",
+            "session",
+            "idle_timeout_seconds",
+            7 * 24 * 3600,
+        )?;
         let absolute_timeout = seconds(
             &source,
             "SESSION_ABSOLUTE_TIMEOUT_SECONDS",
@@ -243,14 +269,15 @@ impl Settings {
                 _ => return Err(invalid(name, value, "auto, true or false")),
             },
         };
-        let cookie_same_site = match source.raw("SESSION_COOKIE_SAME_SITE", "session", "cookie_same_site") {
-            None => SameSite::Lax,
-            Some((name, value)) => match value.to_ascii_lowercase().as_str() {
-                "lax" => SameSite::Lax,
-                "strict" => SameSite::Strict,
-                _ => return Err(invalid(name, value, "lax or strict")),
-            },
-        };
+        let cookie_same_site =
+            match source.raw("SESSION_COOKIE_SAME_SITE", "session", "cookie_same_site") {
+                None => SameSite::Lax,
+                Some((name, value)) => match value.to_ascii_lowercase().as_str() {
+                    "lax" => SameSite::Lax,
+                    "strict" => SameSite::Strict,
+                    _ => return Err(invalid(name, value, "lax or strict")),
+                },
+            };
         let cookie_name: String = source.parse(
             "SESSION_COOKIE_NAME",
             "session",
@@ -287,9 +314,27 @@ impl Settings {
         };
 
         let auth = AuthSettings {
-            max_failures_per_user: at_least_one(&source, "LOGIN_MAX_FAILURES_PER_USER", "auth", "max_failures_per_user", 5)?,
-            max_failures_per_address: at_least_one(&source, "LOGIN_MAX_FAILURES_PER_ADDRESS", "auth", "max_failures_per_address", 50)?,
-            failure_window: seconds(&source, "LOGIN_FAILURE_WINDOW_SECONDS", "auth", "failure_window_seconds", 300)?,
+            max_failures_per_user: at_least_one(
+                &source,
+                "LOGIN_MAX_FAILURES_PER_USER",
+                "auth",
+                "max_failures_per_user",
+                5,
+            )?,
+            max_failures_per_address: at_least_one(
+                &source,
+                "LOGIN_MAX_FAILURES_PER_ADDRESS",
+                "auth",
+                "max_failures_per_address",
+                50,
+            )?,
+            failure_window: seconds(
+                &source,
+                "LOGIN_FAILURE_WINDOW_SECONDS",
+                "auth",
+                "failure_window_seconds",
+                300,
+            )?,
             demo_users: demo_users(env)?,
         };
 
@@ -335,7 +380,13 @@ pub fn load_or_create_dev_secret(data_dir: &std::path::Path) -> Result<SecretStr
     Ok(SecretString::from(secret))
 }
 
-fn at_least_one(source: &Source, env: &str, section: &str, key: &str, default: u32) -> Result<u32, ConfigError> {
+fn at_least_one(
+    source: &Source,
+    env: &str,
+    section: &str,
+    key: &str,
+    default: u32,
+) -> Result<u32, ConfigError> {
     let value: u32 = source.parse(env, section, key, default, "a whole number above 0")?;
     if value == 0 {
         return Err(source.invalid(env, section, key, "a whole number above 0"));
@@ -351,11 +402,18 @@ fn demo_users(env: &HashMap<String, String>) -> Result<Vec<(String, SecretString
     let expected = "name:password pairs separated by commas (names of 3-32 a-z 0-9 . _ -, passwords of 8-128 characters)";
     list.split(',')
         .map(|pair| {
-            let (name, password) = pair.split_once(':').ok_or_else(|| invalid("DEMO_USERS".into(), "(hidden)".into(), expected))?;
+            let (name, password) = pair
+                .split_once(':')
+                .ok_or_else(|| invalid("DEMO_USERS".into(), "(hidden)".into(), expected))?;
             let name = crate::auth::credentials::normalize_username(name)
                 .map_err(|_| invalid("DEMO_USERS".into(), format!("user {name:?}"), expected))?;
-            crate::auth::credentials::check_new_password(password)
-                .map_err(|_| invalid("DEMO_USERS".into(), format!("password of {name:?}"), expected))?;
+            crate::auth::credentials::check_new_password(password).map_err(|_| {
+                invalid(
+                    "DEMO_USERS".into(),
+                    format!("password of {name:?}"),
+                    expected,
+                )
+            })?;
             Ok((name, SecretString::from(password.to_string())))
         })
         .collect()
@@ -363,9 +421,19 @@ fn demo_users(env: &HashMap<String, String>) -> Result<Vec<(String, SecretString
 
 fn redis_endpoint(source: &Source) -> Result<RedisEndpoint, ConfigError> {
     if let Some((name, value)) = source.raw("REDIS_URL", "redis", "url") {
-        let parsed = Url::parse(&value).map_err(|_| invalid(name.clone(), redacted_url(&value), "a URL like redis://host:6379/0 or rediss://user:password@host:6380"))?;
+        let parsed = Url::parse(&value).map_err(|_| {
+            invalid(
+                name.clone(),
+                redacted_url(&value),
+                "a URL like redis://host:6379/0 or rediss://user:password@host:6380",
+            )
+        })?;
         if !matches!(parsed.scheme(), "redis" | "rediss") || parsed.host_str().is_none() {
-            return Err(invalid(name, redacted_url(&value), "a URL like redis://host:6379/0 or rediss://user:password@host:6380"));
+            return Err(invalid(
+                name,
+                redacted_url(&value),
+                "a URL like redis://host:6379/0 or rediss://user:password@host:6380",
+            ));
         }
         return Ok(RedisEndpoint::Url(SecretString::from(value)));
     }
@@ -378,9 +446,19 @@ fn redis_endpoint(source: &Source) -> Result<RedisEndpoint, ConfigError> {
         return Err(source.invalid("REDIS_DB", "redis", "db", "a database number (0-15)"));
     }
     Ok(RedisEndpoint::Parts {
-        host: source.parse("REDIS_HOST", "redis", "host", "127.0.0.1".to_string(), "a host name")?,
+        host: source.parse(
+            "REDIS_HOST",
+            "redis",
+            "host",
+            "127.0.0.1".to_string(),
+            "a host name",
+        )?,
         port,
-        username: source.env.get("REDIS_USERNAME").filter(|s| !s.is_empty()).cloned(),
+        username: source
+            .env
+            .get("REDIS_USERNAME")
+            .filter(|s| !s.is_empty())
+            .cloned(),
         password: source
             .env
             .get("REDIS_PASSWORD")
@@ -415,16 +493,40 @@ fn positive(value: usize) -> Option<usize> {
     (value > 0).then_some(value)
 }
 
-fn millis(source: &Source, env: &str, section: &str, key: &str, default: u64) -> Result<Duration, ConfigError> {
-    let value: u64 = source.parse(env, section, key, default, "a whole number of milliseconds above 0")?;
+fn millis(
+    source: &Source,
+    env: &str,
+    section: &str,
+    key: &str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    let value: u64 = source.parse(
+        env,
+        section,
+        key,
+        default,
+        "a whole number of milliseconds above 0",
+    )?;
     if value == 0 {
         return Err(source.invalid(env, section, key, "a whole number of milliseconds above 0"));
     }
     Ok(Duration::from_millis(value))
 }
 
-fn seconds(source: &Source, env: &str, section: &str, key: &str, default: u64) -> Result<Duration, ConfigError> {
-    let value: u64 = source.parse(env, section, key, default, "a whole number of seconds above 0")?;
+fn seconds(
+    source: &Source,
+    env: &str,
+    section: &str,
+    key: &str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    let value: u64 = source.parse(
+        env,
+        section,
+        key,
+        default,
+        "a whole number of seconds above 0",
+    )?;
     if value == 0 || value > 10 * 365 * 24 * 3600 {
         return Err(source.invalid(env, section, key, "a whole number of seconds above 0"));
     }
@@ -448,7 +550,10 @@ impl Source<'_> {
             toml::Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        Some((format!("{key} in [{section}] of Leptos.toml (or {env})"), text))
+        Some((
+            format!("{key} in [{section}] of Leptos.toml (or {env})"),
+            text,
+        ))
     }
 
     fn parse<T: FromStr>(
@@ -461,7 +566,10 @@ impl Source<'_> {
     ) -> Result<T, ConfigError> {
         match self.raw(env, section, key) {
             None => Ok(default),
-            Some((name, value)) => value.trim().parse().map_err(|_| invalid(name, value, expected)),
+            Some((name, value)) => value
+                .trim()
+                .parse()
+                .map_err(|_| invalid(name, value, expected)),
         }
     }
 
@@ -513,7 +621,9 @@ mod tests {
         let printed = format!("{settings:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!printed.contains(&"x".repeat(40)), "{printed}");
-        let err = parse(&[("REDIS_URL", "ftp://u:hunter2@db")]).unwrap_err().to_string();
+        let err = parse(&[("REDIS_URL", "ftp://u:hunter2@db")])
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("hunter2"), "{err}");
     }
 
@@ -521,7 +631,8 @@ mod tests {
     fn production_refuses_to_start_without_a_secret() {
         let err = parse(&[("LEPTOS_ENV", "PROD")]).unwrap_err();
         assert!(matches!(err, ConfigError::MissingSecret));
-        let settings = parse(&[("LEPTOS_ENV", "PROD"), ("SESSION_SECRET", &"s".repeat(32))]).unwrap();
+        let settings =
+            parse(&[("LEPTOS_ENV", "PROD"), ("SESSION_SECRET", &"s".repeat(32))]).unwrap();
         assert!(settings.session.cookie_secure);
     }
 }

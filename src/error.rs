@@ -4,11 +4,11 @@
 //! safe to show a user. Server-side causes are logged in detail where they are converted (see
 //! `server::AppError`) and never reach the client.
 
-use serde::{Deserialize, Serialize};
 use leptos::server_fn::{
     codec::JsonEncoding,
     error::{FromServerFnError, ServerFnErrorErr},
 };
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
@@ -45,7 +45,10 @@ impl FromServerFnError for ApiError {
                 "The server could not be reached. Check your connection and try again.",
             ),
             ServerFnErrorErr::Args(detail) | ServerFnErrorErr::MissingArg(detail) => {
-                let err = ApiError::new("bad_request", format!("The form was not understood: {detail}"));
+                let err = ApiError::new(
+                    "bad_request",
+                    format!("The form was not understood: {detail}"),
+                );
                 #[cfg(feature = "ssr")]
                 let err = err.with_status(axum::http::StatusCode::BAD_REQUEST);
                 err
@@ -105,15 +108,20 @@ mod server {
     impl From<AuthError> for ApiError {
         fn from(err: AuthError) -> Self {
             match err {
-                AuthError::UsernameTaken => ApiError::new("username_taken", "That username is taken.")
-                    .with_status(StatusCode::CONFLICT),
+                AuthError::UsernameTaken => {
+                    ApiError::new("username_taken", "That username is taken.")
+                        .with_status(StatusCode::CONFLICT)
+                }
                 AuthError::InvalidCredentials => {
                     ApiError::new("invalid_credentials", "Wrong username or password.")
                         .with_status(StatusCode::UNAUTHORIZED)
                 }
                 AuthError::TooManyAttempts(wait) => ApiError::new(
                     "too_many_attempts",
-                    format!("Too many failed sign-ins. Try again in {} s.", wait.as_secs().max(1)),
+                    format!(
+                        "Too many failed sign-ins. Try again in {} s.",
+                        wait.as_secs().max(1)
+                    ),
                 )
                 .with_status(StatusCode::TOO_MANY_REQUESTS),
                 AuthError::Store(err) => err.into(),

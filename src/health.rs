@@ -16,7 +16,9 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "reason": format!("session store (Redis) unreachable: {reason}") })),
+            Json(
+                json!({ "status": "unavailable", "reason": format!("session store (Redis) unreachable: {reason}") }),
+            ),
         ),
     }
 }

@@ -21,7 +21,10 @@ use serde_json::json;
 /// `Sec-Fetch-Site`; older ones at least `Origin`. Requests with neither (curl, scripts) carry no
 /// victim's cookies and pass.
 pub async fn refuse_cross_site(request: Request<Body>, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     let headers = request.headers();
@@ -80,7 +83,11 @@ pub async fn security_headers(request: Request<Body>, next: Next) -> Response {
 /// (Leptos' hydration and streaming scripts carry it), wasm allowed, nothing framed.
 pub fn page_policy(nonce: &str, development: bool) -> String {
     // In development cargo-leptos' live reload talks over a WebSocket on another port.
-    let connect = if development { "'self' ws: wss:" } else { "'self'" };
+    let connect = if development {
+        "'self' ws: wss:"
+    } else {
+        "'self'"
+    };
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self'; img-src 'self' data:; connect-src {connect}; \

@@ -18,8 +18,9 @@ use crate::{
     app::{shell, App},
     auth::{Auth, LoginLimits},
     configuration::Settings,
-    health, security,
+    health,
     redis::{KeySpace, RedisError, RedisPool},
+    security,
     sessions::{self, ExpiryPolicy, RedisSessionStore},
 };
 
@@ -50,7 +51,10 @@ impl FromRef<AppState> for LeptosOptions {
 impl AppState {
     /// Connects to Redis (waiting as configured), prepares the session store and accounts, and
     /// creates the demo accounts.
-    pub async fn connect(settings: Settings, leptos_options: LeptosOptions) -> Result<AppState, StartupError> {
+    pub async fn connect(
+        settings: Settings,
+        leptos_options: LeptosOptions,
+    ) -> Result<AppState, StartupError> {
         let redis = RedisPool::connect(&settings.redis).await?;
         let keys = KeySpace::new(&settings.redis.key_prefix);
         let auth = Auth::new(
@@ -92,7 +96,10 @@ pub fn app(state: AppState) -> Router {
     let session_layer = sessions::layer(state.store.clone(), &state.settings.session);
 
     let with_sessions = Router::<AppState>::new()
-        .route("/api/{*fn_name}", get(server_fn_handler).post(server_fn_handler))
+        .route(
+            "/api/{*fn_name}",
+            get(server_fn_handler).post(server_fn_handler),
+        )
         .leptos_routes_with_context(
             &state,
             routes,
@@ -118,7 +125,10 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn server_fn_handler(State(state): State<AppState>, request: Request<Body>) -> impl IntoResponse {
+async fn server_fn_handler(
+    State(state): State<AppState>,
+    request: Request<Body>,
+) -> impl IntoResponse {
     handle_server_fns_with_context(move || provide_context(state.clone()), request).await
 }
 
@@ -126,9 +136,12 @@ async fn server_fn_handler(State(state): State<AppState>, request: Request<Body>
 pub async fn serve(state: AppState, listener: TcpListener) -> std::io::Result<()> {
     let redis = state.redis.clone();
     let router = app(state);
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("stopped accepting requests; closing the Redis pool");
     redis.quit().await;
     Ok(())

@@ -4,7 +4,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{bare_client, client, get_session, get_session_with, increment, login, post, register, session_cookie, TestApp, TestRedis};
+use common::{
+    bare_client, client, get_session, get_session_with, increment, login, post, register,
+    session_cookie, TestApp, TestRedis,
+};
 
 #[tokio::test]
 async fn register_sign_in_and_sign_out() {
@@ -12,20 +15,36 @@ async fn register_sign_in_and_sign_out() {
     let app = TestApp::spawn(&redis, &[]).await;
     let http = client();
     register(&app, &http, "Alice", "correct horse").await;
-    assert_eq!(redis.cli(&["EXISTS", "sessionboard:user:{alice}:account"]).trim(), "1");
-    assert!(!redis.cli(&["HGET", "sessionboard:user:{alice}:account", "password_hash"]).contains("correct horse"));
+    assert_eq!(
+        redis
+            .cli(&["EXISTS", "sessionboard:user:{alice}:account"])
+            .trim(),
+        "1"
+    );
+    assert!(!redis
+        .cli(&["HGET", "sessionboard:user:{alice}:account", "password_hash"])
+        .contains("correct horse"));
 
     increment(&app, &http).await;
     increment(&app, &http).await;
     assert_eq!(login(&app, &http, "alice", "correct horse").await, 200);
     let view = get_session(&app, &http).await;
     assert_eq!(view.user.as_deref(), Some("alice"));
-    assert_eq!(view.counter, 2, "the anonymous counter is kept across sign-in");
+    assert_eq!(
+        view.counter, 2,
+        "the anonymous counter is kept across sign-in"
+    );
     let signed_in_at = view.signed_in_at.expect("sign-in time");
-    assert!(view.absolute_expires_at >= signed_in_at + 30 * 24 * 3600 * 1000 - 1000, "the absolute clock starts at sign-in");
+    assert!(
+        view.absolute_expires_at >= signed_in_at + 30 * 24 * 3600 * 1000 - 1000,
+        "the absolute clock starts at sign-in"
+    );
 
     assert_eq!(post(&app, &http, "/api/logout", &[]).await.status(), 200);
-    assert!(redis.session_keys().is_empty(), "sign-out deletes the record");
+    assert!(
+        redis.session_keys().is_empty(),
+        "sign-out deletes the record"
+    );
     let view = get_session(&app, &http).await;
     assert!(!view.active && view.user.is_none());
 }
@@ -69,21 +88,44 @@ async fn concurrent_registrations_of_one_name_have_exactly_one_winner() {
         tasks.push(tokio::spawn(async move {
             let http = bare_client();
             let pw = format!("password-{i}");
-            post(&app, &http, "/api/register", &[("username", "carol"), ("password", &pw)]).await.status().as_u16()
+            post(
+                &app,
+                &http,
+                "/api/register",
+                &[("username", "carol"), ("password", &pw)],
+            )
+            .await
+            .status()
+            .as_u16()
         }));
     }
     let mut statuses = Vec::new();
     for task in tasks {
         statuses.push(task.await.unwrap());
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 11, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        11,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
 async fn wrong_password_and_unknown_user_look_the_same() {
     let redis = TestRedis::start();
-    let app = TestApp::spawn(&redis, &[("LOGIN_MAX_FAILURES_PER_USER", "100"), ("LOGIN_MAX_FAILURES_PER_ADDRESS", "100")]).await;
+    let app = TestApp::spawn(
+        &redis,
+        &[
+            ("LOGIN_MAX_FAILURES_PER_USER", "100"),
+            ("LOGIN_MAX_FAILURES_PER_ADDRESS", "100"),
+        ],
+    )
+    .await;
     let http = bare_client();
     register(&app, &http, "dave", "daves password").await;
     let attempt = |user: &'static str| {
@@ -115,26 +157,51 @@ async fn wrong_password_and_unknown_user_look_the_same() {
         wrong += attempt("dave").await.2;
         unknown += attempt("nobody").await.2;
     }
-    assert!(unknown * 2 > wrong && wrong * 2 > unknown, "wrong password {wrong:?} vs unknown user {unknown:?}");
+    assert!(
+        unknown * 2 > wrong && wrong * 2 > unknown,
+        "wrong password {wrong:?} vs unknown user {unknown:?}"
+    );
 }
 
 #[tokio::test]
 async fn repeated_failures_lock_the_user_until_the_window_passes() {
     let redis = TestRedis::start();
-    let app = TestApp::spawn(&redis, &[("LOGIN_MAX_FAILURES_PER_USER", "3"), ("LOGIN_FAILURE_WINDOW_SECONDS", "2")]).await;
+    let app = TestApp::spawn(
+        &redis,
+        &[
+            ("LOGIN_MAX_FAILURES_PER_USER", "3"),
+            ("LOGIN_FAILURE_WINDOW_SECONDS", "2"),
+        ],
+    )
+    .await;
     let http = bare_client();
     register(&app, &http, "erin", "erins password").await;
     for _ in 0..3 {
         assert_eq!(login(&app, &http, "erin", "wrong password").await, 401);
     }
-    let res = post(&app, &http, "/api/login", &[("username", "erin"), ("password", "erins password")]).await;
+    let res = post(
+        &app,
+        &http,
+        "/api/login",
+        &[("username", "erin"), ("password", "erins password")],
+    )
+    .await;
     assert_eq!(res.status(), 429, "locked even with the right password");
     let body: serde_json::Value = res.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("Try again in"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("Try again in"),
+        "{body}"
+    );
 
     tokio::time::sleep(Duration::from_millis(2_200)).await;
     assert_eq!(login(&app, &http, "erin", "erins password").await, 200);
-    assert_eq!(redis.cli(&["EXISTS", "sessionboard:login-failures:user:{erin}"]).trim(), "0", "success resets the count");
+    assert_eq!(
+        redis
+            .cli(&["EXISTS", "sessionboard:login-failures:user:{erin}"])
+            .trim(),
+        "0",
+        "success resets the count"
+    );
 }
 
 #[tokio::test]
@@ -168,9 +235,18 @@ async fn cross_site_posts_are_refused_and_change_nothing() {
 
     assert_eq!(login(&app, &http, "grace", "graces password").await, 200);
     // An old browser without Sec-Fetch-Site: Origin alone decides.
-    let res = http.post(app.url("/api/logout")).header("origin", "http://evil.example").send().await.unwrap();
+    let res = http
+        .post(app.url("/api/logout"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
-    assert_eq!(get_session(&app, &http).await.user.as_deref(), Some("grace"), "still signed in");
+    assert_eq!(
+        get_session(&app, &http).await.user.as_deref(),
+        Some("grace"),
+        "still signed in"
+    );
 
     let same = http
         .post(app.url("/api/logout"))
@@ -188,16 +264,33 @@ async fn pages_carry_the_security_headers() {
     let app = TestApp::spawn(&redis, &[]).await;
     let res = client().get(app.url("/")).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let header = |name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
     assert_eq!(header("x-content-type-options"), "nosniff");
     assert_eq!(header("x-frame-options"), "DENY");
     assert_eq!(header("referrer-policy"), "same-origin");
     let csp = header("content-security-policy");
-    let nonce = csp.split("'nonce-").nth(1).and_then(|rest| rest.split('\'').next()).expect("a nonce in the CSP").to_string();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce in the CSP")
+        .to_string();
     let html = res.text().await.unwrap();
-    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "inline scripts carry the nonce");
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "inline scripts carry the nonce"
+    );
     assert!(csp.contains("frame-ancestors 'none'"));
 
     let api = client().get(app.url("/api/session")).send().await.unwrap();
-    assert_eq!(api.headers()["content-security-policy"], "default-src 'none'; frame-ancestors 'none'");
+    assert_eq!(
+        api.headers()["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
 }

@@ -5,7 +5,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    bare_client, client, get_session, get_session_with, increment, post, session_cookie, TestApp, TestRedis,
+    bare_client, client, get_session, get_session_with, increment, post, session_cookie, TestApp,
+    TestRedis,
 };
 use sessionboard::sessions::now_ms;
 
@@ -40,8 +41,15 @@ async fn an_idle_session_ends_after_the_idle_timeout_and_not_before() {
     sleep_ms(1_200).await;
     assert!(redis.pttl(&key) > 0, "still alive before the idle timeout");
     sleep_ms(1_300).await;
-    assert_eq!(redis.pttl(&key), -2, "gone from Redis after the idle timeout");
-    let view = get_session_with(&app, &http, &cookie).await.1.expect("a session view");
+    assert_eq!(
+        redis.pttl(&key),
+        -2,
+        "gone from Redis after the idle timeout"
+    );
+    let view = get_session_with(&app, &http, &cookie)
+        .await
+        .1
+        .expect("a session view");
     assert!(!view.active);
     assert!(view.previous_ended, "the visitor is told the session ended");
     // The old cookie does not bring it back: the next write starts a new session.
@@ -52,7 +60,11 @@ async fn an_idle_session_ends_after_the_idle_timeout_and_not_before() {
         .send()
         .await
         .unwrap();
-    assert_ne!(session_cookie(&res).as_deref(), Some(cookie.as_str()), "a new id");
+    assert_ne!(
+        session_cookie(&res).as_deref(),
+        Some(cookie.as_str()),
+        "a new id"
+    );
     assert_eq!(res.json::<i64>().await.unwrap(), 1);
 }
 
@@ -61,7 +73,10 @@ async fn activity_slides_the_idle_deadline_and_the_absolute_limit_still_ends_it(
     let redis = TestRedis::start();
     let app = TestApp::spawn(
         &redis,
-        &[("SESSION_TTL_SECONDS", "2"), ("SESSION_ABSOLUTE_TIMEOUT_SECONDS", "5")],
+        &[
+            ("SESSION_TTL_SECONDS", "2"),
+            ("SESSION_ABSOLUTE_TIMEOUT_SECONDS", "5"),
+        ],
     )
     .await;
     let http = client();
@@ -87,7 +102,14 @@ async fn activity_slides_the_idle_deadline_and_the_absolute_limit_still_ends_it(
 #[tokio::test]
 async fn the_redis_ttl_equals_the_deadline_after_create_read_refresh_and_write() {
     let redis = TestRedis::start();
-    let app = TestApp::spawn(&redis, &[("SESSION_TTL_SECONDS", "60"), ("SESSION_REFRESH_FRACTION", "0.02")]).await;
+    let app = TestApp::spawn(
+        &redis,
+        &[
+            ("SESSION_TTL_SECONDS", "60"),
+            ("SESSION_REFRESH_FRACTION", "0.02"),
+        ],
+    )
+    .await;
     let http = client();
     increment(&app, &http).await; // create
     assert_ttl_matches_deadline(&redis, &app, &http).await; // read
@@ -122,7 +144,10 @@ async fn a_read_only_request_costs_one_redis_command() {
         .map(|(_, calls)| calls)
         .sum();
     assert_eq!(counts.get("hgetall"), Some(&reads), "{counts:?}");
-    assert_eq!(session_commands, reads, "one command per read-only request: {counts:?}");
+    assert_eq!(
+        session_commands, reads,
+        "one command per read-only request: {counts:?}"
+    );
 
     redis.cli(&["CONFIG", "RESETSTAT"]);
     increment(&app, &http).await;
@@ -130,5 +155,8 @@ async fn a_read_only_request_costs_one_redis_command() {
     assert_eq!(counts.get("hgetall"), Some(&1), "{counts:?}");
     assert_eq!(counts.get("evalsha"), Some(&1), "{counts:?}");
     assert_eq!(counts.get("hincrby"), Some(&1), "{counts:?}");
-    assert!(!counts.contains_key("set") && !counts.contains_key("hset"), "a write never rewrites the record: {counts:?}");
+    assert!(
+        !counts.contains_key("set") && !counts.contains_key("hset"),
+        "a write never rewrites the record: {counts:?}"
+    );
 }

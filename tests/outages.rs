@@ -4,7 +4,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{bare_client, client, get_session, get_session_with, increment, session_cookie, TestApp, TestRedis};
+use common::{
+    bare_client, client, get_session, get_session_with, increment, session_cookie, TestApp,
+    TestRedis,
+};
 
 #[tokio::test]
 async fn requests_during_an_outage_answer_fast_and_the_app_recovers_by_itself() {
@@ -21,7 +24,10 @@ async fn requests_during_an_outage_answer_fast_and_the_app_recovers_by_itself() 
     for i in 0..12 {
         let started = Instant::now();
         let res = if i % 3 == 0 {
-            http.post(app.url("/api/increment")).header("accept", "application/json").send().await
+            http.post(app.url("/api/increment"))
+                .header("accept", "application/json")
+                .send()
+                .await
         } else if i % 3 == 1 {
             http.get(app.url("/api/session")).send().await
         } else {
@@ -32,15 +38,24 @@ async fn requests_during_an_outage_answer_fast_and_the_app_recovers_by_itself() 
         let body = res.text().await.unwrap_or_default();
         slowest = slowest.max(started.elapsed());
         if i % 3 == 2 {
-            assert!(body.contains("Session store unavailable"), "page shows the banner: {status}");
+            assert!(
+                body.contains("Session store unavailable"),
+                "page shows the banner: {status}"
+            );
         } else {
             assert_eq!(status, 503, "{body}");
             assert!(body.contains("session_store_unavailable"), "{body}");
         }
         statuses.push(status);
     }
-    assert!(slowest < Duration::from_millis(2_500), "slowest answer {slowest:?}");
-    assert_eq!(http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    assert!(
+        slowest < Duration::from_millis(2_500),
+        "slowest answer {slowest:?}"
+    );
+    assert_eq!(
+        http.get(app.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
 
     redis.resume();
     let back = Instant::now();
@@ -49,12 +64,23 @@ async fn requests_during_an_outage_answer_fast_and_the_app_recovers_by_itself() 
         if res.status() == 200 {
             break;
         }
-        assert!(back.elapsed() < Duration::from_secs(5), "not recovered after {:?}", back.elapsed());
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "not recovered after {:?}",
+            back.elapsed()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(back.elapsed() < Duration::from_secs(3), "recovered after {:?}", back.elapsed());
+    assert!(
+        back.elapsed() < Duration::from_secs(3),
+        "recovered after {:?}",
+        back.elapsed()
+    );
     let view = get_session(&app, &http).await;
-    assert_eq!(view.counter, 3, "the session and its counter survived the outage");
+    assert_eq!(
+        view.counter, 3,
+        "the session and its counter survived the outage"
+    );
     assert_eq!(increment(&app, &http).await, 4);
 }
 
@@ -63,9 +89,9 @@ async fn undecodable_records_become_a_fresh_session_never_an_error() {
     let redis = TestRedis::start();
     let app = TestApp::spawn(&redis, &[]).await;
     let corruptions: [&[&str]; 3] = [
-        &["SET", "{key}", "\u{1}\u{2}garbage"],             // another Redis type (an old blob)
-        &["HSET", "{key}", "counter", "{not json"],          // a field that is not JSON
-        &["HDEL", "{key}", "created_at"],                   // a required field missing
+        &["SET", "{key}", "\u{1}\u{2}garbage"], // another Redis type (an old blob)
+        &["HSET", "{key}", "counter", "{not json"], // a field that is not JSON
+        &["HDEL", "{key}", "created_at"],       // a required field missing
     ];
     for corruption in corruptions {
         let http = client();
@@ -74,12 +100,19 @@ async fn undecodable_records_become_a_fresh_session_never_an_error() {
         if corruption[0] == "SET" {
             redis.cli(&["DEL", &key]);
         }
-        let args: Vec<&str> = corruption.iter().map(|a| if *a == "{key}" { key.as_str() } else { a }).collect();
+        let args: Vec<&str> = corruption
+            .iter()
+            .map(|a| if *a == "{key}" { key.as_str() } else { a })
+            .collect();
         redis.cli(&args);
 
         let view = get_session(&app, &http).await;
         assert!(!view.active, "{corruption:?}");
-        assert_eq!(increment(&app, &http).await, 1, "{corruption:?}: a fresh session");
+        assert_eq!(
+            increment(&app, &http).await,
+            1,
+            "{corruption:?}: a fresh session"
+        );
         redis.cli(&["DEL", &key]);
         for k in redis.session_keys() {
             redis.cli(&["DEL", &k]);
@@ -93,19 +126,39 @@ async fn tampered_and_oversized_cookies_mean_no_session() {
     let redis = TestRedis::start();
     let app = TestApp::spawn(&redis, &[]).await;
     let http = bare_client();
-    let res = http.post(app.url("/api/increment")).header("accept", "application/json").send().await.unwrap();
+    let res = http
+        .post(app.url("/api/increment"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
     let cookie = session_cookie(&res).expect("a session cookie");
-    assert_eq!(get_session_with(&app, &http, &cookie).await.1.unwrap().counter, 1);
+    assert_eq!(
+        get_session_with(&app, &http, &cookie)
+            .await
+            .1
+            .unwrap()
+            .counter,
+        1
+    );
 
     let mut tampered = cookie.clone();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'A' { 'B' } else { 'A' });
-    for bad in [tampered, "sessionboard=".to_string() + &"x".repeat(3000), "sessionboard=%%%".into()] {
+    for bad in [
+        tampered,
+        "sessionboard=".to_string() + &"x".repeat(3000),
+        "sessionboard=%%%".into(),
+    ] {
         let (status, view) = get_session_with(&app, &http, &bad).await;
         assert_eq!(status, 200, "{bad:.40}");
         assert!(!view.unwrap().active);
     }
-    assert_eq!(redis.session_keys().len(), 1, "the real session is untouched");
+    assert_eq!(
+        redis.session_keys().len(),
+        1,
+        "the real session is untouched"
+    );
 }
 
 #[tokio::test]
@@ -115,7 +168,12 @@ async fn a_thousand_sessions_survive_an_app_restart_and_a_redis_restart() {
     let http = bare_client();
     let mut cookies = Vec::with_capacity(1000);
     for _ in 0..1000 {
-        let res = http.post(app.url("/api/increment")).header("accept", "application/json").send().await.unwrap();
+        let res = http
+            .post(app.url("/api/increment"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
         cookies.push(session_cookie(&res).expect("cookie"));
     }

@@ -33,7 +33,11 @@ async fn list_revoke_one_and_sign_out_the_others() {
     for (i, jar) in jars.iter().enumerate() {
         let listed = list(&app, jar).await;
         assert_eq!(listed.len(), 3);
-        assert_eq!(listed.iter().filter(|s| s["this_device"] == true).count(), 1, "jar {i}");
+        assert_eq!(
+            listed.iter().filter(|s| s["this_device"] == true).count(),
+            1,
+            "jar {i}"
+        );
         let text = serde_json::to_string(&listed).unwrap();
         for key in redis.session_keys() {
             let id = key.split('{').nth(1).unwrap().trim_end_matches('}');
@@ -44,11 +48,26 @@ async fn list_revoke_one_and_sign_out_the_others() {
     // The first jar signs out the second.
     let listed = list(&app, &jars[0]).await;
     let second = get_session(&app, &jars[1]).await.id_fingerprint;
-    let handle = listed.iter().find(|s| s["handle"] == second.as_str()).expect("second listed")["handle"].as_str().unwrap().to_string();
-    let res = post(&app, &jars[0], "/api/sessions/revoke", &[("handle", &handle)]).await;
+    let handle = listed
+        .iter()
+        .find(|s| s["handle"] == second.as_str())
+        .expect("second listed")["handle"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = post(
+        &app,
+        &jars[0],
+        "/api/sessions/revoke",
+        &[("handle", &handle)],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let view: SessionView = get_session(&app, &jars[1]).await;
-    assert!(!view.active && view.user.is_none(), "the revoked session is dead at its next request");
+    assert!(
+        !view.active && view.user.is_none(),
+        "the revoked session is dead at its next request"
+    );
     assert_eq!(redis.session_keys().len(), 2, "its record is deleted");
     assert_eq!(list(&app, &jars[0]).await.len(), 2);
 
@@ -66,9 +85,21 @@ async fn a_password_change_signs_out_every_other_session() {
     let redis = TestRedis::start();
     let app = TestApp::spawn(&redis, &[("DEMO_USERS", USERS)]).await;
     let jars = signed_in_jars(&app, 3).await;
-    let res = post(&app, &jars[0], "/api/password", &[("current", "wrong password"), ("new", "a new password")]).await;
+    let res = post(
+        &app,
+        &jars[0],
+        "/api/password",
+        &[("current", "wrong password"), ("new", "a new password")],
+    )
+    .await;
     assert_eq!(res.status(), 401, "the current password is checked");
-    let res = post(&app, &jars[0], "/api/password", &[("current", "hanas password"), ("new", "a new password")]).await;
+    let res = post(
+        &app,
+        &jars[0],
+        "/api/password",
+        &[("current", "hanas password"), ("new", "a new password")],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<usize>().await.unwrap(), 2);
     assert!(get_session(&app, &jars[0]).await.active);
@@ -82,7 +113,15 @@ async fn a_password_change_signs_out_every_other_session() {
 #[tokio::test]
 async fn expired_sessions_leave_the_list() {
     let redis = TestRedis::start();
-    let app = TestApp::spawn(&redis, &[("DEMO_USERS", USERS), ("SESSION_TTL_SECONDS", "2"), ("SESSION_REFRESH_FRACTION", "0.1")]).await;
+    let app = TestApp::spawn(
+        &redis,
+        &[
+            ("DEMO_USERS", USERS),
+            ("SESSION_TTL_SECONDS", "2"),
+            ("SESSION_REFRESH_FRACTION", "0.1"),
+        ],
+    )
+    .await;
     let jars = signed_in_jars(&app, 2).await;
     assert_eq!(list(&app, &jars[0]).await.len(), 2);
     for _ in 0..6 {
@@ -101,14 +140,37 @@ async fn another_users_handle_is_not_found() {
     let hana = signed_in_jars(&app, 1).await.remove(0);
     let ivan = client();
     assert_eq!(login(&app, &ivan, "ivan", "ivans password").await, 200);
-    let ivans_handle = list(&app, &ivan).await[0]["handle"].as_str().unwrap().to_string();
-    let res = post(&app, &hana, "/api/sessions/revoke", &[("handle", &ivans_handle)]).await;
+    let ivans_handle = list(&app, &ivan).await[0]["handle"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = post(
+        &app,
+        &hana,
+        "/api/sessions/revoke",
+        &[("handle", &ivans_handle)],
+    )
+    .await;
     assert_eq!(res.status(), 404);
-    let res = post(&app, &hana, "/api/sessions/revoke", &[("handle", "000000000000")]).await;
+    let res = post(
+        &app,
+        &hana,
+        "/api/sessions/revoke",
+        &[("handle", "000000000000")],
+    )
+    .await;
     assert_eq!(res.status(), 404, "unknown and foreign handles look alike");
     assert!(get_session(&app, &ivan).await.active);
     let anonymous = client();
-    assert_eq!(anonymous.get(app.url("/api/sessions")).send().await.unwrap().status(), 401);
+    assert_eq!(
+        anonymous
+            .get(app.url("/api/sessions"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 }
 
 /// 20 tasks × 50 increments on one session, spread over `apps` app instances sharing one Redis.

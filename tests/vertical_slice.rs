@@ -12,11 +12,20 @@ async fn probes_answer_and_healthz_never_needs_redis() {
     let mut redis = TestRedis::start();
     let app = TestApp::spawn(&redis, &[]).await;
     let http = client();
-    assert_eq!(http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-    assert_eq!(http.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(app.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        http.get(app.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
 
     redis.stop();
-    assert_eq!(http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(app.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
     let ready = http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     let body: serde_json::Value = ready.json().await.unwrap();
@@ -44,8 +53,15 @@ async fn a_session_is_created_in_redis_with_the_configured_ttl_and_read_back() {
     assert!(view.active);
     assert_eq!(view.counter, 1);
     assert_eq!(view.id_fingerprint.len(), 12);
-    assert!(!keys[0].contains(&view.id_fingerprint), "the fingerprint is not the id");
-    assert!((view.ttl_seconds * 1000 - ttl).abs() <= 2_000, "view {} s vs Redis {ttl} ms", view.ttl_seconds);
+    assert!(
+        !keys[0].contains(&view.id_fingerprint),
+        "the fingerprint is not the id"
+    );
+    assert!(
+        (view.ttl_seconds * 1000 - ttl).abs() <= 2_000,
+        "view {} s vs Redis {ttl} ms",
+        view.ttl_seconds
+    );
 }
 
 #[tokio::test]
@@ -77,7 +93,10 @@ async fn bad_notes_are_refused_with_a_clear_message_and_change_nothing() {
     let app = TestApp::spawn(&redis, &[]).await;
     let http = client();
     post(&app, &http, "/api/note", &[("note", "keep me")]).await;
-    for (note, code) in [("   ", "note_empty"), (&"x".repeat(201)[..], "note_too_long")] {
+    for (note, code) in [
+        ("   ", "note_empty"),
+        (&"x".repeat(201)[..], "note_too_long"),
+    ] {
         let res = post(&app, &http, "/api/note", &[("note", note)]).await;
         assert_eq!(res.status(), 422);
         let err: serde_json::Value = res.json().await.unwrap();
@@ -127,6 +146,12 @@ async fn unreachable_redis_at_start_up_fails_clearly_within_the_wait() {
     };
     let took = started.elapsed();
     assert!(took < Duration::from_secs(3), "took {took:?}");
-    assert!(took >= Duration::from_millis(900), "gave up after {took:?}, before the wait");
-    assert!(err.contains(&port.to_string()) && err.contains("REDIS_URL"), "{err}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "gave up after {took:?}, before the wait"
+    );
+    assert!(
+        err.contains(&port.to_string()) && err.contains("REDIS_URL"),
+        "{err}"
+    );
 }

@@ -41,7 +41,12 @@ impl AccountStore {
     }
 
     /// `false` when the name is taken.
-    pub async fn create(&self, user: &str, password_hash: &str, created_at: i64) -> Result<bool, fred::error::Error> {
+    pub async fn create(
+        &self,
+        user: &str,
+        password_hash: &str,
+        created_at: i64,
+    ) -> Result<bool, fred::error::Error> {
         let created: i64 = self
             .create
             .evalsha_with_reload(
@@ -54,13 +59,23 @@ impl AccountStore {
     }
 
     pub async fn password_hash(&self, user: &str) -> Result<Option<String>, fred::error::Error> {
-        self.pool.hget(self.keys.account(user), "password_hash").await
+        self.pool
+            .hget(self.keys.account(user), "password_hash")
+            .await
     }
 
-    pub async fn set_password_hash(&self, user: &str, password_hash: &str) -> Result<bool, fred::error::Error> {
+    pub async fn set_password_hash(
+        &self,
+        user: &str,
+        password_hash: &str,
+    ) -> Result<bool, fred::error::Error> {
         let stored: i64 = self
             .set_password
-            .evalsha_with_reload(self.pool.next(), self.keys.account(user), vec![password_hash.to_string()])
+            .evalsha_with_reload(
+                self.pool.next(),
+                self.keys.account(user),
+                vec![password_hash.to_string()],
+            )
             .await?;
         Ok(stored == 1)
     }

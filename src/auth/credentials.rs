@@ -19,7 +19,9 @@ pub fn normalize_username(raw: &str) -> Result<String, ApiError> {
     {
         return Err(ApiError::new(
             "username_invalid",
-            format!("A username is {USERNAME_MIN}–{USERNAME_MAX} letters, digits, '.', '_' or '-'."),
+            format!(
+                "A username is {USERNAME_MIN}–{USERNAME_MAX} letters, digits, '.', '_' or '-'."
+            ),
         ));
     }
     Ok(name)

@@ -46,7 +46,11 @@ impl LoginLimiter {
     }
 
     /// `Some(wait)` when this user or address is over its limit.
-    pub async fn blocked_for(&self, user: &str, address: &str) -> Result<Option<Duration>, fred::error::Error> {
+    pub async fn blocked_for(
+        &self,
+        user: &str,
+        address: &str,
+    ) -> Result<Option<Duration>, fred::error::Error> {
         let user_key = self.keys.login_failures_for_user(user);
         let address_key = self.keys.login_failures_for_address(address);
         let pipeline = self.pool.next().pipeline();
@@ -54,8 +58,12 @@ impl LoginLimiter {
         let _: () = pipeline.pttl(&user_key).await?;
         let _: () = pipeline.get(&address_key).await?;
         let _: () = pipeline.pttl(&address_key).await?;
-        let (user_failures, user_ttl, address_failures, address_ttl): (Option<u32>, i64, Option<u32>, i64) =
-            pipeline.all().await?;
+        let (user_failures, user_ttl, address_failures, address_ttl): (
+            Option<u32>,
+            i64,
+            Option<u32>,
+            i64,
+        ) = pipeline.all().await?;
         let mut wait: Option<i64> = None;
         if user_failures.unwrap_or(0) >= self.limits.max_failures_per_user {
             wait = Some(user_ttl);
@@ -66,22 +74,37 @@ impl LoginLimiter {
         Ok(wait.map(|ms| Duration::from_millis(ms.max(1000) as u64)))
     }
 
-    pub async fn record_failure(&self, user: &str, address: &str) -> Result<(), fred::error::Error> {
+    pub async fn record_failure(
+        &self,
+        user: &str,
+        address: &str,
+    ) -> Result<(), fred::error::Error> {
         let window = (self.limits.window.as_millis() as u64).to_string();
         let client = self.pool.next();
         let _: i64 = self
             .count_failure
-            .evalsha_with_reload(client, self.keys.login_failures_for_user(user), vec![window.clone()])
+            .evalsha_with_reload(
+                client,
+                self.keys.login_failures_for_user(user),
+                vec![window.clone()],
+            )
             .await?;
         let _: i64 = self
             .count_failure
-            .evalsha_with_reload(client, self.keys.login_failures_for_address(address), vec![window])
+            .evalsha_with_reload(
+                client,
+                self.keys.login_failures_for_address(address),
+                vec![window],
+            )
             .await?;
         Ok(())
     }
 
     pub async fn clear_user(&self, user: &str) -> Result<(), fred::error::Error> {
-        let _: i64 = self.pool.del(self.keys.login_failures_for_user(user)).await?;
+        let _: i64 = self
+            .pool
+            .del(self.keys.login_failures_for_user(user))
+            .await?;
         Ok(())
     }
 }

@@ -11,9 +11,9 @@ mod limiter;
 pub mod password;
 
 #[cfg(feature = "ssr")]
-pub use server::{Auth, AuthError};
-#[cfg(feature = "ssr")]
 pub use limiter::LoginLimits;
+#[cfg(feature = "ssr")]
+pub use server::{Auth, AuthError};
 
 #[cfg(feature = "ssr")]
 mod server {
@@ -52,7 +52,11 @@ mod server {
     }
 
     impl Auth {
-        pub async fn new(pool: Pool, keys: KeySpace, limits: LoginLimits) -> Result<Auth, PasswordError> {
+        pub async fn new(
+            pool: Pool,
+            keys: KeySpace,
+            limits: LoginLimits,
+        ) -> Result<Auth, PasswordError> {
             Ok(Auth {
                 accounts: AccountStore::new(pool.clone(), keys.clone()),
                 limiter: LoginLimiter::new(pool, keys, limits),
@@ -71,7 +75,12 @@ mod server {
         }
 
         /// Checks a sign-in attempt from `address`, counting failures against the limits.
-        pub async fn authenticate(&self, username: &str, password: String, address: &str) -> Result<(), AuthError> {
+        pub async fn authenticate(
+            &self,
+            username: &str,
+            password: String,
+            address: &str,
+        ) -> Result<(), AuthError> {
             if let Some(wait) = self.limiter.blocked_for(username, address).await? {
                 return Err(AuthError::TooManyAttempts(wait));
             }
@@ -96,7 +105,12 @@ mod server {
         }
 
         /// Replaces the password after checking the current one.
-        pub async fn change_password(&self, username: &str, current: String, new: String) -> Result<(), AuthError> {
+        pub async fn change_password(
+            &self,
+            username: &str,
+            current: String,
+            new: String,
+        ) -> Result<(), AuthError> {
             if !self.verify(username, current).await? {
                 return Err(AuthError::InvalidCredentials);
             }
@@ -109,10 +123,16 @@ mod server {
         }
 
         /// Creates the `DEMO_USERS` accounts that do not exist yet.
-        pub async fn seed(&self, users: &[(String, secrecy::SecretString)]) -> Result<(), AuthError> {
+        pub async fn seed(
+            &self,
+            users: &[(String, secrecy::SecretString)],
+        ) -> Result<(), AuthError> {
             use secrecy::ExposeSecret;
             for (name, password) in users {
-                match self.register(name, password.expose_secret().to_string()).await {
+                match self
+                    .register(name, password.expose_secret().to_string())
+                    .await
+                {
                     Ok(()) => tracing::info!(user = %name, "created demo account"),
                     Err(AuthError::UsernameTaken) => {}
                     Err(err) => return Err(err),

@@ -26,7 +26,8 @@ pub enum PasswordError {
 }
 
 fn argon2() -> Argon2<'static> {
-    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid Argon2 parameters");
+    let params =
+        Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid Argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
@@ -35,7 +36,9 @@ fn slots() -> &'static Arc<Semaphore> {
     SLOTS.get_or_init(|| Arc::new(Semaphore::new(HASHING_SLOTS)))
 }
 
-async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PasswordError> {
     let _slot = slots()
         .clone()
         .acquire_owned()
@@ -62,7 +65,9 @@ pub async fn hash(password: String) -> Result<String, PasswordError> {
 pub async fn verify(password: String, phc: String) -> Result<bool, PasswordError> {
     off_runtime(move || {
         let parsed = PasswordHash::new(&phc).map_err(|err| PasswordError::Hash(err.to_string()))?;
-        Ok(argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+        Ok(argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
     })
     .await?
 }

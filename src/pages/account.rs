@@ -6,7 +6,7 @@ use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    auth::credentials::{check_new_password, normalize_username, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN},
+    auth::credentials::{PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN},
     error::ApiError,
     pages::clock::format_utc,
 };
@@ -33,7 +33,8 @@ mod server {
 
     pub fn state() -> Result<AppState, ApiError> {
         use_context::<AppState>().ok_or_else(|| {
-            ApiError::new("internal", "The server is misconfigured.").with_status(StatusCode::INTERNAL_SERVER_ERROR)
+            ApiError::new("internal", "The server is misconfigured.")
+                .with_status(StatusCode::INTERNAL_SERVER_ERROR)
         })
     }
 
@@ -42,7 +43,10 @@ mod server {
         let parts = use_context::<Parts>();
         let address = parts
             .as_ref()
-            .and_then(|p| p.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>())
+            .and_then(|p| {
+                p.extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            })
             .map(|info| info.0.ip().to_string())
             .unwrap_or_else(|| "unknown".into());
         let agent = parts
@@ -59,7 +63,8 @@ mod server {
         let session = AppSession::from_request().await?;
         match session.user().await? {
             Some(user) => Ok((session, user)),
-            None => Err(ApiError::new("not_signed_in", "Sign in first.").with_status(StatusCode::UNAUTHORIZED)),
+            None => Err(ApiError::new("not_signed_in", "Sign in first.")
+                .with_status(StatusCode::UNAUTHORIZED)),
         }
     }
 }
@@ -67,6 +72,7 @@ mod server {
 /// Creates an account. `POST /api/register` with `username`, `password`.
 #[server(prefix = "/api", endpoint = "register")]
 pub async fn register(username: String, password: String) -> Result<String, ApiError> {
+    use crate::auth::credentials::{check_new_password, normalize_username};
     use axum::http::StatusCode;
     let invalid = |err: ApiError| err.with_status(StatusCode::UNPROCESSABLE_ENTITY);
     let username = normalize_username(&username).map_err(invalid)?;
@@ -78,16 +84,26 @@ pub async fn register(username: String, password: String) -> Result<String, ApiE
 /// Signs in, cycling the session id. `POST /api/login` with `username`, `password`.
 #[server(prefix = "/api", endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<String, ApiError> {
-    use crate::{auth::AuthError, sessions::AppSession};
+    use crate::{
+        auth::{credentials::normalize_username, AuthError},
+        sessions::AppSession,
+    };
     let state = server::state()?;
     let (address, agent) = server::client();
     // A malformed name is just a wrong name: same message, same cost.
-    let username = normalize_username(&username).unwrap_or_else(|_| format!("invalid:{username:.40}"));
+    let username =
+        normalize_username(&username).unwrap_or_else(|_| format!("invalid:{username:.40}"));
     if password.chars().count() > crate::auth::credentials::PASSWORD_MAX {
         return Err(AuthError::InvalidCredentials.into());
     }
-    state.auth.authenticate(&username, password, &address).await?;
-    AppSession::from_request().await?.login(&username, &agent, &address).await?;
+    state
+        .auth
+        .authenticate(&username, password, &address)
+        .await?;
+    AppSession::from_request()
+        .await?
+        .login(&username, &agent, &address)
+        .await?;
     Ok(username)
 }
 
@@ -104,11 +120,7 @@ pub async fn list_sessions() -> Result<Vec<SessionListing>, ApiError> {
     use crate::sessions::now_ms;
     let (session, user) = server::signed_in().await?;
     let this = session.handle();
-    let listed = server::state()?
-        .store
-        .index()
-        .list(&user, now_ms())
-        .await?;
+    let listed = server::state()?.store.index().list(&user, now_ms()).await?;
     Ok(listed
         .into_iter()
         .map(|s| SessionListing {
@@ -136,7 +148,8 @@ pub async fn revoke_session(handle: String) -> Result<(), ApiError> {
     if revoked {
         Ok(())
     } else {
-        Err(ApiError::new("not_found", "No such session.").with_status(axum::http::StatusCode::NOT_FOUND))
+        Err(ApiError::new("not_found", "No such session.")
+            .with_status(axum::http::StatusCode::NOT_FOUND))
     }
 }
 
@@ -156,7 +169,9 @@ pub async fn revoke_other_sessions() -> Result<usize, ApiError> {
 /// `current`, `new`.
 #[server(prefix = "/api", endpoint = "password")]
 pub async fn change_password(current: String, new: String) -> Result<usize, ApiError> {
-    check_new_password(&new).map_err(|err| err.with_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY))?;
+    use crate::auth::credentials::check_new_password;
+    check_new_password(&new)
+        .map_err(|err| err.with_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY))?;
     let (session, user) = server::signed_in().await?;
     let state = server::state()?;
     state.auth.change_password(&user, current, new).await?;
@@ -209,13 +224,19 @@ impl Default for AccountActions {
     }
 }
 
+/// The message of the action's last error, if its last run failed.
 fn error_of<T: Clone + Send + Sync + 'static>(
-    action: ServerAction<impl leptos::server_fn::ServerFn<Output = T, Error = ApiError> + Clone + Send + Sync + 'static>,
-) -> impl Fn() -> Option<String> + Copy
-where
-    T: Send + Sync,
-{
-    move || action.value().get().and_then(Result::err).map(|err| err.message)
+    action: ServerAction<
+        impl leptos::server_fn::ServerFn<Output = T, Error = ApiError> + Clone + Sync,
+    >,
+) -> impl Fn() -> Option<String> + Copy {
+    move || {
+        action
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|err| err.message)
+    }
 }
 
 /// Register and sign-in forms for a visitor who is not signed in.

@@ -33,7 +33,12 @@ pub fn format_utc(ms: i64) -> String {
 /// `6d 23h 59m 58s`, `4m 05s`, `12s`; `0s` once passed.
 pub fn format_remaining(ms: i64) -> String {
     let total = (ms.max(0) + 999) / 1000;
-    let (d, h, m, s) = (total / 86_400, (total / 3600) % 24, (total / 60) % 60, total % 60);
+    let (d, h, m, s) = (
+        total / 86_400,
+        (total / 3600) % 24,
+        (total / 60) % 60,
+        total % 60,
+    );
     if d > 0 {
         format!("{d}d {h}h {m:02}m {s:02}s")
     } else if h > 0 {

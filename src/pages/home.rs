@@ -19,7 +19,10 @@ pub const NOTE_MAX_CHARS: usize = 200;
 pub fn validate_note(raw: &str) -> Result<String, ApiError> {
     let note = raw.trim();
     if note.is_empty() {
-        return Err(ApiError::new("note_empty", "Write something before saving the note."));
+        return Err(ApiError::new(
+            "note_empty",
+            "Write something before saving the note.",
+        ));
     }
     let chars = note.chars().count();
     if chars > NOTE_MAX_CHARS {
@@ -29,7 +32,10 @@ pub fn validate_note(raw: &str) -> Result<String, ApiError> {
         ));
     }
     if note.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ApiError::new("note_invalid", "The note contains control characters."));
+        return Err(ApiError::new(
+            "note_invalid",
+            "The note contains control characters.",
+        ));
     }
     Ok(note.to_string())
 }
@@ -45,7 +51,10 @@ pub async fn get_session() -> Result<SessionView, ApiError> {
 #[server(prefix = "/api", endpoint = "increment")]
 pub async fn increment_counter() -> Result<i64, ApiError> {
     use crate::sessions::AppSession;
-    Ok(AppSession::from_request().await?.increment_counter().await?)
+    Ok(AppSession::from_request()
+        .await?
+        .increment_counter()
+        .await?)
 }
 
 /// Stores a short note in the session. `POST /api/note` with form field `note`.

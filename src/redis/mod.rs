@@ -143,7 +143,8 @@ impl RedisPool {
                 tracing::warn!(redis = %target, %cause, "Redis is not reachable yet; waiting up to {:?}", settings.startup_wait);
             }
             let delay = Duration::from_millis(u64::from(attempt.saturating_mul(50)).min(2_000));
-            tokio::time::sleep(delay.min(settings.startup_wait.saturating_sub(started.elapsed()))).await;
+            tokio::time::sleep(delay.min(settings.startup_wait.saturating_sub(started.elapsed())))
+                .await;
         }
     }
 

@@ -88,8 +88,16 @@ impl AppSession {
         let mut loaded = Loaded {
             id,
             created_at,
-            refreshed_at: self.session.get(fields::REFRESHED_AT).await?.unwrap_or(created_at),
-            absolute_deadline: self.session.get(fields::ABSOLUTE_DEADLINE).await?.unwrap_or(created_at),
+            refreshed_at: self
+                .session
+                .get(fields::REFRESHED_AT)
+                .await?
+                .unwrap_or(created_at),
+            absolute_deadline: self
+                .session
+                .get(fields::ABSOLUTE_DEADLINE)
+                .await?
+                .unwrap_or(created_at),
             counter: self.session.get(fields::COUNTER).await?.unwrap_or(0),
             note: self.session.get(fields::NOTE).await?,
             user: self.session.get(fields::USER).await?,
@@ -186,7 +194,11 @@ impl AppSession {
         match self.load().await?.0 {
             None => self.begin(&[(fields::NOTE, value)]).await,
             Some(loaded) => {
-                if self.store.set_fields(&loaded.id, &[(fields::NOTE, value)]).await? {
+                if self
+                    .store
+                    .set_fields(&loaded.id, &[(fields::NOTE, value)])
+                    .await?
+                {
                     Ok(())
                 } else {
                     Err(SessionError::Ended)
@@ -199,7 +211,11 @@ impl AppSession {
     pub async fn forget(&self) -> Result<(), SessionError> {
         if let (Some(loaded), _) = self.load().await? {
             if let Some(user) = &loaded.user {
-                self.store.index().remove(user, &fingerprint(&loaded.id)).await.map_err(store_down)?;
+                self.store
+                    .index()
+                    .remove(user, &fingerprint(&loaded.id))
+                    .await
+                    .map_err(store_down)?;
             }
         }
         self.session.flush().await?;
@@ -209,7 +225,12 @@ impl AppSession {
     /// Signs `user` in: a new session id (the old one no longer loads anything), a new absolute
     /// deadline counted from now, and the visitor's harmless data (counter, note) kept. The new
     /// record and its index entry are stored after the response.
-    pub async fn login(&self, user: &str, user_agent: &str, address: &str) -> Result<(), SessionError> {
+    pub async fn login(
+        &self,
+        user: &str,
+        user_agent: &str,
+        address: &str,
+    ) -> Result<(), SessionError> {
         let now = now_ms();
         let extra = [
             (fields::USER, Value::from(user)),
@@ -221,7 +242,11 @@ impl AppSession {
             None => self.begin(&extra).await,
             Some(loaded) => {
                 if let Some(previous) = &loaded.user {
-                    self.store.index().remove(previous, &fingerprint(&loaded.id)).await.map_err(store_down)?;
+                    self.store
+                        .index()
+                        .remove(previous, &fingerprint(&loaded.id))
+                        .await
+                        .map_err(store_down)?;
                 }
                 self.session.cycle_id().await?;
                 self.restart_clock(now, &extra).await
@@ -251,7 +276,9 @@ impl AppSession {
         let policy = self.policy();
         let absolute = now + policy.absolute.as_millis() as i64;
         self.session.insert(fields::REFRESHED_AT, now).await?;
-        self.session.insert(fields::ABSOLUTE_DEADLINE, absolute).await?;
+        self.session
+            .insert(fields::ABSOLUTE_DEADLINE, absolute)
+            .await?;
         for (field, value) in extra {
             self.session.insert(field, value).await?;
         }

@@ -168,11 +168,20 @@ impl RedisSessionStore {
 
     /// Adds `amount` to an integer field of an existing session; `None` when the session no
     /// longer exists (it is never re-created as a half record).
-    pub async fn increment(&self, id: &Id, field: &str, amount: i64) -> Result<Option<i64>, StoreError> {
+    pub async fn increment(
+        &self,
+        id: &Id,
+        field: &str,
+        amount: i64,
+    ) -> Result<Option<i64>, StoreError> {
         let value: Option<i64> = self
             .scripts
             .increment
-            .evalsha_with_reload(self.pool.next(), self.key(id), vec![field.to_string(), amount.to_string()])
+            .evalsha_with_reload(
+                self.pool.next(),
+                self.key(id),
+                vec![field.to_string(), amount.to_string()],
+            )
             .await?;
         Ok(value)
     }
@@ -201,7 +210,7 @@ impl RedisSessionStore {
     /// the log.
     fn report_undecodable(&self, id: &Id, reason: &str) {
         let seen = self.undecodable.fetch_add(1, Ordering::Relaxed);
-        if seen % 100 == 0 {
+        if seen.is_multiple_of(100) {
             tracing::warn!(
                 key = %self.key(id),
                 reason,
@@ -234,7 +243,8 @@ impl RedisSessionStore {
             return None;
         };
         let deadline = deadline_ms(refreshed_at, absolute, self.policy.idle);
-        let expiry_date = OffsetDateTime::from_unix_timestamp_nanos(i128::from(deadline) * 1_000_000).ok()?;
+        let expiry_date =
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(deadline) * 1_000_000).ok()?;
         Some(Record {
             id: *id,
             data,
@@ -265,9 +275,10 @@ pub fn now_ms() -> i64 {
 impl SessionStore for RedisSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let millis = |field: &str| record.data.get(field).and_then(Value::as_i64);
-        let (Some(refreshed_at), Some(absolute)) =
-            (millis(fields::REFRESHED_AT), millis(fields::ABSOLUTE_DEADLINE))
-        else {
+        let (Some(refreshed_at), Some(absolute)) = (
+            millis(fields::REFRESHED_AT),
+            millis(fields::ABSOLUTE_DEADLINE),
+        ) else {
             return Err(session_store::Error::Encode(
                 "a new session needs refreshed_at and absolute_deadline (use AppSession)".into(),
             ));
@@ -293,7 +304,14 @@ impl SessionStore for RedisSessionStore {
         }
         // A signed-in session joins its user's index once it exists under its final id.
         if let Some(user) = record.data.get(fields::USER).and_then(Value::as_str) {
-            let text = |field: &str| record.data.get(field).and_then(Value::as_str).unwrap_or_default().to_string();
+            let text = |field: &str| {
+                record
+                    .data
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
             let entry = IndexEntry {
                 id: record.id.to_string(),
                 signed_in_at: millis(fields::SIGNED_IN_AT).unwrap_or(refreshed_at),
@@ -319,7 +337,10 @@ impl SessionStore for RedisSessionStore {
             .evalsha_with_reload(
                 self.pool.next(),
                 self.key(&record.id),
-                vec![now_ms().to_string(), (self.policy.idle.as_millis() as i64).to_string()],
+                vec![
+                    now_ms().to_string(),
+                    (self.policy.idle.as_millis() as i64).to_string(),
+                ],
             )
             .await
             .map_err(StoreError::Redis)?;

@@ -55,24 +55,38 @@ impl UserIndex {
         }
     }
 
-    pub async fn add(&self, user: &str, handle: &str, entry: &IndexEntry) -> Result<(), fred::error::Error> {
+    pub async fn add(
+        &self,
+        user: &str,
+        handle: &str,
+        entry: &IndexEntry,
+    ) -> Result<(), fred::error::Error> {
         let key = self.keys.user_sessions(user);
         let json = serde_json::to_string(entry).unwrap_or_default();
         let pipeline = self.pool.next().pipeline();
         let _: () = pipeline.hset(&key, (handle, json)).await?;
-        let _: () = pipeline.pexpire(&key, self.absolute.as_millis() as i64, None).await?;
+        let _: () = pipeline
+            .pexpire(&key, self.absolute.as_millis() as i64, None)
+            .await?;
         let _: ((), ()) = pipeline.all().await?;
         Ok(())
     }
 
     pub async fn remove(&self, user: &str, handle: &str) -> Result<(), fred::error::Error> {
-        let _: i64 = self.pool.hdel(self.keys.user_sessions(user), handle).await?;
+        let _: i64 = self
+            .pool
+            .hdel(self.keys.user_sessions(user), handle)
+            .await?;
         Ok(())
     }
 
     /// The user's live sessions, oldest sign-in first. Two round trips whatever the count: the
     /// index, then every session's deadline fields in one pipeline. Dead entries are pruned.
-    pub async fn list(&self, user: &str, now: i64) -> Result<Vec<ListedSession>, fred::error::Error> {
+    pub async fn list(
+        &self,
+        user: &str,
+        now: i64,
+    ) -> Result<Vec<ListedSession>, fred::error::Error> {
         let key = self.keys.user_sessions(user);
         let raw: std::collections::HashMap<String, String> = self.pool.hgetall(&key).await?;
         let mut entries = Vec::with_capacity(raw.len());
@@ -89,19 +103,28 @@ impl UserIndex {
             for (_, entry) in &entries {
                 let session_key = self.session_key(&entry.id);
                 let _: () = pipeline
-                    .hmget(session_key, vec![fields::REFRESHED_AT, fields::ABSOLUTE_DEADLINE, fields::USER])
+                    .hmget(
+                        session_key,
+                        vec![
+                            fields::REFRESHED_AT,
+                            fields::ABSOLUTE_DEADLINE,
+                            fields::USER,
+                        ],
+                    )
                     .await?;
             }
             let states: Vec<(Option<i64>, Option<i64>, Option<String>)> = pipeline.all().await?;
             for ((handle, entry), (refreshed, absolute, owner)) in entries.into_iter().zip(states) {
                 let owner_matches = owner.as_deref().map(|o| o.trim_matches('"')) == Some(user);
                 match (refreshed, absolute) {
-                    (Some(refreshed), Some(absolute)) if owner_matches => listed.push(ListedSession {
-                        handle,
-                        last_seen: refreshed,
-                        expires_at: deadline_ms(refreshed, absolute, self.idle),
-                        entry,
-                    }),
+                    (Some(refreshed), Some(absolute)) if owner_matches => {
+                        listed.push(ListedSession {
+                            handle,
+                            last_seen: refreshed,
+                            expires_at: deadline_ms(refreshed, absolute, self.idle),
+                            entry,
+                        })
+                    }
                     _ if now - entry.signed_in_at > PRUNE_GRACE_MS => broken.push(handle),
                     _ => {}
                 }
@@ -130,7 +153,11 @@ impl UserIndex {
     }
 
     /// Revokes every session of the user but `keep` (a handle); returns how many.
-    pub async fn revoke_all_except(&self, user: &str, keep: Option<&str>) -> Result<usize, fred::error::Error> {
+    pub async fn revoke_all_except(
+        &self,
+        user: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, fred::error::Error> {
         let key = self.keys.user_sessions(user);
         let raw: std::collections::HashMap<String, String> = self.pool.hgetall(&key).await?;
         let victims: Vec<(String, Option<IndexEntry>)> = raw

@@ -46,9 +46,17 @@ impl TestRedis {
     /// With `aof`, writes are persisted (appendfsync always) so a restart keeps them.
     pub fn start_with(aof: bool) -> TestRedis {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("sessionboard-test-redis-{port}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "sessionboard-test-redis-{port}-{}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&dir).expect("redis dir");
-        let mut redis = TestRedis { port, dir, aof, child: None };
+        let mut redis = TestRedis {
+            port,
+            dir,
+            aof,
+            child: None,
+        };
         redis.resume();
         redis
     }
@@ -57,17 +65,27 @@ impl TestRedis {
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "already running");
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args([
+            "--port",
+            &self.port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .arg("--dir")
+        .arg(&self.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         if self.aof {
             cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
         } else {
             cmd.args(["--appendonly", "no"]);
         }
-        self.child = Some(cmd.spawn().expect("redis-server must be installed (scripts/setup installs it)"));
+        self.child = Some(
+            cmd.spawn()
+                .expect("redis-server must be installed (scripts/setup installs it)"),
+        );
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if self.cli(&["PING"]).trim() == "PONG" {
@@ -75,7 +93,10 @@ impl TestRedis {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("redis-server on port {} did not answer within 10 s", self.port);
+        panic!(
+            "redis-server on port {} did not answer within 10 s",
+            self.port
+        );
     }
 
     /// Kills the server (SIGKILL: an outage, not a clean shutdown) and waits for it to go.
@@ -114,7 +135,10 @@ impl TestRedis {
 
     /// The key's TTL in milliseconds (-2: no key, -1: no TTL).
     pub fn pttl(&self, key: &str) -> i64 {
-        self.cli(&["PTTL", key]).trim().parse().expect("PTTL answers a number")
+        self.cli(&["PTTL", key])
+            .trim()
+            .parse()
+            .expect("PTTL answers a number")
     }
 
     /// How many times Redis ran each command since the last `CONFIG RESETSTAT`.
@@ -166,11 +190,19 @@ impl TestApp {
     pub async fn spawn(redis: &TestRedis, overrides: &[(&str, &str)]) -> TestApp {
         let settings = settings(redis.port, overrides).expect("valid test settings");
         let options = LeptosOptions::builder().output_name("sessionboard").build();
-        let state = AppState::connect(settings, options).await.expect("app connects to the test Redis");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let state = AppState::connect(settings, options)
+            .await
+            .expect("app connects to the test Redis");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let server = tokio::spawn(serve(state.clone(), listener));
-        TestApp { addr, state, server }
+        TestApp {
+            addr,
+            state,
+            server,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -195,7 +227,11 @@ pub fn client() -> Client {
 }
 
 pub async fn get_session(app: &TestApp, client: &Client) -> SessionView {
-    let res = client.get(app.url("/api/session")).send().await.expect("GET /api/session");
+    let res = client
+        .get(app.url("/api/session"))
+        .send()
+        .await
+        .expect("GET /api/session");
     assert_eq!(res.status(), 200, "GET /api/session");
     res.json().await.expect("session JSON")
 }
@@ -236,7 +272,11 @@ pub fn session_cookie(res: &Response) -> Option<String> {
 }
 
 /// `GET /api/session` with an explicit cookie.
-pub async fn get_session_with(app: &TestApp, http: &Client, cookie: &str) -> (u16, Option<SessionView>) {
+pub async fn get_session_with(
+    app: &TestApp,
+    http: &Client,
+    cookie: &str,
+) -> (u16, Option<SessionView>) {
     let res = http
         .get(app.url("/api/session"))
         .header("cookie", cookie)
@@ -244,19 +284,42 @@ pub async fn get_session_with(app: &TestApp, http: &Client, cookie: &str) -> (u1
         .await
         .expect("GET /api/session");
     let status = res.status().as_u16();
-    (status, if status == 200 { res.json().await.ok() } else { None })
+    (
+        status,
+        if status == 200 {
+            res.json().await.ok()
+        } else {
+            None
+        },
+    )
 }
 
 /// Registers `user` with `password`; panics unless it worked.
 pub async fn register(app: &TestApp, http: &Client, user: &str, password: &str) {
-    let res = post(app, http, "/api/register", &[("username", user), ("password", password)]).await;
-    assert_eq!(res.status(), 200, "register {user}: {}", res.text().await.unwrap_or_default());
+    let res = post(
+        app,
+        http,
+        "/api/register",
+        &[("username", user), ("password", password)],
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        200,
+        "register {user}: {}",
+        res.text().await.unwrap_or_default()
+    );
 }
 
 /// Signs in; returns the response status.
 pub async fn login(app: &TestApp, http: &Client, user: &str, password: &str) -> u16 {
-    post(app, http, "/api/login", &[("username", user), ("password", password)])
-        .await
-        .status()
-        .as_u16()
+    post(
+        app,
+        http,
+        "/api/login",
+        &[("username", user), ("password", password)],
+    )
+    .await
+    .status()
+    .as_u16()
 }
