@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    StaticSegment,
+    SsrMode, StaticSegment,
 };
 
 use crate::pages::home::HomePage;
@@ -54,7 +54,9 @@ pub fn App() -> impl IntoView {
         <Router>
             <main>
                 <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                    <Route path=StaticSegment("") view=HomePage/>
+                    // Async: the page is sent once its data is ready, so it is complete without
+                    // JavaScript (out-of-order streaming needs scripts to place late content).
+                    <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -278,11 +278,14 @@ impl Settings {
                     _ => return Err(invalid(name, value, "lax or strict")),
                 },
             };
+        // A Secure cookie gets the `__Host-` prefix by default: the browser then refuses it
+        // unless it is Secure, host-only and on path `/` (OWASP ASVS 3.4.4).
+        let default_cookie_name = if cookie_secure { "__Host-sessionboard" } else { "sessionboard" };
         let cookie_name: String = source.parse(
             "SESSION_COOKIE_NAME",
             "session",
             "cookie_name",
-            "sessionboard".to_string(),
+            default_cookie_name.to_string(),
             "a cookie name",
         )?;
         if cookie_name.is_empty()

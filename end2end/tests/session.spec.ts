@@ -57,7 +57,8 @@ test.describe("without JavaScript", () => {
   test("forms post and redirect back", async ({ page }) => {
     await page.goto(app.url);
     await page.getByTestId("increment").click();
-    await page.waitForURL(app.url + "/");
+    // The server answers the plain form post with a redirect back to the page.
+    await expect(page).toHaveURL(new RegExp(`^${app.url}/\\??$`));
     await expect(page.getByTestId("counter")).toHaveText("1");
     await page.getByTestId("increment").click();
     await expect(page.getByTestId("counter")).toHaveText("2");

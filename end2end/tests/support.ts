@@ -1,6 +1,6 @@
 // Processes the end-to-end tests own: a redis-server and the sessionboard binary, each on a free
 // loopback port, started and stopped by pid. Never the machine's Redis on 6379.
-import { ChildProcess, spawn } from "node:child_process";
+import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -82,6 +82,12 @@ export class TestRedis {
     await waitFor(`redis-server on ${this.port}`, () => redisAnswers(this.port));
   }
 
+  /** Session keys currently in this Redis. */
+  sessionKeys(): string[] {
+    const out = execFileSync("redis-cli", ["-h", "127.0.0.1", "-p", String(this.port), "--scan", "--pattern", "sessionboard:session:*"]);
+    return out.toString().split("\n").filter((line) => line.length > 0);
+  }
+
   /** An outage: SIGKILL, no clean shutdown. The AOF keeps what was written. */
   async stop() {
     await stopProcess(this.child, "SIGKILL");
@@ -151,4 +157,12 @@ export class TestApp {
 export async function openHydrated(page: Page, url: string) {
   await page.goto(url);
   await expect(page.locator("body[data-hydrated=true]")).toHaveCount(1, { timeout: 30_000 });
+}
+
+/** Signs in through the form on the page. */
+export async function signIn(page: Page, username: string, password: string) {
+  const form = page.getByTestId("login-form");
+  await form.locator("input[name=username]").fill(username);
+  await form.locator("input[name=password]").fill(password);
+  await page.getByTestId("login").click();
 }

@@ -106,6 +106,8 @@ pub fn HomePage() -> impl IntoView {
 
     // One clock for all countdowns; it only ticks in the browser.
     let now = RwSignal::new(now_ms());
+    // The deadline of a session this page watched run out, so it can say when it ended.
+    let expired_at = RwSignal::new(None::<i64>);
     Effect::new(move |_| {
         let handle = set_interval_with_handle(
             move || {
@@ -114,7 +116,17 @@ pub fn HomePage() -> impl IntoView {
                     // Retry every 2 s while the store is unavailable.
                     Some(Err(err)) => err.is_store_unavailable() && now_ms() / 1000 % 2 == 0,
                     // Re-read once when the session's deadline has just passed.
-                    Some(Ok(view)) => view.active && now_ms() >= view.expires_at + 500,
+                    Some(Ok(view)) if view.active && now_ms() >= view.expires_at + 500 => {
+                        expired_at.set(Some(view.expires_at));
+                        true
+                    }
+                    Some(Ok(view)) => {
+                        // A live session again: the old expiry is history.
+                        if view.active && expired_at.get_untracked().is_some() {
+                            expired_at.set(None);
+                        }
+                        false
+                    }
                     None => false,
                 };
                 if due {
@@ -146,7 +158,7 @@ pub fn HomePage() -> impl IntoView {
                             (Some(user), Some(since)) => view! { <AccountPanel user signed_in_at=since actions=account/> }.into_any(),
                             _ => view! { <SignInForms actions=account/> }.into_any(),
                         };
-                        view! { <SessionPanel view now stay/> {account_view} }.into_any()
+                        view! { <SessionPanel view now stay expired_at/> {account_view} }.into_any()
                     }
                     Err(err) => view! { <StoreBanner err/> }.into_any(),
                 }
@@ -188,15 +200,18 @@ fn SessionPanel(
     view: SessionView,
     now: RwSignal<i64>,
     stay: ServerAction<StaySignedIn>,
+    expired_at: RwSignal<Option<i64>>,
 ) -> impl IntoView {
     if !view.active {
-        let notice = view.previous_ended.then(|| {
-            view! {
-                <p class="notice" data-testid="ended-notice">
-                    "Your previous session has ended (it expired or was signed out). A new one starts with your next action."
-                </p>
-            }
-        });
+        let notice = match expired_at.get_untracked() {
+            Some(at) => Some(format!("Your session expired at {}. A new one starts with your next action.", format_utc(at))),
+            None if view.previous_ended => Some(
+                "Your previous session has ended (it expired or was signed out). A new one starts with your next action."
+                    .to_string(),
+            ),
+            None => None,
+        }
+        .map(|text| view! { <p class="notice" data-testid="ended-notice">{text}</p> });
         return view! {
             <section class="card panel" data-testid="session-panel" data-active="false">
                 <h2>"No session yet"</h2>

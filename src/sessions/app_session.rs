@@ -302,11 +302,11 @@ fn shorten(text: &str, max: usize) -> String {
     short
 }
 
-/// The cookie's expiry for a session deadline. Max-Age is whole seconds and would be rounded
-/// down, ending the cookie before the session; one extra second keeps it alive until Redis, the
-/// source of truth, has deleted the session.
+/// The cookie's expiry for a session deadline. Max-Age is whole seconds and rounded down, which
+/// would end the cookie before the session; two extra seconds keep it until Redis, the source of
+/// truth, has deleted the session, so the server can still tell the visitor it has ended.
 fn cookie_expiry(deadline_ms: i64) -> Expiry {
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(deadline_ms + 1_000) * 1_000_000)
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(deadline_ms + 2_000) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     Expiry::AtDateTime(at)
 }
