@@ -197,6 +197,28 @@ async fn run() {
         "sessionboard: Redis commands per \"Your sessions\" list (6 sessions): {}",
         format_counts(&per_list)
     );
+
+    // One sign-in, end to end (Argon2id m=19 MiB t=2 p=1 dominates), one after another.
+    let logins = 10;
+    let started = Instant::now();
+    for _ in 0..logins {
+        let jar = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let res = jar
+            .post(format!("http://{ours}/api/login"))
+            .header("accept", "application/json")
+            .form(&[("username", "bench"), ("password", "bench password")])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+    }
+    println!(
+        "sessionboard: one sign-in takes {:.1?} (mean of {logins}, sequential)",
+        started.elapsed() / logins
+    );
 }
 
 async fn read_counter(http: &reqwest::Client, url: &str) -> i64 {

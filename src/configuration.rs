@@ -280,7 +280,11 @@ impl Settings {
             };
         // A Secure cookie gets the `__Host-` prefix by default: the browser then refuses it
         // unless it is Secure, host-only and on path `/` (OWASP ASVS 3.4.4).
-        let default_cookie_name = if cookie_secure { "__Host-sessionboard" } else { "sessionboard" };
+        let default_cookie_name = if cookie_secure {
+            "__Host-sessionboard"
+        } else {
+            "sessionboard"
+        };
         let cookie_name: String = source.parse(
             "SESSION_COOKIE_NAME",
             "session",
@@ -503,17 +507,13 @@ fn millis(
     key: &str,
     default: u64,
 ) -> Result<Duration, ConfigError> {
-    let value: u64 = source.parse(
-        env,
-        section,
-        key,
+    positive_duration(
+        source,
+        (env, section, key),
         default,
         "a whole number of milliseconds above 0",
-    )?;
-    if value == 0 {
-        return Err(source.invalid(env, section, key, "a whole number of milliseconds above 0"));
-    }
-    Ok(Duration::from_millis(value))
+    )
+    .map(Duration::from_millis)
 }
 
 fn seconds(
@@ -523,17 +523,27 @@ fn seconds(
     key: &str,
     default: u64,
 ) -> Result<Duration, ConfigError> {
-    let value: u64 = source.parse(
-        env,
-        section,
-        key,
+    positive_duration(
+        source,
+        (env, section, key),
         default,
-        "a whole number of seconds above 0",
-    )?;
+        "a whole number of seconds above 0 (at most ten years)",
+    )
+    .map(Duration::from_secs)
+}
+
+/// A count of time units above 0 and at most ten years' worth of seconds.
+fn positive_duration(
+    source: &Source,
+    (env, section, key): (&str, &str, &str),
+    default: u64,
+    expected: &'static str,
+) -> Result<u64, ConfigError> {
+    let value: u64 = source.parse(env, section, key, default, expected)?;
     if value == 0 || value > 10 * 365 * 24 * 3600 {
-        return Err(source.invalid(env, section, key, "a whole number of seconds above 0"));
+        return Err(source.invalid(env, section, key, expected));
     }
-    Ok(Duration::from_secs(value))
+    Ok(value)
 }
 
 /// One setting's sources: the environment first, then the file.

@@ -1,21 +1,10 @@
 import { expect, test } from "@playwright/test";
-import { openHydrated, signIn, TestApp, TestRedis } from "./support";
+import { openHydrated, signIn, useRedisAndApp } from "./support";
 
-let redis: TestRedis;
-let app: TestApp;
-
-test.beforeAll(async () => {
-  redis = await TestRedis.start();
-  app = await TestApp.start(redis);
-});
-
-test.afterAll(async () => {
-  await app?.stop();
-  await redis?.dispose();
-});
+const env = useRedisAndApp();
 
 test("register, sign in, stay signed in across a restart, sign out", async ({ page }) => {
-  await openHydrated(page, app.url);
+  await openHydrated(page, env.app.url);
   await page.getByText("New here? Create an account").click();
   const form = page.getByTestId("register-form");
   await form.locator("input[name=username]").fill("playwright");
@@ -28,20 +17,20 @@ test("register, sign in, stay signed in across a restart, sign out", async ({ pa
 
   await page.reload();
   await expect(page.getByTestId("user")).toHaveText("playwright");
-  await app.stop();
-  await app.resume();
-  await openHydrated(page, app.url);
+  await env.app.stop();
+  await env.app.resume();
+  await openHydrated(page, env.app.url);
   await expect(page.getByTestId("user")).toHaveText("playwright");
-  expect(redis.sessionKeys()).toHaveLength(1);
+  expect(env.redis.sessionKeys()).toHaveLength(1);
 
   await page.getByTestId("logout").click();
   await expect(page.getByTestId("login-form")).toBeVisible();
   await expect(page.getByTestId("session-panel")).toHaveAttribute("data-active", "false");
-  expect(redis.sessionKeys()).toHaveLength(0);
+  expect(env.redis.sessionKeys()).toHaveLength(0);
 });
 
 test("a wrong password shows an error", async ({ page }) => {
-  await openHydrated(page, app.url);
+  await openHydrated(page, env.app.url);
   await signIn(page, "playwright", "not the password");
   await expect(page.getByTestId("login-error")).toHaveText("Wrong username or password.");
 });

@@ -1,21 +1,10 @@
 import { expect, test } from "@playwright/test";
-import { openHydrated, TestApp, TestRedis } from "./support";
+import { openHydrated, useRedisAndApp } from "./support";
 
-let redis: TestRedis;
-let app: TestApp;
-
-test.beforeAll(async () => {
-  redis = await TestRedis.start();
-  app = await TestApp.start(redis, { SESSION_TTL_SECONDS: "5", SESSION_ABSOLUTE_TIMEOUT_SECONDS: "60" });
-});
-
-test.afterAll(async () => {
-  await app?.stop();
-  await redis?.dispose();
-});
+const env = useRedisAndApp({ SESSION_TTL_SECONDS: "5", SESSION_ABSOLUTE_TIMEOUT_SECONDS: "60" });
 
 test("the countdown reaches zero and the page shows the session expired, without a reload", async ({ page }) => {
-  await openHydrated(page, app.url);
+  await openHydrated(page, env.app.url);
   await page.getByTestId("increment").click();
   await expect(page.getByTestId("session-panel")).toHaveAttribute("data-active", "true");
   const first = await page.getByTestId("idle-countdown").textContent();

@@ -1,21 +1,10 @@
 import { expect, test } from "@playwright/test";
-import { openHydrated, TestApp, TestRedis } from "./support";
+import { openHydrated, useRedisAndApp } from "./support";
 
-let redis: TestRedis;
-let app: TestApp;
-
-test.beforeAll(async () => {
-  redis = await TestRedis.start();
-  app = await TestApp.start(redis);
-});
-
-test.afterAll(async () => {
-  await app?.stop();
-  await redis?.dispose();
-});
+const env = useRedisAndApp();
 
 test("the counter counts without a reload, and survives a server restart", async ({ page }) => {
-  await openHydrated(page, app.url);
+  await openHydrated(page, env.app.url);
   await expect(page.getByTestId("session-panel")).toHaveAttribute("data-active", "false");
 
   await page.getByTestId("increment").click();
@@ -24,15 +13,15 @@ test("the counter counts without a reload, and survives a server restart", async
   await expect(page.getByTestId("counter")).toHaveText("2");
   const fingerprint = await page.getByTestId("fingerprint").textContent();
 
-  await app.stop();
-  await app.resume();
+  await env.app.stop();
+  await env.app.resume();
   await page.reload();
   await expect(page.getByTestId("counter")).toHaveText("2");
   await expect(page.getByTestId("fingerprint")).toHaveText(fingerprint ?? "missing");
 });
 
 test("a note is saved, and a too long one is refused with a message", async ({ page }) => {
-  await openHydrated(page, app.url);
+  await openHydrated(page, env.app.url);
   await page.locator("#note").fill("remember the milk");
   await page.getByTestId("save-note").click();
   await expect(page.getByTestId("note")).toHaveText("remember the milk");
@@ -44,7 +33,7 @@ test("a note is saved, and a too long one is refused with a message", async ({ p
 });
 
 test("forget this session ends it", async ({ page }) => {
-  await openHydrated(page, app.url);
+  await openHydrated(page, env.app.url);
   await page.getByTestId("increment").click();
   await expect(page.getByTestId("session-panel")).toHaveAttribute("data-active", "true");
   await page.getByTestId("forget").click();
@@ -55,10 +44,10 @@ test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 
   test("forms post and redirect back", async ({ page }) => {
-    await page.goto(app.url);
+    await page.goto(env.app.url);
     await page.getByTestId("increment").click();
     // The server answers the plain form post with a redirect back to the page.
-    await expect(page).toHaveURL(new RegExp(`^${app.url}/\\??$`));
+    await expect(page).toHaveURL(new RegExp(`^${env.app.url}/\\??$`));
     await expect(page.getByTestId("counter")).toHaveText("1");
     await page.getByTestId("increment").click();
     await expect(page.getByTestId("counter")).toHaveText("2");

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { expect, Page } from "@playwright/test";
+import { expect, Page, test } from "@playwright/test";
 
 const repoRoot = resolve(__dirname, "..", "..");
 const appBinary = process.env.SESSIONBOARD_BIN ?? join(repoRoot, "target", "debug", "sessionboard");
@@ -165,4 +165,31 @@ export async function signIn(page: Page, username: string, password: string) {
   await form.locator("input[name=username]").fill(username);
   await form.locator("input[name=password]").fill(password);
   await page.getByTestId("login").click();
+}
+
+/**
+ * A redis-server and an app of this test file's own, started before its tests and stopped after.
+ * The getters are valid inside tests.
+ */
+export function useRedisAndApp(env: Record<string, string> = {}) {
+  let redis: TestRedis | undefined;
+  let app: TestApp | undefined;
+  test.beforeAll(async () => {
+    redis = await TestRedis.start();
+    app = await TestApp.start(redis, env);
+  });
+  test.afterAll(async () => {
+    await app?.stop();
+    await redis?.dispose();
+  });
+  return {
+    get redis(): TestRedis {
+      if (!redis) throw new Error("redis is not started yet");
+      return redis;
+    },
+    get app(): TestApp {
+      if (!app) throw new Error("the app is not started yet");
+      return app;
+    },
+  };
 }

@@ -1,18 +1,7 @@
 import { expect, test } from "@playwright/test";
-import { openHydrated, signIn, TestApp, TestRedis } from "./support";
+import { openHydrated, signIn, useRedisAndApp } from "./support";
 
-let redis: TestRedis;
-let app: TestApp;
-
-test.beforeAll(async () => {
-  redis = await TestRedis.start();
-  app = await TestApp.start(redis, { DEMO_USERS: "june:junes password" });
-});
-
-test.afterAll(async () => {
-  await app?.stop();
-  await redis?.dispose();
-});
+const env = useRedisAndApp({ DEMO_USERS: "june:junes password" });
 
 test("one device signs the other out", async ({ browser }) => {
   const first = await browser.newContext();
@@ -20,11 +9,11 @@ test("one device signs the other out", async ({ browser }) => {
   const one = await first.newPage();
   const two = await second.newPage();
 
-  await openHydrated(two, app.url);
+  await openHydrated(two, env.app.url);
   await signIn(two, "june", "junes password");
   await expect(two.getByTestId("user")).toHaveText("june");
 
-  await openHydrated(one, app.url);
+  await openHydrated(one, env.app.url);
   await signIn(one, "june", "junes password");
   await expect(one.getByTestId("session-item")).toHaveCount(2);
   await expect(one.locator("[data-testid=session-item][data-this-device=true]")).toHaveCount(1);

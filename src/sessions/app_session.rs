@@ -249,7 +249,9 @@ impl AppSession {
                         .map_err(store_down)?;
                 }
                 self.session.cycle_id().await?;
-                self.restart_clock(now, &extra).await
+                self.restart_clock(now, &extra).await?;
+                self.session.save().await?;
+                Ok(())
             }
         }
     }
@@ -264,11 +266,16 @@ impl AppSession {
         self.session.id().as_ref().map(fingerprint)
     }
 
-    /// Starts a session in this request's `Session`; tower-sessions stores it after the response.
+    /// Starts a session and stores it now, so that a failure is reported to the user (503) instead
+    /// of surfacing as a bare 500 from tower-sessions' save after the response. (tower-sessions
+    /// then saves once more after the response; our store's `save` only moves the deadline, one
+    /// small script, and only for requests that create a session.)
     async fn begin(&self, extra: &[(&str, Value)]) -> Result<(), SessionError> {
         let now = now_ms();
         self.session.insert(fields::CREATED_AT, now).await?;
-        self.restart_clock(now, extra).await
+        self.restart_clock(now, extra).await?;
+        self.session.save().await?;
+        Ok(())
     }
 
     /// Sets a fresh idle and absolute deadline from `now`, plus `extra` fields, in memory.
