@@ -2,6 +2,8 @@
 //! tower-sessions + tower-sessions-redis-store setup. Run with `scripts/bench` (which starts a
 //! private redis-server on a free loopback port and passes it in `BENCH_REDIS_PORT`).
 //!
+//! With `BENCH_NODE_ADDR` (set by scripts/bench) the Node stack it replaces is measured too.
+//!
 //! Prints, for each stack: increments/s with 32 clients on one session and how many increments
 //! were lost; reads/s; and Redis commands per read, per write and per session list.
 
@@ -55,7 +57,7 @@ async fn run() {
 
     let ours = spawn_sessionboard(port).await;
     let plain = spawn_plain(port).await;
-    for (name, base, increment_path, read_path) in [
+    let mut stacks = vec![
         (
             "sessionboard (hash + atomic ops)",
             ours,
@@ -68,7 +70,20 @@ async fn run() {
             "/increment",
             "/read",
         ),
-    ] {
+    ];
+    // scripts/bench starts the Node stack (express-session + connect-redis) when npm can install it.
+    let node = std::env::var("BENCH_NODE_ADDR")
+        .ok()
+        .and_then(|a| a.parse::<SocketAddr>().ok());
+    if let Some(node) = node {
+        stacks.push((
+            "node: express-session + connect-redis",
+            node,
+            "/increment",
+            "/read",
+        ));
+    }
+    for (name, base, increment_path, read_path) in stacks {
         let http = reqwest::Client::builder()
             .cookie_store(true)
             .build()
