@@ -150,15 +150,16 @@ async fn wrong_password_and_unknown_user_look_the_same() {
     assert_eq!(wrong_status, 401);
 
     // Both paths verify one Argon2id hash (the unknown user against a decoy): neither is a
-    // shortcut. Compared over several tries to smooth out noise.
+    // shortcut that answers in a fraction of the time. Interleaved tries smooth out the noise of
+    // other tests hashing at the same time; the bound is loose on purpose.
     let mut wrong = Duration::ZERO;
     let mut unknown = Duration::ZERO;
-    for _ in 0..4 {
+    for _ in 0..6 {
         wrong += attempt("dave").await.2;
         unknown += attempt("nobody").await.2;
     }
     assert!(
-        unknown * 2 > wrong && wrong * 2 > unknown,
+        unknown * 3 > wrong && wrong * 3 > unknown,
         "wrong password {wrong:?} vs unknown user {unknown:?}"
     );
 }
