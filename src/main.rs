@@ -11,7 +11,11 @@ async fn main() -> std::process::ExitCode {
 
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,fred=warn")),
+            // tower-sessions logs an ERROR for every request that cannot load its session, and fred
+            // a warning per pooled connection: during an outage that floods the log. The pool's
+            // watcher (redis::watch_connection) logs the outage once instead. RUST_LOG overrides.
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,fred=error,tower_sessions_core=off")),
         )
         .init();
 
