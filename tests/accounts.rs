@@ -206,6 +206,75 @@ async fn repeated_failures_lock_the_user_until_the_window_passes() {
 }
 
 #[tokio::test]
+async fn a_burst_of_concurrent_guesses_cannot_exceed_the_limit() {
+    let redis = TestRedis::start();
+    let app = std::sync::Arc::new(
+        TestApp::spawn(
+            &redis,
+            &[
+                ("LOGIN_MAX_FAILURES_PER_USER", "3"),
+                ("DEMO_USERS", "kim:kims password"),
+            ],
+        )
+        .await,
+    );
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            login(&app, &bare_client(), "kim", &format!("guess number {i}")).await
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        3,
+        "only 3 passwords were checked: {statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        9,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_is_no_free_password_oracle() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(
+        &redis,
+        &[
+            ("LOGIN_MAX_FAILURES_PER_USER", "3"),
+            ("DEMO_USERS", "lee:lees password"),
+        ],
+    )
+    .await;
+    let http = client();
+    assert_eq!(login(&app, &http, "lee", "lees password").await, 200);
+    for _ in 0..3 {
+        let res = post(
+            &app,
+            &http,
+            "/api/password",
+            &[("current", "a guess!"), ("new", "new password")],
+        )
+        .await;
+        assert_eq!(res.status(), 401);
+    }
+    let res = post(
+        &app,
+        &http,
+        "/api/password",
+        &[("current", "lees password"), ("new", "new password")],
+    )
+    .await;
+    assert_eq!(res.status(), 429);
+}
+
+#[tokio::test]
 async fn repeated_failures_from_one_address_lock_it() {
     let redis = TestRedis::start();
     let app = TestApp::spawn(&redis, &[("LOGIN_MAX_FAILURES_PER_ADDRESS", "4")]).await;

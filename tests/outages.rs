@@ -93,10 +93,12 @@ async fn requests_during_an_outage_answer_fast_and_the_app_recovers_by_itself() 
 async fn undecodable_records_become_a_fresh_session_never_an_error() {
     let redis = TestRedis::start();
     let app = TestApp::spawn(&redis, &[]).await;
-    let corruptions: [&[&str]; 3] = [
+    let corruptions: [&[&str]; 5] = [
         &["SET", "{key}", "\u{1}\u{2}garbage"], // another Redis type (an old blob)
         &["HSET", "{key}", "counter", "{not json"], // a field that is not JSON
         &["HDEL", "{key}", "created_at"],       // a required field missing
+        &["HSET", "{key}", "counter", "\"ten\""], // valid JSON of the wrong type
+        &["HSET", "{key}", "refreshed_at", "99999999999999999"], // a time out of range
     ];
     for corruption in corruptions {
         let http = client();
@@ -123,7 +125,7 @@ async fn undecodable_records_become_a_fresh_session_never_an_error() {
             redis.cli(&["DEL", &k]);
         }
     }
-    assert!(app.state.store.undecodable_count() >= 3);
+    assert!(app.state.store.undecodable_count() >= 5);
 }
 
 #[tokio::test]

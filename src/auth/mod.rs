@@ -74,21 +74,30 @@ mod server {
             }
         }
 
-        /// Checks a sign-in attempt from `address`, counting failures against the limits.
+        /// Checks a sign-in attempt from `address`, within the attempt limits.
         pub async fn authenticate(
             &self,
             username: &str,
             password: String,
             address: &str,
         ) -> Result<(), AuthError> {
-            if let Some(wait) = self.limiter.blocked_for(username, address).await? {
+            self.limited_verify(username, password, address).await
+        }
+
+        /// Verifies the password unless `username` or `address` is over its attempt limit.
+        async fn limited_verify(
+            &self,
+            username: &str,
+            password: String,
+            address: &str,
+        ) -> Result<(), AuthError> {
+            if let Some(wait) = self.limiter.attempt(username, address).await? {
                 return Err(AuthError::TooManyAttempts(wait));
             }
             if self.verify(username, password).await? {
-                self.limiter.clear_user(username).await?;
+                self.limiter.succeeded(username, address).await?;
                 Ok(())
             } else {
-                self.limiter.record_failure(username, address).await?;
                 Err(AuthError::InvalidCredentials)
             }
         }
@@ -104,16 +113,16 @@ mod server {
             }
         }
 
-        /// Replaces the password after checking the current one.
+        /// Replaces the password after checking the current one, within the same attempt limits
+        /// as sign-in (a stolen session must not be a free password oracle).
         pub async fn change_password(
             &self,
             username: &str,
             current: String,
             new: String,
+            address: &str,
         ) -> Result<(), AuthError> {
-            if !self.verify(username, current).await? {
-                return Err(AuthError::InvalidCredentials);
-            }
+            self.limited_verify(username, current, address).await?;
             let hash = password::hash(new).await?;
             if self.accounts.set_password_hash(username, &hash).await? {
                 Ok(())

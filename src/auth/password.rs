@@ -39,14 +39,19 @@ fn slots() -> &'static Arc<Semaphore> {
 async fn off_runtime<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, PasswordError> {
-    let _slot = slots()
+    let slot = slots()
         .clone()
         .acquire_owned()
         .await
         .map_err(|err| PasswordError::Task(err.to_string()))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|err| PasswordError::Task(err.to_string()))
+    // The permit travels with the blocking task: a client that disconnects drops this future,
+    // but the hash keeps running and keeps its slot until it is done.
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        work()
+    })
+    .await
+    .map_err(|err| PasswordError::Task(err.to_string()))
 }
 
 /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).

@@ -174,7 +174,11 @@ pub async fn change_password(current: String, new: String) -> Result<usize, ApiE
         .map_err(|err| err.with_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY))?;
     let (session, user) = server::signed_in().await?;
     let state = server::state()?;
-    state.auth.change_password(&user, current, new).await?;
+    let (address, _) = server::client();
+    state
+        .auth
+        .change_password(&user, current, new, &address)
+        .await?;
     state
         .store
         .index()

@@ -103,14 +103,14 @@ impl AppSession {
             user: self.session.get(fields::USER).await?,
             signed_in_at: self.session.get(fields::SIGNED_IN_AT).await?,
         };
-        self.slide_deadline(&mut loaded, force_refresh);
+        self.slide_deadline(&mut loaded, force_refresh).await?;
         Ok((Some(loaded), false))
     }
 
     /// Pushes the idle deadline when it would move by more than the refresh threshold. The push
     /// happens after the response (tower-sessions calls the store's `save`), together with a new
     /// cookie Max-Age.
-    fn slide_deadline(&self, loaded: &mut Loaded, force: bool) {
+    async fn slide_deadline(&self, loaded: &mut Loaded, force: bool) -> Result<(), SessionError> {
         let policy = self.policy();
         let now = now_ms();
         let threshold = if force {
@@ -122,8 +122,11 @@ impl AppSession {
         let proposed = deadline_ms(now, loaded.absolute_deadline, policy.idle);
         if proposed - current > threshold {
             loaded.refreshed_at = now;
+            // The store's save reads it from the record, so Redis gets this very deadline.
+            self.session.insert(fields::REFRESHED_AT, now).await?;
             self.session.set_expiry(Some(cookie_expiry(proposed)));
         }
+        Ok(())
     }
 
     /// The session as the panel shows it.
@@ -148,7 +151,9 @@ impl AppSession {
                 ..SessionView::default()
             };
         };
-        let idle_deadline = loaded.refreshed_at + policy.idle.as_millis() as i64;
+        let idle_deadline = loaded
+            .refreshed_at
+            .saturating_add(policy.idle.as_millis() as i64);
         let expires_at = idle_deadline.min(loaded.absolute_deadline);
         let mut data = serde_json::Map::new();
         if let Some(note) = &loaded.note {
@@ -209,7 +214,11 @@ impl AppSession {
 
     /// Deletes the session from Redis (and from its user's index) and clears the cookie.
     pub async fn forget(&self) -> Result<(), SessionError> {
-        if let (Some(loaded), _) = self.load().await? {
+        let (loaded, _) = self.load().await?;
+        // The record first: if the index update then fails, the entry points at nothing and is
+        // pruned, instead of a live session that "sign out everywhere" cannot reach.
+        self.session.flush().await?;
+        if let Some(loaded) = loaded {
             if let Some(user) = &loaded.user {
                 self.store
                     .index()
@@ -218,7 +227,6 @@ impl AppSession {
                     .map_err(store_down)?;
             }
         }
-        self.session.flush().await?;
         Ok(())
     }
 
@@ -241,6 +249,8 @@ impl AppSession {
         match self.load().await?.0 {
             None => self.begin(&extra).await,
             Some(loaded) => {
+                // tower-sessions deletes the old record here and creates the new one in `save`.
+                self.session.cycle_id().await?;
                 if let Some(previous) = &loaded.user {
                     self.store
                         .index()
@@ -248,7 +258,6 @@ impl AppSession {
                         .await
                         .map_err(store_down)?;
                 }
-                self.session.cycle_id().await?;
                 self.restart_clock(now, &extra).await?;
                 self.session.save().await?;
                 Ok(())

@@ -51,12 +51,14 @@ return 1
 "#;
 
 /// Lua: move the deadline of an existing record. ARGV = refreshed_at, idle (ms).
-/// The deadline is computed here from the stored absolute deadline, so it can never pass it.
+/// The deadline is computed here from the stored absolute deadline, so it can never pass it, and
+/// never moves back (a slower concurrent request may carry an older refreshed_at).
 const REFRESH: &str = r#"
 local absolute = tonumber(redis.call('HGET', KEYS[1], 'absolute_deadline'))
 if not absolute then return 0 end
-local refreshed = tonumber(ARGV[1])
-redis.call('HSET', KEYS[1], 'refreshed_at', ARGV[1])
+local stored = tonumber(redis.call('HGET', KEYS[1], 'refreshed_at')) or 0
+local refreshed = math.max(tonumber(ARGV[1]), stored)
+redis.call('HSET', KEYS[1], 'refreshed_at', tostring(refreshed))
 redis.call('PEXPIREAT', KEYS[1], math.min(refreshed + tonumber(ARGV[2]), absolute))
 return 1
 "#;
@@ -233,13 +235,8 @@ impl RedisSessionStore {
                 }
             }
         }
-        let millis = |field: &str| data.get(field).and_then(Value::as_i64);
-        let (Some(_), Some(refreshed_at), Some(absolute)) = (
-            millis(fields::CREATED_AT),
-            millis(fields::REFRESHED_AT),
-            millis(fields::ABSOLUTE_DEADLINE),
-        ) else {
-            self.report_undecodable(id, "required fields are missing");
+        let Some((refreshed_at, absolute)) = well_typed(&data) else {
+            self.report_undecodable(id, "required fields are missing or of the wrong type");
             return None;
         };
         let deadline = deadline_ms(refreshed_at, absolute, self.policy.idle);
@@ -251,6 +248,32 @@ impl RedisSessionStore {
             expiry_date,
         })
     }
+}
+
+/// Checks every field the app reads has the type it expects, so that a bad record is "no
+/// session" here instead of an error at every later read. Returns (refreshed_at, absolute).
+fn well_typed(data: &HashMap<String, Value>) -> Option<(i64, i64)> {
+    // Milliseconds between 1970 and the year 3000.
+    let instant = |field: &str| {
+        data.get(field)
+            .and_then(Value::as_i64)
+            .filter(|ms| (0..32_503_680_000_000).contains(ms))
+    };
+    let optional = |field: &str, ok: fn(&Value) -> bool| data.get(field).is_none_or(ok);
+    instant(fields::CREATED_AT)?;
+    let refreshed_at = instant(fields::REFRESHED_AT)?;
+    let absolute = instant(fields::ABSOLUTE_DEADLINE)?;
+    let all_ok = optional(fields::COUNTER, |v| v.is_i64())
+        && optional(fields::SIGNED_IN_AT, |v| v.is_i64())
+        && [
+            fields::NOTE,
+            fields::USER,
+            fields::USER_AGENT,
+            fields::ADDRESS,
+        ]
+        .iter()
+        .all(|field| optional(field, Value::is_string));
+    all_ok.then_some((refreshed_at, absolute))
 }
 
 /// The moment a session ends: its idle deadline, capped by its absolute deadline.
@@ -331,21 +354,36 @@ impl SessionStore for RedisSessionStore {
     /// a save only moves the deadline. A record that vanished meanwhile (expired, revoked) stays
     /// gone.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let refreshed: i64 = self
+        // The moment the caller decided to refresh (AppSession puts it in the record), so that
+        // the deadline it showed and put in the cookie is the one Redis gets.
+        let refreshed_at = record
+            .data
+            .get(fields::REFRESHED_AT)
+            .and_then(Value::as_i64)
+            .unwrap_or_else(now_ms);
+        let outcome: Result<i64, _> = self
             .scripts
             .refresh
             .evalsha_with_reload(
                 self.pool.next(),
                 self.key(&record.id),
                 vec![
-                    now_ms().to_string(),
+                    refreshed_at.to_string(),
                     (self.policy.idle.as_millis() as i64).to_string(),
                 ],
             )
-            .await
-            .map_err(StoreError::Redis)?;
-        if refreshed == 0 {
-            tracing::debug!("session ended before its deadline could be moved; not re-creating it");
+            .await;
+        // Best effort on purpose: tower-sessions runs this after the response and would replace
+        // a good answer by a bare 500 on error. A deadline that could not be moved only means
+        // the session ends at its previous deadline; the next request tries again.
+        match outcome {
+            Ok(0) => tracing::debug!(
+                "session ended before its deadline could be moved; not re-creating it"
+            ),
+            Ok(_) => {}
+            Err(err) => {
+                tracing::debug!(error = %err.details(), "could not move a session deadline")
+            }
         }
         Ok(())
     }
