@@ -201,19 +201,17 @@ impl Settings {
                     "a whole number from 1 to 64",
                 )
             })?,
-            connect_timeout: millis(
+            connect_timeout: duration(
                 &source,
-                "REDIS_CONNECT_TIMEOUT_MS",
-                "redis",
-                "connect_timeout_ms",
+                ("REDIS_CONNECT_TIMEOUT_MS", "redis", "connect_timeout_ms"),
                 2000,
+                Unit::Millis,
             )?,
-            command_timeout: millis(
+            command_timeout: duration(
                 &source,
-                "REDIS_COMMAND_TIMEOUT_MS",
-                "redis",
-                "command_timeout_ms",
+                ("REDIS_COMMAND_TIMEOUT_MS", "redis", "command_timeout_ms"),
                 1500,
+                Unit::Millis,
             )?,
             startup_wait: Duration::from_secs(source.parse(
                 "REDIS_STARTUP_WAIT_SECONDS",
@@ -231,19 +229,21 @@ impl Settings {
             )?,
         };
 
-        let idle_timeout = seconds(
+        let idle_timeout = duration(
             &source,
-            "SESSION_TTL_SECONDS",
-            "session",
-            "idle_timeout_seconds",
+            ("SESSION_TTL_SECONDS", "session", "idle_timeout_seconds"),
             7 * 24 * 3600,
+            Unit::Seconds,
         )?;
-        let absolute_timeout = seconds(
+        let absolute_timeout = duration(
             &source,
-            "SESSION_ABSOLUTE_TIMEOUT_SECONDS",
-            "session",
-            "absolute_timeout_seconds",
+            (
+                "SESSION_ABSOLUTE_TIMEOUT_SECONDS",
+                "session",
+                "absolute_timeout_seconds",
+            ),
             30 * 24 * 3600,
+            Unit::Seconds,
         )?;
         let refresh_fraction: f64 = source.parse(
             "SESSION_REFRESH_FRACTION",
@@ -335,12 +335,15 @@ impl Settings {
                 "max_failures_per_address",
                 50,
             )?,
-            failure_window: seconds(
+            failure_window: duration(
                 &source,
-                "LOGIN_FAILURE_WINDOW_SECONDS",
-                "auth",
-                "failure_window_seconds",
+                (
+                    "LOGIN_FAILURE_WINDOW_SECONDS",
+                    "auth",
+                    "failure_window_seconds",
+                ),
                 300,
+                Unit::Seconds,
             )?,
             demo_users: demo_users(env)?,
         };
@@ -500,36 +503,33 @@ fn positive(value: usize) -> Option<usize> {
     (value > 0).then_some(value)
 }
 
-fn millis(
-    source: &Source,
-    env: &str,
-    section: &str,
-    key: &str,
-    default: u64,
-) -> Result<Duration, ConfigError> {
-    positive_duration(
-        source,
-        (env, section, key),
-        default,
-        "a whole number of milliseconds above 0",
-    )
-    .map(Duration::from_millis)
+/// The unit a duration setting is written in.
+#[derive(Clone, Copy)]
+enum Unit {
+    Millis,
+    Seconds,
 }
 
-fn seconds(
+fn duration(
     source: &Source,
-    env: &str,
-    section: &str,
-    key: &str,
+    names: (&str, &str, &str),
     default: u64,
+    unit: Unit,
 ) -> Result<Duration, ConfigError> {
-    positive_duration(
-        source,
-        (env, section, key),
-        default,
-        "a whole number of seconds above 0 (at most ten years)",
-    )
-    .map(Duration::from_secs)
+    Ok(match unit {
+        Unit::Millis => Duration::from_millis(positive_duration(
+            source,
+            names,
+            default,
+            "a whole number of milliseconds above 0",
+        )?),
+        Unit::Seconds => Duration::from_secs(positive_duration(
+            source,
+            names,
+            default,
+            "a whole number of seconds above 0 (at most ten years)",
+        )?),
+    })
 }
 
 /// A count of time units above 0 and at most ten years' worth of seconds.

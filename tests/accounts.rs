@@ -5,8 +5,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    bare_client, client, get_session, get_session_with, increment, login, post, register,
-    session_cookie, TestApp, TestRedis,
+    bare_client, client, count, get_session, get_session_with, in_parallel, increment, login, post,
+    register, session_cookie, TestApp, TestRedis,
 };
 
 #[tokio::test]
@@ -82,37 +82,20 @@ async fn sign_in_cycles_the_session_id_and_the_old_one_is_dead() {
 async fn concurrent_registrations_of_one_name_have_exactly_one_winner() {
     let redis = TestRedis::start();
     let app = std::sync::Arc::new(TestApp::spawn(&redis, &[]).await);
-    let mut tasks = Vec::new();
-    for i in 0..12 {
+    let statuses = in_parallel(12, |i| {
         let app = app.clone();
-        tasks.push(tokio::spawn(async move {
-            let http = bare_client();
-            let pw = format!("password-{i}");
-            post(
-                &app,
-                &http,
-                "/api/register",
-                &[("username", "carol"), ("password", &pw)],
-            )
-            .await
-            .status()
-            .as_u16()
-        }));
-    }
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.unwrap());
-    }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 409).count(),
-        11,
-        "{statuses:?}"
-    );
+        async move {
+            let password = format!("password-{i}");
+            let form = [("username", "carol"), ("password", password.as_str())];
+            post(&app, &bare_client(), "/api/register", &form)
+                .await
+                .status()
+                .as_u16()
+        }
+    })
+    .await;
+    assert_eq!(count(&statuses, 200), 1, "{statuses:?}");
+    assert_eq!(count(&statuses, 409), 11, "{statuses:?}");
 }
 
 #[tokio::test]
@@ -218,27 +201,17 @@ async fn a_burst_of_concurrent_guesses_cannot_exceed_the_limit() {
         )
         .await,
     );
-    let mut tasks = Vec::new();
-    for i in 0..12 {
+    let statuses = in_parallel(12, |i| {
         let app = app.clone();
-        tasks.push(tokio::spawn(async move {
-            login(&app, &bare_client(), "kim", &format!("guess number {i}")).await
-        }));
-    }
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.unwrap());
-    }
+        async move { login(&app, &bare_client(), "kim", &format!("guess number {i}")).await }
+    })
+    .await;
     assert_eq!(
-        statuses.iter().filter(|s| **s == 401).count(),
+        count(&statuses, 401),
         3,
         "only 3 passwords were checked: {statuses:?}"
     );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 429).count(),
-        9,
-        "{statuses:?}"
-    );
+    assert_eq!(count(&statuses, 429), 9, "{statuses:?}");
 }
 
 #[tokio::test]

@@ -323,3 +323,23 @@ pub async fn login(app: &TestApp, http: &Client, user: &str, password: &str) -> 
     .status()
     .as_u16()
 }
+
+/// Runs `task(0..n)` concurrently on the runtime and collects the results in order.
+pub async fn in_parallel<T, F, Fut>(n: usize, task: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(task(i))).collect();
+    let mut results = Vec::with_capacity(n);
+    for handle in handles {
+        results.push(handle.await.expect("task"));
+    }
+    results
+}
+
+/// How many of `statuses` equal `status`.
+pub fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
