@@ -155,3 +155,30 @@ async fn unreachable_redis_at_start_up_fails_clearly_within_the_wait() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_wrong_redis_password_fails_at_once_and_says_which_setting() {
+    let redis = TestRedis::start();
+    redis.cli(&["CONFIG", "SET", "requirepass", "the right one"]);
+    let settings = settings(
+        redis.port,
+        &[
+            ("REDIS_PASSWORD", "a wrong one"),
+            ("REDIS_STARTUP_WAIT_SECONDS", "5"),
+        ],
+    )
+    .unwrap();
+    let started = Instant::now();
+    let err = match RedisPool::connect(&settings.redis).await {
+        Ok(_) => panic!("the password is wrong"),
+        Err(err) => err.to_string(),
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no waiting on wrong credentials"
+    );
+    assert!(
+        err.contains("REDIS_PASSWORD") && !err.contains("a wrong one"),
+        "{err}"
+    );
+}

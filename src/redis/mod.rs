@@ -27,6 +27,8 @@ pub use keys::KeySpace;
 pub enum RedisError {
     #[error("the Redis settings are not usable: {0}")]
     Config(String),
+    #[error("Redis at {target} refused the credentials ({cause}). Check REDIS_PASSWORD and REDIS_USERNAME, or the user:password in REDIS_URL.")]
+    Rejected { target: String, cause: String },
     #[error("Redis at {target} did not answer within {waited:?} ({cause}). Start Redis (e.g. `redis-server --port {port}`), or point REDIS_URL / REDIS_HOST / REDIS_PORT at a running one; REDIS_STARTUP_WAIT_SECONDS sets how long to wait.")]
     Unreachable {
         target: String,
@@ -127,6 +129,14 @@ impl RedisPool {
                     tracing::info!(redis = %target, "connected to Redis");
                     return Ok(RedisPool { pool, connected });
                 }
+                // Wrong credentials will not get better by waiting.
+                Ok(Err(err)) if is_auth_error(&err) => {
+                    let _ = pool.quit().await;
+                    return Err(RedisError::Rejected {
+                        target,
+                        cause: err.details().to_string(),
+                    });
+                }
                 Ok(Err(err)) => err.details().to_string(),
                 Err(_) => "connect timed out".to_string(),
             };
@@ -166,6 +176,13 @@ impl RedisPool {
     pub async fn quit(&self) {
         let _ = self.pool.quit().await;
     }
+}
+
+fn is_auth_error(err: &fred::error::Error) -> bool {
+    let details = err.details();
+    matches!(err.kind(), fred::error::ErrorKind::Auth)
+        || details.starts_with("WRONGPASS")
+        || details.starts_with("NOAUTH")
 }
 
 /// Logs the moment the connection is lost and the moment it is back — once each per outage, not
