@@ -3,8 +3,8 @@
 //! Reading costs one `HGETALL`. The idle deadline slides with activity, but is only pushed (one
 //! small script, and a fresh cookie Max-Age) when it would move by more than the configured
 //! fraction of the idle timeout. Changes to an existing session are single atomic Redis
-//! operations, applied at once; a new session is created once, after the response, by
-//! tower-sessions.
+//! operations, applied at once; a new session is stored within the request (see `begin`), so a
+//! failure is answered like any other.
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -218,21 +218,27 @@ impl AppSession {
         // The record first: if the index update then fails, the entry points at nothing and is
         // pruned, instead of a live session that "sign out everywhere" cannot reach.
         self.session.flush().await?;
-        if let Some(loaded) = loaded {
-            if let Some(user) = &loaded.user {
-                self.store
-                    .index()
-                    .remove(user, &fingerprint(&loaded.id))
-                    .await
-                    .map_err(store_down)?;
-            }
+        match loaded {
+            Some(loaded) => self.leave_index(&loaded).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Removes a (no longer existing) session of a signed-in user from that user's index.
+    async fn leave_index(&self, loaded: &Loaded) -> Result<(), SessionError> {
+        if let Some(user) = &loaded.user {
+            self.store
+                .index()
+                .remove(user, &fingerprint(&loaded.id))
+                .await
+                .map_err(store_down)?;
         }
         Ok(())
     }
 
     /// Signs `user` in: a new session id (the old one no longer loads anything), a new absolute
     /// deadline counted from now, and the visitor's harmless data (counter, note) kept. The new
-    /// record and its index entry are stored after the response.
+    /// record and its index entry are stored before this returns.
     pub async fn login(
         &self,
         user: &str,
@@ -251,13 +257,7 @@ impl AppSession {
             Some(loaded) => {
                 // tower-sessions deletes the old record here and creates the new one in `save`.
                 self.session.cycle_id().await?;
-                if let Some(previous) = &loaded.user {
-                    self.store
-                        .index()
-                        .remove(previous, &fingerprint(&loaded.id))
-                        .await
-                        .map_err(store_down)?;
-                }
+                self.leave_index(&loaded).await?;
                 self.restart_clock(now, &extra).await?;
                 self.session.save().await?;
                 Ok(())

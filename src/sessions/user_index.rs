@@ -115,7 +115,10 @@ impl UserIndex {
             }
             let states: Vec<(Option<i64>, Option<i64>, Option<String>)> = pipeline.all().await?;
             for ((handle, entry), (refreshed, absolute, owner)) in entries.into_iter().zip(states) {
-                let owner_matches = owner.as_deref().map(|o| o.trim_matches('"')) == Some(user);
+                // Field values are JSON; the session must still belong to this user.
+                let owner_matches = owner
+                    .and_then(|o| serde_json::from_str::<String>(&o).ok())
+                    .is_some_and(|o| o == user);
                 match (refreshed, absolute) {
                     (Some(refreshed), Some(absolute)) if owner_matches => {
                         listed.push(ListedSession {
