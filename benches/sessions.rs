@@ -17,9 +17,9 @@ use axum::{routing::get, Router};
 use fred::prelude::{ClientLike, Config, Pool};
 use leptos::prelude::LeptosOptions;
 use secrecy::SecretString;
-use sessionboard::{
-    configuration::Settings,
-    startup::{serve, AppState},
+use sessionboard::server::{
+    config::Settings,
+    startup::Application,
 };
 use tower_sessions::{Session, SessionManagerLayer};
 use tower_sessions_redis_store::RedisStore;
@@ -292,6 +292,7 @@ fn format_counts(counts: &[(String, f64)]) -> String {
 async fn spawn_sessionboard(redis_port: u16) -> SocketAddr {
     let env: HashMap<String, String> = HashMap::from([
         ("LEPTOS_ENV".into(), "PROD".into()),
+        ("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into()),
         ("REDIS_PORT".into(), redis_port.to_string()),
         ("REDIS_POOL_SIZE".into(), "8".into()),
         ("SESSION_COOKIE_SECURE".into(), "false".into()),
@@ -304,10 +305,11 @@ async fn spawn_sessionboard(redis_port: u16) -> SocketAddr {
     ]);
     let settings = Settings::parse("", &env, |_| Ok(SecretString::from(""))).expect("settings");
     let options = LeptosOptions::builder().output_name("sessionboard").build();
-    let state = AppState::connect(settings, options).await.expect("connect");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(state, listener));
+    let application = Application::build(settings, options)
+        .await
+        .expect("connect");
+    let addr = application.addr();
+    tokio::spawn(application.run_until_stopped());
     addr
 }
 

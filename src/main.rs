@@ -3,17 +3,14 @@
 async fn main() -> std::process::ExitCode {
     use std::process::ExitCode;
 
-    use sessionboard::{
-        configuration::Settings,
-        startup::{serve, AppState},
-    };
+    use sessionboard::server::{config::Settings, startup::Application};
     use tracing_subscriber::EnvFilter;
 
     tracing_subscriber::fmt()
         .with_env_filter(
             // tower-sessions logs an ERROR for every request that cannot load its session, and fred
             // a warning per pooled connection: during an outage that floods the log. The pool's
-            // watcher (redis::watch_connection) logs the outage once instead. RUST_LOG overrides.
+            // watcher (server::redis) logs the outage once instead. RUST_LOG overrides.
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,fred=error,tower_sessions_core=off")),
         )
@@ -26,32 +23,21 @@ async fn main() -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut leptos_options = match leptos::config::get_configuration(None) {
+    let leptos_options = match leptos::config::get_configuration(None) {
         Ok(conf) => conf.leptos_options,
         Err(err) => {
             eprintln!("sessionboard: configuration error: {err}");
             return ExitCode::from(2);
         }
     };
-    leptos_options.site_addr = settings.server.site_addr;
-    let addr = settings.server.site_addr;
-
-    let state = match AppState::connect(settings, leptos_options).await {
-        Ok(state) => state,
+    let application = match Application::build(settings, leptos_options).await {
+        Ok(application) => application,
         Err(err) => {
             eprintln!("sessionboard: {err}");
             return ExitCode::from(3);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!("sessionboard: cannot listen on {addr}: {err} (set LEPTOS_SITE_ADDR)");
-            return ExitCode::from(4);
-        }
-    };
-    tracing::info!("listening on http://{addr}");
-    match serve(state, listener).await {
+    match application.run_until_stopped().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("sessionboard: server error: {err}");

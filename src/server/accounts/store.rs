@@ -1,0 +1,71 @@
+//! Accounts in Redis: one hash per user with an Argon2id password hash.
+
+use fred::{
+    prelude::{HashesInterface, Pool},
+    types::scripts::Script,
+};
+
+use crate::{server::redis::KeySpace, shared::input::Username};
+
+const PASSWORD_HASH: &str = "password_hash";
+const CREATED_AT: &str = "created_at";
+
+#[derive(Clone)]
+pub struct AccountStore {
+    pool: Pool,
+    keys: KeySpace,
+    create: Script,
+    update: Script,
+}
+
+impl AccountStore {
+    pub fn new(pool: Pool, keys: KeySpace) -> Self {
+        AccountStore {
+            pool,
+            keys,
+            create: Script::from_lua(include_str!("scripts/create_account.lua")),
+            update: Script::from_lua(include_str!("scripts/update_account.lua")),
+        }
+    }
+
+    /// `false` when the name is taken.
+    pub async fn create(
+        &self,
+        user: &Username,
+        password_hash: &str,
+        created_at: i64,
+    ) -> Result<bool, fred::error::Error> {
+        let fields = vec![
+            PASSWORD_HASH.to_string(),
+            password_hash.to_string(),
+            CREATED_AT.to_string(),
+            created_at.to_string(),
+        ];
+        let created: i64 = self
+            .create
+            .evalsha_with_reload(self.pool.next(), self.keys.account(user), fields)
+            .await?;
+        Ok(created == 1)
+    }
+
+    pub async fn password_hash(
+        &self,
+        user: &Username,
+    ) -> Result<Option<String>, fred::error::Error> {
+        self.pool.hget(self.keys.account(user), PASSWORD_HASH).await
+    }
+
+    /// `false` when the account does not exist.
+    pub async fn set_password_hash(
+        &self,
+        user: &Username,
+        password_hash: &str,
+    ) -> Result<bool, fred::error::Error> {
+        let fields = vec![PASSWORD_HASH.to_string(), password_hash.to_string()];
+        let stored: i64 = self
+            .update
+            .evalsha_with_reload(self.pool.next(), self.keys.account(user), fields)
+            .await?;
+        Ok(stored == 1)
+    }
+}

@@ -1,0 +1,59 @@
+//! What a Leptos server function or page render needs from the request it serves, read from the
+//! Leptos context in one place.
+
+use axum::http::{header::USER_AGENT, request::Parts};
+use leptos::prelude::use_context;
+
+use super::{
+    sessions::{AppSession, ClientInfo},
+    state::AppState,
+};
+use crate::shared::{
+    error::{ApiError, ErrorCode},
+    input::Username,
+};
+
+fn misconfigured(what: &str) -> ApiError {
+    tracing::error!("{what} missing from the request context");
+    ApiError::new(ErrorCode::Internal, "The server is misconfigured.")
+}
+
+pub fn state() -> Result<AppState, ApiError> {
+    use_context::<AppState>().ok_or_else(|| misconfigured("AppState"))
+}
+
+pub fn app_session() -> Result<AppSession, ApiError> {
+    AppSession::from_request().ok_or_else(|| misconfigured("the session layer"))
+}
+
+/// The signed-in user of this request's session, or 401.
+pub async fn signed_in() -> Result<(AppSession, Username), ApiError> {
+    let session = app_session()?;
+    match session.user().await? {
+        Some(user) => Ok((session, user)),
+        None => Err(ApiError::new(ErrorCode::NotSignedIn, "Sign in first.")),
+    }
+}
+
+/// The client's address and User-Agent, for the limiter and the session list.
+pub fn client() -> ClientInfo {
+    let parts = use_context::<Parts>();
+    let address = parts
+        .as_ref()
+        .and_then(|p| {
+            p.extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        })
+        .map(|info| info.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let user_agent = parts
+        .as_ref()
+        .and_then(|p| p.headers.get(USER_AGENT))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown")
+        .to_string();
+    ClientInfo {
+        address,
+        user_agent,
+    }
+}

@@ -1,0 +1,61 @@
+//! Server-side causes → the safe [`ApiError`] a client sees. The detail goes to the log; the
+//! Redis pool already logs an outage once each way, so per-request store failures are logged at
+//! debug level only.
+
+use super::{accounts::AccountError, sessions::SessionError};
+use crate::shared::error::{ApiError, ErrorCode};
+
+/// The last step of every server function: the error's code decides the response status.
+pub fn answer<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
+    result.map_err(ApiError::answered)
+}
+
+fn store_unavailable(detail: &str) -> ApiError {
+    tracing::debug!(%detail, "session store unavailable");
+    ApiError::new(
+        ErrorCode::SessionStoreUnavailable,
+        "The session store is unavailable — retrying. Nothing was changed.",
+    )
+}
+
+impl From<SessionError> for ApiError {
+    fn from(err: SessionError) -> Self {
+        match err {
+            SessionError::StoreUnavailable(detail) => store_unavailable(&detail),
+            SessionError::Ended => ApiError::new(
+                ErrorCode::SessionEnded,
+                "Your session ended before the change could be saved. Reload to start a new one.",
+            ),
+            SessionError::Value(detail) => {
+                tracing::warn!(%detail, "a session value could not be used");
+                ApiError::new(ErrorCode::Internal, "A session value could not be used.")
+            }
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> Self {
+        match err {
+            AccountError::UsernameTaken => {
+                ApiError::new(ErrorCode::UsernameTaken, "That username is taken.")
+            }
+            AccountError::InvalidCredentials => {
+                ApiError::new(ErrorCode::InvalidCredentials, "Wrong username or password.")
+            }
+            AccountError::TooManyAttempts(wait) => ApiError::new(
+                ErrorCode::TooManyAttempts,
+                format!(
+                    "Too many failed sign-ins. Try again in {} s.",
+                    wait.as_secs().max(1)
+                ),
+            ),
+            AccountError::Store(err) => store_unavailable(err.details()),
+            AccountError::Session(err) => err.into(),
+            AccountError::Password(err) => {
+                tracing::error!(error = %err, "password hashing failed");
+                ApiError::new(ErrorCode::Internal, "Signing in failed on the server; try again.")
+            }
+        }
+    }
+}

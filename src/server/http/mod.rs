@@ -1,0 +1,5 @@
+//! HTTP concerns outside the session: liveness and readiness probes, cross-site refusal and the
+//! security headers every response carries.
+
+pub mod health;
+pub mod security;

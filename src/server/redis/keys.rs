@@ -1,0 +1,52 @@
+//! Every Redis key the app writes, in one place. The layout (with the default prefix):
+//!
+//! | key | type | TTL |
+//! | --- | --- | --- |
+//! | `sessionboard:session:{<id>}` | hash: one session (see `sessions::record`) | the session's deadline |
+//! | `sessionboard:user:{<name>}:account` | hash: password hash, created_at | none |
+//! | `sessionboard:user:{<name>}:sessions` | hash: handle → index entry (JSON) | the absolute timeout, renewed at each sign-in |
+//! | `sessionboard:login-failures:user:{<name>}` | integer | the failure window |
+//! | `sessionboard:login-failures:ip:{<addr>}` | integer | the failure window |
+//!
+//! The `{…}` parts are Redis Cluster hash tags: a user's account and session index share a slot.
+//! Every script touches one key, so each runs on a cluster too.
+
+use std::sync::Arc;
+
+use tower_sessions::session::Id;
+
+use crate::shared::input::Username;
+
+/// The key prefix, shared (not copied) by everything that builds keys.
+#[derive(Debug, Clone)]
+pub struct KeySpace {
+    prefix: Arc<str>,
+}
+
+impl KeySpace {
+    pub fn new(prefix: &str) -> Self {
+        KeySpace {
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn session(&self, id: &Id) -> String {
+        format!("{}session:{{{id}}}", self.prefix)
+    }
+
+    pub fn account(&self, user: &Username) -> String {
+        format!("{}user:{{{user}}}:account", self.prefix)
+    }
+
+    pub fn user_sessions(&self, user: &Username) -> String {
+        format!("{}user:{{{user}}}:sessions", self.prefix)
+    }
+
+    pub fn login_failures_for_user(&self, user: &Username) -> String {
+        format!("{}login-failures:user:{{{user}}}", self.prefix)
+    }
+
+    pub fn login_failures_for_address(&self, address: &str) -> String {
+        format!("{}login-failures:ip:{{{address}}}", self.prefix)
+    }
+}

@@ -1,0 +1,61 @@
+//! The routes, and the layers each passes through. Probes and static files stay outside the
+//! session layer, so they never touch Redis; state-changing requests from another site are
+//! refused before the session layer, so they never touch it either.
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    middleware,
+    response::IntoResponse,
+    routing::get,
+    Router,
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+
+use super::{
+    http::{health, security},
+    sessions::{self, manage_sessions},
+    state::AppState,
+};
+use crate::ui::app::{shell, App};
+
+pub fn app(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let sessions = sessions::layer_state(state.sessions.clone(), &state.settings.session);
+
+    let with_sessions = Router::<AppState>::new()
+        .route(
+            "/api/{*fn_name}",
+            get(server_fn_handler).post(server_fn_handler),
+        )
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            {
+                let options = state.leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .layer(middleware::from_fn_with_state(sessions, manage_sessions))
+        .layer(middleware::from_fn(security::refuse_cross_site));
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(with_sessions)
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(security::security_headers())
+        .with_state(state)
+}
+
+async fn server_fn_handler(
+    State(state): State<AppState>,
+    request: Request<Body>,
+) -> impl IntoResponse {
+    handle_server_fns_with_context(move || provide_context(state.clone()), request).await
+}

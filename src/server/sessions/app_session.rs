@@ -1,0 +1,289 @@
+//! `AppSession`: the typed view of one visitor's session, and the way the app's own code reads
+//! and changes it.
+//!
+//! It wraps the request's tower-sessions [`Session`] (so handlers that use the plain `Session`
+//! API see the same data) and its [`RequestStore`] (for the bookkeeping: deadlines and the
+//! signed-in user). Reading costs one `HGETALL`. Writes are stored before the method returns, so
+//! a failure is answered by the caller like any other error:
+//!
+//! * `increment` is atomic in Redis (`HINCRBY`): concurrent increments all count;
+//! * `set` and `remove` write only their key (last writer wins for that key);
+//! * sign-in, sign-out and revocation keep the user's session index in step.
+
+use std::sync::Arc;
+
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+use tower_sessions::Session;
+
+use super::{
+    record::{keys, SignedIn},
+    request_store::{Failure, Loaded, RequestStore},
+    user_index::{ListedSession, SessionHandle},
+};
+use crate::shared::{
+    clock::now_ms,
+    dto::SessionView,
+    input::{Note, Username},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("the session store is unavailable: {0}")]
+    StoreUnavailable(String),
+    #[error("the session ended before the change could be saved")]
+    Ended,
+    #[error("a session value could not be encoded or decoded: {0}")]
+    Value(String),
+}
+
+/// Where a sign-in comes from, as "Your sessions" shows it.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub address: String,
+    pub user_agent: String,
+}
+
+pub struct AppSession {
+    session: Session,
+    request_store: Arc<RequestStore>,
+}
+
+impl AppSession {
+    pub fn new(session: Session, request_store: Arc<RequestStore>) -> Self {
+        AppSession {
+            session,
+            request_store,
+        }
+    }
+
+    /// The standard tower-sessions handle of the same session.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The stored session, loading it on first use (one `HGETALL` per request).
+    async fn live(&self) -> Result<Option<Loaded>, SessionError> {
+        // Any read makes tower-sessions load the record through the request store; the key is
+        // irrelevant.
+        self.session
+            .get_value(keys::COUNTER)
+            .await
+            .map_err(|err| self.error(err))?;
+        Ok(self
+            .request_store
+            .loaded()
+            .filter(|loaded| Some(loaded.id) == self.session.id()))
+    }
+
+    /// Maps a tower-sessions error to what the request store saw go wrong.
+    fn error(&self, err: tower_sessions::session::Error) -> SessionError {
+        match self.request_store.failure() {
+            Some(Failure::Ended) => SessionError::Ended,
+            Some(Failure::Unavailable(detail)) => SessionError::StoreUnavailable(detail),
+            None => SessionError::Value(err.to_string()),
+        }
+    }
+
+    /// The session as the panel shows it.
+    pub async fn view(&self) -> Result<SessionView, SessionError> {
+        let loaded = self.live().await?;
+        Ok(self.to_view(loaded.as_ref(), false))
+    }
+
+    /// "Stay signed in": the idle deadline moves now, whatever the refresh threshold.
+    pub async fn stay(&self) -> Result<SessionView, SessionError> {
+        let loaded = self.live().await?;
+        Ok(self.to_view(loaded.as_ref(), true))
+    }
+
+    fn to_view(&self, loaded: Option<&Loaded>, force_refresh: bool) -> SessionView {
+        let policy = self.request_store.store().policy();
+        let idle_timeout_seconds = policy.idle.as_secs();
+        let absolute_timeout_seconds = policy.absolute.as_secs();
+        let Some(loaded) = loaded else {
+            return SessionView {
+                previous_ended: self.request_store.ended(),
+                idle_timeout_seconds,
+                absolute_timeout_seconds,
+                ..SessionView::default()
+            };
+        };
+        // The same decision the layer writes after the response, so the page shows what Redis
+        // gets.
+        let (refreshed_at, expires_at) = self
+            .request_store
+            .slide_deadline(force_refresh)
+            .unwrap_or((loaded.meta.refreshed_at, loaded.meta.absolute_deadline));
+        let mut data: serde_json::Map<String, Value> = loaded
+            .data
+            .iter()
+            .filter(|(key, _)| key.as_str() != keys::COUNTER)
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        data.sort_keys();
+        SessionView {
+            active: true,
+            previous_ended: false,
+            id_fingerprint: SessionHandle::of(&loaded.id).to_string(),
+            created_at: loaded.meta.created_at,
+            last_active: refreshed_at,
+            idle_expires_at: refreshed_at.saturating_add(policy.idle_ms()),
+            absolute_expires_at: loaded.meta.absolute_deadline,
+            expires_at,
+            ttl_seconds: ((expires_at - now_ms()).max(0) + 999) / 1000,
+            idle_timeout_seconds,
+            absolute_timeout_seconds,
+            counter: loaded
+                .data
+                .get(keys::COUNTER)
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            data,
+            user: loaded.meta.signed_in.as_ref().map(|s| s.user.to_string()),
+            signed_in_at: loaded.meta.signed_in.as_ref().map(|s| s.at),
+        }
+    }
+
+    /// Adds one to the counter atomically and returns the new value.
+    pub async fn increment_counter(&self) -> Result<i64, SessionError> {
+        match self.live().await? {
+            None => {
+                self.set(keys::COUNTER, 1).await?;
+                Ok(1)
+            }
+            Some(loaded) => self
+                .request_store
+                .store()
+                .increment(&loaded.id, keys::COUNTER, 1)
+                .await
+                .map_err(|err| SessionError::StoreUnavailable(err.to_string()))?
+                .ok_or(SessionError::Ended),
+        }
+    }
+
+    pub async fn set_note(&self, note: &Note) -> Result<(), SessionError> {
+        self.set(keys::NOTE, note.as_str()).await
+    }
+
+    /// A value of the session's data (`None` when absent).
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        self.session.get(key).await.map_err(|err| self.error(err))
+    }
+
+    /// Stores `value` under `key` now (creating the session if there is none). Only this key is
+    /// written; the last writer of a key wins.
+    pub async fn set(&self, key: &str, value: impl Serialize) -> Result<(), SessionError> {
+        self.live().await?;
+        self.session
+            .insert(key, value)
+            .await
+            .map_err(|err| self.error(err))?;
+        self.session.save().await.map_err(|err| self.error(err))
+    }
+
+    /// Removes `key` from the session's data now.
+    pub async fn remove(&self, key: &str) -> Result<(), SessionError> {
+        if self.live().await?.is_none() {
+            return Ok(());
+        }
+        self.session
+            .remove_value(key)
+            .await
+            .map_err(|err| self.error(err))?;
+        self.session.save().await.map_err(|err| self.error(err))
+    }
+
+    /// Deletes the session (and its entry in its user's index) and clears the cookie.
+    pub async fn forget(&self) -> Result<(), SessionError> {
+        self.live().await?;
+        self.session.flush().await.map_err(|err| self.error(err))
+    }
+
+    /// Signs `user` in: a new session id (the old one no longer loads anything), a new absolute
+    /// deadline counted from now, and the visitor's data kept. The new record and its index entry
+    /// are stored before this returns.
+    ///
+    /// The old record is deleted before the new one is stored (tower-sessions' `cycle_id`), so a
+    /// Redis failure between the two loses the anonymous data; the caller then answers 503.
+    pub async fn login(&self, user: &Username, client: &ClientInfo) -> Result<(), SessionError> {
+        let existing = self.live().await?;
+        self.request_store.prepare_sign_in(SignedIn {
+            user: user.clone(),
+            at: now_ms(),
+            user_agent: shorten(&client.user_agent, 120),
+            address: client.address.clone(),
+        });
+        if existing.is_some() {
+            self.session
+                .cycle_id()
+                .await
+                .map_err(|err| self.error(err))?;
+        }
+        self.session.save().await.map_err(|err| self.error(err))
+    }
+
+    /// Renews the session id and keeps everything else (a privilege change, such as a new
+    /// password, must not leave a possibly known id valid).
+    pub async fn renew_id(&self) -> Result<(), SessionError> {
+        if self.live().await?.is_none() {
+            return Ok(());
+        }
+        self.session
+            .cycle_id()
+            .await
+            .map_err(|err| self.error(err))?;
+        self.session.save().await.map_err(|err| self.error(err))
+    }
+
+    /// The signed-in user's name, if any.
+    pub async fn user(&self) -> Result<Option<Username>, SessionError> {
+        Ok(self
+            .live()
+            .await?
+            .and_then(|loaded| loaded.meta.signed_in.map(|s| s.user)))
+    }
+
+    /// This session's handle in its user's index.
+    pub fn handle(&self) -> Option<SessionHandle> {
+        self.session.id().as_ref().map(SessionHandle::of)
+    }
+
+    /// The live sessions of `user` (the signed-in user of this session).
+    pub async fn list_sessions(&self, user: &Username) -> Result<Vec<ListedSession>, SessionError> {
+        self.index_call(self.index().list(user, now_ms()).await)
+    }
+
+    /// Signs out one of `user`'s sessions; `false` when the user has no such session.
+    pub async fn revoke(
+        &self,
+        user: &Username,
+        handle: &SessionHandle,
+    ) -> Result<bool, SessionError> {
+        self.index_call(self.index().revoke(user, handle).await)
+    }
+
+    /// Signs out every session of `user` but this one; returns how many.
+    pub async fn revoke_others(&self, user: &Username) -> Result<usize, SessionError> {
+        let keep = self.handle();
+        self.index_call(self.index().revoke_all_except(user, keep.as_ref()).await)
+    }
+
+    fn index(&self) -> &super::user_index::UserIndex {
+        self.request_store.store().index()
+    }
+
+    fn index_call<T>(&self, result: Result<T, fred::error::Error>) -> Result<T, SessionError> {
+        result.map_err(|err| SessionError::StoreUnavailable(err.details().to_string()))
+    }
+}
+
+/// At most `max` characters, marked with an ellipsis when cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut short: String = text.chars().take(max - 1).collect();
+    short.push('…');
+    short
+}

@@ -1,0 +1,88 @@
+//! When a session ends: an idle deadline that slides with activity, capped by an absolute one.
+//! The Redis key's TTL is always `min(refreshed_at + idle, absolute_deadline)`.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+/// The timeouts the store enforces through key TTLs, and how eagerly activity moves them.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpiryPolicy {
+    pub idle: Duration,
+    pub absolute: Duration,
+    /// The idle deadline is pushed only when it would move by more than this fraction of the idle
+    /// timeout, so most read-only requests cost one Redis command and no write.
+    pub refresh_fraction: f64,
+}
+
+impl ExpiryPolicy {
+    pub fn idle_ms(&self) -> i64 {
+        self.idle.as_millis() as i64
+    }
+
+    pub fn absolute_ms(&self) -> i64 {
+        self.absolute.as_millis() as i64
+    }
+
+    /// The moment a session ends: its idle deadline, capped by its absolute deadline.
+    pub fn deadline(&self, refreshed_at: i64, absolute_deadline: i64) -> i64 {
+        refreshed_at
+            .saturating_add(self.idle_ms())
+            .min(absolute_deadline)
+    }
+
+    /// Whether activity at `now` should move the deadline of a session last refreshed at
+    /// `refreshed_at` (always when `force`d, if it moves at all).
+    pub fn refresh_due(&self, refreshed_at: i64, absolute: i64, now: i64, force: bool) -> bool {
+        let threshold = if force {
+            0
+        } else {
+            (self.idle_ms() as f64 * self.refresh_fraction) as i64
+        };
+        self.deadline(now, absolute) - self.deadline(refreshed_at, absolute) > threshold
+    }
+}
+
+/// How long the cookie of a session with this deadline should live. Max-Age is whole seconds,
+/// rounded down, which would end the cookie before the session; two extra seconds keep it until
+/// Redis, the source of truth, has deleted the session, so the server can still tell the visitor
+/// it has ended.
+pub fn cookie_max_age(deadline_ms: i64, now_ms: i64) -> time::Duration {
+    time::Duration::milliseconds((deadline_ms - now_ms + 2_000).max(0))
+}
+
+/// Milliseconds since the epoch of a date a handler set with `Expiry::AtDateTime`.
+pub fn date_ms(date: OffsetDateTime) -> i64 {
+    (date.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The date of a deadline in milliseconds since the epoch.
+pub fn date_of(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: ExpiryPolicy = ExpiryPolicy {
+        idle: Duration::from_secs(100),
+        absolute: Duration::from_secs(1000),
+        refresh_fraction: 0.01,
+    };
+
+    #[test]
+    fn the_deadline_is_the_idle_one_capped_by_the_absolute_one() {
+        assert_eq!(POLICY.deadline(0, 1_000_000), 100_000);
+        assert_eq!(POLICY.deadline(950_000, 1_000_000), 1_000_000);
+    }
+
+    #[test]
+    fn refresh_is_due_past_the_fraction_or_when_forced() {
+        assert!(!POLICY.refresh_due(0, 1_000_000, 1_000, false));
+        assert!(POLICY.refresh_due(0, 1_000_000, 1_001, false));
+        assert!(POLICY.refresh_due(0, 1_000_000, 1, true));
+        assert!(!POLICY.refresh_due(0, 50_000, 10_000, true), "capped: nothing moves");
+    }
+}

@@ -1,0 +1,78 @@
+//! Server-side sessions, in the order a request meets them:
+//!
+//! `layer` (cookie → `Session` for the request, save and cookie after the handler) →
+//! `app_session` (the typed view the app uses) → `request_store` (the tower-sessions store of
+//! one request: saves only what changed) → `store` (Redis hashes, Lua in `scripts/`) and
+//! `user_index` (which sessions a user has), with `record` (the hash layout) and `expiry` (the
+//! deadlines) beside them.
+
+mod app_session;
+mod expiry;
+mod layer;
+mod record;
+mod request_store;
+mod store;
+mod user_index;
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha512};
+use tower_sessions::{
+    cookie::{Key, SameSite},
+    Session,
+};
+
+pub use app_session::{AppSession, ClientInfo, SessionError};
+pub use expiry::ExpiryPolicy;
+pub use layer::{manage_sessions, CookieSettings, SessionLayerState};
+pub use request_store::RequestStore;
+pub use store::{RedisSessionStore, StoreError};
+pub use user_index::{ListedSession, SessionHandle};
+
+use crate::server::config::{self, SessionSettings};
+
+/// What the session layer needs: the store, and the cookie as configured (HttpOnly, SameSite and
+/// Secure as set, signed with `SESSION_SECRET`; a cookie whose signature does not match is
+/// ignored, as if there were none).
+pub fn layer_state(store: RedisSessionStore, settings: &SessionSettings) -> SessionLayerState {
+    let same_site = match settings.cookie_same_site {
+        config::SameSite::Lax => SameSite::Lax,
+        config::SameSite::Strict => SameSite::Strict,
+    };
+    SessionLayerState {
+        store,
+        cookie: Arc::new(CookieSettings {
+            name: settings.cookie_name.clone(),
+            secure: settings.cookie_secure,
+            same_site,
+            key: signing_key(settings.secret.expose()),
+            previous_keys: Vec::new(),
+        }),
+    }
+}
+
+/// The cookie crate wants 64 bytes of key; SHA-512 stretches any configured secret to that.
+fn signing_key(secret: &str) -> Key {
+    let digest = Sha512::digest(secret.as_bytes());
+    Key::from(digest.as_slice())
+}
+
+/// The session of the request being served, as the layer put it in the request: a standard
+/// `Session` and the store of this request.
+#[derive(Clone)]
+pub struct SessionContext {
+    pub session: Session,
+    pub request_store: Arc<RequestStore>,
+}
+
+impl AppSession {
+    /// The session of the request being served (inside a server function or a page render).
+    pub fn from_request() -> Option<AppSession> {
+        let parts = leptos::prelude::use_context::<axum::http::request::Parts>()?;
+        let context = parts.extensions.get::<SessionContext>()?;
+        Some(AppSession::new(
+            context.session.clone(),
+            context.request_store.clone(),
+        ))
+    }
+}

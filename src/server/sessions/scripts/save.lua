@@ -1,0 +1,31 @@
+-- Applies what one request changed to an existing session record, and nothing else: fields it
+-- did not change keep whatever concurrent requests wrote. A record that has vanished (expired,
+-- signed out, revoked) is never re-created: returns 0.
+--
+-- ARGV[1], ARGV[2] = names of the refreshed-at and absolute-deadline fields
+-- ARGV[3] = new refreshed-at (ms), or '' to leave the idle deadline
+-- ARGV[4] = idle timeout (ms)
+-- ARGV[5] = an earlier absolute deadline (ms), or '' to keep it
+-- ARGV[6] = n, then n field/value pairs to set, then the fields to delete
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local refreshed_field, absolute_field = ARGV[1], ARGV[2]
+local n = tonumber(ARGV[6])
+local first_delete = 7 + 2 * n
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 7, first_delete - 1)) end
+if #ARGV >= first_delete then redis.call('HDEL', KEYS[1], unpack(ARGV, first_delete)) end
+if ARGV[3] == '' and ARGV[5] == '' then return 1 end
+
+local absolute = tonumber(redis.call('HGET', KEYS[1], absolute_field))
+if not absolute then return 0 end
+if ARGV[5] ~= '' and tonumber(ARGV[5]) < absolute then
+  absolute = tonumber(ARGV[5])
+  redis.call('HSET', KEYS[1], absolute_field, ARGV[5])
+end
+-- Never moves the deadline back: a slower concurrent request may carry an older time.
+local refreshed = tonumber(redis.call('HGET', KEYS[1], refreshed_field)) or 0
+if ARGV[3] ~= '' and tonumber(ARGV[3]) > refreshed then
+  refreshed = tonumber(ARGV[3])
+  redis.call('HSET', KEYS[1], refreshed_field, ARGV[3])
+end
+redis.call('PEXPIREAT', KEYS[1], math.min(refreshed + tonumber(ARGV[4]), absolute))
+return 1

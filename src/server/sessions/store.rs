@@ -1,0 +1,277 @@
+//! `RedisSessionStore`: sessions as Redis hashes on the fred pool, shared by every request.
+//!
+//! Why not `tower_sessions_redis_store::RedisStore`: it keeps a record as one opaque blob under
+//! the bare session id, rewrites the whole blob on every save (concurrent requests overwrite each
+//! other: 91 % of concurrent increments lost in the benchmark), and fails every request for a blob
+//! it cannot decode. Here a record is a hash under a prefixed key (layout in `record`):
+//!
+//! * reading a session is one `HGETALL`;
+//! * a save writes only the fields its request changed, in one script that first checks the
+//!   session still exists, so concurrent writers never lose each other's updates and a revoked
+//!   session is never re-created;
+//! * a value that cannot be decoded (garbage, an older format, a key of another type) is logged
+//!   and read as "no session", so the visitor gets a fresh one instead of an error.
+//!
+//! Requests reach it through `RequestStore` (the tower-sessions `SessionStore` of one request),
+//! which knows what was loaded and therefore what changed.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
+
+use fred::{
+    prelude::{HashesInterface, KeysInterface, Pool},
+    types::scripts::Script,
+};
+use tower_sessions::session::Id;
+
+use super::{
+    expiry::ExpiryPolicy,
+    record::{self, Data, Meta},
+    user_index::{SessionHandle, UserIndex},
+};
+use crate::{server::redis::KeySpace, shared::input::Username};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("Redis did not answer: {}", .0.details())]
+    Redis(#[from] fred::error::Error),
+    #[error("a session value could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// What one request changed, ready for the save script. Values are JSON text.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub set: Vec<(String, String)>,
+    pub delete: Vec<String>,
+    /// Move the idle deadline: the new refreshed-at.
+    pub refreshed_at: Option<i64>,
+    /// End the session no later than this (a handler's `Expiry::AtDateTime`).
+    pub absolute_cap: Option<i64>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+            && self.delete.is_empty()
+            && self.refreshed_at.is_none()
+            && self.absolute_cap.is_none()
+    }
+
+    /// Data was written (not only a deadline moved).
+    pub fn has_data(&self) -> bool {
+        !self.set.is_empty() || !self.delete.is_empty()
+    }
+}
+
+/// The shared store: cloning it clones one `Arc`.
+#[derive(Clone)]
+pub struct RedisSessionStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    keys: KeySpace,
+    policy: ExpiryPolicy,
+    index: UserIndex,
+    create: Script,
+    save: Script,
+    increment: Script,
+    undecodable: AtomicU64,
+}
+
+impl std::fmt::Debug for RedisSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSessionStore")
+            .field("keys", &self.inner.keys)
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisSessionStore {
+    /// A store writing sessions at [`KeySpace::session`].
+    ///
+    /// ```no_run
+    /// # async fn example(pool: fred::prelude::Pool) {
+    /// use std::time::Duration;
+    /// use sessionboard::server::{redis::KeySpace, sessions::{ExpiryPolicy, RedisSessionStore}};
+    ///
+    /// let policy = ExpiryPolicy {
+    ///     idle: Duration::from_secs(604_800),
+    ///     absolute: Duration::from_secs(2_592_000),
+    ///     refresh_fraction: 0.01,
+    /// };
+    /// let store = RedisSessionStore::new(pool, KeySpace::new("sessionboard:"), policy);
+    /// # }
+    /// ```
+    pub fn new(pool: Pool, keys: KeySpace, policy: ExpiryPolicy) -> Self {
+        RedisSessionStore {
+            inner: Arc::new(Inner {
+                index: UserIndex::new(pool.clone(), keys.clone(), policy),
+                pool,
+                keys,
+                policy,
+                create: Script::from_lua(include_str!("scripts/create.lua")),
+                save: Script::from_lua(include_str!("scripts/save.lua")),
+                increment: Script::from_lua(include_str!("scripts/increment.lua")),
+                undecodable: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn policy(&self) -> &ExpiryPolicy {
+        &self.inner.policy
+    }
+
+    /// The per-user index of signed-in sessions kept beside the sessions.
+    pub fn index(&self) -> &UserIndex {
+        &self.inner.index
+    }
+
+    /// The Redis key of a session.
+    pub fn key(&self, id: &Id) -> String {
+        self.inner.keys.session(id)
+    }
+
+    /// One `HGETALL`. `None` when there is no session, or none that can be read.
+    pub async fn load(&self, id: &Id) -> Result<Option<(Meta, Data)>, StoreError> {
+        let raw: Result<HashMap<String, String>, _> = self.inner.pool.hgetall(self.key(id)).await;
+        let raw = match raw {
+            Ok(raw) if raw.is_empty() => return Ok(None),
+            Ok(raw) => raw,
+            Err(err) if err.details().starts_with("WRONGTYPE") => {
+                self.report_undecodable("the key holds another Redis type");
+                return Ok(None);
+            }
+            Err(err) if matches!(err.kind(), fred::error::ErrorKind::Parse) => {
+                self.report_undecodable("a field is not text");
+                return Ok(None);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        match record::decode(raw) {
+            Ok(decoded) => Ok(Some(decoded)),
+            Err(why) => {
+                self.report_undecodable(why.reason());
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stores a new session and, when it is signed in, its entry in the user's index. A taken id
+    /// (vanishingly rare) is replaced by a fresh one, so `id` may change.
+    pub async fn create(&self, id: &mut Id, meta: &Meta, data: &Data) -> Result<(), StoreError> {
+        let deadline = self
+            .inner
+            .policy
+            .deadline(meta.refreshed_at, meta.absolute_deadline);
+        let mut args = Vec::with_capacity(1 + 2 * (data.len() + 7));
+        args.push(deadline.to_string());
+        for (field, value) in meta.fields() {
+            args.push(field.to_string());
+            args.push(value);
+        }
+        for (key, value) in data {
+            args.push(record::data_field(key));
+            args.push(serde_json::to_string(value)?);
+        }
+        loop {
+            let created: i64 = self
+                .inner
+                .create
+                .evalsha_with_reload(self.inner.pool.next(), self.key(id), args.clone())
+                .await?;
+            if created == 1 {
+                break;
+            }
+            *id = Id::default();
+        }
+        // The record first, then its entry: an entry whose record is missing is pruned when the
+        // list is read, while a record without an entry could not be signed out from elsewhere.
+        if let Some(signed_in) = &meta.signed_in {
+            self.inner.index.add(id, signed_in).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies one request's changes. `false` when the session no longer exists (it is not
+    /// re-created).
+    pub async fn save(&self, id: &Id, changes: &Changes) -> Result<bool, StoreError> {
+        let mut args = Vec::with_capacity(6 + 2 * changes.set.len() + changes.delete.len());
+        args.push(record::meta::REFRESHED_AT.to_string());
+        args.push(record::meta::ABSOLUTE_DEADLINE.to_string());
+        args.push(optional(changes.refreshed_at));
+        args.push(self.inner.policy.idle_ms().to_string());
+        args.push(optional(changes.absolute_cap));
+        args.push(changes.set.len().to_string());
+        for (field, value) in &changes.set {
+            args.push(field.clone());
+            args.push(value.clone());
+        }
+        args.extend(changes.delete.iter().cloned());
+        let saved: i64 = self
+            .inner
+            .save
+            .evalsha_with_reload(self.inner.pool.next(), self.key(id), args)
+            .await?;
+        Ok(saved == 1)
+    }
+
+    /// Deletes a session's record, then its entry in its user's index.
+    pub async fn delete(&self, id: &Id, user: Option<&Username>) -> Result<(), StoreError> {
+        let _: i64 = self.inner.pool.del(self.key(id)).await?;
+        if let Some(user) = user {
+            self.inner.index.remove(user, &SessionHandle::of(id)).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds `amount` to an integer data key of an existing session; `None` when the session no
+    /// longer exists (it is never re-created as a half record).
+    pub async fn increment(
+        &self,
+        id: &Id,
+        key: &str,
+        amount: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let value: Option<i64> = self
+            .inner
+            .increment
+            .evalsha_with_reload(
+                self.inner.pool.next(),
+                self.key(id),
+                vec![record::data_field(key), amount.to_string()],
+            )
+            .await?;
+        Ok(value)
+    }
+
+    /// How many records could not be decoded since start (for tests and logs).
+    pub fn undecodable_count(&self) -> u64 {
+        self.inner.undecodable.load(Ordering::Relaxed)
+    }
+
+    /// Logs an undecodable record: the first one, then every 100th, so bad data cannot flood
+    /// the log. The key is not logged: it contains the session id.
+    fn report_undecodable(&self, reason: &str) {
+        let seen = self.inner.undecodable.fetch_add(1, Ordering::Relaxed);
+        if seen.is_multiple_of(100) {
+            tracing::warn!(
+                reason,
+                undecodable_so_far = seen + 1,
+                "session record cannot be decoded; treating it as no session"
+            );
+        }
+    }
+}
+
+fn optional(ms: Option<i64>) -> String {
+    ms.map(|ms| ms.to_string()).unwrap_or_default()
+}

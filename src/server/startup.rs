@@ -1,0 +1,151 @@
+//! From settings to a serving process: `Application::build` connects Redis, prepares sessions
+//! and accounts and binds the listener; `run_until_stopped` serves until Ctrl-C or SIGTERM.
+//! Tests and the benchmark build the same `Application` on port 0.
+
+use std::net::SocketAddr;
+
+use leptos::prelude::LeptosOptions;
+use tokio::net::TcpListener;
+
+use super::{
+    accounts::{Accounts, AccountError, LoginLimits, PasswordError},
+    config::Settings,
+    redis::{KeySpace, RedisError, RedisPool},
+    router,
+    sessions::{ExpiryPolicy, RedisSessionStore},
+    state::{AppState, Shared},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+    #[error("could not prepare accounts: {0}")]
+    Accounts(String),
+    #[error("cannot listen on {addr}: {source} (set LEPTOS_SITE_ADDR)")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+impl From<PasswordError> for StartupError {
+    fn from(err: PasswordError) -> Self {
+        StartupError::Accounts(err.to_string())
+    }
+}
+
+impl From<AccountError> for StartupError {
+    fn from(err: AccountError) -> Self {
+        StartupError::Accounts(err.to_string())
+    }
+}
+
+pub struct Application {
+    state: AppState,
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl Application {
+    /// Connects to Redis (waiting as configured), prepares sessions and accounts, creates the
+    /// demo accounts, and binds `LEPTOS_SITE_ADDR`.
+    pub async fn build(
+        settings: Settings,
+        mut leptos_options: LeptosOptions,
+    ) -> Result<Application, StartupError> {
+        let site_addr = settings.server.site_addr;
+        leptos_options.site_addr = site_addr;
+        let state = connect(settings, leptos_options).await?;
+        let listener = TcpListener::bind(site_addr)
+            .await
+            .map_err(|source| StartupError::Listen {
+                addr: site_addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Listen {
+            addr: site_addr,
+            source,
+        })?;
+        Ok(Application {
+            state,
+            listener,
+            addr,
+        })
+    }
+
+    /// Where it listens (the real port when the settings said 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the Redis pool closes.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let redis = self.state.redis.clone();
+        let router = router::app(self.state);
+        tracing::info!("listening on http://{}", self.addr);
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+        tracing::info!("stopped accepting requests; closing the Redis pool");
+        redis.quit().await;
+        Ok(())
+    }
+}
+
+/// The shared state: the Redis pool, the session store and the accounts service.
+async fn connect(
+    settings: Settings,
+    leptos_options: LeptosOptions,
+) -> Result<AppState, StartupError> {
+    let redis = RedisPool::connect(&settings.redis).await?;
+    let keys = KeySpace::new(&settings.redis.key_prefix);
+    let limits = LoginLimits {
+        max_failures_per_user: settings.auth.max_failures_per_user,
+        max_failures_per_address: settings.auth.max_failures_per_address,
+        window: settings.auth.failure_window,
+    };
+    let accounts = Accounts::new(redis.pool.clone(), keys.clone(), limits).await?;
+    accounts.seed(&settings.auth.demo_users).await?;
+    let policy = ExpiryPolicy {
+        idle: settings.session.idle_timeout,
+        absolute: settings.session.absolute_timeout,
+        refresh_fraction: settings.session.refresh_fraction,
+    };
+    let sessions = RedisSessionStore::new(redis.pool.clone(), keys, policy);
+    Ok(AppState::new(Shared {
+        settings,
+        leptos_options,
+        redis,
+        sessions,
+        accounts,
+    }))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,123 @@
+//! Errors as the browser sees them: a stable [`ErrorCode`] and a sentence safe to show a user.
+//!
+//! Server-side causes are logged in detail where they are converted (`server::error`) and never
+//! reach the client; the HTTP status of an error follows from its code alone.
+
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+/// Every error the API can answer, as it appears in the `code` field of a JSON error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    SessionStoreUnavailable,
+    SessionEnded,
+    NoteEmpty,
+    NoteTooLong,
+    NoteInvalid,
+    ThemeInvalid,
+    UsernameInvalid,
+    PasswordInvalid,
+    UsernameTaken,
+    InvalidCredentials,
+    TooManyAttempts,
+    NotSignedIn,
+    NotFound,
+    BadRequest,
+    CrossSiteRequest,
+    Network,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status an error with this code is answered with.
+    pub const fn status(self) -> u16 {
+        match self {
+            ErrorCode::SessionStoreUnavailable => 503,
+            ErrorCode::SessionEnded | ErrorCode::UsernameTaken => 409,
+            ErrorCode::NoteEmpty
+            | ErrorCode::NoteTooLong
+            | ErrorCode::NoteInvalid
+            | ErrorCode::ThemeInvalid
+            | ErrorCode::UsernameInvalid
+            | ErrorCode::PasswordInvalid => 422,
+            ErrorCode::InvalidCredentials | ErrorCode::NotSignedIn => 401,
+            ErrorCode::TooManyAttempts => 429,
+            ErrorCode::NotFound => 404,
+            ErrorCode::BadRequest => 400,
+            ErrorCode::CrossSiteRequest => 403,
+            ErrorCode::Network | ErrorCode::Internal => 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    /// A sentence for the user.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// True when the session store could not be reached; the UI shows its banner for it.
+    pub fn is_store_unavailable(&self) -> bool {
+        self.code == ErrorCode::SessionStoreUnavailable
+    }
+}
+
+impl FromServerFnError for ApiError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Request(_) => ApiError::new(
+                ErrorCode::Network,
+                "The server could not be reached. Check your connection and try again.",
+            ),
+            ServerFnErrorErr::Args(detail) | ServerFnErrorErr::MissingArg(detail) => ApiError::new(
+                ErrorCode::BadRequest,
+                format!("The form was not understood: {detail}"),
+            )
+            .answered(),
+            other => ApiError::new(ErrorCode::Internal, format!("Something went wrong: {other}")),
+        }
+    }
+}
+
+impl ApiError {
+    /// Makes this error the answer of the server function being served: its status follows from
+    /// the code. A no-op in the browser.
+    pub fn answered(self) -> Self {
+        #[cfg(feature = "ssr")]
+        if let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            if let Ok(status) = axum::http::StatusCode::from_u16(self.code.status()) {
+                options.set_status(status);
+            }
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_snake_case_on_the_wire() {
+        let err = ApiError::new(ErrorCode::SessionStoreUnavailable, "x");
+        let json = serde_json::to_value(&err).unwrap();
+        assert_eq!(json["code"], "session_store_unavailable");
+        assert_eq!(ErrorCode::SessionStoreUnavailable.status(), 503);
+    }
+}

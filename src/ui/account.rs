@@ -1,0 +1,300 @@
+//! Accounts on the session page: register, sign in and out, "Your sessions", password change.
+//! Server functions sit next to the components that call them.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+
+use crate::shared::{
+    clock::format_utc,
+    dto::SessionListing,
+    error::ApiError,
+    input::{PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN},
+};
+
+/// Creates an account. `POST /api/register` with `username`, `password`.
+#[server(prefix = "/api", endpoint = "register")]
+pub async fn register(username: String, password: String) -> Result<String, ApiError> {
+    use crate::{
+        server::{context, error::answer},
+        shared::input::{Password, Username},
+    };
+    answer(
+        async {
+            let username = Username::parse(&username)?;
+            let password = Password::new_checked(password)?;
+            context::state()?
+                .accounts
+                .register(&username, password)
+                .await?;
+            Ok(username.to_string())
+        }
+        .await,
+    )
+}
+
+/// Signs in, cycling the session id. `POST /api/login` with `username`, `password`.
+#[server(prefix = "/api", endpoint = "login")]
+pub async fn login(username: String, password: String) -> Result<String, ApiError> {
+    use crate::server::{context, error::answer};
+    answer(
+        async {
+            let session = context::app_session()?;
+            let user = context::state()?
+                .accounts
+                .sign_in(&session, &username, password, &context::client())
+                .await?;
+            Ok(user.to_string())
+        }
+        .await,
+    )
+}
+
+/// Signs out: the session is deleted from Redis and the cookie cleared. `POST /api/logout`.
+#[server(prefix = "/api", endpoint = "logout")]
+pub async fn logout() -> Result<(), ApiError> {
+    use crate::server::{context, error::answer};
+    answer(async { Ok(context::app_session()?.forget().await?) }.await)
+}
+
+/// The signed-in user's live sessions. `GET /api/sessions`.
+#[server(prefix = "/api", endpoint = "sessions", input = GetUrl)]
+pub async fn list_sessions() -> Result<Vec<SessionListing>, ApiError> {
+    use crate::server::{context, error::answer};
+    answer(
+        async {
+            let (session, user) = context::signed_in().await?;
+            let this = session.handle();
+            let listed = session.list_sessions(&user).await?;
+            Ok(listed
+                .into_iter()
+                .map(|s| SessionListing {
+                    this_device: Some(&s.handle) == this.as_ref(),
+                    handle: s.handle.to_string(),
+                    signed_in_at: s.entry.signed_in_at,
+                    last_seen: s.last_seen,
+                    expires_at: s.expires_at,
+                    user_agent: s.entry.user_agent,
+                    address: s.entry.address,
+                })
+                .collect())
+        }
+        .await,
+    )
+}
+
+/// Signs out one of the user's sessions. `POST /api/sessions/revoke` with `handle`.
+/// Another user's handle is answered like an unknown one: 404.
+#[server(prefix = "/api", endpoint = "sessions/revoke")]
+pub async fn revoke_session(handle: String) -> Result<(), ApiError> {
+    use crate::{
+        server::{context, error::answer, sessions::SessionHandle},
+        shared::error::ErrorCode,
+    };
+    answer(
+        async {
+            let (session, user) = context::signed_in().await?;
+            if session
+                .revoke(&user, &SessionHandle::from_client(handle))
+                .await?
+            {
+                Ok(())
+            } else {
+                Err(ApiError::new(ErrorCode::NotFound, "No such session."))
+            }
+        }
+        .await,
+    )
+}
+
+/// Signs out every other session of the user. `POST /api/sessions/revoke-others`.
+#[server(prefix = "/api", endpoint = "sessions/revoke-others")]
+pub async fn revoke_other_sessions() -> Result<usize, ApiError> {
+    use crate::server::{context, error::answer};
+    answer(
+        async {
+            let (session, user) = context::signed_in().await?;
+            Ok(session.revoke_others(&user).await?)
+        }
+        .await,
+    )
+}
+
+/// Changes the password, renews this session's id and signs out every other session.
+/// `POST /api/password` with `current`, `new`.
+#[server(prefix = "/api", endpoint = "password")]
+pub async fn change_password(current: String, new: String) -> Result<usize, ApiError> {
+    use crate::{
+        server::{context, error::answer},
+        shared::input::Password,
+    };
+    answer(
+        async {
+            let new = Password::new_checked(new)?;
+            let (session, user) = context::signed_in().await?;
+            let signed_out = context::state()?
+                .accounts
+                .change_password(&session, &user, current, new, &context::client())
+                .await?;
+            Ok(signed_out)
+        }
+        .await,
+    )
+}
+
+/// The actions the account forms submit; owned by the page so that every one of them re-reads
+/// the session panel when it completes.
+#[derive(Clone, Copy)]
+pub struct AccountActions {
+    pub register: ServerAction<Register>,
+    pub login: ServerAction<Login>,
+    pub logout: ServerAction<Logout>,
+    pub revoke: ServerAction<RevokeSession>,
+    pub revoke_others: ServerAction<RevokeOtherSessions>,
+    pub change_password: ServerAction<ChangePassword>,
+}
+
+impl AccountActions {
+    pub fn new() -> Self {
+        AccountActions {
+            register: ServerAction::new(),
+            login: ServerAction::new(),
+            logout: ServerAction::new(),
+            revoke: ServerAction::new(),
+            revoke_others: ServerAction::new(),
+            change_password: ServerAction::new(),
+        }
+    }
+
+    /// Changes whenever any of the actions completes.
+    pub fn version(&self) -> usize {
+        self.register.version().get()
+            + self.login.version().get()
+            + self.logout.version().get()
+            + self.revoke.version().get()
+            + self.revoke_others.version().get()
+            + self.change_password.version().get()
+    }
+}
+
+impl Default for AccountActions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The message of the action's last error, if its last run failed.
+fn error_of<T: Clone + Send + Sync + 'static>(
+    action: ServerAction<
+        impl leptos::server_fn::ServerFn<Output = T, Error = ApiError> + Clone + Sync,
+    >,
+) -> impl Fn() -> Option<String> + Copy {
+    move || {
+        action
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|err| err.message)
+    }
+}
+
+/// Register and sign-in forms for a visitor who is not signed in.
+#[component]
+pub fn SignInForms(actions: AccountActions) -> impl IntoView {
+    let registered = move || actions.register.value().get().and_then(Result::ok);
+    let register_error = error_of(actions.register);
+    let login_error = error_of(actions.login);
+    view! {
+        <section class="card account">
+            <h2>"Sign in"</h2>
+            <ActionForm action=actions.login attr:class="stacked" attr:data-testid="login-form">
+                <label>"Username" <input name="username" autocomplete="username" required/></label>
+                <label>"Password" <input name="password" type="password" autocomplete="current-password" required/></label>
+                <button type="submit" data-testid="login">"Sign in"</button>
+            </ActionForm>
+            {move || login_error().map(|m| view! { <p class="error" role="alert" data-testid="login-error">{m}</p> })}
+            <details>
+                <summary>"New here? Create an account"</summary>
+                <ActionForm action=actions.register attr:class="stacked" attr:data-testid="register-form">
+                    <label>"Username (" {USERNAME_MIN} "–" {USERNAME_MAX} " of a-z 0-9 . _ -)"
+                        <input name="username" autocomplete="username" required/></label>
+                    <label>"Password (at least " {PASSWORD_MIN} " characters)"
+                        <input name="password" type="password" autocomplete="new-password" required/></label>
+                    <button type="submit" data-testid="register">"Create account"</button>
+                </ActionForm>
+                {move || registered().map(|name| view! { <p class="ok" data-testid="registered">"Account " {name} " created — sign in above."</p> })}
+                {move || register_error().map(|m| view! { <p class="error" role="alert" data-testid="register-error">{m}</p> })}
+            </details>
+        </section>
+    }
+}
+
+/// The signed-in user's panel: who, since when, sign out, "Your sessions", password change.
+#[component]
+pub fn AccountPanel(user: String, signed_in_at: i64, actions: AccountActions) -> impl IntoView {
+    let sessions = Resource::new(move || actions.version(), |_| list_sessions());
+    let password_error = error_of(actions.change_password);
+    let password_done = move || actions.change_password.value().get().and_then(Result::ok);
+    let revoke_error = error_of(actions.revoke);
+    view! {
+        <section class="card account" data-testid="account-panel">
+            <h2>"Signed in as " <span data-testid="user">{user}</span></h2>
+            <p>"Since " {format_utc(signed_in_at)} "."</p>
+            <ActionForm action=actions.logout attr:class="inline-form">
+                <button type="submit" class="danger" data-testid="logout">"Sign out"</button>
+            </ActionForm>
+            <h3>"Your sessions"</h3>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match sessions.await {
+                        Ok(list) => view! { <SessionList list actions/> }.into_any(),
+                        Err(err) => view! { <p class="error">{err.message}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            {move || revoke_error().map(|m| view! { <p class="error" role="alert">{m}</p> })}
+            <ActionForm action=actions.revoke_others attr:class="inline-form">
+                <button type="submit" data-testid="revoke-others">"Sign out all other sessions"</button>
+            </ActionForm>
+            <h3>"Change password"</h3>
+            <ActionForm action=actions.change_password attr:class="stacked">
+                <label>"Current password" <input name="current" type="password" autocomplete="current-password" required/></label>
+                <label>"New password" <input name="new" type="password" autocomplete="new-password" required/></label>
+                <button type="submit" data-testid="change-password">"Change password"</button>
+            </ActionForm>
+            {move || password_done().map(|n| view! { <p class="ok">"Password changed; " {n} " other session(s) signed out."</p> })}
+            {move || password_error().map(|m| view! { <p class="error" role="alert">{m}</p> })}
+        </section>
+    }
+}
+
+#[component]
+fn SessionList(list: Vec<SessionListing>, actions: AccountActions) -> impl IntoView {
+    view! {
+        <ul class="sessions" data-testid="session-list">
+            {list
+                .into_iter()
+                .map(|s| {
+                    let handle = s.handle.clone();
+                    view! {
+                        <li data-testid="session-item" data-this-device=s.this_device.to_string()>
+                            <div>
+                                <strong>{s.user_agent}</strong>
+                                {s.this_device.then(|| view! { <span class="tag">"this device"</span> })}
+                            </div>
+                            <div class="meta">
+                                {s.address} " · signed in " {format_utc(s.signed_in_at)} " · last seen "
+                                {format_utc(s.last_seen)} " · " <code>{s.handle.clone()}</code>
+                            </div>
+                            {(!s.this_device).then(|| view! {
+                                <ActionForm action=actions.revoke attr:class="inline-form">
+                                    <input type="hidden" name="handle" value=handle/>
+                                    <button type="submit" class="small" data-testid="revoke">"Sign out"</button>
+                                </ActionForm>
+                            })}
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+    }
+}

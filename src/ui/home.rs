@@ -1,0 +1,331 @@
+//! The session page: the live session panel, the counter, the note, "forget this session".
+//! Every control is a form, so the page also works without JavaScript (the server function
+//! answers a plain form post with a redirect back here).
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+
+use crate::{
+    shared::{
+        clock::{format_remaining, format_utc, now_ms},
+        dto::SessionView,
+        error::ApiError,
+        input::{Theme, NOTE_MAX_CHARS},
+    },
+    ui::account::{AccountActions, AccountPanel, SignInForms},
+};
+
+/// The current session. `GET /api/session`.
+#[server(prefix = "/api", endpoint = "session", input = GetUrl)]
+pub async fn get_session() -> Result<SessionView, ApiError> {
+    use crate::server::{context, error::answer};
+    answer(async { Ok(context::app_session()?.view().await?) }.await)
+}
+
+/// Adds one to the session's counter and returns it. `POST /api/increment`.
+#[server(prefix = "/api", endpoint = "increment")]
+pub async fn increment_counter() -> Result<i64, ApiError> {
+    use crate::server::{context, error::answer};
+    answer(async { Ok(context::app_session()?.increment_counter().await?) }.await)
+}
+
+/// Stores a short note in the session. `POST /api/note` with form field `note`.
+#[server(prefix = "/api", endpoint = "note")]
+pub async fn save_note(note: String) -> Result<String, ApiError> {
+    use crate::{
+        server::{context, error::answer},
+        shared::input::Note,
+    };
+    answer(
+        async {
+            let note = Note::parse(&note)?;
+            context::app_session()?.set_note(&note).await?;
+            Ok(note.as_str().to_string())
+        }
+        .await,
+    )
+}
+
+/// Stores the colour theme with the plain tower-sessions API, as any handler would: the session
+/// layer saves the change after the response. `POST /api/preferences` with form field `theme` =
+/// `light`, `dark` or `default` (removes the preference).
+#[server(prefix = "/api", endpoint = "preferences")]
+pub async fn save_preferences(theme: String) -> Result<Theme, ApiError> {
+    use crate::server::error::answer;
+    use tower_sessions::Session;
+    answer(
+        async {
+            let theme = Theme::parse(&theme)?;
+            let session: Session = leptos_axum::extract().await.map_err(|_| {
+                ApiError::new(crate::shared::error::ErrorCode::Internal, "No session layer.")
+            })?;
+            let stored = match theme {
+                Theme::Default => session.remove_value("theme").await.map(|_| ()),
+                chosen => session.insert("theme", chosen.as_str()).await,
+            };
+            // The error itself says little; the request store knows whether Redis was away.
+            stored.map_err(|_| {
+                ApiError::new(
+                    crate::shared::error::ErrorCode::SessionStoreUnavailable,
+                    "The session store is unavailable — retrying. Nothing was changed.",
+                )
+            })?;
+            Ok(theme)
+        }
+        .await,
+    )
+}
+
+/// Pushes the idle deadline back now ("stay signed in"). `POST /api/stay`.
+#[server(prefix = "/api", endpoint = "stay")]
+pub async fn stay_signed_in() -> Result<SessionView, ApiError> {
+    use crate::server::{context, error::answer};
+    answer(async { Ok(context::app_session()?.stay().await?) }.await)
+}
+
+/// Deletes the session from Redis and clears its cookie. `POST /api/forget`.
+#[server(prefix = "/api", endpoint = "forget")]
+pub async fn forget_session() -> Result<(), ApiError> {
+    use crate::server::{context, error::answer};
+    answer(async { Ok(context::app_session()?.forget().await?) }.await)
+}
+
+#[component]
+pub fn HomePage() -> impl IntoView {
+    let increment = ServerAction::<IncrementCounter>::new();
+    let save = ServerAction::<SaveNote>::new();
+    let forget = ServerAction::<ForgetSession>::new();
+    let stay = ServerAction::<StaySignedIn>::new();
+    let preferences = ServerAction::<SavePreferences>::new();
+    let account = AccountActions::new();
+    // Bumped to re-read the session: after the store was unavailable, and when a deadline passed.
+    let recheck = RwSignal::new(0u32);
+    let session = Resource::new(
+        move || {
+            (
+                increment.version().get(),
+                save.version().get(),
+                forget.version().get(),
+                stay.version().get(),
+                preferences.version().get(),
+                account.version(),
+                recheck.get(),
+            )
+        },
+        |_| get_session(),
+    );
+
+    // One clock for all countdowns; it only ticks in the browser.
+    let now = RwSignal::new(now_ms());
+    // The deadline of a session this page watched run out, so it can say when it ended.
+    let expired_at = RwSignal::new(None::<i64>);
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || {
+                now.set(now_ms());
+                let due = match session.get_untracked() {
+                    // Retry every 2 s while the store is unavailable.
+                    Some(Err(err)) => err.is_store_unavailable() && now_ms() / 1000 % 2 == 0,
+                    // Re-read once when the session's deadline has just passed.
+                    Some(Ok(view)) if view.active && now_ms() >= view.expires_at + 500 => {
+                        expired_at.set(Some(view.expires_at));
+                        true
+                    }
+                    Some(Ok(view)) => {
+                        // A live session again: the old expiry is history.
+                        if view.active && expired_at.get_untracked().is_some() {
+                            expired_at.set(None);
+                        }
+                        false
+                    }
+                    None => false,
+                };
+                if due {
+                    recheck.update(|n| *n += 1);
+                }
+            },
+            std::time::Duration::from_secs(1),
+        );
+        on_cleanup(move || {
+            if let Ok(handle) = handle {
+                handle.clear();
+            }
+        });
+    });
+
+    let actions = Controls {
+        increment,
+        save,
+        forget,
+        preferences,
+    };
+    view! {
+        <Transition fallback=|| view! { <p class="loading">"Loading the session…"</p> }>
+            {move || Suspend::new(async move {
+                let (theme, content) = match session.await {
+                    Ok(view) => {
+                        let account_view = match (view.user.clone(), view.signed_in_at) {
+                            (Some(user), Some(since)) => view! { <AccountPanel user signed_in_at=since actions=account/> }.into_any(),
+                            _ => view! { <SignInForms actions=account/> }.into_any(),
+                        };
+                        let theme = view.theme();
+                        (theme, view! { <SessionPanel view now stay expired_at/> {account_view} }.into_any())
+                    }
+                    Err(err) => (Theme::Default, view! { <StoreBanner err/> }.into_any()),
+                };
+                view! {
+                    <div class="page" data-theme=theme.as_str() data-testid="page">
+                        <header class="masthead">
+                            <h1>"sessionboard"</h1>
+                            <p class="tagline">"Your server-side session, live from Redis."</p>
+                        </header>
+                        {content}
+                        <ControlsCard actions theme/>
+                    </div>
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// The actions of the "Try it" card, owned by the page so that each re-reads the session.
+#[derive(Clone, Copy)]
+struct Controls {
+    increment: ServerAction<IncrementCounter>,
+    save: ServerAction<SaveNote>,
+    forget: ServerAction<ForgetSession>,
+    preferences: ServerAction<SavePreferences>,
+}
+
+#[component]
+fn ControlsCard(actions: Controls, theme: Theme) -> impl IntoView {
+    let Controls {
+        increment,
+        save,
+        forget,
+        preferences,
+    } = actions;
+    let counter_error = move || increment.value().get().and_then(Result::err);
+    let note_error = move || save.value().get().and_then(Result::err);
+    let theme_error = move || preferences.value().get().and_then(Result::err);
+    let option = move |value: Theme, label: &'static str| {
+        view! { <option value=value.as_str() selected=theme == value>{label}</option> }
+    };
+    view! {
+        <section class="card controls">
+            <h2>"Try it"</h2>
+            <ActionForm action=increment attr:class="inline-form">
+                <button type="submit" data-testid="increment">"Count +1"</button>
+            </ActionForm>
+            {move || counter_error().map(|err| view! { <p class="error" role="alert">{err.message}</p> })}
+            <ActionForm action=save attr:class="note-form">
+                <label for="note">"Note (up to " {NOTE_MAX_CHARS} " characters)"</label>
+                <div class="row">
+                    <input id="note" name="note" type="text" maxlength="400" autocomplete="off" required/>
+                    <button type="submit" data-testid="save-note">"Save note"</button>
+                </div>
+            </ActionForm>
+            {move || note_error().map(|err| view! { <p class="error" role="alert" data-testid="note-error">{err.message}</p> })}
+            <ActionForm action=preferences attr:class="note-form">
+                <label for="theme">"Theme (kept in the session)"</label>
+                <div class="row">
+                    <select id="theme" name="theme" data-testid="theme">
+                        {option(Theme::Default, "Follow the system")}
+                        {option(Theme::Light, "Light")}
+                        {option(Theme::Dark, "Dark")}
+                    </select>
+                    <button type="submit" data-testid="save-theme">"Apply"</button>
+                </div>
+            </ActionForm>
+            {move || theme_error().map(|err| view! { <p class="error" role="alert">{err.message}</p> })}
+            <ActionForm action=forget attr:class="inline-form">
+                <button type="submit" class="danger" data-testid="forget">"Forget this session"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn StoreBanner(err: ApiError) -> impl IntoView {
+    let text = if err.is_store_unavailable() {
+        "Session store unavailable — retrying…".to_string()
+    } else {
+        err.message
+    };
+    view! { <p class="banner" role="alert" data-testid="store-banner">{text}</p> }
+}
+
+#[component]
+fn SessionPanel(
+    view: SessionView,
+    now: RwSignal<i64>,
+    stay: ServerAction<StaySignedIn>,
+    expired_at: RwSignal<Option<i64>>,
+) -> impl IntoView {
+    if !view.active {
+        let notice = match expired_at.get_untracked() {
+            Some(at) => Some(format!("Your session expired at {}. A new one starts with your next action.", format_utc(at))),
+            None if view.previous_ended => Some(
+                "Your previous session has ended (it expired or was signed out). A new one starts with your next action."
+                    .to_string(),
+            ),
+            None => None,
+        }
+        .map(|text| view! { <p class="notice" data-testid="ended-notice">{text}</p> });
+        return view! {
+            <section class="card panel" data-testid="session-panel" data-active="false">
+                <h2>"No session yet"</h2>
+                {notice}
+                <p>"Count or save a note to start one. Sessions end after "
+                    {format_remaining(view.idle_timeout_seconds as i64 * 1000)}
+                    " without activity, or "
+                    {format_remaining(view.absolute_timeout_seconds as i64 * 1000)}
+                    " after they began."</p>
+                <p>"Counter: " <strong data-testid="counter">"0"</strong></p>
+            </section>
+        }
+        .into_any();
+    }
+    let expires_at = view.expires_at;
+    let idle_at = view.idle_expires_at;
+    let absolute_at = view.absolute_expires_at;
+    let expired = move || now.get() >= expires_at;
+    let note = view
+        .data
+        .get("note")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .unwrap_or_default();
+    view! {
+        <section class="card panel" data-testid="session-panel" data-active="true">
+            <h2>"Session " <code data-testid="fingerprint">{view.id_fingerprint.clone()}</code></h2>
+            <Show when=expired>
+                <p class="notice" data-testid="expired-notice">
+                    "This session expired at " {format_utc(expires_at)} "."
+                </p>
+            </Show>
+            <dl>
+                <dt>"Counter"</dt>
+                <dd><strong data-testid="counter">{view.counter}</strong></dd>
+                <dt>"Note"</dt>
+                <dd data-testid="note">{note}</dd>
+                <dt>"Created"</dt>
+                <dd>{format_utc(view.created_at)}</dd>
+                <dt>"Last active"</dt>
+                <dd>{format_utc(view.last_active)}</dd>
+                <dt>"Idle expiry in"</dt>
+                <dd data-testid="idle-countdown">{move || format_remaining(idle_at - now.get())}</dd>
+                <dt>"Absolute expiry in"</dt>
+                <dd data-testid="absolute-countdown">{move || format_remaining(absolute_at - now.get())}</dd>
+                <dt>"Expires at"</dt>
+                <dd data-testid="expires-at">{format_utc(expires_at)}</dd>
+                <dt>"Redis TTL when loaded"</dt>
+                <dd data-testid="ttl">{view.ttl_seconds} " s"</dd>
+            </dl>
+            <ActionForm action=stay attr:class="inline-form stay-form">
+                <button type="submit" data-testid="stay">"Stay signed in"</button>
+            </ActionForm>
+        </section>
+    }
+    .into_any()
+}
