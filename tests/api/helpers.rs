@@ -1,18 +1,20 @@
-//! Shared by the integration tests: a private `redis-server` per test and the real app served on
-//! a random loopback port. Nothing here touches the machine's Redis on 6379.
-#![allow(dead_code)]
+//! A private `redis-server` per test and the real app served on a random loopback port, driven
+//! through browser-like clients. Nothing here touches the machine's Redis on 6379.
 
 use std::{
     collections::HashMap,
     net::{SocketAddr, TcpListener as StdListener, TcpStream},
+    ops::Deref,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use leptos::prelude::LeptosOptions;
-use reqwest::{Client, Response};
+use reqwest::{Client, RequestBuilder, Response};
 use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use sessionboard::{
     configuration::{ConfigError, Settings},
     session_view::SessionView,
@@ -33,7 +35,7 @@ pub fn free_port() -> u16 {
 /// A `redis-server` of the test's own, killed by pid when dropped.
 pub struct TestRedis {
     pub port: u16,
-    pub dir: PathBuf,
+    dir: PathBuf,
     aof: bool,
     child: Option<Child>,
 }
@@ -121,7 +123,7 @@ impl TestRedis {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// All session keys.
+    /// All session keys, sorted.
     pub fn session_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self
             .cli(&["--scan", "--pattern", "sessionboard:session:*"])
@@ -179,11 +181,16 @@ pub fn settings(redis_port: u16, overrides: &[(&str, &str)]) -> Result<Settings,
     Settings::parse("", &env, |_| Ok(SecretString::from(TEST_SECRET)))
 }
 
-/// The real app, served on a random loopback port until dropped.
+/// The real app, served on a random loopback port until dropped. It derefs to a default
+/// [`Browser`], so a test with one visitor calls `app.increment()` and the like directly.
 pub struct TestApp {
     pub addr: SocketAddr,
     pub state: AppState,
     server: JoinHandle<std::io::Result<()>>,
+    browser: Browser,
+    /// No cookie store: for tests that carry cookies by hand, such as stale or forged ones a
+    /// browser would not send.
+    bare: Client,
 }
 
 impl TestApp {
@@ -198,15 +205,14 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let server = tokio::spawn(serve(state.clone(), listener));
+        let app_url = format!("http://{addr}");
         TestApp {
             addr,
             state,
             server,
+            browser: Browser::new(app_url),
+            bare: http_client(false),
         }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
     }
 
     /// Stops serving at once (like a crash), leaving Redis as it is.
@@ -215,46 +221,196 @@ impl TestApp {
         let _ = self.server.await;
         self.state.redis.quit().await;
     }
+
+    /// Another visitor: a cookie jar of its own against this app.
+    pub fn new_browser(&self) -> Browser {
+        Browser::new(self.browser.app_url.clone())
+    }
+
+    /// Starts a session with one increment, outside any cookie jar; returns its cookie.
+    pub async fn new_session_cookie(&self) -> String {
+        let post = self.bare.post(self.browser.url("/api/increment"));
+        let res = send_for_json(post).await;
+        assert_eq!(res.status(), 200, "POST /api/increment");
+        session_cookie(&res).expect("a session cookie")
+    }
+
+    /// `GET /api/session` with exactly this cookie: the status, and the view when it is 200.
+    pub async fn session_with_cookie(&self, cookie: &str) -> (u16, Option<SessionView>) {
+        let get = self.bare.get(self.browser.url("/api/session"));
+        let res = send_for_json(get.header("cookie", cookie)).await;
+        let status = res.status().as_u16();
+        let view = if status == 200 {
+            res.json().await.ok()
+        } else {
+            None
+        };
+        (status, view)
+    }
+
+    /// A form post carrying exactly this cookie.
+    pub async fn post_with_cookie(
+        &self,
+        path: &str,
+        cookie: &str,
+        form: &[(&str, &str)],
+    ) -> Response {
+        let post = self.bare.post(self.browser.url(path)).form(form);
+        send_for_json(post.header("cookie", cookie)).await
+    }
 }
 
-/// A browser-like client: keeps cookies, asks for JSON, never waits forever.
-pub fn client() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
+impl Deref for TestApp {
+    type Target = Browser;
+
+    fn deref(&self) -> &Browser {
+        &self.browser
+    }
 }
 
-pub async fn get_session(app: &TestApp, client: &Client) -> SessionView {
-    let res = client
-        .get(app.url("/api/session"))
-        .send()
-        .await
-        .expect("GET /api/session");
-    assert_eq!(res.status(), 200, "GET /api/session");
-    res.json().await.expect("session JSON")
+/// A browser-like visitor of one app instance: keeps its cookies, asks for JSON, never waits
+/// forever. Cheap to clone; clones share the cookie jar.
+#[derive(Clone)]
+pub struct Browser {
+    app_url: String,
+    client: Client,
 }
 
-pub async fn post(app: &TestApp, client: &Client, path: &str, form: &[(&str, &str)]) -> Response {
-    client
-        .post(app.url(path))
+impl Browser {
+    fn new(app_url: String) -> Browser {
+        Browser {
+            app_url,
+            client: http_client(true),
+        }
+    }
+
+    /// This browser, with its cookies, talking to another instance of the app (one behind the
+    /// same load balancer, or the app after a restart). Cookies do not depend on the port.
+    pub fn at(&self, app: &TestApp) -> Browser {
+        Browser {
+            app_url: app.browser.app_url.clone(),
+            client: self.client.clone(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.app_url, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("GET {path}: {err}"))
+    }
+
+    /// A form post as the app's own script sends it: asking for JSON instead of a redirect.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.post_with_headers(path, &[("accept", "application/json")], form)
+            .await
+    }
+
+    /// A form post with exactly these headers (say, those of a page on another site).
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        form: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self.client.post(self.url(path)).form(form);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("POST {path}: {err}"))
+    }
+
+    pub async fn session(&self) -> SessionView {
+        ok_json(self.get("/api/session").await).await
+    }
+
+    pub async fn increment(&self) -> i64 {
+        ok_json(self.post("/api/increment", &[]).await).await
+    }
+
+    pub async fn save_note(&self, note: &str) -> Response {
+        self.post("/api/note", &[("note", note)]).await
+    }
+
+    /// "Stay signed in"; the session as it is afterwards.
+    pub async fn stay(&self) -> SessionView {
+        ok_json(self.post("/api/stay", &[]).await).await
+    }
+
+    pub async fn forget(&self) {
+        ok_json::<()>(self.post("/api/forget", &[]).await).await
+    }
+
+    /// Registers `user` with `password`; panics unless it worked. Returns the name as stored.
+    pub async fn register(&self, user: &str, password: &str) -> String {
+        let form = [("username", user), ("password", password)];
+        ok_json(self.post("/api/register", &form).await).await
+    }
+
+    pub async fn login_response(&self, user: &str, password: &str) -> Response {
+        self.post("/api/login", &[("username", user), ("password", password)])
+            .await
+    }
+
+    /// Signs in; returns the response status.
+    pub async fn login(&self, user: &str, password: &str) -> u16 {
+        self.login_response(user, password).await.status().as_u16()
+    }
+
+    pub async fn logout(&self) {
+        ok_json::<()>(self.post("/api/logout", &[]).await).await
+    }
+
+    /// The signed-in user's sessions, as listed by "Your sessions".
+    pub async fn sessions(&self) -> Vec<Value> {
+        ok_json(self.get("/api/sessions").await).await
+    }
+
+    pub async fn revoke(&self, handle: &str) -> Response {
+        self.post("/api/sessions/revoke", &[("handle", handle)])
+            .await
+    }
+
+    /// Signs out every other session of the user; returns how many there were.
+    pub async fn revoke_others(&self) -> usize {
+        ok_json(self.post("/api/sessions/revoke-others", &[]).await).await
+    }
+
+    pub async fn change_password(&self, current: &str, new: &str) -> Response {
+        self.post("/api/password", &[("current", current), ("new", new)])
+            .await
+    }
+}
+
+/// The JSON answer of a call whose success the test takes for granted.
+async fn ok_json<T: DeserializeOwned>(res: Response) -> T {
+    let call = res.url().path().to_string();
+    let status = res.status();
+    let body = res.text().await.unwrap_or_default();
+    assert_eq!(status, 200, "{call}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|err| panic!("{call}: {err}: {body}"))
+}
+
+/// Sends as the app's own script does: asking for JSON, not for a redirect back to the page.
+async fn send_for_json(request: RequestBuilder) -> Response {
+    request
         .header("accept", "application/json")
-        .form(form)
         .send()
         .await
-        .unwrap_or_else(|err| panic!("POST {path}: {err}"))
+        .expect("the app answers")
 }
 
-pub async fn increment(app: &TestApp, client: &Client) -> i64 {
-    let res = post(app, client, "/api/increment", &[]).await;
-    assert_eq!(res.status(), 200, "POST /api/increment");
-    res.json().await.expect("counter JSON")
-}
-
-/// A bare client (no cookie store) for tests that juggle many sessions by hand.
-pub fn bare_client() -> Client {
+fn http_client(cookies: bool) -> Client {
     Client::builder()
+        .cookie_store(cookies)
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client")
@@ -269,59 +425,6 @@ pub fn session_cookie(res: &Response) -> Option<String> {
         .find(|v| v.starts_with("sessionboard="))
         .and_then(|v| v.split(';').next())
         .map(str::to_string)
-}
-
-/// `GET /api/session` with an explicit cookie.
-pub async fn get_session_with(
-    app: &TestApp,
-    http: &Client,
-    cookie: &str,
-) -> (u16, Option<SessionView>) {
-    let res = http
-        .get(app.url("/api/session"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("GET /api/session");
-    let status = res.status().as_u16();
-    (
-        status,
-        if status == 200 {
-            res.json().await.ok()
-        } else {
-            None
-        },
-    )
-}
-
-/// Registers `user` with `password`; panics unless it worked.
-pub async fn register(app: &TestApp, http: &Client, user: &str, password: &str) {
-    let res = post(
-        app,
-        http,
-        "/api/register",
-        &[("username", user), ("password", password)],
-    )
-    .await;
-    assert_eq!(
-        res.status(),
-        200,
-        "register {user}: {}",
-        res.text().await.unwrap_or_default()
-    );
-}
-
-/// Signs in; returns the response status.
-pub async fn login(app: &TestApp, http: &Client, user: &str, password: &str) -> u16 {
-    post(
-        app,
-        http,
-        "/api/login",
-        &[("username", user), ("password", password)],
-    )
-    .await
-    .status()
-    .as_u16()
 }
 
 /// Runs `task(0..n)` concurrently on the runtime and collects the results in order.

@@ -1,22 +1,19 @@
-//! Issue 4: idle and absolute timeouts on the Redis key, cheap refresh, one command per read.
-
-mod common;
+//! Idle and absolute timeouts kept on the Redis key itself, "stay signed in", cheap deadline
+//! refreshes, and one Redis command per read-only request.
 
 use std::time::Duration;
 
-use common::{
-    bare_client, client, get_session, get_session_with, increment, post, session_cookie, TestApp,
-    TestRedis,
-};
 use sessionboard::sessions::now_ms;
+
+use crate::helpers::{session_cookie, Browser, TestApp, TestRedis};
 
 async fn sleep_ms(ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
 /// The Redis TTL of the only session and the deadline the app reports agree within a second.
-async fn assert_ttl_matches_deadline(redis: &TestRedis, app: &TestApp, http: &reqwest::Client) {
-    let view = get_session(app, http).await;
+async fn assert_ttl_matches_deadline(redis: &TestRedis, browser: &Browser) {
+    let view = browser.session().await;
     assert!(view.active);
     let keys = redis.session_keys();
     assert_eq!(keys.len(), 1);
@@ -34,9 +31,7 @@ async fn an_idle_session_ends_after_the_idle_timeout_and_not_before() {
     let app = TestApp::spawn(&redis, &[("SESSION_TTL_SECONDS", "2")]).await;
     // Cookies by hand: a browser would drop the cookie with its Max-Age, and this test wants to
     // see what the server does with a stale one.
-    let http = bare_client();
-    let res = post(&app, &http, "/api/increment", &[]).await;
-    let cookie = session_cookie(&res).expect("a session cookie");
+    let cookie = app.new_session_cookie().await;
     let key = redis.session_keys().remove(0);
     sleep_ms(1_200).await;
     assert!(redis.pttl(&key) > 0, "still alive before the idle timeout");
@@ -46,20 +41,15 @@ async fn an_idle_session_ends_after_the_idle_timeout_and_not_before() {
         -2,
         "gone from Redis after the idle timeout"
     );
-    let view = get_session_with(&app, &http, &cookie)
+    let view = app
+        .session_with_cookie(&cookie)
         .await
         .1
         .expect("a session view");
     assert!(!view.active);
     assert!(view.previous_ended, "the visitor is told the session ended");
     // The old cookie does not bring it back: the next write starts a new session.
-    let res = http
-        .post(app.url("/api/increment"))
-        .header("accept", "application/json")
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_with_cookie("/api/increment", &cookie, &[]).await;
     assert_ne!(
         session_cookie(&res).as_deref(),
         Some(cookie.as_str()),
@@ -79,24 +69,23 @@ async fn activity_slides_the_idle_deadline_and_the_absolute_limit_still_ends_it(
         ],
     )
     .await;
-    let http = client();
-    increment(&app, &http).await;
+    app.increment().await;
     let started = now_ms();
     // Reads every 0.5 s keep it alive past the 2 s idle timeout...
     while now_ms() - started < 4_000 {
         sleep_ms(500).await;
-        let view = get_session(&app, &http).await;
+        let view = app.session().await;
         assert!(view.active, "active after {} ms", now_ms() - started);
         assert!(view.expires_at <= view.absolute_expires_at);
     }
-    assert_ttl_matches_deadline(&redis, &app, &http).await;
+    assert_ttl_matches_deadline(&redis, &app).await;
     // ...but not past the 5 s absolute limit.
     while now_ms() - started < 5_600 {
         sleep_ms(300).await;
-        get_session(&app, &http).await;
+        app.session().await;
     }
     assert!(redis.session_keys().is_empty());
-    assert!(!get_session(&app, &http).await.active);
+    assert!(!app.session().await.active);
 }
 
 #[tokio::test]
@@ -110,17 +99,53 @@ async fn the_redis_ttl_equals_the_deadline_after_create_read_refresh_and_write()
         ],
     )
     .await;
-    let http = client();
-    increment(&app, &http).await; // create
-    assert_ttl_matches_deadline(&redis, &app, &http).await; // read
+    app.increment().await; // create
+    assert_ttl_matches_deadline(&redis, &app).await; // read
     sleep_ms(1_500).await; // past the 1.2 s threshold: the next read refreshes
-    let before = get_session(&app, &http).await;
+    let before = app.session().await;
     sleep_ms(200).await;
-    assert_ttl_matches_deadline(&redis, &app, &http).await;
-    let after = get_session(&app, &http).await;
+    assert_ttl_matches_deadline(&redis, &app).await;
+    let after = app.session().await;
     assert!(after.expires_at > before.expires_at - 1_000);
-    increment(&app, &http).await; // write
-    assert_ttl_matches_deadline(&redis, &app, &http).await;
+    app.increment().await; // write
+    assert_ttl_matches_deadline(&redis, &app).await;
+}
+
+#[tokio::test]
+async fn staying_signed_in_pushes_the_idle_deadline_that_a_read_would_leave() {
+    let redis = TestRedis::start();
+    // A 30 s refresh threshold: no ordinary read in this test moves the deadline.
+    let app = TestApp::spawn(
+        &redis,
+        &[
+            ("SESSION_TTL_SECONDS", "60"),
+            ("SESSION_REFRESH_FRACTION", "0.5"),
+        ],
+    )
+    .await;
+    app.increment().await;
+    let created = app.session().await;
+    sleep_ms(1_100).await;
+    assert_eq!(
+        app.session().await.idle_expires_at,
+        created.idle_expires_at,
+        "a read within the threshold leaves the deadline"
+    );
+
+    let stayed = app.stay().await;
+    assert!(stayed.active);
+    assert!(
+        stayed.idle_expires_at >= created.idle_expires_at + 1_000,
+        "stay moved the deadline from {} to {}",
+        created.idle_expires_at,
+        stayed.idle_expires_at
+    );
+    assert_eq!(app.session().await.idle_expires_at, stayed.idle_expires_at);
+    assert_ttl_matches_deadline(&redis, &app).await;
+
+    // Without a session there is nothing to keep: staying creates none.
+    assert!(!app.new_browser().stay().await.active);
+    assert_eq!(redis.session_keys().len(), 1);
 }
 
 #[tokio::test]
@@ -128,14 +153,13 @@ async fn a_read_only_request_costs_one_redis_command() {
     let redis = TestRedis::start();
     // 1 % of an hour: no refresh is due during this test.
     let app = TestApp::spawn(&redis, &[("SESSION_TTL_SECONDS", "3600")]).await;
-    let http = client();
     // Twice, so that the scripts are loaded in Redis before counting.
-    increment(&app, &http).await;
-    increment(&app, &http).await;
+    app.increment().await;
+    app.increment().await;
     let reads = 20;
     redis.cli(&["CONFIG", "RESETSTAT"]);
     for _ in 0..reads {
-        get_session(&app, &http).await;
+        app.session().await;
     }
     let counts = redis.command_counts();
     let session_commands: u64 = counts
@@ -150,7 +174,7 @@ async fn a_read_only_request_costs_one_redis_command() {
     );
 
     redis.cli(&["CONFIG", "RESETSTAT"]);
-    increment(&app, &http).await;
+    app.increment().await;
     let counts = redis.command_counts();
     assert_eq!(counts.get("hgetall"), Some(&1), "{counts:?}");
     assert_eq!(counts.get("evalsha"), Some(&1), "{counts:?}");

@@ -1,0 +1,11 @@
+//! Integration tests: the real app on a random loopback port against a `redis-server` each test
+//! starts for itself. One binary, so the app and its dependencies link once.
+
+mod accounts;
+mod expiry;
+mod helpers;
+mod outages;
+mod probes_and_config;
+mod security;
+mod sessions;
+mod user_sessions;

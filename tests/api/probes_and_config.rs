@@ -1,0 +1,84 @@
+//! Liveness and readiness probes, and start-up: settings that cannot work, and a Redis that
+//! cannot be reached or refuses the credentials, stop the start with a message naming the fix.
+
+use std::time::{Duration, Instant};
+
+use sessionboard::redis::RedisPool;
+
+use crate::helpers::{free_port, settings, TestApp, TestRedis};
+
+#[tokio::test]
+async fn probes_answer_and_healthz_never_needs_redis() {
+    let mut redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[]).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    redis.stop();
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert!(body["reason"].as_str().unwrap().contains("Redis"), "{body}");
+}
+
+#[test]
+fn invalid_settings_stop_the_start_with_the_variable_named() {
+    for (name, value) in [
+        ("REDIS_PORT", "abc"),
+        ("SESSION_TTL_SECONDS", "0"),
+        ("REDIS_POOL_SIZE", "0"),
+        ("REDIS_URL", "not a url"),
+    ] {
+        let err = settings(6390, &[(name, value)]).unwrap_err().to_string();
+        assert!(err.contains(name), "{name}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn unreachable_redis_at_start_up_fails_clearly_within_the_wait() {
+    let port = free_port();
+    let settings = settings(port, &[("REDIS_STARTUP_WAIT_SECONDS", "1")]).unwrap();
+    let started = Instant::now();
+    let err = match RedisPool::connect(&settings.redis).await {
+        Ok(_) => panic!("nothing listens on {port}"),
+        Err(err) => err.to_string(),
+    };
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "gave up after {took:?}, before the wait"
+    );
+    assert!(
+        err.contains(&port.to_string()) && err.contains("REDIS_URL"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_redis_password_fails_at_once_and_says_which_setting() {
+    let redis = TestRedis::start();
+    redis.cli(&["CONFIG", "SET", "requirepass", "the right one"]);
+    let settings = settings(
+        redis.port,
+        &[
+            ("REDIS_PASSWORD", "a wrong one"),
+            ("REDIS_STARTUP_WAIT_SECONDS", "5"),
+        ],
+    )
+    .unwrap();
+    let started = Instant::now();
+    let err = match RedisPool::connect(&settings.redis).await {
+        Ok(_) => panic!("the password is wrong"),
+        Err(err) => err.to_string(),
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no waiting on wrong credentials"
+    );
+    assert!(
+        err.contains("REDIS_PASSWORD") && !err.contains("a wrong one"),
+        "{err}"
+    );
+}
