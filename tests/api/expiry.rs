@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sessionboard::sessions::now_ms;
+use sessionboard::shared::clock::now_ms;
 
 use crate::helpers::{session_cookie, Browser, TestApp, TestRedis};
 

@@ -16,9 +16,12 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sessionboard::{
-    configuration::{ConfigError, Settings},
-    session_view::SessionView,
-    startup::{serve, AppState},
+    server::{
+        config::{ConfigError, Settings},
+        startup::Application,
+        state::AppState,
+    },
+    shared::dto::SessionView,
 };
 use tokio::task::JoinHandle;
 
@@ -197,14 +200,12 @@ impl TestApp {
     pub async fn spawn(redis: &TestRedis, overrides: &[(&str, &str)]) -> TestApp {
         let settings = settings(redis.port, overrides).expect("valid test settings");
         let options = LeptosOptions::builder().output_name("sessionboard").build();
-        let state = AppState::connect(settings, options)
+        let application = Application::build(settings, options)
             .await
             .expect("app connects to the test Redis");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let server = tokio::spawn(serve(state.clone(), listener));
+        let addr = application.addr();
+        let state = application.state().clone();
+        let server = tokio::spawn(application.run_until_stopped());
         let app_url = format!("http://{addr}");
         TestApp {
             addr,
@@ -408,7 +409,7 @@ async fn send_for_json(request: RequestBuilder) -> Response {
         .expect("the app answers")
 }
 
-fn http_client(cookies: bool) -> Client {
+pub fn http_client(cookies: bool) -> Client {
     Client::builder()
         .cookie_store(cookies)
         .timeout(Duration::from_secs(10))

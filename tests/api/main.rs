@@ -7,5 +7,6 @@ mod helpers;
 mod outages;
 mod probes_and_config;
 mod security;
+mod session_data;
 mod sessions;
 mod user_sessions;

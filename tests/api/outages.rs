@@ -77,10 +77,10 @@ async fn undecodable_records_become_a_fresh_session_never_an_error() {
     let app = TestApp::spawn(&redis, &[]).await;
     let corruptions: [&[&str]; 5] = [
         &["SET", "{key}", "\u{1}\u{2}garbage"], // another Redis type (an old blob)
-        &["HSET", "{key}", "counter", "{not json"], // a field that is not JSON
-        &["HDEL", "{key}", "created_at"],       // a required field missing
-        &["HSET", "{key}", "counter", "\"ten\""], // valid JSON of the wrong type
-        &["HSET", "{key}", "refreshed_at", "99999999999999999"], // a time out of range
+        &["HSET", "{key}", "d:counter", "{not json"], // a field that is not JSON
+        &["HDEL", "{key}", "m:created"],          // a required field missing
+        &["HSET", "{key}", "d:counter", "\"ten\""], // valid JSON of the wrong type
+        &["HSET", "{key}", "m:refreshed", "99999999999999999"], // a time out of range
     ];
     for corruption in corruptions {
         let browser = app.new_browser();
@@ -107,7 +107,7 @@ async fn undecodable_records_become_a_fresh_session_never_an_error() {
             redis.cli(&["DEL", &k]);
         }
     }
-    assert!(app.state.store.undecodable_count() >= 5);
+    assert!(app.state.sessions.undecodable_count() >= 5);
 }
 
 #[tokio::test]

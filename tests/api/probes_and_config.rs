@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use sessionboard::redis::RedisPool;
+use sessionboard::server::redis::RedisPool;
 
 use crate::helpers::{free_port, settings, TestApp, TestRedis};
 

@@ -13,7 +13,7 @@ use sessionboard::server::{
 use time::OffsetDateTime;
 use tower_sessions::{Expiry, Session};
 
-use crate::helpers::{bare_client, settings, TestRedis};
+use crate::helpers::{http_client, settings, TestRedis};
 
 /// Routes that use nothing but the `Session` extractor, as tower-sessions' tests do.
 fn routes() -> Router {
@@ -112,7 +112,7 @@ impl DataApp {
         tokio::spawn(async move { axum::serve(listener, app).await });
         DataApp {
             addr,
-            http: bare_client(),
+            http: http_client(false),
             _redis_pool: pool,
         }
     }

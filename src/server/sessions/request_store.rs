@@ -227,9 +227,23 @@ impl SessionStore for RequestStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let Some(loaded) = self.loaded().filter(|loaded| loaded.id == record.id) else {
-            // Not loaded by this request: nothing is known to have changed.
-            return Ok(());
+        let loaded = match self.loaded().filter(|loaded| loaded.id == record.id) {
+            Some(loaded) => loaded,
+            // tower-sessions saves a record it never loaded after `clear()`: that record is the
+            // whole intended state, so the difference is taken against what Redis holds now.
+            None => match self.store.load(&record.id).await {
+                Ok(Some((meta, data))) => {
+                    let loaded = Loaded {
+                        id: record.id,
+                        meta,
+                        data,
+                    };
+                    self.state().loaded = Some(loaded.clone());
+                    loaded
+                }
+                Ok(None) => return Err(self.fail(Failure::Ended)),
+                Err(err) => return Err(self.unavailable(err)),
+            },
         };
         let changes = self
             .changes(record, &loaded)
