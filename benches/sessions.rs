@@ -17,10 +17,7 @@ use axum::{routing::get, Router};
 use fred::prelude::{ClientLike, Config, Pool};
 use leptos::prelude::LeptosOptions;
 use secrecy::SecretString;
-use sessionboard::server::{
-    config::Settings,
-    startup::Application,
-};
+use sessionboard::server::{config::Settings, startup::Application};
 use tower_sessions::{Session, SessionManagerLayer};
 use tower_sessions_redis_store::RedisStore;
 
@@ -303,9 +300,9 @@ async fn spawn_sessionboard(redis_port: u16) -> SocketAddr {
         ("DEMO_USERS".into(), "bench:bench password".into()),
         ("LOGIN_MAX_FAILURES_PER_ADDRESS".into(), "100000".into()),
     ]);
-    let settings = Settings::parse("", &env, |_| Ok(SecretString::from(""))).expect("settings");
+    let settings = Settings::parse(None, &env, |_| Ok(SecretString::from(""))).expect("settings");
     let options = LeptosOptions::builder().output_name("sessionboard").build();
-    let application = Application::build(settings, options)
+    let application = Application::build(settings, options, sessionboard::pages())
         .await
         .expect("connect");
     let addr = application.addr();

@@ -10,6 +10,17 @@ pub mod ui;
 #[cfg(feature = "ssr")]
 pub mod server;
 
+/// The pages the server serves: the crate root wires the UI into the server, so that neither
+/// depends on the other both ways.
+#[cfg(feature = "ssr")]
+pub fn pages() -> server::router::Pages {
+    use leptos::prelude::IntoAny;
+    server::router::Pages {
+        shell: |options| ui::app::shell(options).into_any(),
+        app: || ui::app::App().into_any(),
+    }
+}
+
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {

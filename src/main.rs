@@ -30,13 +30,14 @@ async fn main() -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
-    let application = match Application::build(settings, leptos_options).await {
-        Ok(application) => application,
-        Err(err) => {
-            eprintln!("sessionboard: {err}");
-            return ExitCode::from(3);
-        }
-    };
+    let application =
+        match Application::build(settings, leptos_options, sessionboard::pages()).await {
+            Ok(application) => application,
+            Err(err) => {
+                eprintln!("sessionboard: {err}");
+                return ExitCode::from(3);
+            }
+        };
     match application.run_until_stopped().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -54,7 +54,10 @@ impl From<AccountError> for ApiError {
             AccountError::Session(err) => err.into(),
             AccountError::Password(err) => {
                 tracing::error!(error = %err, "password hashing failed");
-                ApiError::new(ErrorCode::Internal, "Signing in failed on the server; try again.")
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "Signing in failed on the server; try again.",
+                )
             }
         }
     }

@@ -18,10 +18,17 @@ use super::{
     sessions::{self, manage_sessions},
     state::AppState,
 };
-use crate::ui::app::{shell, App};
 
-pub fn app(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+/// The pages to serve: the Leptos app and the HTML shell around it. Handed in by the crate root
+/// (`sessionboard::pages`), so server code never depends on the UI that depends on it.
+#[derive(Clone, Copy)]
+pub struct Pages {
+    pub shell: fn(LeptosOptions) -> AnyView,
+    pub app: fn() -> AnyView,
+}
+
+pub fn app(state: AppState, pages: Pages) -> Router {
+    let routes = generate_route_list(pages.app);
     let sessions = sessions::layer_state(state.sessions.clone(), &state.settings.session);
 
     let with_sessions = Router::<AppState>::new()
@@ -38,7 +45,7 @@ pub fn app(state: AppState) -> Router {
             },
             {
                 let options = state.leptos_options.clone();
-                move || shell(options.clone())
+                move || (pages.shell)(options.clone())
             },
         )
         .layer(middleware::from_fn_with_state(sessions, manage_sessions))
@@ -48,7 +55,9 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(with_sessions)
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            pages.shell,
+        ))
         .layer(security::security_headers())
         .with_state(state)
 }

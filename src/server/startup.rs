@@ -1,6 +1,7 @@
 //! From settings to a serving process: `Application::build` connects Redis, prepares sessions
 //! and accounts and binds the listener; `run_until_stopped` serves until Ctrl-C or SIGTERM.
-//! Tests and the benchmark build the same `Application` on port 0.
+//! Tests and the benchmark build the same `Application` on port 0, with the pages from
+//! `sessionboard::pages()`.
 
 use std::net::SocketAddr;
 
@@ -8,10 +9,10 @@ use leptos::prelude::LeptosOptions;
 use tokio::net::TcpListener;
 
 use super::{
-    accounts::{Accounts, AccountError, LoginLimits, PasswordError},
+    accounts::{AccountError, Accounts, LoginLimits, PasswordError},
     config::Settings,
     redis::{KeySpace, RedisError, RedisPool},
-    router,
+    router::{self, Pages},
     sessions::{ExpiryPolicy, RedisSessionStore},
     state::{AppState, Shared},
 };
@@ -43,6 +44,7 @@ impl From<AccountError> for StartupError {
 
 pub struct Application {
     state: AppState,
+    pages: Pages,
     listener: TcpListener,
     addr: SocketAddr,
 }
@@ -53,22 +55,27 @@ impl Application {
     pub async fn build(
         settings: Settings,
         mut leptos_options: LeptosOptions,
+        pages: Pages,
     ) -> Result<Application, StartupError> {
         let site_addr = settings.server.site_addr;
         leptos_options.site_addr = site_addr;
         let state = connect(settings, leptos_options).await?;
-        let listener = TcpListener::bind(site_addr)
-            .await
+        let listener =
+            TcpListener::bind(site_addr)
+                .await
+                .map_err(|source| StartupError::Listen {
+                    addr: site_addr,
+                    source,
+                })?;
+        let addr = listener
+            .local_addr()
             .map_err(|source| StartupError::Listen {
                 addr: site_addr,
                 source,
             })?;
-        let addr = listener.local_addr().map_err(|source| StartupError::Listen {
-            addr: site_addr,
-            source,
-        })?;
         Ok(Application {
             state,
+            pages,
             listener,
             addr,
         })
@@ -86,7 +93,7 @@ impl Application {
     /// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the Redis pool closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let redis = self.state.redis.clone();
-        let router = router::app(self.state);
+        let router = router::app(self.state, self.pages);
         tracing::info!("listening on http://{}", self.addr);
         axum::serve(
             self.listener,

@@ -6,9 +6,7 @@ use std::{ops::Deref, sync::Arc};
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
-use super::{
-    accounts::Accounts, config::Settings, redis::RedisPool, sessions::RedisSessionStore,
-};
+use super::{accounts::Accounts, config::Settings, redis::RedisPool, sessions::RedisSessionStore};
 
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);

@@ -90,7 +90,10 @@ impl FromServerFnError for ApiError {
                 format!("The form was not understood: {detail}"),
             )
             .answered(),
-            other => ApiError::new(ErrorCode::Internal, format!("Something went wrong: {other}")),
+            other => ApiError::new(
+                ErrorCode::Internal,
+                format!("Something went wrong: {other}"),
+            ),
         }
     }
 }

@@ -183,7 +183,10 @@ mod tests {
             Note::parse(&"x".repeat(201)).unwrap_err().code,
             ErrorCode::NoteTooLong
         );
-        assert_eq!(Note::parse("a\u{7}").unwrap_err().code, ErrorCode::NoteInvalid);
+        assert_eq!(
+            Note::parse("a\u{7}").unwrap_err().code,
+            ErrorCode::NoteInvalid
+        );
         assert_eq!(Theme::parse("dark").unwrap(), Theme::Dark);
         assert!(Theme::parse("blue").is_err());
     }

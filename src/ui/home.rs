@@ -57,7 +57,10 @@ pub async fn save_preferences(theme: String) -> Result<Theme, ApiError> {
         async {
             let theme = Theme::parse(&theme)?;
             let session: Session = leptos_axum::extract().await.map_err(|_| {
-                ApiError::new(crate::shared::error::ErrorCode::Internal, "No session layer.")
+                ApiError::new(
+                    crate::shared::error::ErrorCode::Internal,
+                    "No session layer.",
+                )
             })?;
             let stored = match theme {
                 Theme::Default => session.remove_value("theme").await.map(|_| ()),
@@ -119,39 +122,7 @@ pub fn HomePage() -> impl IntoView {
     let now = RwSignal::new(now_ms());
     // The deadline of a session this page watched run out, so it can say when it ended.
     let expired_at = RwSignal::new(None::<i64>);
-    Effect::new(move |_| {
-        let handle = set_interval_with_handle(
-            move || {
-                now.set(now_ms());
-                let due = match session.get_untracked() {
-                    // Retry every 2 s while the store is unavailable.
-                    Some(Err(err)) => err.is_store_unavailable() && now_ms() / 1000 % 2 == 0,
-                    // Re-read once when the session's deadline has just passed.
-                    Some(Ok(view)) if view.active && now_ms() >= view.expires_at + 500 => {
-                        expired_at.set(Some(view.expires_at));
-                        true
-                    }
-                    Some(Ok(view)) => {
-                        // A live session again: the old expiry is history.
-                        if view.active && expired_at.get_untracked().is_some() {
-                            expired_at.set(None);
-                        }
-                        false
-                    }
-                    None => false,
-                };
-                if due {
-                    recheck.update(|n| *n += 1);
-                }
-            },
-            std::time::Duration::from_secs(1),
-        );
-        on_cleanup(move || {
-            if let Ok(handle) = handle {
-                handle.clear();
-            }
-        });
-    });
+    tick(now, session, expired_at, recheck);
 
     let actions = Controls {
         increment,
@@ -186,6 +157,49 @@ pub fn HomePage() -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// Ticks the page's clock every second (in the browser only), and re-reads the session when it is
+/// due: every 2 s while the store is unavailable, and once when the session's deadline has passed.
+fn tick(
+    now: RwSignal<i64>,
+    session: Resource<Result<SessionView, ApiError>>,
+    expired_at: RwSignal<Option<i64>>,
+    recheck: RwSignal<u32>,
+) {
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || {
+                now.set(now_ms());
+                let due = match session.get_untracked() {
+                    // Retry every 2 s while the store is unavailable.
+                    Some(Err(err)) => err.is_store_unavailable() && now_ms() / 1000 % 2 == 0,
+                    // Re-read once when the session's deadline has just passed.
+                    Some(Ok(view)) if view.active && now_ms() >= view.expires_at + 500 => {
+                        expired_at.set(Some(view.expires_at));
+                        true
+                    }
+                    Some(Ok(view)) => {
+                        // A live session again: the old expiry is history.
+                        if view.active && expired_at.get_untracked().is_some() {
+                            expired_at.set(None);
+                        }
+                        false
+                    }
+                    None => false,
+                };
+                if due {
+                    recheck.update(|n| *n += 1);
+                }
+            },
+            std::time::Duration::from_secs(1),
+        );
+        on_cleanup(move || {
+            if let Ok(handle) = handle {
+                handle.clear();
+            }
+        });
+    });
 }
 
 /// The actions of the "Try it" card, owned by the page so that each re-reads the session.

@@ -181,7 +181,7 @@ pub fn settings(redis_port: u16, overrides: &[(&str, &str)]) -> Result<Settings,
     for (k, v) in overrides {
         env.insert(k.to_string(), v.to_string());
     }
-    Settings::parse("", &env, |_| Ok(SecretString::from(TEST_SECRET)))
+    Settings::parse(None, &env, |_| Ok(SecretString::from(TEST_SECRET)))
 }
 
 /// The real app, served on a random loopback port until dropped. It derefs to a default
@@ -200,7 +200,7 @@ impl TestApp {
     pub async fn spawn(redis: &TestRedis, overrides: &[(&str, &str)]) -> TestApp {
         let settings = settings(redis.port, overrides).expect("valid test settings");
         let options = LeptosOptions::builder().output_name("sessionboard").build();
-        let application = Application::build(settings, options)
+        let application = Application::build(settings, options, sessionboard::pages())
             .await
             .expect("app connects to the test Redis");
         let addr = application.addr();

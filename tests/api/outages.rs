@@ -78,7 +78,7 @@ async fn undecodable_records_become_a_fresh_session_never_an_error() {
     let corruptions: [&[&str]; 5] = [
         &["SET", "{key}", "\u{1}\u{2}garbage"], // another Redis type (an old blob)
         &["HSET", "{key}", "d:counter", "{not json"], // a field that is not JSON
-        &["HDEL", "{key}", "m:created"],          // a required field missing
+        &["HDEL", "{key}", "m:created"],        // a required field missing
         &["HSET", "{key}", "d:counter", "\"ten\""], // valid JSON of the wrong type
         &["HSET", "{key}", "m:refreshed", "99999999999999999"], // a time out of range
     ];

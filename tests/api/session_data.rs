@@ -13,7 +13,7 @@ use sessionboard::server::{
 use time::OffsetDateTime;
 use tower_sessions::{Expiry, Session};
 
-use crate::helpers::{http_client, settings, TestRedis};
+use crate::helpers::{count, http_client, in_parallel, settings, TestApp, TestRedis};
 
 /// Routes that use nothing but the `Session` extractor, as tower-sessions' tests do.
 fn routes() -> Router {
@@ -101,7 +101,8 @@ impl DataApp {
             absolute: settings.session.absolute_timeout,
             refresh_fraction: settings.session.refresh_fraction,
         };
-        let store = RedisSessionStore::new(pool.pool.clone(), KeySpace::new("sessionboard:"), policy);
+        let store =
+            RedisSessionStore::new(pool.pool.clone(), KeySpace::new("sessionboard:"), policy);
         let layer_state = sessions::layer_state(store, &settings.session);
         let app = routes().layer(axum::middleware::from_fn_with_state(
             layer_state,
@@ -172,7 +173,10 @@ async fn insert_on_a_new_visitor_creates_the_record_with_the_cookie_attributes()
     let app = DataApp::spawn(&redis, &[("SESSION_TTL_SECONDS", "3600")]).await;
     let res = app.get("/insert", None).await;
     let cookie = set_cookie(&res).expect("a session cookie");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("Path=/"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
     let age = max_age(&cookie).expect("Max-Age");
     assert!((3600..=3602).contains(&age), "{age}");
     let keys = redis.session_keys();
@@ -188,7 +192,11 @@ async fn get_reads_back_what_insert_stored_and_a_bogus_cookie_gets_a_new_session
     let app = DataApp::spawn(&redis, &[]).await;
     let cookie = inserted(&app).await;
     assert_eq!(app.text("/get", &cookie).await, "Some(42)");
-    assert_eq!(app.text("/get", "sessionboard=AAAAAAAAAAAAAAAAAAAAAA").await, "None");
+    assert_eq!(
+        app.text("/get", "sessionboard=AAAAAAAAAAAAAAAAAAAAAA")
+            .await,
+        "None"
+    );
     let res = app.get("/insert", Some("sessionboard=malformed")).await;
     let fresh = name_value(&set_cookie(&res).expect("a new cookie"));
     assert_ne!(fresh, "sessionboard=malformed");
@@ -210,7 +218,11 @@ async fn remove_and_clear_delete_data_but_keep_the_session() {
     app.get("/clear", Some(&cookie)).await;
     assert_eq!(app.text("/all", &cookie).await, "{}");
     assert_eq!(redis.session_keys(), vec![key.clone()], "the record stays");
-    assert!(redis.cli(&["HGET", &key, "m:created"]).trim().parse::<i64>().is_ok());
+    assert!(redis
+        .cli(&["HGET", &key, "m:created"])
+        .trim()
+        .parse::<i64>()
+        .is_ok());
 }
 
 #[tokio::test]
@@ -307,4 +319,55 @@ async fn concurrent_requests_changing_different_keys_lose_nothing() {
     assert_eq!(delta("evalsha"), writes, "one save per write");
     assert_eq!(delta("hgetall"), writes + 1, "one read per request");
     assert_eq!(delta("hset"), writes, "one field set per save");
+}
+
+#[tokio::test]
+async fn the_theme_preference_is_stored_with_the_plain_session_api_and_shown_in_the_view() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[]).await;
+    let res = app.post("/api/preferences", &[("theme", "dark")]).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "a new visitor's preference starts a session"
+    );
+    assert_eq!(app.session().await.data["theme"], "dark");
+    let res = app.post("/api/preferences", &[("theme", "blue")]).await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(
+        app.session().await.data["theme"],
+        "dark",
+        "a bad value changes nothing"
+    );
+    let res = app.post("/api/preferences", &[("theme", "default")]).await;
+    assert_eq!(res.status(), 200);
+    let view = app.session().await;
+    assert!(view.active);
+    assert!(view.data.get("theme").is_none(), "default removes the key");
+}
+
+#[tokio::test]
+async fn concurrent_increments_and_theme_changes_on_one_session_lose_nothing() {
+    let redis = TestRedis::start();
+    let app = std::sync::Arc::new(TestApp::spawn(&redis, &[]).await);
+    app.increment().await;
+    let themes = ["light", "dark"];
+    let statuses = in_parallel(250, |i| {
+        let app = app.clone();
+        async move {
+            let res = if i % 5 == 0 {
+                app.post("/api/preferences", &[("theme", themes[i / 5 % 2])])
+                    .await
+            } else {
+                app.post("/api/increment", &[]).await
+            };
+            res.status().as_u16()
+        }
+    })
+    .await;
+    assert_eq!(count(&statuses, 200), 250, "{statuses:?}");
+    let view = app.session().await;
+    assert_eq!(view.counter, 1 + 200, "every increment counted");
+    let theme = view.data["theme"].as_str().unwrap().to_string();
+    assert!(themes.contains(&theme.as_str()), "{theme}");
 }

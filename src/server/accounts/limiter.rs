@@ -66,7 +66,11 @@ impl LoginLimiter {
     }
 
     /// A successful check: the user starts afresh and the address gets its attempt back.
-    pub async fn succeeded(&self, user: &Username, address: &str) -> Result<(), fred::error::Error> {
+    pub async fn succeeded(
+        &self,
+        user: &Username,
+        address: &str,
+    ) -> Result<(), fred::error::Error> {
         let _: i64 = self
             .pool
             .del(self.keys.login_failures_for_user(user))

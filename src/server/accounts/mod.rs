@@ -64,7 +64,11 @@ impl Accounts {
         })
     }
 
-    pub async fn register(&self, username: &Username, password: Password) -> Result<(), AccountError> {
+    pub async fn register(
+        &self,
+        username: &Username,
+        password: Password,
+    ) -> Result<(), AccountError> {
         let hash = password::hash(password).await?;
         if self.store.create(username, &hash, now_ms()).await? {
             Ok(())
@@ -151,7 +155,11 @@ impl Accounts {
     }
 
     /// Whether the password is the user's; an unknown user costs one hash all the same.
-    async fn verify(&self, user: Option<&Username>, password: Password) -> Result<bool, AccountError> {
+    async fn verify(
+        &self,
+        user: Option<&Username>,
+        password: Password,
+    ) -> Result<bool, AccountError> {
         let stored = match user {
             Some(user) => self.store.password_hash(user).await?,
             None => None,

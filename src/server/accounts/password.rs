@@ -85,5 +85,9 @@ pub async fn decoy_hash() -> Result<String, PasswordError> {
     use argon2::password_hash::rand_core::RngCore;
     let mut bytes = [0u8; 24];
     OsRng.fill_bytes(&mut bytes);
-    hash(Password::new_checked(hex::encode(bytes)).map_err(|err| PasswordError::Hash(err.message))?).await
+    hash(
+        Password::new_checked(hex::encode(bytes))
+            .map_err(|err| PasswordError::Hash(err.message))?,
+    )
+    .await
 }

@@ -73,9 +73,15 @@ pub fn security_headers() -> (
     SetResponseHeaderLayer<HeaderValue>,
 ) {
     (
-        SetResponseHeaderLayer::overriding(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        SetResponseHeaderLayer::overriding(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
         SetResponseHeaderLayer::overriding(X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-        SetResponseHeaderLayer::overriding(REFERRER_POLICY, HeaderValue::from_static("same-origin")),
+        SetResponseHeaderLayer::overriding(
+            REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ),
         SetResponseHeaderLayer::if_not_present(
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),

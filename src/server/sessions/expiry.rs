@@ -83,6 +83,9 @@ mod tests {
         assert!(!POLICY.refresh_due(0, 1_000_000, 1_000, false));
         assert!(POLICY.refresh_due(0, 1_000_000, 1_001, false));
         assert!(POLICY.refresh_due(0, 1_000_000, 1, true));
-        assert!(!POLICY.refresh_due(0, 50_000, 10_000, true), "capped: nothing moves");
+        assert!(
+            !POLICY.refresh_due(0, 50_000, 10_000, true),
+            "capped: nothing moves"
+        );
     }
 }

@@ -135,10 +135,8 @@ async fn finish(
     let Some(id) = session.id() else {
         return response;
     };
-    let needs_cookie = Some(id) != incoming.id
-        || incoming.resign
-        || expiry_changed
-        || (deadline_moves && saved);
+    let needs_cookie =
+        Some(id) != incoming.id || incoming.resign || expiry_changed || (deadline_moves && saved);
     if let (true, Some(deadline)) = (needs_cookie, request_store.deadline()) {
         let max_age = match expiry {
             Some(Expiry::OnSessionEnd) => None,
@@ -192,7 +190,9 @@ fn read_cookie(request: &Request<Body>, settings: &CookieSettings) -> Incoming {
     incoming.cookie_present = true;
     let keys = std::iter::once(&settings.key).chain(&settings.previous_keys);
     for (position, key) in keys.enumerate() {
-        let verified = CookieJar::new().signed(key).verify(found.clone().into_owned());
+        let verified = CookieJar::new()
+            .signed(key)
+            .verify(found.clone().into_owned());
         if let Some(verified) = verified {
             // A signed value that is not an id (or a tampered one) simply means "no session".
             incoming.id = verified.value().parse::<Id>().ok();

@@ -71,9 +71,9 @@ impl Meta {
     }
 
     /// The same bookkeeping, but as old as `previous` (a session keeps its age across sign-in).
-    pub fn keeping_created_at(self, previous: Option<&super::request_store::Loaded>) -> Meta {
+    pub fn keeping_created_at(self, previous: Option<&Meta>) -> Meta {
         Meta {
-            created_at: previous.map_or(self.created_at, |p| p.meta.created_at),
+            created_at: previous.map_or(self.created_at, |p| p.created_at),
             ..self
         }
     }
@@ -196,7 +196,10 @@ mod tests {
         let (meta, data) = decode(raw(&pairs)).unwrap();
         assert_eq!(meta.created_at, 1000);
         assert_eq!(data["cart"], serde_json::json!(["apple"]));
-        assert_eq!(data["m:created"], 5, "a data key that looks like bookkeeping");
+        assert_eq!(
+            data["m:created"], 5,
+            "a data key that looks like bookkeeping"
+        );
         assert_eq!(data.len(), 2);
     }
 

@@ -82,7 +82,9 @@ impl RequestStore {
 
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere cannot leave this state half-written: every update is one assignment.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The session as loaded (and as changed by this request's writes), if there is one.
@@ -206,7 +208,7 @@ impl SessionStore for RequestStore {
                 signed_in: Some(signed_in),
                 ..Meta::starting(now, policy.absolute_ms())
             }
-            .keeping_created_at(previous.as_ref()),
+            .keeping_created_at(previous.as_ref().map(|p| &p.meta)),
             // `cycle_id` keeps everything but the id: a new id never extends a session's life.
             (None, Some(previous)) => previous.meta,
             (None, None) => Meta::starting(now, policy.absolute_ms()),
@@ -214,7 +216,8 @@ impl SessionStore for RequestStore {
         if let Err(err) = self.store.create(&mut record.id, &meta, &record.data).await {
             return Err(self.unavailable(err));
         }
-        record.expiry_date = expiry::date_of(policy.deadline(meta.refreshed_at, meta.absolute_deadline));
+        record.expiry_date =
+            expiry::date_of(policy.deadline(meta.refreshed_at, meta.absolute_deadline));
         let mut state = self.state();
         state.refresh = None;
         state.absolute_cap = None;
@@ -285,7 +288,11 @@ impl SessionStore for RequestStore {
                     data: data.clone(),
                     expiry_date: expiry::date_of(deadline),
                 };
-                self.state().loaded = Some(Loaded { id: *id, meta, data });
+                self.state().loaded = Some(Loaded {
+                    id: *id,
+                    meta,
+                    data,
+                });
                 Ok(Some(record))
             }
             Ok(None) => {

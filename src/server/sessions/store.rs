@@ -228,7 +228,10 @@ impl RedisSessionStore {
     pub async fn delete(&self, id: &Id, user: Option<&Username>) -> Result<(), StoreError> {
         let _: i64 = self.inner.pool.del(self.key(id)).await?;
         if let Some(user) = user {
-            self.inner.index.remove(user, &SessionHandle::of(id)).await?;
+            self.inner
+                .index
+                .remove(user, &SessionHandle::of(id))
+                .await?;
         }
         Ok(())
     }

@@ -130,7 +130,9 @@ impl UserIndex {
             for ((handle, entry), (refreshed, absolute, owner)) in entries.into_iter().zip(states) {
                 // The session must still exist and belong to this user.
                 match (refreshed, absolute) {
-                    (Some(refreshed), Some(absolute)) if owner.as_deref() == Some(user.as_str()) => {
+                    (Some(refreshed), Some(absolute))
+                        if owner.as_deref() == Some(user.as_str()) =>
+                    {
                         listed.push(ListedSession {
                             handle,
                             last_seen: refreshed,
