@@ -120,8 +120,14 @@ async fn finish(
     // cost no Redis command at all.
     request_store.slide_deadline(false);
     let deadline_moves = request_store.has_pending_deadline();
+    // A store failure the handler already met was answered by the handler; trying again would
+    // only make the client wait a second command timeout.
+    let handler_saw_failure = request_store.failure().is_some();
     let mut saved = true;
-    if (session.is_modified() || deadline_moves) && !response.status().is_server_error() {
+    if (session.is_modified() || deadline_moves)
+        && !handler_saw_failure
+        && !response.status().is_server_error()
+    {
         if let Err(err) = session.save().await {
             saved = false;
             if let Some(refusal) = refuse_lost_change(request_store) {

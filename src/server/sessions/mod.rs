@@ -68,11 +68,10 @@ pub struct SessionContext {
 impl AppSession {
     /// The session of the request being served (inside a server function or a page render).
     pub fn from_request() -> Option<AppSession> {
-        let parts = leptos::prelude::use_context::<axum::http::request::Parts>()?;
-        let context = parts.extensions.get::<SessionContext>()?;
-        Some(AppSession::new(
-            context.session.clone(),
-            context.request_store.clone(),
-        ))
+        // Borrowed, not cloned: cloning the request's parts would copy every header.
+        let context = leptos::prelude::with_context(|parts: &axum::http::request::Parts| {
+            parts.extensions.get::<SessionContext>().cloned()
+        })??;
+        Some(AppSession::new(context.session, context.request_store))
     }
 }
