@@ -81,6 +81,7 @@ impl AppSession {
         match self.request_store.failure() {
             Some(Failure::Ended) => SessionError::Ended,
             Some(Failure::Unavailable(detail)) => SessionError::StoreUnavailable(detail),
+            Some(Failure::Rejected(detail)) => SessionError::Value(detail),
             None => SessionError::Value(err.to_string()),
         }
     }

@@ -97,21 +97,21 @@ async fn finish(
     incoming: &Incoming,
     mut response: Response,
 ) -> Response {
+    // A handler that chose another expiry: `AtDateTime` ends the session at that date at the
+    // latest, `OnSessionEnd` makes this response's cookie a browser-session cookie. Either needs
+    // the stored deadlines, so the session is loaded if the handler did not.
+    let expiry = session.expiry();
+    let expiry_changed = !matches!(expiry, Some(Expiry::OnInactivity(_)));
+    if expiry_changed && request_store.loaded().is_none() && session.id().is_some() {
+        // Any read loads the record; a failure leaves the expiry as it was.
+        let _ = session.get_value(EXPIRY_PROBE).await;
+    }
     if session.is_empty().await {
         // Signed out, flushed, or a cookie for a session that is gone: the browser drops it.
         if incoming.cookie_present {
             append_cookie(&mut response, removal_cookie(cookie));
         }
         return response;
-    }
-    // A handler that chose another expiry: `AtDateTime` ends the session at that date at the
-    // latest, `OnSessionEnd` makes this response's cookie a browser-session cookie. Either needs
-    // the stored deadlines, so the session is loaded if the handler did not.
-    let expiry = session.expiry();
-    let expiry_changed = !matches!(expiry, Some(Expiry::OnInactivity(_)));
-    if expiry_changed && request_store.loaded().is_none() {
-        // Any read loads the record; a failure leaves the expiry as it was.
-        let _ = session.get_value(EXPIRY_PROBE).await;
     }
     if let Some(Expiry::AtDateTime(at)) = expiry {
         request_store.cap_absolute(expiry::date_ms(at));
@@ -120,23 +120,30 @@ async fn finish(
     // cost no Redis command at all.
     request_store.slide_deadline(false);
     let deadline_moves = request_store.has_pending_deadline();
-    // A store failure the handler already met was answered by the handler; trying again would
-    // only make the client wait a second command timeout.
-    let handler_saw_failure = request_store.failure().is_some();
-    let mut saved = true;
-    if (session.is_modified() || deadline_moves)
-        && !handler_saw_failure
-        && !response.status().is_server_error()
-    {
-        if let Err(err) = session.save().await {
-            saved = false;
-            if let Some(refusal) = refuse_lost_change(request_store) {
-                return refusal;
+    // A store failure the handler met and answered with an error: trying again would only make
+    // the client wait a second command timeout.
+    let answered_failure = request_store.failure().is_some() && !response.status().is_success();
+    let attempt = (session.is_modified() || deadline_moves)
+        && !answered_failure
+        && !response.status().is_server_error();
+    let mut saved = false;
+    if attempt {
+        match session.save().await {
+            Ok(()) => saved = true,
+            Err(err) => {
+                if let Some(refusal) = refuse_lost_change(request_store, cookie, incoming) {
+                    return refusal;
+                }
+                // Only the deadline could not be moved: the session ends at its previous
+                // deadline and the next request tries again.
+                tracing::debug!(error = %err, "could not move a session deadline");
             }
-            // Only the deadline could not be moved: the session ends at its previous deadline
-            // and the next request tries again.
-            tracing::debug!(error = %err, "could not move a session deadline");
         }
+    }
+    if request_store.failure() == Some(Failure::Ended) && incoming.cookie_present {
+        // The session is gone (signed out elsewhere, revoked, expired): so is its cookie.
+        append_cookie(&mut response, removal_cookie(cookie));
+        return response;
     }
     let Some(id) = session.id() else {
         return response;
@@ -153,25 +160,39 @@ async fn finish(
     response
 }
 
-/// A change the handler made could not be stored: the client must not be told it worked.
-fn refuse_lost_change(request_store: &RequestStore) -> Option<Response> {
+/// A change the handler made could not be stored: the client must not be told it worked. A
+/// failed deadline move alone is not refused (the answer stands; the next request tries again).
+fn refuse_lost_change(
+    request_store: &RequestStore,
+    cookie: &CookieSettings,
+    incoming: &Incoming,
+) -> Option<Response> {
+    let lost_data = request_store.failed_with_data();
     let error = match request_store.failure()? {
-        Failure::Ended => ApiError::new(
+        Failure::Ended if lost_data => ApiError::new(
             ErrorCode::SessionEnded,
             "Your session ended before the change could be saved. Reload to start a new one.",
         ),
-        Failure::Unavailable(_) if request_store.failed_with_data() => ApiError::new(
+        Failure::Unavailable(_) if lost_data => ApiError::new(
             ErrorCode::SessionStoreUnavailable,
             "The session store is unavailable — retrying. Nothing was changed.",
         ),
-        Failure::Unavailable(_) => return None,
+        Failure::Rejected(detail) => {
+            tracing::error!(%detail, "a handler stored a session value the app cannot read");
+            ApiError::new(ErrorCode::Internal, "The change could not be saved.")
+        }
+        Failure::Ended | Failure::Unavailable(_) => return None,
     };
     let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::CONFLICT);
+    let ended = error.code == ErrorCode::SessionEnded;
     let mut response = (status, Json(error)).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response
             .headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    if ended && incoming.cookie_present {
+        append_cookie(&mut response, removal_cookie(cookie));
     }
     Some(response)
 }
@@ -182,28 +203,29 @@ fn read_cookie(request: &Request<Body>, settings: &CookieSettings) -> Incoming {
         cookie_present: false,
         resign: false,
     };
-    let found = request
+    // Every cookie of our name is tried: one planted beside ours (same name, other path or
+    // domain) must not hide the one we signed.
+    let candidates = request
         .headers()
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(Cookie::split_parse_encoded)
         .filter_map(Result::ok)
-        .find(|cookie| cookie.name() == settings.name);
-    let Some(found) = found else {
-        return incoming;
-    };
-    incoming.cookie_present = true;
-    let keys = std::iter::once(&settings.key).chain(&settings.previous_keys);
-    for (position, key) in keys.enumerate() {
-        let verified = CookieJar::new()
-            .signed(key)
-            .verify(found.clone().into_owned());
-        if let Some(verified) = verified {
-            // A signed value that is not an id (or a tampered one) simply means "no session".
-            incoming.id = verified.value().parse::<Id>().ok();
-            incoming.resign = position > 0 && incoming.id.is_some();
-            break;
+        .filter(|cookie| cookie.name() == settings.name);
+    for found in candidates {
+        incoming.cookie_present = true;
+        let keys = std::iter::once(&settings.key).chain(&settings.previous_keys);
+        for (position, key) in keys.enumerate() {
+            let verified = CookieJar::new()
+                .signed(key)
+                .verify(found.clone().into_owned());
+            // A signed value that is not an id simply means "no session".
+            if let Some(id) = verified.and_then(|cookie| cookie.value().parse::<Id>().ok()) {
+                incoming.id = Some(id);
+                incoming.resign = position > 0;
+                return incoming;
+            }
         }
     }
     incoming

@@ -128,14 +128,26 @@ pub fn decode(raw: HashMap<String, String>) -> Result<(Meta, Data), Undecodable>
         }
     }
     let meta = decode_meta(&bookkeeping).ok_or(Undecodable::MissingOrMistyped)?;
-    let typed = |key: &str, ok: fn(&Value) -> bool| data.get(key).is_none_or(ok);
-    let well_typed = typed(keys::COUNTER, Value::is_i64)
-        && typed(keys::NOTE, Value::is_string)
-        && typed(keys::THEME, Value::is_string);
-    if !well_typed {
+    if mistyped_key(&data).is_some() {
         return Err(Undecodable::MissingOrMistyped);
     }
     Ok((meta, data))
+}
+
+/// A data key the app reads with a type, and the check of that type.
+type TypedKey = (&'static str, fn(&Value) -> bool);
+
+/// The first key the app reads with a type whose value has another type, if any.
+pub fn mistyped_key(data: &Data) -> Option<&'static str> {
+    let typed: [TypedKey; 3] = [
+        (keys::COUNTER, Value::is_i64),
+        (keys::NOTE, Value::is_string),
+        (keys::THEME, Value::is_string),
+    ];
+    typed
+        .into_iter()
+        .find(|(key, ok)| data.get(*key).is_some_and(|value| !ok(value)))
+        .map(|(key, _)| key)
 }
 
 fn decode_meta(fields: &HashMap<String, String>) -> Option<Meta> {

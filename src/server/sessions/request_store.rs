@@ -32,6 +32,9 @@ pub enum Failure {
     Unavailable(String),
     /// The session vanished (expired, signed out, revoked) before the change was written.
     Ended,
+    /// A handler stored a value of the wrong type under a key the app reads with a type (a bug
+    /// in that handler, not the client's doing).
+    Rejected(String),
 }
 
 /// The stored state of the session as this request last saw it.
@@ -53,8 +56,12 @@ struct State {
     refresh: Option<i64>,
     absolute_cap: Option<i64>,
     failure: Option<Failure>,
-    /// The last save wrote data (so its failure must be reported, not shrugged off).
+    /// The last write carried data or created a record (so its failure must be reported, not
+    /// shrugged off).
     saving_data: bool,
+    /// Ids this request loaded or deleted: never handed out again by `create`, so a flushed or
+    /// signed-out session cannot come back under its old id.
+    retired: Vec<Id>,
 }
 
 pub struct RequestStore {
@@ -131,12 +138,13 @@ impl RequestStore {
     /// Ends the session no later than `at` (ms), however active it is.
     pub fn cap_absolute(&self, at: i64) {
         let mut state = self.state();
+        let earlier = state.absolute_cap.map_or(at, |cap| cap.min(at));
         if state
             .loaded
             .as_ref()
-            .is_some_and(|l| at < l.meta.absolute_deadline)
+            .is_none_or(|l| earlier < l.meta.absolute_deadline)
         {
-            state.absolute_cap = Some(at);
+            state.absolute_cap = Some(earlier);
         }
     }
 
@@ -160,7 +168,7 @@ impl RequestStore {
 
     fn fail(&self, failure: Failure) -> session_store::Error {
         let message = match &failure {
-            Failure::Unavailable(detail) => detail.clone(),
+            Failure::Unavailable(detail) | Failure::Rejected(detail) => detail.clone(),
             Failure::Ended => "the session ended before the change was saved".to_string(),
         };
         self.state().failure = Some(failure);
@@ -171,14 +179,24 @@ impl RequestStore {
         self.fail(Failure::Unavailable(err.to_string()))
     }
 
+    /// A store call went through: an earlier failure in this request is history.
+    fn succeeded(&self) {
+        self.state().failure = None;
+    }
+
     /// What `record` changed against what was loaded, plus any pending deadline move.
-    fn changes(&self, record: &Record, loaded: &Loaded) -> Result<Changes, StoreError> {
+    fn changes(&self, record: &Record, loaded: &Loaded) -> Result<Changes, session_store::Error> {
+        if let Some(key) = record::mistyped_key(&record.data) {
+            return Err(self.fail(Failure::Rejected(format!(
+                "the value under \"{key}\" has the wrong type for the app"
+            ))));
+        }
+        let encode = |err: serde_json::Error| self.unavailable(StoreError::Encode(err));
         let mut changes = Changes::default();
         for (key, value) in &record.data {
             if loaded.data.get(key) != Some(value) {
-                changes
-                    .set
-                    .push((record::data_field(key), serde_json::to_string(value)?));
+                let json = serde_json::to_string(value).map_err(encode)?;
+                changes.set.push((record::data_field(key), json));
             }
         }
         for key in loaded.data.keys() {
@@ -198,11 +216,28 @@ impl SessionStore for RequestStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let now = now_ms();
         let policy = *self.store.policy();
-        let (sign_in, previous) = {
+        let (sign_in, previous, refresh, cap) = {
             let mut state = self.state();
-            (state.sign_in.take(), state.loaded.take())
+            state.saving_data = true;
+            // `cycle_id` has already given the record a new id and keeps the session's
+            // bookkeeping; after `flush()` the record still has the deleted id, and a write then
+            // starts a new session rather than bringing the deleted one back.
+            let cycled = state
+                .loaded
+                .as_ref()
+                .is_some_and(|loaded| loaded.id != record.id);
+            if state.retired.contains(&record.id) {
+                record.id = Id::default();
+            }
+            let previous = state.loaded.take().filter(|_| cycled);
+            (
+                state.sign_in.take(),
+                previous,
+                state.refresh.take(),
+                state.absolute_cap.take(),
+            )
         };
-        let meta = match (sign_in, previous) {
+        let mut meta = match (sign_in, previous) {
             // Signing in restarts the absolute clock; the session's age is kept.
             (Some(signed_in), previous) => Meta {
                 signed_in: Some(signed_in),
@@ -213,14 +248,25 @@ impl SessionStore for RequestStore {
             (None, Some(previous)) => previous.meta,
             (None, None) => Meta::starting(now, policy.absolute_ms()),
         };
+        if let Some(refreshed) = refresh {
+            meta.refreshed_at = meta.refreshed_at.max(refreshed);
+        }
+        if let Some(cap) = cap {
+            meta.absolute_deadline = meta.absolute_deadline.min(cap);
+        }
+        if let Some(key) = record::mistyped_key(&record.data) {
+            return Err(self.fail(Failure::Rejected(format!(
+                "the value under \"{key}\" has the wrong type for the app"
+            ))));
+        }
         if let Err(err) = self.store.create(&mut record.id, &meta, &record.data).await {
             return Err(self.unavailable(err));
         }
+        self.succeeded();
         record.expiry_date =
             expiry::date_of(policy.deadline(meta.refreshed_at, meta.absolute_deadline));
         let mut state = self.state();
-        state.refresh = None;
-        state.absolute_cap = None;
+        state.saving_data = false;
         state.loaded = Some(Loaded {
             id: record.id,
             meta,
@@ -248,15 +294,13 @@ impl SessionStore for RequestStore {
                 Err(err) => return Err(self.unavailable(err)),
             },
         };
-        let changes = self
-            .changes(record, &loaded)
-            .map_err(|err| self.unavailable(err))?;
+        let changes = self.changes(record, &loaded)?;
         if changes.is_empty() {
             return Ok(());
         }
         self.state().saving_data = changes.has_data();
         match self.store.save(&record.id, &changes).await {
-            Ok(true) => {}
+            Ok(true) => self.succeeded(),
             Ok(false) => return Err(self.fail(Failure::Ended)),
             Err(err) => return Err(self.unavailable(err)),
         }
@@ -297,6 +341,7 @@ impl SessionStore for RequestStore {
             }
             Ok(None) => {
                 self.state().ended = true;
+                self.succeeded();
                 Ok(None)
             }
             Err(err) => Err(self.unavailable(err)),
@@ -310,9 +355,12 @@ impl SessionStore for RequestStore {
             .loaded()
             .filter(|loaded| loaded.id == *id)
             .and_then(|loaded| loaded.meta.signed_in.map(|s| s.user));
+        self.state().retired.push(*id);
         self.store
             .delete(id, user.as_ref())
             .await
-            .map_err(|err| self.unavailable(err))
+            .map_err(|err| self.unavailable(err))?;
+        self.succeeded();
+        Ok(())
     }
 }
