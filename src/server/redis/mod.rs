@@ -170,6 +170,12 @@ impl RedisPool {
         }
     }
 
+    /// Waits (at most `limit`) while a sentinel failover is under way; `false` when it still is,
+    /// and the request should be answered 503 rather than write to a master on its way out.
+    pub async fn failover_settled(&self, limit: Duration) -> bool {
+        self.sentinels.fence.pass(limit).await
+    }
+
     /// What `REDIS_WAIT_REPLICAS` asks of writes that must survive a master crash.
     pub fn replica_wait(&self) -> ReplicaWait {
         self.wait
