@@ -286,3 +286,41 @@ async fn a_minimal_acl_user_runs_the_app_and_a_prefix_outside_it_stops_the_start
     assert!(err.contains("REDIS_PASSWORD"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(4), "refusals stop the start at once");
 }
+
+/// Mean milliseconds of a first visit (a new session) and of a sign-in.
+async fn write_latency(app: &TestApp) -> (f64, f64) {
+    let (mut visit, mut sign_in) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..10 {
+        let browser = app.new_browser();
+        let started = Instant::now();
+        assert_eq!(increment_status(&browser).await.0, 200);
+        visit += started.elapsed();
+        let started = Instant::now();
+        assert_eq!(browser.login("hana", "hanas password").await, 200);
+        sign_in += started.elapsed();
+    }
+    (visit.as_secs_f64() * 100.0, sign_in.as_secs_f64() * 100.0)
+}
+
+#[tokio::test]
+async fn sign_ins_wait_for_the_replicas_asked_for() {
+    let master = TestRedis::start();
+    let port = crate::helpers::free_port();
+    let replica_args = ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--replicaof", "127.0.0.1", &master.port.to_string()];
+    let replica = Node::start(port, &replica_args.map(String::from), Vec::new());
+    crate::redis_topologies::wait_until(Duration::from_secs(10), "the replica syncs", || {
+        replica.info("replication", "master_link_status") == "up"
+    });
+    let plain = TestApp::spawn(&master, &[("DEMO_USERS", USERS)]).await;
+    let waiting = TestApp::spawn(&master, &[("DEMO_USERS", USERS), ("REDIS_WAIT_REPLICAS", "1")]).await;
+    let (visit, sign_in) = write_latency(&plain).await;
+    let (visit_waiting, sign_in_waiting) = write_latency(&waiting).await;
+    println!("WAIT latency: first visit {visit:.1} ms -> {visit_waiting:.1} ms, sign-in {sign_in:.1} ms -> {sign_in_waiting:.1} ms (REDIS_WAIT_REPLICAS 0 -> 1, loopback)");
+
+    // Two replicas asked for, one there: the sign-in is not acknowledged.
+    let strict = TestApp::spawn(&master, &[("REDIS_WAIT_REPLICAS", "2")]).await;
+    let started = Instant::now();
+    assert_eq!(strict.login("hana", "hanas password").await, 503);
+    assert!(started.elapsed() < Duration::from_secs(3), "bounded by the command timeout");
+}
