@@ -155,7 +155,10 @@ impl Cluster {
             list.extend(args(&["--dir", &dir.0.display().to_string()]));
             nodes.push(Node::start(port, &list, Vec::new()));
         }
-        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
         let created = Command::new("redis-cli")
             .arg("--cluster")
             .arg("create")
@@ -226,10 +229,21 @@ impl Cluster {
     pub fn pttl(&self, key: &str) -> i64 {
         let node = self.live().next().expect("a live node");
         let out = Command::new("redis-cli")
-            .args(["-c", "-h", "127.0.0.1", "-p", &node.port.to_string(), "PTTL", key])
+            .args([
+                "-c",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &node.port.to_string(),
+                "PTTL",
+                key,
+            ])
             .output()
             .expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(-3)
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(-3)
     }
 }
 
@@ -255,7 +269,11 @@ impl SentinelGroup {
         let master = Node::start(master_port, &base(master_port), Vec::new());
         let replica_port = free_port();
         let mut list = base(replica_port);
-        list.extend(args(&["--replicaof", "127.0.0.1", &master_port.to_string()]));
+        list.extend(args(&[
+            "--replicaof",
+            "127.0.0.1",
+            &master_port.to_string(),
+        ]));
         let replica = Node::start(replica_port, &list, Vec::new());
         let mut sentinels = Vec::new();
         for _ in 0..3 {
@@ -290,9 +308,10 @@ impl SentinelGroup {
                     lines.next().unwrap_or_default().trim().to_string()
                 };
                 field("num-slaves") == "1" && field("num-other-sentinels") == "2"
-            }) && self.servers.iter().any(|n| {
-                n.child.is_some() && n.info("replication", "master_link_status") == "up"
-            })
+            }) && self
+                .servers
+                .iter()
+                .any(|n| n.child.is_some() && n.info("replication", "master_link_status") == "up")
         });
     }
 
@@ -302,18 +321,27 @@ impl SentinelGroup {
             .iter()
             .map(|n| format!("&node=127.0.0.1:{}", n.port))
             .collect();
-        format!("redis-sentinel://127.0.0.1:{first}?sentinelServiceName={SERVICE}{}", others.join(""))
+        format!(
+            "redis-sentinel://127.0.0.1:{first}?sentinelServiceName={SERVICE}{}",
+            others.join("")
+        )
     }
 
     /// Port of the master the (first live) sentinel names.
     pub fn master_port(&self) -> u16 {
         let out = self.sentinels[0].cli(&["SENTINEL", "get-master-addr-by-name", SERVICE]);
-        out.lines().nth(1).and_then(|p| p.trim().parse().ok()).unwrap_or(0)
+        out.lines()
+            .nth(1)
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     pub fn master(&mut self) -> &mut Node {
         let port = self.master_port();
-        self.servers.iter_mut().find(|n| n.port == port).expect("the master is ours")
+        self.servers
+            .iter_mut()
+            .find(|n| n.port == port)
+            .expect("the master is ours")
     }
 }
 
@@ -338,23 +366,77 @@ impl Certificates {
         let dir = Scratch::new("tls");
         let d = dir.0.as_path();
         let key = |name: &str| {
-            let pkey = ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
+            let pkey = [
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ];
             let mut list = pkey.to_vec();
             list.extend(["-out", name]);
             openssl(d, &list);
         };
         key("ca.key");
-        openssl(d, &["req", "-x509", "-new", "-key", "ca.key", "-days", "2", "-subj", "/CN=sessionboard test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", "ca.crt"]);
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                "ca.key",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=sessionboard test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+                "-out",
+                "ca.crt",
+            ],
+        );
         for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
             key(&format!("{name}.key"));
             let csr = format!("{name}.csr");
-            openssl(d, &["req", "-new", "-key", &format!("{name}.key"), "-subj", &format!("/CN={name}"), "-out", &csr]);
+            openssl(
+                d,
+                &[
+                    "req",
+                    "-new",
+                    "-key",
+                    &format!("{name}.key"),
+                    "-subj",
+                    &format!("/CN={name}"),
+                    "-out",
+                    &csr,
+                ],
+            );
             let ext = format!("{name}.ext");
             let text = format!("basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage={usage}\n");
             std::fs::write(d.join(&ext), text).expect("ext file");
-            openssl(d, &["x509", "-req", "-in", &csr, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                "-days", "2", "-extfile", &ext, "-out", &format!("{name}.crt")]);
+            openssl(
+                d,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    "ca.crt",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-extfile",
+                    &ext,
+                    "-out",
+                    &format!("{name}.crt"),
+                ],
+            );
         }
         Certificates { dir }
     }
@@ -368,13 +450,36 @@ impl Certificates {
     pub fn server(&self, client_certs: bool) -> Node {
         let port = free_port();
         let auth = if client_certs { "yes" } else { "no" };
-        let mut list = args(&["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1"]);
-        list.extend(args(&["--save", "", "--appendonly", "no", "--tls-auth-clients", auth]));
-        for (flag, file) in [("--tls-cert-file", "server.crt"), ("--tls-key-file", "server.key"), ("--tls-ca-cert-file", "ca.crt")] {
+        let mut list = args(&[
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ]);
+        list.extend(args(&[
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--tls-auth-clients",
+            auth,
+        ]));
+        for (flag, file) in [
+            ("--tls-cert-file", "server.crt"),
+            ("--tls-key-file", "server.key"),
+            ("--tls-ca-cert-file", "ca.crt"),
+        ] {
             list.extend([flag.to_string(), self.file(file)]);
         }
         let mut cli = args(&["--tls", "--cacert", &self.file("ca.crt")]);
-        cli.extend(args(&["--cert", &self.file("client.crt"), "--key", &self.file("client.key")]));
+        cli.extend(args(&[
+            "--cert",
+            &self.file("client.crt"),
+            "--key",
+            &self.file("client.key"),
+        ]));
         Node::start(port, &list, cli)
     }
 }

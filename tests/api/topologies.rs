@@ -27,7 +27,10 @@ async fn core_flows(app: &TestApp, keys: impl Fn() -> Vec<String>, pttl: impl Fn
         .map(|key| now_ms() + pttl(key))
         .min_by_key(|deadline| (deadline - view.expires_at).abs())
         .expect("a session key");
-    assert!((deadline - view.expires_at).abs() <= 1_000, "Redis TTL matches the app's");
+    assert!(
+        (deadline - view.expires_at).abs() <= 1_000,
+        "Redis TTL matches the app's"
+    );
 
     assert_eq!(phone.login("hana", "hanas password").await, 200);
     assert_eq!(phone.session().await.user.as_deref(), Some("hana"));
@@ -46,6 +49,8 @@ async fn core_flows(app: &TestApp, keys: impl Fn() -> Vec<String>, pttl: impl Fn
 /// many increments were acknowledged, and the session's counter before and after.
 struct Writer {
     errors: Vec<f64>,
+    /// The longest any one increment took to answer, in seconds.
+    slowest: f64,
     acknowledged: i64,
     before: i64,
     after: Option<i64>,
@@ -61,7 +66,9 @@ impl Writer {
 
     fn lost(&self) -> i64 {
         self.after
-            .map_or(self.acknowledged, |after| self.before + self.acknowledged - after)
+            .map_or(self.acknowledged, |after| {
+                self.before + self.acknowledged - after
+            })
             .max(0)
     }
 }
@@ -80,13 +87,19 @@ async fn under_load(browsers: &[Browser], trigger: Instant, until: Instant) -> V
         let browser = browsers[i].clone();
         async move {
             let before = browser.session().await.counter;
-            let (mut errors, mut acknowledged) = (Vec::new(), 0);
+            let (mut errors, mut acknowledged, mut slowest) = (Vec::new(), 0, 0.0f64);
             while Instant::now() < until {
+                let sent = Instant::now();
                 let (status, _) = increment_status(&browser).await;
+                slowest = slowest.max(sent.elapsed().as_secs_f64());
                 if status == 200 {
                     acknowledged += 1;
                 } else {
-                    errors.push(Instant::now().saturating_duration_since(trigger).as_secs_f64());
+                    errors.push(
+                        Instant::now()
+                            .saturating_duration_since(trigger)
+                            .as_secs_f64(),
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -100,7 +113,13 @@ async fn under_load(browsers: &[Browser], trigger: Instant, until: Instant) -> V
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Writer { errors, acknowledged, before, after }
+            Writer {
+                errors,
+                slowest,
+                acknowledged,
+                before,
+                after,
+            }
         }
     })
     .await
@@ -108,18 +127,25 @@ async fn under_load(browsers: &[Browser], trigger: Instant, until: Instant) -> V
 
 /// Prints and returns (max seconds of errors, sessions lost, acknowledged increments lost).
 fn report(what: &str, writers: &[Writer]) -> (f64, usize, i64) {
-    let seconds = writers.iter().map(Writer::error_seconds).fold(0.0, f64::max);
+    let seconds = writers
+        .iter()
+        .map(Writer::error_seconds)
+        .fold(0.0, f64::max);
     let sessions_lost = writers.iter().filter(|w| w.after.is_none()).count();
     let lost: i64 = writers.iter().map(Writer::lost).sum();
     let acked: i64 = writers.iter().map(|w| w.acknowledged).sum();
-    println!("FAILOVER {what}: {} writers, {seconds:.1} s of errors, {sessions_lost} sessions lost, {lost} of {acked} acknowledged increments lost", writers.len());
+    let slowest = writers.iter().map(|w| w.slowest).fold(0.0, f64::max);
+    println!("FAILOVER {what}: {} writers, {seconds:.1} s of errors, slowest answer {slowest:.1} s, {sessions_lost} sessions lost, {lost} of {acked} acknowledged increments lost", writers.len());
     (seconds, sessions_lost, lost)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_serves_two_instances_and_keeps_sessions_through_a_master_kill() {
     let mut cluster = Cluster::start();
-    let env = [("REDIS_URL", cluster.url()), ("DEMO_USERS", USERS.to_string())];
+    let env = [
+        ("REDIS_URL", cluster.url()),
+        ("DEMO_USERS", USERS.to_string()),
+    ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let one = TestApp::spawn_on(NO_PORT, &env).await;
     let two = TestApp::spawn_on(NO_PORT, &env).await;
@@ -129,7 +155,10 @@ async fn a_cluster_serves_two_instances_and_keeps_sessions_through_a_master_kill
     let visitor = one.new_browser();
     assert_eq!(visitor.increment().await, 1);
     let there = visitor.at(&two);
-    assert_eq!(there.session().await.id_fingerprint, visitor.session().await.id_fingerprint);
+    assert_eq!(
+        there.session().await.id_fingerprint,
+        visitor.session().await.id_fingerprint
+    );
     let (a, b) = (visitor.clone(), there.clone());
     in_parallel(40, move |i| {
         let browser = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -152,7 +181,10 @@ async fn a_cluster_serves_two_instances_and_keeps_sessions_through_a_master_kill
         let known = cluster.session_keys();
         let browser = one.new_browser();
         browser.increment().await;
-        let key = cluster.session_keys().into_iter().find(|k| !known.contains(k));
+        let key = cluster
+            .session_keys()
+            .into_iter()
+            .find(|k| !known.contains(k));
         homes.push(key.and_then(|key| cluster.master_of(&key)));
         writers.push(browser);
     }
@@ -180,12 +212,19 @@ async fn a_cluster_serves_two_instances_and_keeps_sessions_through_a_master_kill
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sentinel_group_follows_planned_and_crash_failovers() {
     let mut group = SentinelGroup::start();
-    let env = [("REDIS_URL", group.url()), ("DEMO_USERS", USERS.to_string())];
+    let env = [
+        ("REDIS_URL", group.url()),
+        ("DEMO_USERS", USERS.to_string()),
+    ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let app = TestApp::spawn_on(NO_PORT, &env).await;
     let first_master = group.master_port();
     {
-        let master = group.servers.iter().find(|n| n.port == first_master).unwrap();
+        let master = group
+            .servers
+            .iter()
+            .find(|n| n.port == first_master)
+            .unwrap();
         core_flows(&app, || master.session_keys(), |key| pttl(master, key)).await;
     }
     let writers: Vec<Browser> = (0..4).map(|_| app.new_browser()).collect();
@@ -197,14 +236,23 @@ async fn a_sentinel_group_follows_planned_and_crash_failovers() {
         async move { under_load(&writers, trigger, trigger + Duration::from_secs(7)).await }
     });
     tokio::time::sleep_until(trigger.into()).await;
-    assert_eq!(group.sentinels[0].cli(&["SENTINEL", "FAILOVER", SERVICE]).trim(), "OK");
+    assert_eq!(
+        group.sentinels[0]
+            .cli(&["SENTINEL", "FAILOVER", SERVICE])
+            .trim(),
+        "OK"
+    );
     let planned = load.await.expect("load");
     let (_, sessions_lost, lost) = report("sentinel planned failover", &planned);
     assert_ne!(group.master_port(), first_master, "the master moved");
 
     // Do now what the sentinels do some seconds later: the old master follows the new one.
     let new_master = group.master_port().to_string();
-    let old = group.servers.iter().find(|n| n.port == first_master).unwrap();
+    let old = group
+        .servers
+        .iter()
+        .find(|n| n.port == first_master)
+        .unwrap();
     old.cli(&["REPLICAOF", "127.0.0.1", &new_master]);
     group.wait_ready();
 
@@ -218,9 +266,16 @@ async fn a_sentinel_group_follows_planned_and_crash_failovers() {
     group.master().kill();
     let crashed = load.await.expect("load");
     let (_, crash_sessions_lost, _) = report("sentinel master kill", &crashed);
-    assert_eq!(group.master_port(), first_master, "the old master is master again");
+    assert_eq!(
+        group.master_port(),
+        first_master,
+        "the old master is master again"
+    );
     assert_eq!(sessions_lost + crash_sessions_lost, 0, "no session lost");
-    assert_eq!(lost, 0, "a planned failover loses no acknowledged increment");
+    assert_eq!(
+        lost, 0,
+        "a planned failover loses no acknowledged increment"
+    );
 }
 
 fn pttl(node: &Node, key: &str) -> i64 {
@@ -230,36 +285,66 @@ fn pttl(node: &Node, key: &str) -> i64 {
 #[tokio::test]
 async fn a_private_ca_and_a_client_certificate_work_from_the_settings_alone() {
     let certs = Certificates::generate();
-    let (ca, cert, key) = (certs.file("ca.crt"), certs.file("client.crt"), certs.file("client.key"));
+    let (ca, cert, key) = (
+        certs.file("ca.crt"),
+        certs.file("client.crt"),
+        certs.file("client.key"),
+    );
     let server = certs.server(false);
     let port = server.port.to_string();
-    let tls = [("REDIS_TLS", "true"), ("REDIS_TLS_CA_FILE", ca.as_str()), ("DEMO_USERS", USERS)];
+    let tls = [
+        ("REDIS_TLS", "true"),
+        ("REDIS_TLS_CA_FILE", ca.as_str()),
+        ("DEMO_USERS", USERS),
+    ];
     let app = TestApp::spawn_on(server.port, &tls).await;
     core_flows(&app, || server.session_keys(), |key| pttl(&server, key)).await;
 
     // Without the CA the certificate is not trusted, and the start says which setting to fix.
-    let err = TestApp::try_spawn(server.port, &[("REDIS_TLS", "true"), ("REDIS_STARTUP_WAIT_SECONDS", "3")])
-        .await
-        .err()
-        .expect("refused");
-    assert!(err.contains("REDIS_TLS_CA_FILE") && !err.contains('\n'), "{err}");
+    let err = TestApp::try_spawn(
+        server.port,
+        &[("REDIS_TLS", "true"), ("REDIS_STARTUP_WAIT_SECONDS", "3")],
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert!(
+        err.contains("REDIS_TLS_CA_FILE") && !err.contains('\n'),
+        "{err}"
+    );
 
     let strict = certs.server(true);
     let url = format!("rediss://127.0.0.1:{}", strict.port);
-    let with_cert = [("REDIS_URL", url.as_str()), ("REDIS_TLS_CA_FILE", ca.as_str()),
-        ("REDIS_TLS_CLIENT_CERT_FILE", cert.as_str()), ("REDIS_TLS_CLIENT_KEY_FILE", key.as_str()), ("DEMO_USERS", USERS)];
+    let with_cert = [
+        ("REDIS_URL", url.as_str()),
+        ("REDIS_TLS_CA_FILE", ca.as_str()),
+        ("REDIS_TLS_CLIENT_CERT_FILE", cert.as_str()),
+        ("REDIS_TLS_CLIENT_KEY_FILE", key.as_str()),
+        ("DEMO_USERS", USERS),
+    ];
     let app = TestApp::spawn_on(NO_PORT, &with_cert).await;
     core_flows(&app, || strict.session_keys(), |key| pttl(&strict, key)).await;
-    let without = [("REDIS_URL", url.as_str()), ("REDIS_TLS_CA_FILE", ca.as_str()), ("REDIS_STARTUP_WAIT_SECONDS", "3")];
+    let without = [
+        ("REDIS_URL", url.as_str()),
+        ("REDIS_TLS_CA_FILE", ca.as_str()),
+        ("REDIS_STARTUP_WAIT_SECONDS", "3"),
+    ];
     let started = Instant::now();
-    let err = TestApp::try_spawn(NO_PORT, &without).await.err().expect("refused");
+    let err = TestApp::try_spawn(NO_PORT, &without)
+        .await
+        .err()
+        .expect("refused");
     assert!(err.contains("REDIS_TLS_CLIENT_CERT_FILE"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(3), "stopped at once, not after the wait");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stopped at once, not after the wait"
+    );
     drop(port);
 }
 
 /// The minimal ACL of README "Scaling out", with the default key prefix.
-pub const ACL_RULES: &str = "resetkeys ~sessionboard:* resetchannels -@all +ping +role +cluster|slots \
+pub const ACL_RULES: &str =
+    "resetkeys ~sessionboard:* resetchannels -@all +ping +role +cluster|slots \
 +hget +hgetall +hmget +hset +hdel +hincrby +del +exists +incr +decr +pexpire +pexpireat +pttl \
 +evalsha +script|load +wait";
 
@@ -269,22 +354,43 @@ async fn a_minimal_acl_user_runs_the_app_and_a_prefix_outside_it_stops_the_start
     let mut rules: Vec<&str> = vec!["ACL", "SETUSER", "sessionboard", "on", ">app password 1"];
     rules.extend(ACL_RULES.split(' '));
     assert_eq!(redis.cli(&rules).trim(), "OK");
-    let user = [("REDIS_USERNAME", "sessionboard"), ("REDIS_PASSWORD", "app password 1"), ("DEMO_USERS", USERS)];
+    let user = [
+        ("REDIS_USERNAME", "sessionboard"),
+        ("REDIS_PASSWORD", "app password 1"),
+        ("DEMO_USERS", USERS),
+    ];
     let app = TestApp::spawn(&redis, &user).await;
     core_flows(&app, || redis.session_keys(), |key| redis.pttl(key)).await;
     assert_eq!(app.login("hana", "hanas password").await, 200);
-    assert_eq!(app.change_password("hanas password", "hanas new password").await.status(), 200);
+    assert_eq!(
+        app.change_password("hanas password", "hanas new password")
+            .await
+            .status(),
+        200
+    );
 
     let started = Instant::now();
     let mut outside = user.to_vec();
     outside.push(("REDIS_KEY_PREFIX", "elsewhere:"));
-    let err = TestApp::try_spawn(redis.port, &outside).await.err().expect("refused");
-    assert!(err.contains("NOPERM") && err.contains("REDIS_KEY_PREFIX"), "{err}");
+    let err = TestApp::try_spawn(redis.port, &outside)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("NOPERM") && err.contains("REDIS_KEY_PREFIX"),
+        "{err}"
+    );
     let mut wrong = user.to_vec();
     wrong[1] = ("REDIS_PASSWORD", "not the password");
-    let err = TestApp::try_spawn(redis.port, &wrong).await.err().expect("refused");
+    let err = TestApp::try_spawn(redis.port, &wrong)
+        .await
+        .err()
+        .expect("refused");
     assert!(err.contains("REDIS_PASSWORD"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(4), "refusals stop the start at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "refusals stop the start at once"
+    );
 }
 
 /// Mean milliseconds of a first visit (a new session) and of a sign-in.
@@ -306,14 +412,29 @@ async fn write_latency(app: &TestApp) -> (f64, f64) {
 async fn sign_ins_wait_for_the_replicas_asked_for() {
     let master = TestRedis::start();
     let port = crate::helpers::free_port();
-    let replica_args = ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-        "--replicaof", "127.0.0.1", &master.port.to_string()];
+    let replica_args = [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--replicaof",
+        "127.0.0.1",
+        &master.port.to_string(),
+    ];
     let replica = Node::start(port, &replica_args.map(String::from), Vec::new());
     crate::redis_topologies::wait_until(Duration::from_secs(10), "the replica syncs", || {
         replica.info("replication", "master_link_status") == "up"
     });
     let plain = TestApp::spawn(&master, &[("DEMO_USERS", USERS)]).await;
-    let waiting = TestApp::spawn(&master, &[("DEMO_USERS", USERS), ("REDIS_WAIT_REPLICAS", "1")]).await;
+    let waiting = TestApp::spawn(
+        &master,
+        &[("DEMO_USERS", USERS), ("REDIS_WAIT_REPLICAS", "1")],
+    )
+    .await;
     let (visit, sign_in) = write_latency(&plain).await;
     let (visit_waiting, sign_in_waiting) = write_latency(&waiting).await;
     println!("WAIT latency: first visit {visit:.1} ms -> {visit_waiting:.1} ms, sign-in {sign_in:.1} ms -> {sign_in_waiting:.1} ms (REDIS_WAIT_REPLICAS 0 -> 1, loopback)");
@@ -322,5 +443,8 @@ async fn sign_ins_wait_for_the_replicas_asked_for() {
     let strict = TestApp::spawn(&master, &[("REDIS_WAIT_REPLICAS", "2")]).await;
     let started = Instant::now();
     assert_eq!(strict.login("hana", "hanas password").await, 503);
-    assert!(started.elapsed() < Duration::from_secs(3), "bounded by the command timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "bounded by the command timeout"
+    );
 }

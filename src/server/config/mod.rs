@@ -22,8 +22,8 @@ use crate::shared::input::Username;
 
 use declared::Switch;
 pub use sources::load_or_create_dev_secret;
-pub use topology::{TlsSettings, Topology};
 use sources::Sources;
+pub use topology::{TlsSettings, Topology};
 
 /// Where the app runs; decides the defaults that differ between a laptop and production.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

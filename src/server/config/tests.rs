@@ -2,10 +2,7 @@
 
 use super::*;
 
-fn parse_with(
-    file: Option<(&str, &str)>,
-    env: &[(&str, &str)],
-) -> Result<Settings, ConfigError> {
+fn parse_with(file: Option<(&str, &str)>, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
     let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
     let secret = |_: &Path| Ok(SecretString::from("x".repeat(40)));
     Settings::parse(file, &env.collect(), secret)
@@ -60,8 +57,7 @@ fn secrets_never_print() {
 fn production_refuses_to_start_without_a_secret() {
     let err = parse(&[("LEPTOS_ENV", "PROD")]).unwrap_err();
     assert!(matches!(err, ConfigError::MissingSecret));
-    let settings =
-        parse(&[("LEPTOS_ENV", "PROD"), ("SESSION_SECRET", &"s".repeat(32))]).unwrap();
+    let settings = parse(&[("LEPTOS_ENV", "PROD"), ("SESSION_SECRET", &"s".repeat(32))]).unwrap();
     assert!(settings.session.cookie_secure);
 }
 
@@ -151,21 +147,36 @@ fn every_fred_url_form_is_accepted() {
         "rediss-sentinel://db:26379/0?sentinelServiceName=main",
     ] {
         let settings = parse(&[("REDIS_URL", url)]).unwrap();
-        assert!(matches!(settings.redis.endpoint, RedisEndpoint::Url(_)), "{url}");
+        assert!(
+            matches!(settings.redis.endpoint, RedisEndpoint::Url(_)),
+            "{url}"
+        );
     }
 }
 
 #[test]
 fn redis_settings_that_do_not_fit_together_name_their_variables() {
     for (env, named) in [
-        (vec![("REDIS_URL", "redis-cluster://db:7000/2")], "REDIS_URL"),
-        (vec![("REDIS_URL", "redis://db:26379?sentinelServiceName=main")], "REDIS_URL"),
+        (
+            vec![("REDIS_URL", "redis-cluster://db:7000/2")],
+            "REDIS_URL",
+        ),
+        (
+            vec![("REDIS_URL", "redis://db:26379?sentinelServiceName=main")],
+            "REDIS_URL",
+        ),
         (vec![("REDIS_TLS_CA_FILE", "/ca.pem")], "REDIS_TLS_CA_FILE"),
         (
-            vec![("REDIS_TLS", "true"), ("REDIS_TLS_CLIENT_CERT_FILE", "/c.pem")],
+            vec![
+                ("REDIS_TLS", "true"),
+                ("REDIS_TLS_CLIENT_CERT_FILE", "/c.pem"),
+            ],
             "REDIS_TLS_CLIENT_KEY_FILE",
         ),
-        (vec![("REDIS_SENTINEL_USERNAME", "s")], "REDIS_SENTINEL_USERNAME"),
+        (
+            vec![("REDIS_SENTINEL_USERNAME", "s")],
+            "REDIS_SENTINEL_USERNAME",
+        ),
         (vec![("REDIS_TLS", "maybe")], "REDIS_TLS"),
         (vec![("REDIS_WAIT_REPLICAS", "99")], "REDIS_WAIT_REPLICAS"),
     ] {
@@ -178,6 +189,8 @@ fn redis_settings_that_do_not_fit_together_name_their_variables() {
 fn a_sentinel_password_stays_out_of_errors_and_files() {
     let url = "redis-sentinel://db:26379?sentinelServiceName=main&sentinelPassword=hunter2";
     let file = format!("[redis]\nurl = \"{url}\"\n");
-    let err = parse_with(Some(("app.toml", &file)), &[]).unwrap_err().to_string();
+    let err = parse_with(Some(("app.toml", &file)), &[])
+        .unwrap_err()
+        .to_string();
     assert!(!err.contains("hunter2"), "{err}");
 }

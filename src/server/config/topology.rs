@@ -70,10 +70,14 @@ pub(super) fn check(settings: &RedisSettings) -> Result<(), ConfigError> {
     if url.is_some() && settings.tls.enabled {
         return Err(conflict("REDIS_TLS is for REDIS_HOST/REDIS_PORT; with REDIS_URL say TLS in the scheme (rediss://, rediss-cluster://, rediss-sentinel://)"));
     }
-    let database = url.as_ref().map(|url| url.path().trim_matches('/').to_string());
+    let database = url
+        .as_ref()
+        .map(|url| url.path().trim_matches('/').to_string());
     let database = database.filter(|db| !db.is_empty() && db != "0");
     if settings.topology() == Topology::Cluster && database.is_some() {
-        return Err(conflict("REDIS_URL: a Redis Cluster has only database 0; remove the /<database> from the URL"));
+        return Err(conflict(
+            "REDIS_URL: a Redis Cluster has only database 0; remove the /<database> from the URL",
+        ));
     }
     if settings.topology() != Topology::Sentinel
         && (settings.sentinel_username.is_some() || settings.sentinel_password.is_some())
@@ -111,7 +115,9 @@ pub(super) fn redis_url(value: String) -> Option<SecretString> {
     let url = Url::parse(&value).ok()?;
     let usable = REDIS_SCHEMES.contains(&url.scheme()) && url.host_str().is_some();
     let sentinel = url.scheme().ends_with("-sentinel");
-    let named = url.query_pairs().any(|(key, value)| key == SENTINEL_SERVICE && !value.is_empty());
+    let named = url
+        .query_pairs()
+        .any(|(key, value)| key == SENTINEL_SERVICE && !value.is_empty());
     (usable && named == sentinel).then(|| SecretString::from(value))
 }
 
@@ -120,7 +126,10 @@ const SENTINEL_PASSWORD_QUERY: &str = "sentinelPassword";
 
 pub(super) fn has_password(value: &str) -> bool {
     Url::parse(value).is_ok_and(|url| {
-        url.password().is_some() || url.query_pairs().any(|(key, _)| key == SENTINEL_PASSWORD_QUERY)
+        url.password().is_some()
+            || url
+                .query_pairs()
+                .any(|(key, _)| key == SENTINEL_PASSWORD_QUERY)
     })
 }
 
@@ -147,4 +156,3 @@ pub(super) fn redacted_url(value: &str) -> String {
         Err(_) => value.to_string(),
     }
 }
-

@@ -55,7 +55,11 @@ impl Fence {
     }
 
     fn lift(&self) {
-        self.0.since.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.0
+            .since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         self.0.lifted.notify_waiters();
     }
 
@@ -160,7 +164,10 @@ impl Target {
             // "<service> <old ip> <old port> <new ip> <new port>"
             if let [name, old_host, old_port, new_host, new_port] = parts[..] {
                 if name == self.service {
-                    self.switch(format!("{old_host}:{old_port}"), format!("{new_host}:{new_port}"));
+                    self.switch(
+                        format!("{old_host}:{old_port}"),
+                        format!("{new_host}:{new_port}"),
+                    );
                 }
             }
             return;
@@ -197,7 +204,8 @@ fn listen(client: &SubscriberClient, host: &Server, target: Target) {
     let client = client.clone();
     let host = format!("{}:{}", host.host, host.port);
     tokio::spawn(async move {
-        let _ = client.manage_subscriptions();
+        // Re-subscribes after every reconnection; the task ends with the client.
+        drop(client.manage_subscriptions());
         let connected = async {
             client.init().await?;
             let mut channels = vec![SWITCH_MASTER, TRY_FAILOVER];

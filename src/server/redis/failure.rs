@@ -36,9 +36,15 @@ pub fn classify(err: &Error) -> Failure {
 
 fn is_tls_text(details: &str) -> bool {
     let lower = details.to_ascii_lowercase();
-    ["certificate", "unknownissuer", "tls", "handshake", "received fatal alert"]
-        .iter()
-        .any(|word| lower.contains(word))
+    [
+        "certificate",
+        "unknownissuer",
+        "tls",
+        "handshake",
+        "received fatal alert",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
 }
 
 /// The leading upper-case error code of a server reply (`NOPERM`, `MOVED`…), if any.
@@ -61,7 +67,9 @@ fn explain(code: &str) -> &'static str {
         "WRONGPASS" => "wrong user name or password",
         "NOAUTH" => "the server needs a password",
         "NOPERM" => "the ACL user may not run this command or use this key",
-        "READONLY" => "the server is a replica (a failover is under way or the address is not the master's)",
+        "READONLY" => {
+            "the server is a replica (a failover is under way or the address is not the master's)"
+        }
         "MOVED" | "ASK" => "the key lives on another cluster node",
         "CLUSTERDOWN" => "the cluster cannot serve this slot (a master is down)",
         "MASTERDOWN" => "the link to the master is down",
@@ -117,7 +125,10 @@ mod tests {
         );
         let text = safe_text(&err);
         assert_eq!(text, "ERR: the server refused the command");
-        let err = Error::new(ErrorKind::Unknown, "NOPERM User app has no permissions to run the 'select' command");
+        let err = Error::new(
+            ErrorKind::Unknown,
+            "NOPERM User app has no permissions to run the 'select' command",
+        );
         assert_eq!(classify(&err), Failure::Permission);
         assert!(!safe_text(&err).contains("select"));
     }

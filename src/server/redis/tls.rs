@@ -38,7 +38,10 @@ pub fn config(tls: &TlsSettings, required: bool) -> Result<Option<TlsConfig>, Re
     }
     if !custom {
         let connector = TlsConnector::default_rustls().map_err(|err| {
-            RedisError::Config(format!("the system's CA certificates could not be read ({}); set REDIS_TLS_CA_FILE", err.details()))
+            RedisError::Config(format!(
+                "the system's CA certificates could not be read ({}); set REDIS_TLS_CA_FILE",
+                err.details()
+            ))
         })?;
         return Ok(Some(connector.into()));
     }

@@ -66,7 +66,10 @@ pub fn describe(settings: &RedisSettings) -> String {
             _ => return "(REDIS_URL)".to_string(),
         },
     };
-    let list: Vec<String> = servers.iter().map(|s| format!("{}:{}", s.host, s.port)).collect();
+    let list: Vec<String> = servers
+        .iter()
+        .map(|s| format!("{}:{}", s.host, s.port))
+        .collect();
     match settings.topology() {
         Topology::Single => list.join(", "),
         Topology::Cluster => format!("cluster via {}", list.join(", ")),
