@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
 
 use super::{
-    http::{health, security},
+    http::{failover, health, security},
     sessions::{self, manage_sessions},
     state::AppState,
 };
@@ -49,6 +49,10 @@ pub fn app(state: AppState, pages: Pages) -> Router {
             },
         )
         .layer(middleware::from_fn_with_state(sessions, manage_sessions))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            failover::hold_during_failover,
+        ))
         .layer(middleware::from_fn(security::refuse_cross_site));
 
     Router::new()

@@ -119,14 +119,17 @@ async fn connect(
         max_failures_per_address: settings.auth.max_failures_per_address,
         window: settings.auth.failure_window,
     };
-    let accounts = Accounts::new(redis.pool.clone(), keys.clone(), limits).await?;
+    let accounts = Accounts::new(redis.pool.clone(), keys.clone(), limits)
+        .await?
+        .with_replica_wait(redis.replica_wait());
     accounts.seed(&settings.auth.demo_users).await?;
     let policy = ExpiryPolicy {
         idle: settings.session.idle_timeout,
         absolute: settings.session.absolute_timeout,
         refresh_fraction: settings.session.refresh_fraction,
     };
-    let sessions = RedisSessionStore::new(redis.pool.clone(), keys, policy);
+    let sessions = RedisSessionStore::new(redis.pool.clone(), keys, policy)
+        .with_replica_wait(redis.replica_wait());
     Ok(AppState::new(Shared {
         settings,
         leptos_options,

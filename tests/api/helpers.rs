@@ -198,22 +198,33 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(redis: &TestRedis, overrides: &[(&str, &str)]) -> TestApp {
-        let settings = settings(redis.port, overrides).expect("valid test settings");
+        Self::spawn_on(redis.port, overrides).await
+    }
+
+    /// The app on the Redis at `redis_port`, or wherever `overrides` (a `REDIS_URL`) point.
+    pub async fn spawn_on(redis_port: u16, overrides: &[(&str, &str)]) -> TestApp {
+        let app = Self::try_spawn(redis_port, overrides).await;
+        app.unwrap_or_else(|err| panic!("app connects to the test Redis: {err}"))
+    }
+
+    /// The start-up error as the binary would print it, or the running app.
+    pub async fn try_spawn(redis_port: u16, overrides: &[(&str, &str)]) -> Result<TestApp, String> {
+        let settings = settings(redis_port, overrides).map_err(|err| err.to_string())?;
         let options = LeptosOptions::builder().output_name("sessionboard").build();
         let application = Application::build(settings, options, sessionboard::pages())
             .await
-            .expect("app connects to the test Redis");
+            .map_err(|err| err.to_string())?;
         let addr = application.addr();
         let state = application.state().clone();
         let server = tokio::spawn(application.run_until_stopped());
         let app_url = format!("http://{addr}");
-        TestApp {
+        Ok(TestApp {
             addr,
             state,
             server,
             browser: Browser::new(app_url),
             bare: http_client(false),
-        }
+        })
     }
 
     /// Stops serving at once (like a crash), leaving Redis as it is.

@@ -17,7 +17,7 @@ pub use password::{PasswordError, ITERATIONS, MEMORY_KIB, PARALLELISM};
 use self::{limiter::LoginLimiter, store::AccountStore};
 use crate::{
     server::{
-        redis::KeySpace,
+        redis::{KeySpace, ReplicaWait},
         sessions::{AppSession, ClientInfo, SessionError},
     },
     shared::{
@@ -35,7 +35,7 @@ pub enum AccountError {
     InvalidCredentials,
     #[error("too many failed sign-ins; retry in {0:?}")]
     TooManyAttempts(Duration),
-    #[error("the account store is unavailable: {}", .0.details())]
+    #[error("the account store is unavailable: {}", crate::server::redis::safe_text(.0))]
     Store(#[from] fred::error::Error),
     #[error(transparent)]
     Session(#[from] SessionError),
@@ -62,6 +62,12 @@ impl Accounts {
             limiter: LoginLimiter::new(pool, keys, limits),
             decoy_hash: password::decoy_hash().await?.into(),
         })
+    }
+
+    /// Registration and password changes answer only once `wait` is met (`REDIS_WAIT_REPLICAS`).
+    pub fn with_replica_wait(mut self, wait: ReplicaWait) -> Self {
+        self.store = self.store.with_replica_wait(wait);
+        self
     }
 
     pub async fn register(

@@ -5,7 +5,10 @@ use fred::{
     types::scripts::Script,
 };
 
-use crate::{server::redis::KeySpace, shared::input::Username};
+use crate::{
+    server::redis::{KeySpace, ReplicaWait},
+    shared::input::Username,
+};
 
 const PASSWORD_HASH: &str = "password_hash";
 const CREATED_AT: &str = "created_at";
@@ -16,6 +19,7 @@ pub struct AccountStore {
     keys: KeySpace,
     create: Script,
     update: Script,
+    wait: ReplicaWait,
 }
 
 impl AccountStore {
@@ -25,7 +29,13 @@ impl AccountStore {
             keys,
             create: Script::from_lua(include_str!("scripts/create_account.lua")),
             update: Script::from_lua(include_str!("scripts/update_account.lua")),
+            wait: ReplicaWait::default(),
         }
+    }
+
+    pub fn with_replica_wait(mut self, wait: ReplicaWait) -> Self {
+        self.wait = wait;
+        self
     }
 
     /// `false` when the name is taken.
@@ -41,10 +51,13 @@ impl AccountStore {
             CREATED_AT.to_string(),
             created_at.to_string(),
         ];
+        let client = self.pool.next();
+        let key = self.keys.account(user);
         let created: i64 = self
             .create
-            .evalsha_with_reload(self.pool.next(), self.keys.account(user), fields)
+            .evalsha_with_reload(client, key.clone(), fields)
             .await?;
+        self.wait.after_write(client, &key).await?;
         Ok(created == 1)
     }
 
@@ -62,10 +75,13 @@ impl AccountStore {
         password_hash: &str,
     ) -> Result<bool, fred::error::Error> {
         let fields = vec![PASSWORD_HASH.to_string(), password_hash.to_string()];
+        let client = self.pool.next();
+        let key = self.keys.account(user);
         let stored: i64 = self
             .update
-            .evalsha_with_reload(self.pool.next(), self.keys.account(user), fields)
+            .evalsha_with_reload(client, key.clone(), fields)
             .await?;
+        self.wait.after_write(client, &key).await?;
         Ok(stored == 1)
     }
 }

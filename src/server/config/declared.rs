@@ -11,9 +11,8 @@ use std::{
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::{self, Deserializer, Unexpected, Visitor};
-use url::Url;
 
-use super::{ConfigError, Environment, SameSite, MIN_SECRET_LEN};
+use super::{topology, ConfigError, Environment, SameSite, MIN_SECRET_LEN};
 
 /// What an entry says about one setting read through figment.
 pub struct Setting {
@@ -142,9 +141,9 @@ declare! {
     data_dir: PathBuf = "data", "SESSIONBOARD_DATA_DIR", "a folder path";
 
     [redis]
-    url: String => SecretString, "REDIS_URL",
-        "a URL like redis://host:6379/0 or rediss://user:password@host:6380",
-        check redis_url, show redacted_url, env_only_if has_password;
+    url: String => SecretString, "REDIS_URL", REDIS_URL_FORMS,
+        check topology::redis_url, show topology::redacted_url,
+        env_only_if topology::has_password;
     host: String = "127.0.0.1", "REDIS_HOST", "a host name";
     port: u16 = "6379", "REDIS_PORT", "a TCP port (1-65535)", check above_zero;
     username: String, "REDIS_USERNAME", "a user name";
@@ -157,6 +156,13 @@ declare! {
     startup_wait_seconds: u64 => Duration = "30", "REDIS_STARTUP_WAIT_SECONDS",
         "a whole number of seconds (0 = fail at once)", check any_seconds;
     key_prefix: String = "sessionboard:", "REDIS_KEY_PREFIX", "a key prefix";
+    tls: String => bool = "false", "REDIS_TLS", "true or false", check on_off;
+    tls_ca_file: PathBuf, "REDIS_TLS_CA_FILE", "a PEM file of CA certificates";
+    tls_client_cert_file: PathBuf, "REDIS_TLS_CLIENT_CERT_FILE", "a PEM certificate (chain) file";
+    tls_client_key_file: PathBuf, "REDIS_TLS_CLIENT_KEY_FILE", "a PEM private key file";
+    sentinel_username: String, "REDIS_SENTINEL_USERNAME", "a user name";
+    wait_replicas: u32 = "0", "REDIS_WAIT_REPLICAS", "a number of replicas from 0 to 16",
+        check within(0..=16);
 
     [session]
     idle_timeout_seconds: u64 => Duration = "604800", "SESSION_TTL_SECONDS", SECONDS,
@@ -180,6 +186,8 @@ declare! {
         check seconds;
 }
 
+const REDIS_URL_FORMS: &str = "a URL like redis://host:6379/0, rediss://user:password@host:6380, \
+redis-cluster://host:7000?node=host:7001 or redis-sentinel://host:26379?sentinelServiceName=NAME&node=host:26380";
 const SECONDS: &str = "a whole number of seconds above 0 (at most ten years)";
 const MILLISECONDS: &str = "a whole number of milliseconds above 0";
 
@@ -206,6 +214,14 @@ fn switch(name: String) -> Option<Switch> {
         "true" | "1" | "on" => Some(Switch::On),
         "false" | "0" | "off" => Some(Switch::Off),
         _ => None,
+    }
+}
+
+fn on_off(name: String) -> Option<bool> {
+    match switch(name)? {
+        Switch::On => Some(true),
+        Switch::Off => Some(false),
+        Switch::Auto => None,
     }
 }
 
@@ -245,29 +261,6 @@ fn within<T: PartialOrd>(range: RangeInclusive<T>) -> impl Fn(T) -> Option<T> {
 fn cookie_name(name: String) -> Option<String> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
     (!name.is_empty() && name.chars().all(allowed)).then_some(name)
-}
-
-fn redis_url(value: String) -> Option<SecretString> {
-    let url = Url::parse(&value).ok()?;
-    let usable = matches!(url.scheme(), "redis" | "rediss") && url.host_str().is_some();
-    usable.then(|| SecretString::from(value))
-}
-
-fn has_password(value: &str) -> bool {
-    Url::parse(value).is_ok_and(|url| url.password().is_some())
-}
-
-/// A URL with any password replaced, fit for an error message.
-fn redacted_url(value: &str) -> String {
-    match Url::parse(value) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        Ok(url) => url.to_string(),
-        Err(_) if value.contains('@') => "(hidden: it contains credentials)".to_string(),
-        Err(_) => value.to_string(),
-    }
 }
 
 /// A value read from its text with `FromStr`, whichever source it comes from: the environment
@@ -323,6 +316,10 @@ pub const SESSION_SECRET: EnvOnly = EnvOnly {
 };
 pub const REDIS_PASSWORD: EnvOnly = EnvOnly {
     env: "REDIS_PASSWORD",
+    expected: "a password",
+};
+pub const REDIS_SENTINEL_PASSWORD: EnvOnly = EnvOnly {
+    env: "REDIS_SENTINEL_PASSWORD",
     expected: "a password",
 };
 pub const DEMO_USERS: EnvOnly = EnvOnly {

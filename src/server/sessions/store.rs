@@ -34,11 +34,14 @@ use super::{
     record::{self, Data, Meta},
     user_index::{SessionHandle, UserIndex},
 };
-use crate::{server::redis::KeySpace, shared::input::Username};
+use crate::{
+    server::redis::{KeySpace, ReplicaWait},
+    shared::input::Username,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("Redis did not answer: {}", .0.details())]
+    #[error("Redis did not answer: {}", crate::server::redis::safe_text(.0))]
     Redis(#[from] fred::error::Error),
     #[error("a session value could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
@@ -73,6 +76,7 @@ impl Changes {
 #[derive(Clone)]
 pub struct RedisSessionStore {
     inner: Arc<Inner>,
+    wait: ReplicaWait,
 }
 
 struct Inner {
@@ -123,7 +127,15 @@ impl RedisSessionStore {
                 increment: Script::from_lua(include_str!("scripts/increment.lua")),
                 undecodable: AtomicU64::new(0),
             }),
+            wait: ReplicaWait::default(),
         }
+    }
+
+    /// New sessions (a sign-in, a first visit) are answered only once `wait` is met
+    /// (`REDIS_WAIT_REPLICAS`).
+    pub fn with_replica_wait(mut self, wait: ReplicaWait) -> Self {
+        self.wait = wait;
+        self
     }
 
     pub fn policy(&self) -> &ExpiryPolicy {
@@ -182,17 +194,19 @@ impl RedisSessionStore {
             args.push(record::data_field(key));
             args.push(serde_json::to_string(value)?);
         }
+        let client = self.inner.pool.next();
         loop {
             let created: i64 = self
                 .inner
                 .create
-                .evalsha_with_reload(self.inner.pool.next(), self.key(id), args.clone())
+                .evalsha_with_reload(client, self.key(id), args.clone())
                 .await?;
             if created == 1 {
                 break;
             }
             *id = Id::default();
         }
+        self.wait.after_write(client, &self.key(id)).await?;
         // The record first, then its entry: an entry whose record is missing is pruned when the
         // list is read, while a record without an entry could not be signed out from elsewhere.
         if let Some(signed_in) = &meta.signed_in {
