@@ -157,6 +157,12 @@ declare! {
     startup_wait_seconds: u64 => Duration = "30", "REDIS_STARTUP_WAIT_SECONDS",
         "a whole number of seconds (0 = fail at once)", check any_seconds;
     key_prefix: String = "sessionboard:", "REDIS_KEY_PREFIX", "a key prefix";
+    breaker_timeouts: u32 = "3", "REDIS_BREAKER_TIMEOUTS", "a whole number from 1 to 1000",
+        check within(1..=1000);
+    breaker_probe_interval_ms: u64 => Duration = "250", "REDIS_BREAKER_PROBE_INTERVAL_MS",
+        MILLISECONDS, check milliseconds;
+    max_waiting_requests: usize = "256", "REDIS_MAX_WAITING_REQUESTS",
+        "a whole number from 1 to 100000", check within(1..=100_000);
 
     [session]
     idle_timeout_seconds: u64 => Duration = "604800", "SESSION_TTL_SECONDS", SECONDS,

@@ -62,6 +62,12 @@ pub struct RedisSettings {
     pub command_timeout: Duration,
     pub startup_wait: Duration,
     pub key_prefix: String,
+    /// Consecutive timed-out calls that open the session-store breaker.
+    pub breaker_failures: u32,
+    /// While the breaker is open on a slow Redis, how often one call probes it.
+    pub breaker_probe_interval: Duration,
+    /// Requests that may be inside the session layer at once; more are refused with 503.
+    pub max_waiting_requests: usize,
 }
 
 /// How to reach Redis: a URL (may hold a password, so it is a secret) or its parts.
@@ -214,6 +220,9 @@ impl RedisSettings {
             command_timeout: redis.command_timeout_ms,
             startup_wait: redis.startup_wait_seconds,
             key_prefix: redis.key_prefix,
+            breaker_failures: redis.breaker_timeouts,
+            breaker_probe_interval: redis.breaker_probe_interval_ms,
+            max_waiting_requests: redis.max_waiting_requests,
         }
     }
 }

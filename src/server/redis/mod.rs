@@ -20,7 +20,9 @@ use secrecy::ExposeSecret;
 
 use crate::server::config::{RedisEndpoint, RedisSettings};
 
+mod breaker;
 mod keys;
+pub use breaker::{Breaker, BreakerSettings, BreakerState, Fault};
 pub use keys::KeySpace;
 
 #[derive(Debug, thiserror::Error)]
@@ -110,11 +112,13 @@ fn build_pool(settings: &RedisSettings) -> Result<Pool, RedisError> {
         .map_err(|err| RedisError::Config(err.details().to_string()))
 }
 
-/// The connected pool plus a flag the readiness check and the logs share.
+/// The connected pool, a flag the readiness check reads, and the breaker every session-store
+/// call goes through.
 #[derive(Clone)]
 pub struct RedisPool {
     pub pool: Pool,
     connected: Arc<AtomicBool>,
+    breaker: Breaker,
 }
 
 impl RedisPool {
@@ -135,9 +139,22 @@ impl RedisPool {
             let cause = match outcome {
                 Ok(Ok(_handle)) => {
                     let connected = Arc::new(AtomicBool::new(true));
-                    watch_connection(&pool, connected.clone(), target.clone());
+                    let breaker = Breaker::new(
+                        BreakerSettings {
+                            command_timeout: settings.command_timeout,
+                            failures_to_open: settings.breaker_failures,
+                            probe_interval: settings.breaker_probe_interval,
+                        },
+                        Some(pool.clone()),
+                        target.clone(),
+                    );
+                    watch_connection(&pool, connected.clone(), breaker.clone());
                     tracing::info!(redis = %target, "connected to Redis");
-                    return Ok(RedisPool { pool, connected });
+                    return Ok(RedisPool {
+                        pool,
+                        connected,
+                        breaker,
+                    });
                 }
                 // Wrong credentials will not get better by waiting.
                 Ok(Err(err)) if is_auth_error(&err) => {
@@ -167,6 +184,11 @@ impl RedisPool {
         }
     }
 
+    /// The breaker in front of the session store's calls.
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
     /// True while at least the last event seen was a successful (re)connection.
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
@@ -194,24 +216,22 @@ fn is_auth_error(err: &fred::error::Error) -> bool {
         || details.starts_with("NOAUTH")
 }
 
-/// Logs the moment the connection is lost and the moment it is back — once each per outage, not
-/// once per failed command, so an outage cannot flood the log.
-fn watch_connection(pool: &Pool, connected: Arc<AtomicBool>, target: String) {
+/// Tells the breaker the moment a connection is lost and the moment one is back; the breaker
+/// logs the outage once each way, never once per failed command.
+fn watch_connection(pool: &Pool, connected: Arc<AtomicBool>, breaker: Breaker) {
     for client in pool.clients() {
         let down = connected.clone();
-        let down_target = target.clone();
+        let down_breaker = breaker.clone();
         client.on_error(move |(err, _server)| {
-            if down.swap(false, Ordering::Relaxed) {
-                tracing::error!(redis = %down_target, error = %err.details(), "lost the connection to Redis; reconnecting (sessions answer 503 meanwhile)");
-            }
+            down.store(false, Ordering::Relaxed);
+            down_breaker.connection_lost(&format!("lost the connection: {}", err.details()));
             async { Ok(()) }
         });
         let up = connected.clone();
-        let up_target = target.clone();
+        let up_breaker = breaker.clone();
         client.on_reconnect(move |_server| {
-            if !up.swap(true, Ordering::Relaxed) {
-                tracing::info!(redis = %up_target, "the connection to Redis is back");
-            }
+            up.store(true, Ordering::Relaxed);
+            up_breaker.reconnected();
             async { Ok(()) }
         });
     }
