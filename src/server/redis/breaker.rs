@@ -42,10 +42,17 @@ pub trait Fault {
 }
 
 impl Fault for Error {
+    /// Only a reply Redis sent about the command itself (wrong type, bad argument, a value that
+    /// does not parse) shows Redis is there. Everything else counts against it — fred's own
+    /// failures ("Too many failed write attempts", closed connections) included, and so are
+    /// replies such as `LOADING` or `BUSY`, which mean it cannot serve yet.
     fn is_outage(&self) -> bool {
-        matches!(
+        !matches!(
             self.kind(),
-            ErrorKind::Timeout | ErrorKind::IO | ErrorKind::Canceled | ErrorKind::Backpressure
+            ErrorKind::InvalidArgument
+                | ErrorKind::InvalidCommand
+                | ErrorKind::Parse
+                | ErrorKind::NotFound
         )
     }
 }
@@ -179,11 +186,20 @@ impl Breaker {
 
     fn admit(&self) -> Result<Permit<'_>, Error> {
         let mut state = self.state();
+        if state.outage.is_none() {
+            if self.reachable() {
+                return Ok(Permit {
+                    breaker: self,
+                    probe: false,
+                });
+            }
+            // The pool knows before fred's error event arrives: a command sent now would only
+            // wait in fred's queue for the reconnection.
+            self.open(state, "lost the connection");
+            return Err(self.refuse());
+        }
         let Some(outage) = state.outage.as_mut() else {
-            return Ok(Permit {
-                breaker: self,
-                probe: false,
-            });
+            return Err(self.refuse());
         };
         if !outage.probing && Instant::now() >= outage.next_probe && self.reachable() {
             outage.probing = true;
@@ -193,20 +209,25 @@ impl Breaker {
             });
         }
         drop(state);
-        self.inner.refused.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!("session store call refused: the breaker is open");
-        Err(Error::new(
-            ErrorKind::Canceled,
-            "the session store is unavailable (breaker open)",
-        ))
+        Err(self.refuse())
     }
 
-    /// Whether a probe could reach Redis at all: some pooled connection is up.
+    fn refuse(&self) -> Error {
+        self.inner.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!("session store call refused: the breaker is open");
+        Error::new(
+            ErrorKind::Canceled,
+            "the session store is unavailable (breaker open)",
+        )
+    }
+
+    /// Whether a command could be answered now: every pooled connection is up (the pool hands
+    /// commands round, and one sent on a connection that is down waits for its reconnection).
     fn reachable(&self) -> bool {
         self.inner
             .pool
             .as_ref()
-            .is_none_or(|pool| pool.clients().iter().any(|client| client.is_connected()))
+            .is_none_or(|pool| pool.clients().iter().all(|client| client.is_connected()))
     }
 
     fn succeeded(&self) {
