@@ -139,10 +139,17 @@ fn outage_under_load(connections: usize, outage: Duration) -> Outage {
 fn killed_redis_under_load_answers_within_milliseconds_and_recovers_within_a_second() {
     let outage = outage_under_load(8, Duration::from_secs(2));
     let once_detected: Vec<&Sample> = outage.once_detected.iter().collect();
-    let slowest = quantile(&once_detected, 1.0);
+    let slowest = once_detected
+        .iter()
+        .max_by_key(|s| s.latency)
+        .expect("requests");
     assert!(
-        slowest <= Duration::from_millis(100),
-        "slowest answer once detected {slowest:?}"
+        slowest.latency <= Duration::from_millis(100),
+        "slowest answer once detected: {:?} (page: {}, status {:?}; p99 {:?})",
+        slowest.latency,
+        slowest.page,
+        slowest.status,
+        quantile(&once_detected, 0.99),
     );
     assert!(
         outage.recovered <= Duration::from_secs(1),

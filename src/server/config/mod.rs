@@ -62,11 +62,8 @@ pub struct RedisSettings {
     pub command_timeout: Duration,
     pub startup_wait: Duration,
     pub key_prefix: String,
-    /// Consecutive timed-out calls that open the session-store breaker.
     pub breaker_failures: u32,
-    /// While the breaker is open on a slow Redis, how often one call probes it.
     pub breaker_probe_interval: Duration,
-    /// Requests that may be inside the session layer at once; more are refused with 503.
     pub max_waiting_requests: usize,
 }
 

@@ -179,7 +179,7 @@ impl Breaker {
         };
         match &outcome {
             Err(err) if err.is_outage() => self.failed(permit.probe),
-            _ => self.succeeded(),
+            _ => self.succeeded(permit.probe),
         }
         outcome
     }
@@ -230,9 +230,14 @@ impl Breaker {
             .is_none_or(|pool| pool.clients().iter().all(|client| client.is_connected()))
     }
 
-    fn succeeded(&self) {
+    fn succeeded(&self, probe: bool) {
         let mut state = self.state();
         state.consecutive_failures = 0;
+        // A call sent before the breaker opened may still come back fine just after; only the
+        // probe's answer says Redis is back.
+        if state.outage.is_some() && !probe {
+            return;
+        }
         let Some(outage) = state.outage.take() else {
             return;
         };
