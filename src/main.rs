@@ -3,16 +3,13 @@
 async fn main() -> std::process::ExitCode {
     use std::process::ExitCode;
 
-    use sessionboard::server::{config::Settings, startup::Application};
+    use sessionboard::server::{config::Settings, startup::Application, DEFAULT_LOG_FILTER};
     use tracing_subscriber::EnvFilter;
 
     tracing_subscriber::fmt()
         .with_env_filter(
-            // tower-sessions logs an ERROR for every request that cannot load its session, and fred
-            // a warning per pooled connection: during an outage that floods the log. The pool's
-            // watcher (server::redis) logs the outage once instead. RUST_LOG overrides.
             EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,fred=error,tower_sessions_core=off")),
+                .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),
         )
         .init();
 

@@ -14,3 +14,9 @@ pub mod router;
 pub mod sessions;
 pub mod startup;
 pub mod state;
+
+/// What the binary logs unless `RUST_LOG` says otherwise. tower-sessions logs an ERROR for every
+/// request that cannot load its session, and fred a warning per pooled connection: during an
+/// outage that floods the log. The session-store breaker (`redis::Breaker`) logs the outage once
+/// each way instead.
+pub const DEFAULT_LOG_FILTER: &str = "info,fred=error,tower_sessions_core=off";

@@ -29,7 +29,11 @@ pub struct Pages {
 
 pub fn app(state: AppState, pages: Pages) -> Router {
     let routes = generate_route_list(pages.app);
-    let sessions = sessions::layer_state(state.sessions.clone(), &state.settings.session);
+    let sessions = sessions::layer_state(
+        state.sessions.clone(),
+        &state.settings.session,
+        state.settings.redis.max_waiting_requests,
+    );
 
     let with_sessions = Router::<AppState>::new()
         .route(

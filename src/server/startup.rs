@@ -119,17 +119,23 @@ async fn connect(
         max_failures_per_address: settings.auth.max_failures_per_address,
         window: settings.auth.failure_window,
     };
-    let accounts = Accounts::new(redis.pool.clone(), keys.clone(), limits)
-        .await?
-        .with_replica_wait(redis.replica_wait());
+    let accounts = Accounts::new(
+        redis.pool.clone(),
+        keys.clone(),
+        limits,
+        redis.breaker().clone(),
+    )
+    .await?
+    .with_replica_wait(redis.replica_wait());
     accounts.seed(&settings.auth.demo_users).await?;
     let policy = ExpiryPolicy {
         idle: settings.session.idle_timeout,
         absolute: settings.session.absolute_timeout,
         refresh_fraction: settings.session.refresh_fraction,
     };
-    let sessions = RedisSessionStore::new(redis.pool.clone(), keys, policy)
-        .with_replica_wait(redis.replica_wait());
+    let sessions =
+        RedisSessionStore::with_breaker(redis.pool.clone(), keys, policy, redis.breaker().clone())
+            .with_replica_wait(redis.replica_wait());
     Ok(AppState::new(Shared {
         settings,
         leptos_options,

@@ -2,8 +2,10 @@
 //! starts for itself. One binary, so the app and its dependencies link once.
 
 mod accounts;
+mod degradation;
 mod expiry;
 mod helpers;
+mod load;
 mod outages;
 mod probes_and_config;
 mod redis_topologies;

@@ -124,7 +124,11 @@ impl DataApp {
         };
         let store =
             RedisSessionStore::new(pool.pool.clone(), KeySpace::new("sessionboard:"), policy);
-        let layer_state = sessions::layer_state(store, &settings.session);
+        let layer_state = sessions::layer_state(
+            store,
+            &settings.session,
+            settings.redis.max_waiting_requests,
+        );
         let app = routes().layer(axum::middleware::from_fn_with_state(
             layer_state,
             manage_sessions,

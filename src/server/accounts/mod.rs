@@ -17,7 +17,7 @@ pub use password::{PasswordError, ITERATIONS, MEMORY_KIB, PARALLELISM};
 use self::{limiter::LoginLimiter, store::AccountStore};
 use crate::{
     server::{
-        redis::{KeySpace, ReplicaWait},
+        redis::{Breaker, KeySpace, ReplicaWait},
         sessions::{AppSession, ClientInfo, SessionError},
     },
     shared::{
@@ -49,6 +49,8 @@ pub struct Accounts {
     limiter: LoginLimiter,
     /// Verified against when the user does not exist, so both failures take as long.
     decoy_hash: Arc<str>,
+    /// The session store's breaker: accounts live in the same Redis.
+    breaker: Breaker,
 }
 
 impl Accounts {
@@ -56,11 +58,13 @@ impl Accounts {
         pool: Pool,
         keys: KeySpace,
         limits: LoginLimits,
+        breaker: Breaker,
     ) -> Result<Accounts, PasswordError> {
         Ok(Accounts {
             store: AccountStore::new(pool.clone(), keys.clone()),
             limiter: LoginLimiter::new(pool, keys, limits),
             decoy_hash: password::decoy_hash().await?.into(),
+            breaker,
         })
     }
 
@@ -76,7 +80,10 @@ impl Accounts {
         password: Password,
     ) -> Result<(), AccountError> {
         let hash = password::hash(password).await?;
-        if self.store.create(username, &hash, now_ms()).await? {
+        if self
+            .redis(self.store.create(username, &hash, now_ms()))
+            .await?
+        {
             Ok(())
         } else {
             Err(AccountError::UsernameTaken)
@@ -95,7 +102,10 @@ impl Accounts {
         // Too long to be anyone's password: refused without spending a hash on it.
         let password = Password::attempt(password).ok_or(AccountError::InvalidCredentials)?;
         let Ok(name) = Username::parse(username) else {
-            if let Some(wait) = self.limiter.attempt(None, &client.address).await? {
+            if let Some(wait) = self
+                .redis(self.limiter.attempt(None, &client.address))
+                .await?
+            {
                 return Err(AccountError::TooManyAttempts(wait));
             }
             self.verify(None, password).await?;
@@ -121,7 +131,10 @@ impl Accounts {
         let current = Password::attempt(current).ok_or(AccountError::InvalidCredentials)?;
         self.limited_verify(user, current, &client.address).await?;
         let hash = password::hash(new).await?;
-        if !self.store.set_password_hash(user, &hash).await? {
+        if !self
+            .redis(self.store.set_password_hash(user, &hash))
+            .await?
+        {
             return Err(AccountError::InvalidCredentials);
         }
         session.renew_id().await?;
@@ -149,15 +162,26 @@ impl Accounts {
         password: Password,
         address: &str,
     ) -> Result<(), AccountError> {
-        if let Some(wait) = self.limiter.attempt(Some(user), address).await? {
+        if let Some(wait) = self
+            .redis(self.limiter.attempt(Some(user), address))
+            .await?
+        {
             return Err(AccountError::TooManyAttempts(wait));
         }
         if self.verify(Some(user), password).await? {
-            self.limiter.succeeded(user, address).await?;
+            self.redis(self.limiter.succeeded(user, address)).await?;
             Ok(())
         } else {
             Err(AccountError::InvalidCredentials)
         }
+    }
+
+    /// One call on the accounts in Redis, through the breaker.
+    async fn redis<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, fred::error::Error>>,
+    ) -> Result<T, fred::error::Error> {
+        self.breaker.run(call).await
     }
 
     /// Whether the password is the user's; an unknown user costs one hash all the same.
@@ -167,7 +191,7 @@ impl Accounts {
         password: Password,
     ) -> Result<bool, AccountError> {
         let stored = match user {
-            Some(user) => self.store.password_hash(user).await?,
+            Some(user) => self.redis(self.store.password_hash(user)).await?,
             None => None,
         };
         match stored {

@@ -163,6 +163,12 @@ declare! {
     sentinel_username: String, "REDIS_SENTINEL_USERNAME", "a user name";
     wait_replicas: u32 = "0", "REDIS_WAIT_REPLICAS", "a number of replicas from 0 to 16",
         check within(0..=16);
+    breaker_timeouts: u32 = "3", "REDIS_BREAKER_TIMEOUTS", "a whole number from 1 to 1000",
+        check within(1..=1000);
+    breaker_probe_interval_ms: u64 => Duration = "250", "REDIS_BREAKER_PROBE_INTERVAL_MS",
+        MILLISECONDS, check milliseconds;
+    max_waiting_requests: usize = "256", "REDIS_MAX_WAITING_REQUESTS",
+        "a whole number from 1 to 100000", check within(1..=100_000);
 
     [session]
     idle_timeout_seconds: u64 => Duration = "604800", "SESSION_TTL_SECONDS", SECONDS,

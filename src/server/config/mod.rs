@@ -70,6 +70,9 @@ pub struct RedisSettings {
     pub sentinel_password: Option<SecretString>,
     /// `REDIS_WAIT_REPLICAS`: replicas that must hold a sign-in before it is answered.
     pub wait_replicas: u32,
+    pub breaker_failures: u32,
+    pub breaker_probe_interval: Duration,
+    pub max_waiting_requests: usize,
 }
 
 /// How to reach Redis: a URL (may hold a password, so it is a secret) or its parts.
@@ -238,6 +241,9 @@ impl RedisSettings {
             sentinel_username: redis.sentinel_username,
             sentinel_password: declared::REDIS_SENTINEL_PASSWORD.get(env),
             wait_replicas: redis.wait_replicas,
+            breaker_failures: redis.breaker_timeouts,
+            breaker_probe_interval: redis.breaker_probe_interval_ms,
+            max_waiting_requests: redis.max_waiting_requests,
         };
         topology::check(&settings)?;
         Ok(settings)

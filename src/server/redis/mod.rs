@@ -19,12 +19,14 @@ use fred::{
 
 use crate::server::config::RedisSettings;
 
+mod breaker;
 mod durability;
 mod failover;
 mod failure;
 mod keys;
 mod tls;
 mod topology;
+pub use breaker::{Breaker, BreakerSettings, BreakerState, Fault};
 pub use durability::ReplicaWait;
 pub use failure::{classify, safe_text, Failure};
 pub use keys::KeySpace;
@@ -90,13 +92,15 @@ fn build_pool(settings: &RedisSettings) -> Result<Pool, RedisError> {
         .map_err(|err| RedisError::Config(failure::safe_text(&err)))
 }
 
-/// The connected pool plus a flag the readiness check and the logs share.
+/// The connected pool, a flag the readiness check reads, and the breaker every session-store
+/// call goes through.
 #[derive(Clone)]
 pub struct RedisPool {
     pub pool: Pool,
     connected: Arc<AtomicBool>,
     sentinels: SentinelWatch,
     wait: ReplicaWait,
+    breaker: Breaker,
 }
 
 impl RedisPool {
@@ -153,7 +157,16 @@ impl RedisPool {
 
     fn ready(pool: Pool, settings: &RedisSettings, target: String) -> RedisPool {
         let connected = Arc::new(AtomicBool::new(true));
-        watch_connection(&pool, connected.clone());
+        let breaker = Breaker::new(
+            BreakerSettings {
+                command_timeout: settings.command_timeout,
+                failures_to_open: settings.breaker_failures,
+                probe_interval: settings.breaker_probe_interval,
+            },
+            Some(pool.clone()),
+            target.clone(),
+        );
+        watch_connection(&pool, connected.clone(), breaker.clone());
         let sentinels = match topology::fred_config(settings) {
             Ok(config) => SentinelWatch::start(&config, &pool, settings.connect_timeout),
             Err(_) => SentinelWatch::default(),
@@ -167,6 +180,7 @@ impl RedisPool {
                 replicas: settings.wait_replicas,
                 timeout: settings.command_timeout,
             },
+            breaker,
         }
     }
 
@@ -179,6 +193,11 @@ impl RedisPool {
     /// What `REDIS_WAIT_REPLICAS` asks of writes that must survive a master crash.
     pub fn replica_wait(&self) -> ReplicaWait {
         self.wait
+    }
+
+    /// The breaker in front of the session store's calls.
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
     }
 
     /// True while at least the last event seen was a successful (re)connection.
@@ -212,23 +231,28 @@ async fn probe_key_prefix(pool: &Pool, prefix: &str) -> Result<(), fred::error::
     Ok(())
 }
 
-/// Logs the moment the connection is lost and the moment it is back — once each per outage, not
-/// once per failed command, so an outage cannot flood the log.
-fn watch_connection(pool: &Pool, connected: Arc<AtomicBool>) {
+/// Tells the breaker the moment a connection is lost and the moment one is back, naming the
+/// server; the breaker logs the outage once each way, never once per failed command.
+fn watch_connection(pool: &Pool, connected: Arc<AtomicBool>, breaker: Breaker) {
     for client in pool.clients() {
         let down = connected.clone();
+        let down_breaker = breaker.clone();
         client.on_error(move |(err, server)| {
-            if down.swap(false, Ordering::Relaxed) {
-                let server = server.map_or_else(|| "?".to_string(), |s| format!("{}:{}", s.host, s.port));
-                tracing::error!(redis = %server, error = %failure::safe_text(&err), "lost the connection to Redis; reconnecting (sessions answer 503 meanwhile)");
-            }
+            down.store(false, Ordering::Relaxed);
+            let server =
+                server.map_or_else(|| "?".to_string(), |s| format!("{}:{}", s.host, s.port));
+            down_breaker.connection_lost(&format!(
+                "lost the connection to {server}: {}",
+                failure::safe_text(&err)
+            ));
             async { Ok(()) }
         });
         let up = connected.clone();
+        let up_breaker = breaker.clone();
         client.on_reconnect(move |server| {
-            if !up.swap(true, Ordering::Relaxed) {
-                tracing::info!(redis = %format!("{}:{}", server.host, server.port), "the connection to Redis is back");
-            }
+            up.store(true, Ordering::Relaxed);
+            tracing::debug!(redis = %format!("{}:{}", server.host, server.port), "reconnected");
+            up_breaker.reconnected();
             async { Ok(()) }
         });
     }

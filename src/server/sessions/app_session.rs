@@ -252,7 +252,7 @@ impl AppSession {
 
     /// The live sessions of `user` (the signed-in user of this session).
     pub async fn list_sessions(&self, user: &Username) -> Result<Vec<ListedSession>, SessionError> {
-        self.index_call(self.index().list(user, now_ms()).await)
+        self.index_call(self.index().list(user, now_ms())).await
     }
 
     /// Signs out one of `user`'s sessions; `false` when the user has no such session.
@@ -261,21 +261,31 @@ impl AppSession {
         user: &Username,
         handle: &SessionHandle,
     ) -> Result<bool, SessionError> {
-        self.index_call(self.index().revoke(user, handle).await)
+        self.index_call(self.index().revoke(user, handle)).await
     }
 
     /// Signs out every session of `user` but this one; returns how many.
     pub async fn revoke_others(&self, user: &Username) -> Result<usize, SessionError> {
         let keep = self.handle();
-        self.index_call(self.index().revoke_all_except(user, keep.as_ref()).await)
+        self.index_call(self.index().revoke_all_except(user, keep.as_ref()))
+            .await
     }
 
     fn index(&self) -> &super::user_index::UserIndex {
         self.request_store.store().index()
     }
 
-    fn index_call<T>(&self, result: Result<T, fred::error::Error>) -> Result<T, SessionError> {
-        result.map_err(|err| SessionError::StoreUnavailable(err.details().to_string()))
+    /// A call on the user index, through the store's breaker.
+    async fn index_call<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, fred::error::Error>>,
+    ) -> Result<T, SessionError> {
+        self.request_store
+            .store()
+            .breaker()
+            .run(call)
+            .await
+            .map_err(|err| SessionError::StoreUnavailable(err.details().to_string()))
     }
 }
 

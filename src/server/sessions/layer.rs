@@ -5,6 +5,10 @@
 //! app needs: give each request its own store (so a save writes only what that request changed,
 //! see `request_store`), answer a failed save with a JSON 503/409 instead of a bare 500, and
 //! accept cookies signed with a previous secret. Handlers see the standard `Session` either way.
+//!
+//! It also bounds how many requests may be inside it — waiting on Redis — at once: beyond
+//! `REDIS_MAX_WAITING_REQUESTS` a request is answered 503 at once instead of joining a queue that
+//! a slow Redis would only make longer.
 
 use std::sync::Arc;
 
@@ -19,6 +23,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
+use tokio::sync::Semaphore;
 use tower_sessions::{
     cookie::{Cookie, CookieJar, Key, SameSite},
     session::Id,
@@ -56,6 +61,8 @@ pub struct CookieSettings {
 pub struct SessionLayerState {
     pub store: RedisSessionStore,
     pub cookie: Arc<CookieSettings>,
+    /// One permit per request inside the layer.
+    pub waiting: Arc<Semaphore>,
 }
 
 /// The session id a request's cookie carried, if it was ours and intact.
@@ -72,6 +79,13 @@ pub async fn manage_sessions(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let Ok(_waiting) = state.waiting.clone().try_acquire_owned() else {
+        tracing::debug!("too many requests waiting on the session store; refused one");
+        return unavailable(ApiError::new(
+            ErrorCode::SessionStoreUnavailable,
+            "The server is busy — retrying. Nothing was changed.",
+        ));
+    };
     let incoming = read_cookie(&request, &state.cookie);
     let request_store = RequestStore::new(state.store.clone());
     let idle = time::Duration::milliseconds(state.store.policy().idle_ms());
@@ -86,7 +100,27 @@ pub async fn manage_sessions(
         request_store: request_store.clone(),
     });
     let response = next.run(request).await;
-    finish(&state.cookie, &session, &request_store, &incoming, response).await
+    let mut response = finish(&state.cookie, &session, &request_store, &incoming, response).await;
+    // Whatever answered 503 (a server function, a page), the client may retry in a second.
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .entry(RETRY_AFTER)
+            .or_insert(HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    }
+    response
+}
+
+/// How long a client is asked to wait before retrying a 503.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// A 503 in the shape of every API error, with `Retry-After`.
+fn unavailable(error: ApiError) -> Response {
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(error)).into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    response
 }
 
 /// Saves what the request changed, moves the deadline when due, and sets the cookie.
@@ -185,12 +219,10 @@ fn refuse_lost_change(
     };
     let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::CONFLICT);
     let ended = error.code == ErrorCode::SessionEnded;
-    let mut response = (status, Json(error)).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return Some(unavailable(error));
     }
+    let mut response = (status, Json(error)).into_response();
     if ended && incoming.cookie_present {
         append_cookie(&mut response, removal_cookie(cookie));
     }

@@ -17,6 +17,7 @@ mod user_index;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha512};
+use tokio::sync::Semaphore;
 use tower_sessions::{
     cookie::{Key, SameSite},
     Session,
@@ -33,8 +34,12 @@ use crate::server::config::{self, SessionSettings};
 
 /// What the session layer needs: the store, and the cookie as configured (HttpOnly, SameSite and
 /// Secure as set, signed with `SESSION_SECRET`; a cookie whose signature does not match is
-/// ignored, as if there were none).
-pub fn layer_state(store: RedisSessionStore, settings: &SessionSettings) -> SessionLayerState {
+/// ignored, as if there were none), and at most `max_waiting` requests inside the layer at once.
+pub fn layer_state(
+    store: RedisSessionStore,
+    settings: &SessionSettings,
+    max_waiting: usize,
+) -> SessionLayerState {
     let same_site = match settings.cookie_same_site {
         config::SameSite::Lax => SameSite::Lax,
         config::SameSite::Strict => SameSite::Strict,
@@ -48,6 +53,7 @@ pub fn layer_state(store: RedisSessionStore, settings: &SessionSettings) -> Sess
             key: signing_key(settings.secret.expose()),
             previous_keys: Vec::new(),
         }),
+        waiting: Arc::new(Semaphore::new(max_waiting)),
     }
 }
 

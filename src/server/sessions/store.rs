@@ -35,7 +35,7 @@ use super::{
     user_index::{SessionHandle, UserIndex},
 };
 use crate::{
-    server::redis::{KeySpace, ReplicaWait},
+    server::redis::{Breaker, BreakerSettings, Fault, KeySpace, ReplicaWait},
     shared::input::Username,
 };
 
@@ -45,6 +45,12 @@ pub enum StoreError {
     Redis(#[from] fred::error::Error),
     #[error("a session value could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
+}
+
+impl Fault for StoreError {
+    fn is_outage(&self) -> bool {
+        matches!(self, StoreError::Redis(err) if err.is_outage())
+    }
 }
 
 /// What one request changed, ready for the save script. Values are JSON text.
@@ -88,6 +94,7 @@ struct Inner {
     save: Script,
     increment: Script,
     undecodable: AtomicU64,
+    breaker: Breaker,
 }
 
 impl std::fmt::Debug for RedisSessionStore {
@@ -116,6 +123,22 @@ impl RedisSessionStore {
     /// # }
     /// ```
     pub fn new(pool: Pool, keys: KeySpace, policy: ExpiryPolicy) -> Self {
+        let settings = BreakerSettings {
+            command_timeout: std::time::Duration::from_millis(1500),
+            failures_to_open: 3,
+            probe_interval: std::time::Duration::from_millis(250),
+        };
+        let breaker = Breaker::new(settings, Some(pool.clone()), "Redis".into());
+        Self::with_breaker(pool, keys, policy, breaker)
+    }
+
+    /// A store whose every call goes through `breaker` (the pool's, in the app).
+    pub fn with_breaker(
+        pool: Pool,
+        keys: KeySpace,
+        policy: ExpiryPolicy,
+        breaker: Breaker,
+    ) -> Self {
         RedisSessionStore {
             inner: Arc::new(Inner {
                 index: UserIndex::new(pool.clone(), keys.clone(), policy),
@@ -126,6 +149,7 @@ impl RedisSessionStore {
                 save: Script::from_lua(include_str!("scripts/save.lua")),
                 increment: Script::from_lua(include_str!("scripts/increment.lua")),
                 undecodable: AtomicU64::new(0),
+                breaker,
             }),
             wait: ReplicaWait::default(),
         }
@@ -147,6 +171,11 @@ impl RedisSessionStore {
         &self.inner.index
     }
 
+    /// The breaker every call of this store goes through.
+    pub fn breaker(&self) -> &Breaker {
+        &self.inner.breaker
+    }
+
     /// The Redis key of a session.
     pub fn key(&self, id: &Id) -> String {
         self.inner.keys.session(id)
@@ -154,7 +183,11 @@ impl RedisSessionStore {
 
     /// One `HGETALL`. `None` when there is no session, or none that can be read.
     pub async fn load(&self, id: &Id) -> Result<Option<(Meta, Data)>, StoreError> {
-        let raw: Result<HashMap<String, String>, _> = self.inner.pool.hgetall(self.key(id)).await;
+        let raw: Result<HashMap<String, String>, fred::error::Error> = self
+            .inner
+            .breaker
+            .run(self.inner.pool.hgetall(self.key(id)))
+            .await;
         let raw = match raw {
             Ok(raw) if raw.is_empty() => return Ok(None),
             Ok(raw) => raw,
@@ -180,6 +213,16 @@ impl RedisSessionStore {
     /// Stores a new session and, when it is signed in, its entry in the user's index. A taken id
     /// (vanishingly rare) is replaced by a fresh one, so `id` may change.
     pub async fn create(&self, id: &mut Id, meta: &Meta, data: &Data) -> Result<(), StoreError> {
+        let breaker = self.inner.breaker.clone();
+        breaker.run(self.create_unguarded(id, meta, data)).await
+    }
+
+    async fn create_unguarded(
+        &self,
+        id: &mut Id,
+        meta: &Meta,
+        data: &Data,
+    ) -> Result<(), StoreError> {
         let deadline = self
             .inner
             .policy
@@ -232,14 +275,25 @@ impl RedisSessionStore {
         args.extend(changes.delete.iter().cloned());
         let saved: i64 = self
             .inner
-            .save
-            .evalsha_with_reload(self.inner.pool.next(), self.key(id), args)
+            .breaker
+            .run(
+                self.inner
+                    .save
+                    .evalsha_with_reload(self.inner.pool.next(), self.key(id), args),
+            )
             .await?;
         Ok(saved == 1)
     }
 
     /// Deletes a session's record, then its entry in its user's index.
     pub async fn delete(&self, id: &Id, user: Option<&Username>) -> Result<(), StoreError> {
+        self.inner
+            .breaker
+            .run(self.delete_unguarded(id, user))
+            .await
+    }
+
+    async fn delete_unguarded(&self, id: &Id, user: Option<&Username>) -> Result<(), StoreError> {
         let _: i64 = self.inner.pool.del(self.key(id)).await?;
         if let Some(user) = user {
             self.inner
@@ -260,12 +314,12 @@ impl RedisSessionStore {
     ) -> Result<Option<i64>, StoreError> {
         let value: Option<i64> = self
             .inner
-            .increment
-            .evalsha_with_reload(
+            .breaker
+            .run(self.inner.increment.evalsha_with_reload(
                 self.inner.pool.next(),
                 self.key(id),
                 vec![record::data_field(key), amount.to_string()],
-            )
+            ))
             .await?;
         Ok(value)
     }
