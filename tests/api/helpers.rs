@@ -294,7 +294,7 @@ impl Browser {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.app_url, path)
     }
 
@@ -306,10 +306,10 @@ impl Browser {
             .unwrap_or_else(|err| panic!("GET {path}: {err}"))
     }
 
-    /// A form post as the app's own script sends it: asking for JSON instead of a redirect.
+    /// A form post as the app's own script sends it: same-origin, asking for JSON instead of a
+    /// redirect.
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        self.post_with_headers(path, &[("accept", "application/json")], form)
-            .await
+        self.post_with_headers(path, &SAME_ORIGIN_JSON, form).await
     }
 
     /// A form post with exactly these headers (say, those of a page on another site).
@@ -400,10 +400,18 @@ async fn ok_json<T: DeserializeOwned>(res: Response) -> T {
     serde_json::from_str(&body).unwrap_or_else(|err| panic!("{call}: {err}: {body}"))
 }
 
-/// Sends as the app's own script does: asking for JSON, not for a redirect back to the page.
+/// What a browser running the app's own script sends with a post.
+pub const SAME_ORIGIN_JSON: [(&str, &str); 2] = [
+    ("accept", "application/json"),
+    ("sec-fetch-site", "same-origin"),
+];
+
+/// Sends as the app's own script does: same-origin, asking for JSON, not for a redirect back to
+/// the page.
 async fn send_for_json(request: RequestBuilder) -> Response {
     request
         .header("accept", "application/json")
+        .header("sec-fetch-site", "same-origin")
         .send()
         .await
         .expect("the app answers")

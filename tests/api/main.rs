@@ -3,6 +3,7 @@
 
 mod accounts;
 mod expiry;
+mod hardening;
 mod helpers;
 mod outages;
 mod probes_and_config;

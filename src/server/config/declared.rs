@@ -3,17 +3,16 @@
 //! and the rule that checks it, so that layering, type errors and range errors all describe a
 //! setting from the same words.
 
-use crate::shared::input::{Password, Username};
 use std::{
-    collections::HashMap, marker::PhantomData, net::SocketAddr, ops::RangeInclusive, path::PathBuf,
-    str::FromStr, time::Duration,
+    marker::PhantomData, net::SocketAddr, ops::RangeInclusive, path::PathBuf, str::FromStr,
+    time::Duration,
 };
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use url::Url;
 
-use super::{ConfigError, Environment, SameSite, MIN_SECRET_LEN};
+use super::{ConfigError, Environment, SameSite};
 
 /// What an entry says about one setting read through figment.
 pub struct Setting {
@@ -140,6 +139,9 @@ declare! {
         check environment;
     site_addr: SocketAddr = "127.0.0.1:3000", "LEPTOS_SITE_ADDR", "an address like 127.0.0.1:3000";
     data_dir: PathBuf = "data", "SESSIONBOARD_DATA_DIR", "a folder path";
+    hsts_max_age_seconds: u64 = "31536000", "HSTS_MAX_AGE_SECONDS",
+        "a whole number of seconds (0 = tell browsers to forget the policy)";
+    hsts_include_subdomains: bool = "false", "HSTS_INCLUDE_SUBDOMAINS", "true or false";
 
     [redis]
     url: String => SecretString, "REDIS_URL",
@@ -308,73 +310,4 @@ impl<'de, T: FromStr> serde::Deserialize<'de> for Parsed<T> {
 
         deserializer.deserialize_any(Text(PhantomData))
     }
-}
-
-/// A setting that holds secrets: it is read from the environment only and its value never
-/// appears in an error.
-pub struct EnvOnly {
-    pub env: &'static str,
-    pub expected: &'static str,
-}
-
-pub const SESSION_SECRET: EnvOnly = EnvOnly {
-    env: "SESSION_SECRET",
-    expected: "at least 32 characters",
-};
-pub const REDIS_PASSWORD: EnvOnly = EnvOnly {
-    env: "REDIS_PASSWORD",
-    expected: "a password",
-};
-pub const DEMO_USERS: EnvOnly = EnvOnly {
-    env: "DEMO_USERS",
-    expected: "name:password pairs separated by commas (names of 3-32 a-z 0-9 . _ -, passwords of 8-128 characters)",
-};
-
-impl EnvOnly {
-    pub fn get(&self, env: &HashMap<String, String>) -> Option<SecretString> {
-        let value = env.get(self.env).filter(|value| !value.is_empty())?;
-        Some(SecretString::from(value.clone()))
-    }
-
-    fn invalid(&self, shown: String) -> ConfigError {
-        ConfigError::Invalid {
-            name: self.env.to_string(),
-            value: shown,
-            expected: self.expected,
-        }
-    }
-}
-
-pub fn session_secret(env: &HashMap<String, String>) -> Result<Option<SecretString>, ConfigError> {
-    match SESSION_SECRET.get(env) {
-        Some(secret) if secret.expose_secret().chars().count() < MIN_SECRET_LEN => {
-            Err(SESSION_SECRET.invalid("(hidden)".into()))
-        }
-        secret => Ok(secret),
-    }
-}
-
-/// `DEMO_USERS=alice:password1,bob:password2`. An error may name a user, never a password.
-pub fn demo_users(
-    env: &HashMap<String, String>,
-) -> Result<Vec<(Username, SecretString)>, ConfigError> {
-    let Some(list) = DEMO_USERS.get(env) else {
-        return Ok(Vec::new());
-    };
-    if list.expose_secret().trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    list.expose_secret()
-        .split(',')
-        .map(|pair| {
-            let (name, password) = pair
-                .split_once(':')
-                .ok_or_else(|| DEMO_USERS.invalid("(hidden)".into()))?;
-            let name =
-                Username::parse(name).map_err(|_| DEMO_USERS.invalid(format!("user {name:?}")))?;
-            Password::new_checked(password.to_string())
-                .map_err(|_| DEMO_USERS.invalid(format!("password of {:?}", name.as_str())))?;
-            Ok((name, SecretString::from(password.to_string())))
-        })
-        .collect()
 }

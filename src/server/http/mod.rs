@@ -1,5 +1,6 @@
-//! HTTP concerns outside the session: liveness and readiness probes, cross-site refusal and the
-//! security headers every response carries.
+//! HTTP concerns outside the session: liveness and readiness probes, cross-site refusal, the
+//! security headers every response carries and the JSON answers of requests no handler takes.
 
 pub mod health;
+pub mod responses;
 pub mod security;

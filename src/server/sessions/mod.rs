@@ -16,6 +16,7 @@ mod user_index;
 
 use std::sync::Arc;
 
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha512};
 use tower_sessions::{
     cookie::{Key, SameSite},
@@ -32,8 +33,8 @@ pub use user_index::{ListedSession, SessionHandle};
 use crate::server::config::{self, SessionSettings};
 
 /// What the session layer needs: the store, and the cookie as configured (HttpOnly, SameSite and
-/// Secure as set, signed with `SESSION_SECRET`; a cookie whose signature does not match is
-/// ignored, as if there were none).
+/// Secure as set, signed with `SESSION_SECRET`; one signed with a `SESSION_SECRET_PREVIOUS` is
+/// accepted and re-signed, one whose signature matches none is ignored, as if there were none).
 pub fn layer_state(store: RedisSessionStore, settings: &SessionSettings) -> SessionLayerState {
     let same_site = match settings.cookie_same_site {
         config::SameSite::Lax => SameSite::Lax,
@@ -46,7 +47,11 @@ pub fn layer_state(store: RedisSessionStore, settings: &SessionSettings) -> Sess
             secure: settings.cookie_secure,
             same_site,
             key: signing_key(settings.secret.expose()),
-            previous_keys: Vec::new(),
+            previous_keys: settings
+                .previous_secrets
+                .iter()
+                .map(|secret| signing_key(secret.expose_secret()))
+                .collect(),
         }),
     }
 }
