@@ -50,6 +50,13 @@ impl From<AccountError> for ApiError {
                     wait.as_secs().max(1)
                 ),
             ),
+            AccountError::TooManyRegistrations(wait) => ApiError::new(
+                ErrorCode::TooManyAttempts,
+                format!(
+                    "Too many new accounts from your address. Try again in {} s.",
+                    wait.as_secs().max(1)
+                ),
+            ),
             AccountError::Store(err) => store_unavailable(err.details()),
             AccountError::Session(err) => err.into(),
             AccountError::Password(err) => {

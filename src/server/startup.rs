@@ -9,7 +9,7 @@ use leptos::prelude::LeptosOptions;
 use tokio::net::TcpListener;
 
 use super::{
-    accounts::{AccountError, Accounts, LoginLimits, PasswordError},
+    accounts::{AccountError, AccountPolicy, Accounts, LoginLimits, PasswordError},
     config::Settings,
     redis::{KeySpace, RedisError, RedisPool},
     router::{self, Pages},
@@ -114,12 +114,19 @@ async fn connect(
 ) -> Result<AppState, StartupError> {
     let redis = RedisPool::connect(&settings.redis).await?;
     let keys = KeySpace::new(&settings.redis.key_prefix);
-    let limits = LoginLimits {
-        max_failures_per_user: settings.auth.max_failures_per_user,
-        max_failures_per_address: settings.auth.max_failures_per_address,
-        window: settings.auth.failure_window,
+    let auth = &settings.auth;
+    let policy = AccountPolicy {
+        login: LoginLimits {
+            max_failures_per_user: auth.max_failures_per_user,
+            max_failures_per_address: auth.max_failures_per_address,
+            slowdown_after_failures_per_user: auth.slowdown_after_failures_per_user,
+            slowdown_cap: auth.slowdown_cap,
+            window: auth.failure_window,
+        },
+        max_registrations_per_address: auth.max_registrations_per_address,
+        unused_account_ttl: auth.unused_account_ttl,
     };
-    let accounts = Accounts::new(redis.pool.clone(), keys.clone(), limits).await?;
+    let accounts = Accounts::new(redis.pool.clone(), keys.clone(), policy).await?;
     accounts.seed(&settings.auth.demo_users).await?;
     let policy = ExpiryPolicy {
         idle: settings.session.idle_timeout,

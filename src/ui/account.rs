@@ -24,7 +24,7 @@ pub async fn register(username: String, password: String) -> Result<String, ApiE
             let password = Password::new_checked(password)?;
             context::state()?
                 .accounts
-                .register(&username, password)
+                .register(&username, password, &context::client())
                 .await?;
             Ok(username.to_string())
         }

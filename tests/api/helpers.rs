@@ -177,6 +177,11 @@ pub fn settings(redis_port: u16, overrides: &[(&str, &str)]) -> Result<Settings,
         ("REDIS_STARTUP_WAIT_SECONDS".into(), "5".into()),
         ("REDIS_COMMAND_TIMEOUT_MS".into(), "1000".into()),
         ("REDIS_CONNECT_TIMEOUT_MS".into(), "500".into()),
+        // Tests come from one address and register freely; the tests of these limits set them.
+        (
+            "REGISTRATION_MAX_PER_ADDRESS_PER_HOUR".into(),
+            "10000".into(),
+        ),
     ]);
     for (k, v) in overrides {
         env.insert(k.to_string(), v.to_string());
@@ -226,6 +231,20 @@ impl TestApp {
     /// Another visitor: a cookie jar of its own against this app.
     pub fn new_browser(&self) -> Browser {
         Browser::new(self.browser.app_url.clone())
+    }
+
+    /// Another visitor, connecting from `address` (any 127.x.y.z works on loopback). It waits
+    /// up to 30 s for an answer: long enough to queue behind a burst of password hashes.
+    pub fn browser_from(&self, address: &str) -> Browser {
+        let address = address.parse().expect("an IP address");
+        Browser {
+            app_url: self.browser.app_url.clone(),
+            client: client_builder(true)
+                .timeout(Duration::from_secs(30))
+                .local_address(Some(address))
+                .build()
+                .expect("client"),
+        }
     }
 
     /// Starts a session with one increment, outside any cookie jar; returns its cookie.
@@ -418,11 +437,13 @@ async fn send_for_json(request: RequestBuilder) -> Response {
 }
 
 pub fn http_client(cookies: bool) -> Client {
+    client_builder(cookies).build().expect("client")
+}
+
+fn client_builder(cookies: bool) -> reqwest::ClientBuilder {
     Client::builder()
         .cookie_store(cookies)
         .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
 }
 
 /// The `name=value` of the session cookie a response sets, if any.

@@ -5,6 +5,7 @@ mod accounts;
 mod expiry;
 mod hardening;
 mod helpers;
+mod lockout;
 mod outages;
 mod probes_and_config;
 mod security;

@@ -180,6 +180,14 @@ declare! {
         "a whole number above 0", check above_zero;
     failure_window_seconds: u64 => Duration = "300", "LOGIN_FAILURE_WINDOW_SECONDS", SECONDS,
         check seconds;
+    slowdown_after_failures_per_user: u32 = "20", "LOGIN_SLOWDOWN_AFTER_FAILURES_PER_USER",
+        "a whole number above 0", check above_zero;
+    slowdown_max_seconds: u64 => Duration = "60", "LOGIN_SLOWDOWN_MAX_SECONDS", SECONDS,
+        check seconds;
+    max_registrations_per_address: u32 = "10", "REGISTRATION_MAX_PER_ADDRESS_PER_HOUR",
+        "a whole number above 0", check above_zero;
+    unused_account_ttl_seconds: u64 => Duration = "2592000", "ACCOUNT_UNUSED_TTL_SECONDS",
+        SECONDS, check seconds;
 }
 
 const SECONDS: &str = "a whole number of seconds above 0 (at most ten years)";

@@ -42,9 +42,17 @@ pub struct Settings {
 
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
+    /// Attempts at one name from one address before that pair is locked for the window.
     pub max_failures_per_user: u32,
     pub max_failures_per_address: u32,
     pub failure_window: Duration,
+    /// Attempts at one name from all addresses before the next ones are spaced (up to the cap).
+    pub slowdown_after_failures_per_user: u32,
+    pub slowdown_cap: Duration,
+    /// Registrations from one address per hour.
+    pub max_registrations_per_address: u32,
+    /// An account that never signed in is deleted this long after it was created.
+    pub unused_account_ttl: Duration,
     /// `DEMO_USERS`: accounts created at start-up when missing (name, password).
     pub demo_users: Vec<(Username, SecretString)>,
 }
@@ -203,6 +211,10 @@ impl Settings {
                 max_failures_per_user: auth.max_failures_per_user,
                 max_failures_per_address: auth.max_failures_per_address,
                 failure_window: auth.failure_window_seconds,
+                slowdown_after_failures_per_user: auth.slowdown_after_failures_per_user,
+                slowdown_cap: auth.slowdown_max_seconds,
+                max_registrations_per_address: auth.max_registrations_per_address,
+                unused_account_ttl: auth.unused_account_ttl_seconds,
                 demo_users: env_only::demo_users(env)?,
             },
         })

@@ -21,7 +21,9 @@ use secrecy::ExposeSecret;
 use crate::server::config::{RedisEndpoint, RedisSettings};
 
 mod keys;
+mod window;
 pub use keys::KeySpace;
+pub use window::{Counted, WindowCounter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
