@@ -1,5 +1,5 @@
 //! Everything that runs only on the server (`ssr`), along the request path:
-//! `startup` (process → listener) → `router` (routes and layers) → `http` (probes, hardening) →
+//! `startup` (process → listener) → `serve` (connections and their limits) → `router` (routes and layers) → `http` (probes, hardening) →
 //! `sessions` (cookie → session → Redis) and `accounts` (sign-in, passwords) → `redis` (the
 //! pool and the key layout). `config` reads the settings; `state` holds what handlers share;
 //! `context` and `error` connect Leptos server functions to all of it.
@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod redis;
 pub mod router;
+pub mod serve;
 pub mod sessions;
 pub mod startup;
 pub mod state;

@@ -5,7 +5,7 @@
 use axum::{
     body::Body,
     extract::{Request, State},
-    http::{header::CACHE_CONTROL, HeaderValue},
+    http::{header::CACHE_CONTROL, HeaderValue, StatusCode},
     middleware,
     response::{IntoResponse, Response},
     routing::get,
@@ -13,7 +13,7 @@ use axum::{
 };
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::{set_header::SetResponseHeaderLayer, timeout::TimeoutLayer};
 
 use super::{
     config::Environment,
@@ -90,6 +90,10 @@ pub fn app(state: AppState, pages: Pages) -> Router {
         .layer(middleware::from_fn_with_state(
             hsts,
             responses::strict_transport_security,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.settings.server.request_timeout,
         ))
         .with_state(state)
 }

@@ -13,6 +13,7 @@ use super::{
     config::Settings,
     redis::{KeySpace, RedisError, RedisPool},
     router::{self, Pages},
+    serve::{serve, ConnectionLimits},
     sessions::{ExpiryPolicy, RedisSessionStore},
     state::{AppState, Shared},
 };
@@ -93,14 +94,15 @@ impl Application {
     /// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the Redis pool closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let redis = self.state.redis.clone();
+        let server = &self.state.settings.server;
+        let limits = ConnectionLimits {
+            header_read: server.header_read_timeout,
+            keep_alive: server.keep_alive_timeout,
+            max_connections: server.max_connections,
+        };
         let router = router::app(self.state, self.pages);
         tracing::info!("listening on http://{}", self.addr);
-        axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        serve(self.listener, router, limits, shutdown_signal()).await;
         tracing::info!("stopped accepting requests; closing the Redis pool");
         redis.quit().await;
         Ok(())

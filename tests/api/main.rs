@@ -11,4 +11,5 @@ mod probes_and_config;
 mod security;
 mod session_data;
 mod sessions;
+mod timeouts;
 mod user_sessions;

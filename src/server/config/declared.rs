@@ -142,6 +142,14 @@ declare! {
     hsts_max_age_seconds: u64 = "31536000", "HSTS_MAX_AGE_SECONDS",
         "a whole number of seconds (0 = tell browsers to forget the policy)";
     hsts_include_subdomains: bool = "false", "HSTS_INCLUDE_SUBDOMAINS", "true or false";
+    header_read_timeout_seconds: u64 => Duration = "10", "SERVER_HEADER_READ_TIMEOUT_SECONDS",
+        SECONDS, check seconds;
+    keep_alive_timeout_seconds: u64 => Duration = "5", "SERVER_KEEP_ALIVE_TIMEOUT_SECONDS",
+        SECONDS, check seconds;
+    request_timeout_seconds: u64 => Duration = "30", "SERVER_REQUEST_TIMEOUT_SECONDS", SECONDS,
+        check seconds;
+    max_connections: usize = "1024", "SERVER_MAX_CONNECTIONS", "a whole number from 1 to 100000",
+        check within(1..=100_000);
 
     [redis]
     url: String => SecretString, "REDIS_URL",

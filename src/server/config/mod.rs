@@ -64,6 +64,13 @@ pub struct ServerSettings {
     /// `Strict-Transport-Security`, sent in production only.
     pub hsts_max_age: Duration,
     pub hsts_include_subdomains: bool,
+    /// From the moment a connection is ready for a request until its headers are complete.
+    pub header_read_timeout: Duration,
+    /// An idle connection (no request in flight, no bytes) is closed after this.
+    pub keep_alive_timeout: Duration,
+    /// A request is answered 408 when it takes longer than this in all.
+    pub request_timeout: Duration,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +206,10 @@ impl Settings {
                 data_dir: server.data_dir,
                 hsts_max_age: Duration::from_secs(server.hsts_max_age_seconds),
                 hsts_include_subdomains: server.hsts_include_subdomains,
+                header_read_timeout: server.header_read_timeout_seconds,
+                keep_alive_timeout: server.keep_alive_timeout_seconds,
+                request_timeout: server.request_timeout_seconds,
+                max_connections: server.max_connections,
             },
             redis: RedisSettings::from_values(redis, env),
             session: SessionSettings::from_values(
