@@ -5,6 +5,7 @@
 //! `context` and `error` connect Leptos server functions to all of it.
 
 pub mod accounts;
+pub mod client_address;
 pub mod config;
 pub mod context;
 pub mod error;

@@ -36,7 +36,7 @@ pub struct Pages {
 
 pub fn app(state: AppState, pages: Pages) -> Router {
     let routes = generate_route_list(pages.app);
-    let sessions = sessions::layer_state(state.sessions.clone(), &state.settings.session);
+    let sessions = sessions::layer_state(state.sessions.clone(), &state.settings);
     let site = SiteScheme::of(state.settings.session.cookie_secure);
     let server = &state.settings.server;
     let hsts = responses::hsts_value(

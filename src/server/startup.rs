@@ -132,6 +132,7 @@ async fn connect(
     accounts.seed(&settings.auth.demo_users).await?;
     let policy = ExpiryPolicy {
         idle: settings.session.idle_timeout,
+        anonymous_idle: settings.session.anonymous_idle_timeout,
         absolute: settings.session.absolute_timeout,
         refresh_fraction: settings.session.refresh_fraction,
     };

@@ -2,6 +2,7 @@
 //! starts for itself. One binary, so the app and its dependencies link once.
 
 mod accounts;
+mod anonymous;
 mod expiry;
 mod hardening;
 mod helpers;

@@ -9,6 +9,8 @@ use std::{
 };
 
 use secrecy::SecretString;
+
+use crate::server::client_address::TrustedProxies;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use url::Url;
 
@@ -148,6 +150,9 @@ declare! {
         SECONDS, check seconds;
     request_timeout_seconds: u64 => Duration = "30", "SERVER_REQUEST_TIMEOUT_SECONDS", SECONDS,
         check seconds;
+    trusted_proxies: String => TrustedProxies = "", "TRUSTED_PROXIES",
+        "addresses or networks (CIDR) separated by commas, like 10.0.0.0/8, 192.168.1.7",
+        check TrustedProxies::parse_owned;
     max_connections: usize = "1024", "SERVER_MAX_CONNECTIONS", "a whole number from 1 to 100000",
         check within(1..=100_000);
 
@@ -173,6 +178,10 @@ declare! {
         check seconds;
     absolute_timeout_seconds: u64 => Duration = "2592000", "SESSION_ABSOLUTE_TIMEOUT_SECONDS",
         SECONDS, check seconds;
+    anonymous_idle_timeout_seconds: u64 => Duration = "86400", "SESSION_ANONYMOUS_TTL_SECONDS",
+        SECONDS, check seconds;
+    new_per_address_per_minute: u32 = "100", "SESSION_NEW_PER_ADDRESS_PER_MINUTE",
+        "a whole number above 0", check above_zero;
     refresh_fraction: f64 = "0.01", "SESSION_REFRESH_FRACTION", "a fraction from 0 to 0.5",
         check within(0.0..=0.5);
     cookie_name: String, "SESSION_COOKIE_NAME", "letters, digits, '_' or '-'", check cookie_name;

@@ -18,7 +18,7 @@ use std::{
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::shared::input::Username;
+use crate::{server::client_address::TrustedProxies, shared::input::Username};
 
 use declared::Switch;
 pub use sources::load_or_create_dev_secret;
@@ -71,6 +71,8 @@ pub struct ServerSettings {
     /// A request is answered 408 when it takes longer than this in all.
     pub request_timeout: Duration,
     pub max_connections: usize,
+    /// `TRUSTED_PROXIES`: peers whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +101,10 @@ pub enum RedisEndpoint {
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     pub idle_timeout: Duration,
+    /// The idle timeout of a session nobody signed in to (never longer than `idle_timeout`).
+    pub anonymous_idle_timeout: Duration,
+    /// Sessions one address may create per minute.
+    pub new_per_address_per_minute: u32,
     pub absolute_timeout: Duration,
     pub refresh_fraction: f64,
     pub cookie_name: String,
@@ -210,6 +216,7 @@ impl Settings {
                 keep_alive_timeout: server.keep_alive_timeout_seconds,
                 request_timeout: server.request_timeout_seconds,
                 max_connections: server.max_connections,
+                trusted_proxies: server.trusted_proxies,
             },
             redis: RedisSettings::from_values(redis, env),
             session: SessionSettings::from_values(
@@ -276,6 +283,8 @@ impl SessionSettings {
         };
         SessionSettings {
             idle_timeout: session.idle_timeout_seconds,
+            anonymous_idle_timeout: session.anonymous_idle_timeout_seconds,
+            new_per_address_per_minute: session.new_per_address_per_minute,
             absolute_timeout: session.absolute_timeout_seconds,
             refresh_fraction: session.refresh_fraction,
             cookie_name: session

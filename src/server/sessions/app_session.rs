@@ -35,6 +35,8 @@ pub enum SessionError {
     Ended,
     #[error("a session value could not be encoded or decoded: {0}")]
     Value(String),
+    #[error("too many new sessions from this address; retry in {0:?}")]
+    TooManyNew(std::time::Duration),
 }
 
 /// Where a sign-in comes from, as "Your sessions" shows it.
@@ -81,6 +83,7 @@ impl AppSession {
         match self.request_store.failure() {
             Some(Failure::Ended) => SessionError::Ended,
             Some(Failure::Unavailable(detail)) => SessionError::StoreUnavailable(detail),
+            Some(Failure::TooManyNew(wait)) => SessionError::TooManyNew(wait),
             None => SessionError::Value(err.to_string()),
         }
     }
@@ -98,7 +101,8 @@ impl AppSession {
     }
 
     fn to_view(&self, loaded: Option<&Loaded>, force_refresh: bool) -> SessionView {
-        let policy = self.request_store.store().policy();
+        let signed_in = loaded.is_some_and(|loaded| loaded.meta.signed_in.is_some());
+        let policy = self.request_store.store().policy().for_session(signed_in);
         let idle_timeout_seconds = policy.idle.as_secs();
         let absolute_timeout_seconds = policy.absolute.as_secs();
         let Some(loaded) = loaded else {

@@ -26,6 +26,7 @@ use tower_sessions::{
 };
 
 use super::{
+    creation::NewSessionLimit,
     expiry,
     request_store::{Failure, RequestStore},
     store::RedisSessionStore,
@@ -56,6 +57,7 @@ pub struct CookieSettings {
 pub struct SessionLayerState {
     pub store: RedisSessionStore,
     pub cookie: Arc<CookieSettings>,
+    pub new_sessions: NewSessionLimit,
 }
 
 /// The session id a request's cookie carried, if it was ours and intact.
@@ -73,7 +75,8 @@ pub async fn manage_sessions(
     next: Next,
 ) -> Response {
     let incoming = read_cookie(&request, &state.cookie);
-    let request_store = RequestStore::new(state.store.clone());
+    let gate = state.new_sessions.gate(&request);
+    let request_store = RequestStore::new(state.store.clone(), Some(gate));
     let idle = time::Duration::milliseconds(state.store.policy().idle_ms());
     let session = Session::new(
         incoming.id,
@@ -159,6 +162,13 @@ fn refuse_lost_change(request_store: &RequestStore) -> Option<Response> {
             "The session store is unavailable — retrying. Nothing was changed.",
         ),
         Failure::Unavailable(_) => return None,
+        Failure::TooManyNew(wait) => ApiError::new(
+            ErrorCode::TooManyAttempts,
+            format!(
+                "Too many new sessions from your address. Try again in {} s.",
+                wait.as_secs().max(1)
+            ),
+        ),
     };
     let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::CONFLICT);
     let mut response = (status, Json(error)).into_response();

@@ -7,6 +7,7 @@
 //! deadlines) beside them.
 
 mod app_session;
+mod creation;
 mod expiry;
 mod layer;
 mod record;
@@ -24,24 +25,36 @@ use tower_sessions::{
 };
 
 pub use app_session::{AppSession, ClientInfo, SessionError};
+pub use creation::NewSessionLimit;
 pub use expiry::ExpiryPolicy;
 pub use layer::{manage_sessions, CookieSettings, SessionLayerState};
 pub use request_store::RequestStore;
 pub use store::{RedisSessionStore, StoreError};
 pub use user_index::{ListedSession, SessionHandle};
 
-use crate::server::config::{self, SessionSettings};
+use crate::server::{
+    config::{self, Settings},
+    redis::WindowCounter,
+};
 
 /// What the session layer needs: the store, and the cookie as configured (HttpOnly, SameSite and
 /// Secure as set, signed with `SESSION_SECRET`; one signed with a `SESSION_SECRET_PREVIOUS` is
 /// accepted and re-signed, one whose signature matches none is ignored, as if there were none).
-pub fn layer_state(store: RedisSessionStore, settings: &SessionSettings) -> SessionLayerState {
+pub fn layer_state(store: RedisSessionStore, settings: &Settings) -> SessionLayerState {
+    let new_sessions = NewSessionLimit::new(
+        WindowCounter::new(store.pool().clone()),
+        store.keys().clone(),
+        settings.session.new_per_address_per_minute,
+        settings.server.trusted_proxies.clone(),
+    );
+    let settings = &settings.session;
     let same_site = match settings.cookie_same_site {
         config::SameSite::Lax => SameSite::Lax,
         config::SameSite::Strict => SameSite::Strict,
     };
     SessionLayerState {
         store,
+        new_sessions,
         cookie: Arc::new(CookieSettings {
             name: settings.cookie_name.clone(),
             secure: settings.cookie_secure,

@@ -53,6 +53,9 @@ pub struct Changes {
     pub refreshed_at: Option<i64>,
     /// End the session no later than this (a handler's `Expiry::AtDateTime`).
     pub absolute_cap: Option<i64>,
+    /// Whose idle timeout applies (a record never changes between anonymous and signed in: a
+    /// sign-in gets a new id).
+    pub signed_in: bool,
 }
 
 impl Changes {
@@ -105,6 +108,7 @@ impl RedisSessionStore {
     ///
     /// let policy = ExpiryPolicy {
     ///     idle: Duration::from_secs(604_800),
+    ///     anonymous_idle: Duration::from_secs(86_400),
     ///     absolute: Duration::from_secs(2_592_000),
     ///     refresh_fraction: 0.01,
     /// };
@@ -124,6 +128,14 @@ impl RedisSessionStore {
                 undecodable: AtomicU64::new(0),
             }),
         }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    pub fn keys(&self) -> &KeySpace {
+        &self.inner.keys
     }
 
     pub fn policy(&self) -> &ExpiryPolicy {
@@ -171,6 +183,7 @@ impl RedisSessionStore {
         let deadline = self
             .inner
             .policy
+            .for_session(meta.signed_in.is_some())
             .deadline(meta.refreshed_at, meta.absolute_deadline);
         let mut args = Vec::with_capacity(1 + 2 * (data.len() + 7));
         args.push(deadline.to_string());
@@ -208,7 +221,8 @@ impl RedisSessionStore {
         args.push(record::meta::REFRESHED_AT.to_string());
         args.push(record::meta::ABSOLUTE_DEADLINE.to_string());
         args.push(optional(changes.refreshed_at));
-        args.push(self.inner.policy.idle_ms().to_string());
+        let policy = self.inner.policy.for_session(changes.signed_in);
+        args.push(policy.idle_ms().to_string());
         args.push(optional(changes.absolute_cap));
         args.push(changes.set.len().to_string());
         for (field, value) in &changes.set {
