@@ -182,6 +182,7 @@ pub fn settings(redis_port: u16, overrides: &[(&str, &str)]) -> Result<Settings,
             "REGISTRATION_MAX_PER_ADDRESS_PER_HOUR".into(),
             "10000".into(),
         ),
+        ("SESSION_NEW_PER_ADDRESS_PER_MINUTE".into(), "100000".into()),
     ]);
     for (k, v) in overrides {
         env.insert(k.to_string(), v.to_string());
@@ -251,8 +252,11 @@ impl TestApp {
     pub async fn new_session_cookie(&self) -> String {
         let post = self.bare.post(self.browser.url("/api/increment"));
         let res = send_for_json(post).await;
-        assert_eq!(res.status(), 200, "POST /api/increment");
-        session_cookie(&res).expect("a session cookie")
+        let cookie = session_cookie(&res);
+        let status = res.status();
+        let body = res.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "POST /api/increment: {body}");
+        cookie.expect("a session cookie")
     }
 
     /// `GET /api/session` with exactly this cookie: the status, and the view when it is 200.
