@@ -68,6 +68,10 @@ impl From<AccountError> for ApiError {
                     wait.as_secs().max(1)
                 ),
             ),
+            AccountError::ReauthRequired => ApiError::new(
+                ErrorCode::ReauthRequired,
+                "Enter your password to sign out other sessions.",
+            ),
             AccountError::Store(err) => store_unavailable(err.details()),
             AccountError::Session(err) => err.into(),
             AccountError::Password(err) => {

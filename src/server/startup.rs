@@ -127,6 +127,7 @@ async fn connect(
         },
         max_registrations_per_address: auth.max_registrations_per_address,
         unused_account_ttl: auth.unused_account_ttl,
+        reauth_window: auth.reauth_window,
     };
     let accounts = Accounts::new(redis.pool.clone(), keys.clone(), policy).await?;
     accounts.seed(&settings.auth.demo_users).await?;

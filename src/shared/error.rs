@@ -25,6 +25,7 @@ pub enum ErrorCode {
     InvalidCredentials,
     TooManyAttempts,
     NotSignedIn,
+    ReauthRequired,
     NotFound,
     BadRequest,
     PayloadTooLarge,
@@ -45,7 +46,9 @@ impl ErrorCode {
             | ErrorCode::ThemeInvalid
             | ErrorCode::UsernameInvalid
             | ErrorCode::PasswordInvalid => 422,
-            ErrorCode::InvalidCredentials | ErrorCode::NotSignedIn => 401,
+            ErrorCode::InvalidCredentials | ErrorCode::NotSignedIn | ErrorCode::ReauthRequired => {
+                401
+            }
             ErrorCode::TooManyAttempts => 429,
             ErrorCode::NotFound => 404,
             ErrorCode::BadRequest => 400,

@@ -9,6 +9,7 @@ mod helpers;
 mod lockout;
 mod outages;
 mod probes_and_config;
+mod reauth;
 mod security;
 mod session_data;
 mod sessions;

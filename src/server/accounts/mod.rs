@@ -35,6 +35,8 @@ pub enum AccountError {
     InvalidCredentials,
     #[error("too many failed sign-ins; retry in {0:?}")]
     TooManyAttempts(Duration),
+    #[error("the password must be entered again")]
+    ReauthRequired,
     #[error("too many registrations from one address; retry in {0:?}")]
     TooManyRegistrations(Duration),
     #[error("the account store is unavailable: {}", .0.details())]
@@ -53,6 +55,8 @@ pub struct AccountPolicy {
     pub max_registrations_per_address: u32,
     /// An account that never signs in is deleted this long after it was created.
     pub unused_account_ttl: Duration,
+    /// Revoking sessions needs the password unless it was entered this recently.
+    pub reauth_window: Duration,
 }
 
 const REGISTRATION_WINDOW: Duration = Duration::from_secs(3600);
@@ -161,7 +165,32 @@ impl Accounts {
             return Err(AccountError::InvalidCredentials);
         }
         session.renew_id().await?;
+        session.record_password_entry().await?;
         Ok(session.revoke_others(user).await?)
+    }
+
+    /// Lets a sensitive change (revoking sessions) through when the password was entered in this
+    /// session within the re-authentication window, or is given now (checked within the same
+    /// limits as a sign-in).
+    pub async fn reauthenticate(
+        &self,
+        session: &AppSession,
+        user: &Username,
+        password: Option<String>,
+        client: &ClientInfo,
+    ) -> Result<(), AccountError> {
+        if session
+            .password_entered_within(self.policy.reauth_window)
+            .await?
+        {
+            return Ok(());
+        }
+        let password = password
+            .filter(|password| !password.is_empty())
+            .ok_or(AccountError::ReauthRequired)?;
+        let password = Password::attempt(password).ok_or(AccountError::InvalidCredentials)?;
+        self.limited_verify(user, password, &client.address).await?;
+        Ok(session.record_password_entry().await?)
     }
 
     /// Creates the `DEMO_USERS` accounts that do not exist yet; they never expire.

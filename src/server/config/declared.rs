@@ -203,6 +203,8 @@ declare! {
         check seconds;
     max_registrations_per_address: u32 = "10", "REGISTRATION_MAX_PER_ADDRESS_PER_HOUR",
         "a whole number above 0", check above_zero;
+    reauth_window_seconds: u64 => Duration = "300", "REAUTH_WINDOW_SECONDS", SECONDS,
+        check seconds;
     unused_account_ttl_seconds: u64 => Duration = "2592000", "ACCOUNT_UNUSED_TTL_SECONDS",
         SECONDS, check seconds;
 }

@@ -53,6 +53,8 @@ pub struct AuthSettings {
     pub max_registrations_per_address: u32,
     /// An account that never signed in is deleted this long after it was created.
     pub unused_account_ttl: Duration,
+    /// Revoking sessions needs the password unless it was entered this recently.
+    pub reauth_window: Duration,
     /// `DEMO_USERS`: accounts created at start-up when missing (name, password).
     pub demo_users: Vec<(Username, SecretString)>,
 }
@@ -233,6 +235,7 @@ impl Settings {
                 slowdown_cap: auth.slowdown_max_seconds,
                 max_registrations_per_address: auth.max_registrations_per_address,
                 unused_account_ttl: auth.unused_account_ttl_seconds,
+                reauth_window: auth.reauth_window_seconds,
                 demo_users: env_only::demo_users(env)?,
             },
         })
