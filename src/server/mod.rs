@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod client_address;
 pub mod config;
 pub mod context;
+pub mod device;
 pub mod error;
 pub mod http;
 pub mod redis;

@@ -73,6 +73,7 @@ pub async fn list_sessions() -> Result<Vec<SessionListing>, ApiError> {
                     signed_in_at: s.entry.signed_in_at,
                     last_seen: s.last_seen,
                     expires_at: s.expires_at,
+                    device: crate::server::device::name(&s.entry.user_agent),
                     user_agent: s.entry.user_agent,
                     address: s.entry.address,
                 })
@@ -292,7 +293,7 @@ fn SessionList(list: Vec<SessionListing>, actions: AccountActions) -> impl IntoV
                     view! {
                         <li data-testid="session-item" data-this-device=s.this_device.to_string()>
                             <div>
-                                <strong>{s.user_agent}</strong>
+                                <strong title=s.user_agent data-testid="device">{s.device}</strong>
                                 {s.this_device.then(|| view! { <span class="tag">"this device"</span> })}
                             </div>
                             <div class="meta">

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::{
-    body::{Body, Bytes},
+    body::Body,
     extract::{Request, State},
     http::{
         header::{CONTENT_LENGTH, CONTENT_TYPE, STRICT_TRANSPORT_SECURITY},
@@ -83,7 +83,7 @@ pub async fn checked_body(request: Request, next: Next) -> Response {
             "The request body is not valid UTF-8.",
         );
     }
-    next.run(Request::from_parts(parts, Body::from(Bytes::from(bytes))))
+    next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }
 
