@@ -37,23 +37,23 @@ pub async fn signed_in() -> Result<(AppSession, Username), ApiError> {
 
 /// The client's address and User-Agent, for the limiter and the session list.
 pub fn client() -> ClientInfo {
-    leptos::prelude::with_context(|parts: &Parts| {
-        let address = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip().to_string());
-        let user_agent = parts
-            .headers
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        ClientInfo {
-            address: address.unwrap_or_else(|| "unknown".into()),
-            user_agent: user_agent.unwrap_or_else(|| "unknown".into()),
-        }
-    })
-    .unwrap_or_else(|| ClientInfo {
-        address: "unknown".into(),
-        user_agent: "unknown".into(),
-    })
+    let parts = use_context::<Parts>();
+    let address = match (parts.as_ref(), use_context::<AppState>()) {
+        (Some(parts), Some(state)) => state
+            .settings
+            .server
+            .trusted_proxies
+            .client_address(&parts.extensions, &parts.headers),
+        _ => "unknown".to_string(),
+    };
+    let user_agent = parts
+        .as_ref()
+        .and_then(|p| p.headers.get(USER_AGENT))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown")
+        .to_string();
+    ClientInfo {
+        address,
+        user_agent,
+    }
 }

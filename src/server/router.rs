@@ -5,16 +5,23 @@
 use axum::{
     body::Body,
     extract::{Request, State},
+    http::{header::CACHE_CONTROL, HeaderValue, StatusCode},
     middleware,
-    response::IntoResponse,
+    response::{IntoResponse, Response},
     routing::get,
     Router,
 };
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use tower_http::{set_header::SetResponseHeaderLayer, timeout::TimeoutLayer};
 
 use super::{
-    http::{failover, health, security},
+    config::Environment,
+    http::{
+        failover, health,
+        responses::{self, checked_body},
+        security::{self, SiteScheme},
+    },
     sessions::{self, manage_sessions},
     state::AppState,
 };
@@ -29,13 +36,17 @@ pub struct Pages {
 
 pub fn app(state: AppState, pages: Pages) -> Router {
     let routes = generate_route_list(pages.app);
-    let sessions = sessions::layer_state(
-        state.sessions.clone(),
-        &state.settings.session,
-        state.settings.redis.max_waiting_requests,
+    let sessions = sessions::layer_state(state.sessions.clone(), &state.settings);
+    let site = SiteScheme::of(state.settings.session.cookie_secure);
+    let server = &state.settings.server;
+    let hsts = responses::hsts_value(
+        state.settings.environment == Environment::Production,
+        server.hsts_max_age,
+        server.hsts_include_subdomains,
     );
 
     let with_sessions = Router::<AppState>::new()
+        // Leptos routes each server function by its own path; this one takes the rest.
         .route(
             "/api/{*fn_name}",
             get(server_fn_handler).post(server_fn_handler),
@@ -52,12 +63,25 @@ pub fn app(state: AppState, pages: Pages) -> Router {
                 move || (pages.shell)(options.clone())
             },
         )
+        .layer(middleware::from_fn(checked_body))
         .layer(middleware::from_fn_with_state(sessions, manage_sessions))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             failover::hold_during_failover,
         ))
-        .layer(middleware::from_fn(security::refuse_cross_site));
+        .layer(middleware::from_fn_with_state(
+            site,
+            security::refuse_cross_site,
+        ))
+        .layer(middleware::from_fn_with_state(
+            site,
+            security::same_origin_redirects,
+        ))
+        // Pages and API answers carry session or account data: no cache may keep them.
+        .layer(SetResponseHeaderLayer::overriding(
+            CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
 
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -67,12 +91,25 @@ pub fn app(state: AppState, pages: Pages) -> Router {
             pages.shell,
         ))
         .layer(security::security_headers())
+        .layer(middleware::from_fn_with_state(
+            hsts,
+            responses::strict_transport_security,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.settings.server.request_timeout,
+        ))
         .with_state(state)
 }
 
-async fn server_fn_handler(
-    State(state): State<AppState>,
-    request: Request<Body>,
-) -> impl IntoResponse {
-    handle_server_fns_with_context(move || provide_context(state.clone()), request).await
+async fn server_fn_handler(State(state): State<AppState>, request: Request<Body>) -> Response {
+    let path = request.uri().path();
+    let known = leptos::server_fn::axum::server_fn_paths()
+        .any(|(known, method)| known == path && method == request.method());
+    if !known {
+        return responses::unknown_api();
+    }
+    handle_server_fns_with_context(move || provide_context(state.clone()), request)
+        .await
+        .into_response()
 }

@@ -118,17 +118,14 @@ impl DataApp {
         let settings = settings(redis.port, overrides).expect("valid test settings");
         let pool = RedisPool::connect(&settings.redis).await.expect("redis");
         let policy = ExpiryPolicy {
+            anonymous_idle: settings.session.anonymous_idle_timeout,
             idle: settings.session.idle_timeout,
             absolute: settings.session.absolute_timeout,
             refresh_fraction: settings.session.refresh_fraction,
         };
         let store =
             RedisSessionStore::new(pool.pool.clone(), KeySpace::new("sessionboard:"), policy);
-        let layer_state = sessions::layer_state(
-            store,
-            &settings.session,
-            settings.redis.max_waiting_requests,
-        );
+        let layer_state = sessions::layer_state(store, &settings);
         let app = routes().layer(axum::middleware::from_fn_with_state(
             layer_state,
             manage_sessions,

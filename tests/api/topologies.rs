@@ -345,7 +345,7 @@ async fn a_private_ca_and_a_client_certificate_work_from_the_settings_alone() {
 /// The minimal ACL of README "Scaling out", with the default key prefix.
 pub const ACL_RULES: &str =
     "resetkeys ~sessionboard:* resetchannels -@all +ping +role +cluster|slots \
-+hget +hgetall +hmget +hset +hdel +hincrby +del +exists +incr +decr +pexpire +pexpireat +pttl \
++hget +hgetall +hmget +hset +hdel +hincrby +del +exists +incr +decr +pexpire +pexpireat +persist +pttl \
 +evalsha +script|load +wait";
 
 #[tokio::test]

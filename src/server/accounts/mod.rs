@@ -17,7 +17,7 @@ pub use password::{PasswordError, ITERATIONS, MEMORY_KIB, PARALLELISM};
 use self::{limiter::LoginLimiter, store::AccountStore};
 use crate::{
     server::{
-        redis::{Breaker, KeySpace, ReplicaWait},
+        redis::{Breaker, KeySpace, ReplicaWait, WindowCounter},
         sessions::{AppSession, ClientInfo, SessionError},
     },
     shared::{
@@ -35,6 +35,10 @@ pub enum AccountError {
     InvalidCredentials,
     #[error("too many failed sign-ins; retry in {0:?}")]
     TooManyAttempts(Duration),
+    #[error("the password must be entered again")]
+    ReauthRequired,
+    #[error("too many registrations from one address; retry in {0:?}")]
+    TooManyRegistrations(Duration),
     #[error("the account store is unavailable: {}", crate::server::redis::safe_text(.0))]
     Store(#[from] fred::error::Error),
     #[error(transparent)]
@@ -43,10 +47,27 @@ pub enum AccountError {
     Password(#[from] PasswordError),
 }
 
+/// The limits of the accounts service.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountPolicy {
+    pub login: LoginLimits,
+    /// Registrations from one address per hour.
+    pub max_registrations_per_address: u32,
+    /// An account that never signs in is deleted this long after it was created.
+    pub unused_account_ttl: Duration,
+    /// Revoking sessions needs the password unless it was entered this recently.
+    pub reauth_window: Duration,
+}
+
+const REGISTRATION_WINDOW: Duration = Duration::from_secs(3600);
+
 #[derive(Clone)]
 pub struct Accounts {
     store: AccountStore,
     limiter: LoginLimiter,
+    keys: KeySpace,
+    registrations: WindowCounter,
+    policy: AccountPolicy,
     /// Verified against when the user does not exist, so both failures take as long.
     decoy_hash: Arc<str>,
     /// The session store's breaker: accounts live in the same Redis.
@@ -57,12 +78,15 @@ impl Accounts {
     pub async fn new(
         pool: Pool,
         keys: KeySpace,
-        limits: LoginLimits,
+        policy: AccountPolicy,
         breaker: Breaker,
     ) -> Result<Accounts, PasswordError> {
         Ok(Accounts {
             store: AccountStore::new(pool.clone(), keys.clone()),
-            limiter: LoginLimiter::new(pool, keys, limits),
+            limiter: LoginLimiter::new(pool.clone(), keys.clone(), policy.login),
+            registrations: WindowCounter::new(pool),
+            keys,
+            policy,
             decoy_hash: password::decoy_hash().await?.into(),
             breaker,
         })
@@ -74,14 +98,32 @@ impl Accounts {
         self
     }
 
+    /// Creates an account for a visitor at `client`, within the registrations allowed from its
+    /// address; the account expires unless it signs in within the configured time.
     pub async fn register(
         &self,
         username: &Username,
         password: Password,
+        client: &ClientInfo,
+    ) -> Result<(), AccountError> {
+        let key = self.keys.registrations_for_address(&client.address);
+        let counted = self.registrations.count(key, REGISTRATION_WINDOW).await?;
+        if let Some(wait) = counted.over(self.policy.max_registrations_per_address) {
+            return Err(AccountError::TooManyRegistrations(wait));
+        }
+        self.create(username, password, Some(self.policy.unused_account_ttl))
+            .await
+    }
+
+    async fn create(
+        &self,
+        username: &Username,
+        password: Password,
+        unused_ttl: Option<Duration>,
     ) -> Result<(), AccountError> {
         let hash = password::hash(password).await?;
         if self
-            .redis(self.store.create(username, &hash, now_ms()))
+            .redis(self.store.create(username, &hash, now_ms(), unused_ttl))
             .await?
         {
             Ok(())
@@ -138,15 +180,40 @@ impl Accounts {
             return Err(AccountError::InvalidCredentials);
         }
         session.renew_id().await?;
+        session.record_password_entry().await?;
         Ok(session.revoke_others(user).await?)
     }
 
-    /// Creates the `DEMO_USERS` accounts that do not exist yet.
+    /// Lets a sensitive change (revoking sessions) through when the password was entered in this
+    /// session within the re-authentication window, or is given now (checked within the same
+    /// limits as a sign-in).
+    pub async fn reauthenticate(
+        &self,
+        session: &AppSession,
+        user: &Username,
+        password: Option<String>,
+        client: &ClientInfo,
+    ) -> Result<(), AccountError> {
+        if session
+            .password_entered_within(self.policy.reauth_window)
+            .await?
+        {
+            return Ok(());
+        }
+        let password = password
+            .filter(|password| !password.is_empty())
+            .ok_or(AccountError::ReauthRequired)?;
+        let password = Password::attempt(password).ok_or(AccountError::InvalidCredentials)?;
+        self.limited_verify(user, password, &client.address).await?;
+        Ok(session.record_password_entry().await?)
+    }
+
+    /// Creates the `DEMO_USERS` accounts that do not exist yet; they never expire.
     pub async fn seed(&self, users: &[(Username, SecretString)]) -> Result<(), AccountError> {
         for (name, secret) in users {
             let password = Password::attempt(secret.expose_secret().to_string())
                 .ok_or(AccountError::InvalidCredentials)?;
-            match self.register(name, password).await {
+            match self.create(name, password, None).await {
                 Ok(()) => tracing::info!(user = %name, "created demo account"),
                 Err(AccountError::UsernameTaken) => {}
                 Err(err) => return Err(err),
@@ -170,6 +237,7 @@ impl Accounts {
         }
         if self.verify(Some(user), password).await? {
             self.redis(self.limiter.succeeded(user, address)).await?;
+            self.redis(self.store.mark_used(user)).await?;
             Ok(())
         } else {
             Err(AccountError::InvalidCredentials)

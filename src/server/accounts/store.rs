@@ -1,7 +1,10 @@
-//! Accounts in Redis: one hash per user with an Argon2id password hash.
+//! Accounts in Redis: one hash per user with an Argon2id password hash. An account that has never
+//! signed in carries a TTL, removed at its first sign-in, so abandoned registrations expire.
+
+use std::time::Duration;
 
 use fred::{
-    prelude::{HashesInterface, Pool},
+    prelude::{HashesInterface, KeysInterface, Pool},
     types::scripts::Script,
 };
 
@@ -39,13 +42,18 @@ impl AccountStore {
     }
 
     /// `false` when the name is taken.
+    /// `false` when the name is taken. With `unused_ttl`, the account is deleted that long after
+    /// its creation unless it has signed in by then ([`AccountStore::mark_used`]).
     pub async fn create(
         &self,
         user: &Username,
         password_hash: &str,
         created_at: i64,
+        unused_ttl: Option<Duration>,
     ) -> Result<bool, fred::error::Error> {
+        let ttl = unused_ttl.map_or(String::new(), |ttl| ttl.as_millis().max(1).to_string());
         let fields = vec![
+            ttl,
             PASSWORD_HASH.to_string(),
             password_hash.to_string(),
             CREATED_AT.to_string(),
@@ -59,6 +67,12 @@ impl AccountStore {
             .await?;
         self.wait.after_write(client, &key).await?;
         Ok(created == 1)
+    }
+
+    /// The account has been signed in to: it no longer expires.
+    pub async fn mark_used(&self, user: &Username) -> Result<(), fred::error::Error> {
+        let _: i64 = self.pool.persist(self.keys.account(user)).await?;
+        Ok(())
     }
 
     pub async fn password_hash(

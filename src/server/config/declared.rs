@@ -3,16 +3,17 @@
 //! and the rule that checks it, so that layering, type errors and range errors all describe a
 //! setting from the same words.
 
-use crate::shared::input::{Password, Username};
 use std::{
-    collections::HashMap, marker::PhantomData, net::SocketAddr, ops::RangeInclusive, path::PathBuf,
-    str::FromStr, time::Duration,
+    marker::PhantomData, net::SocketAddr, ops::RangeInclusive, path::PathBuf, str::FromStr,
+    time::Duration,
 };
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
+
+use crate::server::client_address::TrustedProxies;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 
-use super::{topology, ConfigError, Environment, SameSite, MIN_SECRET_LEN};
+use super::{topology, ConfigError, Environment, SameSite};
 
 /// What an entry says about one setting read through figment.
 pub struct Setting {
@@ -139,6 +140,20 @@ declare! {
         check environment;
     site_addr: SocketAddr = "127.0.0.1:3000", "LEPTOS_SITE_ADDR", "an address like 127.0.0.1:3000";
     data_dir: PathBuf = "data", "SESSIONBOARD_DATA_DIR", "a folder path";
+    hsts_max_age_seconds: u64 = "31536000", "HSTS_MAX_AGE_SECONDS",
+        "a whole number of seconds (0 = tell browsers to forget the policy)";
+    hsts_include_subdomains: bool = "false", "HSTS_INCLUDE_SUBDOMAINS", "true or false";
+    header_read_timeout_seconds: u64 => Duration = "10", "SERVER_HEADER_READ_TIMEOUT_SECONDS",
+        SECONDS, check seconds;
+    keep_alive_timeout_seconds: u64 => Duration = "5", "SERVER_KEEP_ALIVE_TIMEOUT_SECONDS",
+        SECONDS, check seconds;
+    request_timeout_seconds: u64 => Duration = "30", "SERVER_REQUEST_TIMEOUT_SECONDS", SECONDS,
+        check seconds;
+    trusted_proxies: String => TrustedProxies = "", "TRUSTED_PROXIES",
+        "addresses or networks (CIDR) separated by commas, like 10.0.0.0/8, 192.168.1.7",
+        check TrustedProxies::parse_owned;
+    max_connections: usize = "1024", "SERVER_MAX_CONNECTIONS", "a whole number from 1 to 100000",
+        check within(1..=100_000);
 
     [redis]
     url: String => SecretString, "REDIS_URL", REDIS_URL_FORMS,
@@ -175,6 +190,10 @@ declare! {
         check seconds;
     absolute_timeout_seconds: u64 => Duration = "2592000", "SESSION_ABSOLUTE_TIMEOUT_SECONDS",
         SECONDS, check seconds;
+    anonymous_idle_timeout_seconds: u64 => Duration = "86400", "SESSION_ANONYMOUS_TTL_SECONDS",
+        SECONDS, check seconds;
+    new_per_address_per_minute: u32 = "100", "SESSION_NEW_PER_ADDRESS_PER_MINUTE",
+        "a whole number above 0", check above_zero;
     refresh_fraction: f64 = "0.01", "SESSION_REFRESH_FRACTION", "a fraction from 0 to 0.5",
         check within(0.0..=0.5);
     cookie_name: String, "SESSION_COOKIE_NAME", "letters, digits, '_' or '-'", check cookie_name;
@@ -190,6 +209,16 @@ declare! {
         "a whole number above 0", check above_zero;
     failure_window_seconds: u64 => Duration = "300", "LOGIN_FAILURE_WINDOW_SECONDS", SECONDS,
         check seconds;
+    slowdown_after_failures_per_user: u32 = "20", "LOGIN_SLOWDOWN_AFTER_FAILURES_PER_USER",
+        "a whole number above 0", check above_zero;
+    slowdown_max_seconds: u64 => Duration = "60", "LOGIN_SLOWDOWN_MAX_SECONDS", SECONDS,
+        check seconds;
+    max_registrations_per_address: u32 = "10", "REGISTRATION_MAX_PER_ADDRESS_PER_HOUR",
+        "a whole number above 0", check above_zero;
+    reauth_window_seconds: u64 => Duration = "300", "REAUTH_WINDOW_SECONDS", SECONDS,
+        check seconds;
+    unused_account_ttl_seconds: u64 => Duration = "2592000", "ACCOUNT_UNUSED_TTL_SECONDS",
+        SECONDS, check seconds;
 }
 
 const REDIS_URL_FORMS: &str = "a URL like redis://host:6379/0, rediss://user:password@host:6380, \
@@ -307,77 +336,4 @@ impl<'de, T: FromStr> serde::Deserialize<'de> for Parsed<T> {
 
         deserializer.deserialize_any(Text(PhantomData))
     }
-}
-
-/// A setting that holds secrets: it is read from the environment only and its value never
-/// appears in an error.
-pub struct EnvOnly {
-    pub env: &'static str,
-    pub expected: &'static str,
-}
-
-pub const SESSION_SECRET: EnvOnly = EnvOnly {
-    env: "SESSION_SECRET",
-    expected: "at least 32 characters",
-};
-pub const REDIS_PASSWORD: EnvOnly = EnvOnly {
-    env: "REDIS_PASSWORD",
-    expected: "a password",
-};
-pub const REDIS_SENTINEL_PASSWORD: EnvOnly = EnvOnly {
-    env: "REDIS_SENTINEL_PASSWORD",
-    expected: "a password",
-};
-pub const DEMO_USERS: EnvOnly = EnvOnly {
-    env: "DEMO_USERS",
-    expected: "name:password pairs separated by commas (names of 3-32 a-z 0-9 . _ -, passwords of 8-128 characters)",
-};
-
-impl EnvOnly {
-    pub fn get(&self, env: &HashMap<String, String>) -> Option<SecretString> {
-        let value = env.get(self.env).filter(|value| !value.is_empty())?;
-        Some(SecretString::from(value.clone()))
-    }
-
-    fn invalid(&self, shown: String) -> ConfigError {
-        ConfigError::Invalid {
-            name: self.env.to_string(),
-            value: shown,
-            expected: self.expected,
-        }
-    }
-}
-
-pub fn session_secret(env: &HashMap<String, String>) -> Result<Option<SecretString>, ConfigError> {
-    match SESSION_SECRET.get(env) {
-        Some(secret) if secret.expose_secret().chars().count() < MIN_SECRET_LEN => {
-            Err(SESSION_SECRET.invalid("(hidden)".into()))
-        }
-        secret => Ok(secret),
-    }
-}
-
-/// `DEMO_USERS=alice:password1,bob:password2`. An error may name a user, never a password.
-pub fn demo_users(
-    env: &HashMap<String, String>,
-) -> Result<Vec<(Username, SecretString)>, ConfigError> {
-    let Some(list) = DEMO_USERS.get(env) else {
-        return Ok(Vec::new());
-    };
-    if list.expose_secret().trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    list.expose_secret()
-        .split(',')
-        .map(|pair| {
-            let (name, password) = pair
-                .split_once(':')
-                .ok_or_else(|| DEMO_USERS.invalid("(hidden)".into()))?;
-            let name =
-                Username::parse(name).map_err(|_| DEMO_USERS.invalid(format!("user {name:?}")))?;
-            Password::new_checked(password.to_string())
-                .map_err(|_| DEMO_USERS.invalid(format!("password of {:?}", name.as_str())))?;
-            Ok((name, SecretString::from(password.to_string())))
-        })
-        .collect()
 }

@@ -6,6 +6,7 @@
 //! message that names the variable (or the file and key) to fix.
 
 mod declared;
+mod env_only;
 mod sources;
 mod topology;
 
@@ -18,7 +19,7 @@ use std::{
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::shared::input::Username;
+use crate::{server::client_address::TrustedProxies, shared::input::Username};
 
 use declared::Switch;
 pub use sources::load_or_create_dev_secret;
@@ -43,9 +44,19 @@ pub struct Settings {
 
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
+    /// Attempts at one name from one address before that pair is locked for the window.
     pub max_failures_per_user: u32,
     pub max_failures_per_address: u32,
     pub failure_window: Duration,
+    /// Attempts at one name from all addresses before the next ones are spaced (up to the cap).
+    pub slowdown_after_failures_per_user: u32,
+    pub slowdown_cap: Duration,
+    /// Registrations from one address per hour.
+    pub max_registrations_per_address: u32,
+    /// An account that never signed in is deleted this long after it was created.
+    pub unused_account_ttl: Duration,
+    /// Revoking sessions needs the password unless it was entered this recently.
+    pub reauth_window: Duration,
     /// `DEMO_USERS`: accounts created at start-up when missing (name, password).
     pub demo_users: Vec<(Username, SecretString)>,
 }
@@ -54,6 +65,18 @@ pub struct AuthSettings {
 pub struct ServerSettings {
     pub site_addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// `Strict-Transport-Security`, sent in production only.
+    pub hsts_max_age: Duration,
+    pub hsts_include_subdomains: bool,
+    /// From the moment a connection is ready for a request until its headers are complete.
+    pub header_read_timeout: Duration,
+    /// An idle connection (no request in flight, no bytes) is closed after this.
+    pub keep_alive_timeout: Duration,
+    /// A request is answered 408 when it takes longer than this in all.
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+    /// `TRUSTED_PROXIES`: peers whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug, Clone)]
@@ -91,12 +114,19 @@ pub enum RedisEndpoint {
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     pub idle_timeout: Duration,
+    /// The idle timeout of a session nobody signed in to (never longer than `idle_timeout`).
+    pub anonymous_idle_timeout: Duration,
+    /// Sessions one address may create per minute.
+    pub new_per_address_per_minute: u32,
     pub absolute_timeout: Duration,
     pub refresh_fraction: f64,
     pub cookie_name: String,
     pub cookie_secure: bool,
     pub cookie_same_site: SameSite,
     pub secret: SessionSecret,
+    /// `SESSION_SECRET_PREVIOUS`: cookies signed with one of these are still accepted, and
+    /// re-issued signed with `secret`.
+    pub previous_secrets: Vec<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +216,7 @@ impl Settings {
             auth,
         } = Sources::new(file, env)?.values()?;
         let production = server.environment == Environment::Production;
-        let secret = match declared::session_secret(env)? {
+        let secret = match env_only::session_secret(env)? {
             Some(secret) => SessionSecret::Configured(secret),
             None if production => return Err(ConfigError::MissingSecret),
             None => SessionSecret::Generated(dev_secret(&server.data_dir)?),
@@ -196,14 +226,31 @@ impl Settings {
             server: ServerSettings {
                 site_addr: server.site_addr,
                 data_dir: server.data_dir,
+                hsts_max_age: Duration::from_secs(server.hsts_max_age_seconds),
+                hsts_include_subdomains: server.hsts_include_subdomains,
+                header_read_timeout: server.header_read_timeout_seconds,
+                keep_alive_timeout: server.keep_alive_timeout_seconds,
+                request_timeout: server.request_timeout_seconds,
+                max_connections: server.max_connections,
+                trusted_proxies: server.trusted_proxies,
             },
             redis: RedisSettings::from_values(redis, env)?,
-            session: SessionSettings::from_values(session, production, secret),
+            session: SessionSettings::from_values(
+                session,
+                production,
+                secret,
+                env_only::previous_secrets(env)?,
+            ),
             auth: AuthSettings {
                 max_failures_per_user: auth.max_failures_per_user,
                 max_failures_per_address: auth.max_failures_per_address,
                 failure_window: auth.failure_window_seconds,
-                demo_users: declared::demo_users(env)?,
+                slowdown_after_failures_per_user: auth.slowdown_after_failures_per_user,
+                slowdown_cap: auth.slowdown_max_seconds,
+                max_registrations_per_address: auth.max_registrations_per_address,
+                unused_account_ttl: auth.unused_account_ttl_seconds,
+                reauth_window: auth.reauth_window_seconds,
+                demo_users: env_only::demo_users(env)?,
             },
         })
     }
@@ -226,7 +273,7 @@ impl RedisSettings {
                 host: redis.host,
                 port: redis.port,
                 username: redis.username,
-                password: declared::REDIS_PASSWORD.get(env),
+                password: env_only::REDIS_PASSWORD.get(env),
                 db: redis.db,
             },
         };
@@ -239,7 +286,7 @@ impl RedisSettings {
             key_prefix: redis.key_prefix,
             tls,
             sentinel_username: redis.sentinel_username,
-            sentinel_password: declared::REDIS_SENTINEL_PASSWORD.get(env),
+            sentinel_password: env_only::REDIS_SENTINEL_PASSWORD.get(env),
             wait_replicas: redis.wait_replicas,
             breaker_failures: redis.breaker_timeouts,
             breaker_probe_interval: redis.breaker_probe_interval_ms,
@@ -255,6 +302,7 @@ impl SessionSettings {
         session: declared::session::Values,
         production: bool,
         secret: SessionSecret,
+        previous_secrets: Vec<SecretString>,
     ) -> Self {
         let cookie_secure = match session.cookie_secure {
             Switch::Auto => production,
@@ -270,6 +318,8 @@ impl SessionSettings {
         };
         SessionSettings {
             idle_timeout: session.idle_timeout_seconds,
+            anonymous_idle_timeout: session.anonymous_idle_timeout_seconds,
+            new_per_address_per_minute: session.new_per_address_per_minute,
             absolute_timeout: session.absolute_timeout_seconds,
             refresh_fraction: session.refresh_fraction,
             cookie_name: session
@@ -278,6 +328,7 @@ impl SessionSettings {
             cookie_secure,
             cookie_same_site: session.cookie_same_site,
             secret,
+            previous_secrets,
         }
     }
 }

@@ -26,11 +26,13 @@ mod failure;
 mod keys;
 mod tls;
 mod topology;
+mod window;
 pub use breaker::{Breaker, BreakerSettings, BreakerState, Fault};
 pub use durability::ReplicaWait;
 pub use failure::{classify, safe_text, Failure};
 pub use keys::KeySpace;
 pub use topology::describe;
+pub use window::{Counted, WindowCounter};
 
 use failover::SentinelWatch;
 

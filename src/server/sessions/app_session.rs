@@ -10,15 +10,16 @@
 //! * `set` and `remove` write only their key (last writer wins for that key);
 //! * sign-in, sign-out and revocation keep the user's session index in step.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 use tower_sessions::Session;
 
 use super::{
-    record::{keys, SignedIn},
+    record::{keys, meta, SignedIn},
     request_store::{Failure, Loaded, RequestStore},
+    store::Changes,
     user_index::{ListedSession, SessionHandle},
 };
 use crate::shared::{
@@ -35,6 +36,8 @@ pub enum SessionError {
     Ended,
     #[error("a session value could not be encoded or decoded: {0}")]
     Value(String),
+    #[error("too many new sessions from this address; retry in {0:?}")]
+    TooManyNew(std::time::Duration),
 }
 
 /// Where a sign-in comes from, as "Your sessions" shows it.
@@ -82,6 +85,7 @@ impl AppSession {
             Some(Failure::Ended) => SessionError::Ended,
             Some(Failure::Unavailable(detail)) => SessionError::StoreUnavailable(detail),
             Some(Failure::Rejected(detail)) => SessionError::Value(detail),
+            Some(Failure::TooManyNew(wait)) => SessionError::TooManyNew(wait),
             None => SessionError::Value(err.to_string()),
         }
     }
@@ -99,7 +103,8 @@ impl AppSession {
     }
 
     fn to_view(&self, loaded: Option<&Loaded>, force_refresh: bool) -> SessionView {
-        let policy = self.request_store.store().policy();
+        let signed_in = loaded.is_some_and(|loaded| loaded.meta.signed_in.is_some());
+        let policy = self.request_store.store().policy().for_session(signed_in);
         let idle_timeout_seconds = policy.idle.as_secs();
         let absolute_timeout_seconds = policy.absolute.as_secs();
         let Some(loaded) = loaded else {
@@ -209,9 +214,11 @@ impl AppSession {
     /// Redis failure between the two loses the anonymous data; the caller then answers 503.
     pub async fn login(&self, user: &Username, client: &ClientInfo) -> Result<(), SessionError> {
         let existing = self.live().await?;
+        let now = now_ms();
         self.request_store.prepare_sign_in(SignedIn {
             user: user.clone(),
-            at: now_ms(),
+            at: now,
+            password_at: now,
             user_agent: shorten(&client.user_agent, 120),
             address: client.address.clone(),
         });
@@ -235,6 +242,34 @@ impl AppSession {
             .await
             .map_err(|err| self.error(err))?;
         self.session.save().await.map_err(|err| self.error(err))
+    }
+
+    /// Whether the password was entered in this session within `window`.
+    pub async fn password_entered_within(&self, window: Duration) -> Result<bool, SessionError> {
+        let window = window.as_millis() as i64;
+        Ok(self.live().await?.is_some_and(|loaded| {
+            loaded
+                .meta
+                .signed_in
+                .is_some_and(|s| now_ms().saturating_sub(s.password_at) <= window)
+        }))
+    }
+
+    /// Notes that the password was entered in this session just now.
+    pub async fn record_password_entry(&self) -> Result<(), SessionError> {
+        let Some(id) = self.session.id() else {
+            return Ok(());
+        };
+        let changes = Changes {
+            set: vec![(meta::PASSWORD_AT.to_string(), now_ms().to_string())],
+            signed_in: true,
+            ..Changes::default()
+        };
+        match self.request_store.store().save(&id, &changes).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SessionError::Ended),
+            Err(err) => Err(SessionError::StoreUnavailable(err.to_string())),
+        }
     }
 
     /// The signed-in user's name, if any.

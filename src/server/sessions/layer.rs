@@ -31,6 +31,7 @@ use tower_sessions::{
 };
 
 use super::{
+    creation::NewSessionLimit,
     expiry,
     request_store::{Failure, RequestStore},
     store::RedisSessionStore,
@@ -63,6 +64,7 @@ pub struct SessionLayerState {
     pub cookie: Arc<CookieSettings>,
     /// One permit per request inside the layer.
     pub waiting: Arc<Semaphore>,
+    pub new_sessions: NewSessionLimit,
 }
 
 /// The session id a request's cookie carried, if it was ours and intact.
@@ -87,7 +89,8 @@ pub async fn manage_sessions(
         ));
     };
     let incoming = read_cookie(&request, &state.cookie);
-    let request_store = RequestStore::new(state.store.clone());
+    let gate = state.new_sessions.gate(&request);
+    let request_store = RequestStore::new(state.store.clone(), Some(gate));
     let idle = time::Duration::milliseconds(state.store.policy().idle_ms());
     let session = Session::new(
         incoming.id,
@@ -215,6 +218,13 @@ fn refuse_lost_change(
             tracing::error!(%detail, "a handler stored a session value the app cannot read");
             ApiError::new(ErrorCode::Internal, "The change could not be saved.")
         }
+        Failure::TooManyNew(wait) => ApiError::new(
+            ErrorCode::TooManyAttempts,
+            format!(
+                "Too many new sessions from your address. Try again in {} s.",
+                wait.as_secs().max(1)
+            ),
+        ),
         Failure::Ended | Failure::Unavailable(_) => return None,
     };
     let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::CONFLICT);

@@ -7,6 +7,7 @@
 //! deadlines) beside them.
 
 mod app_session;
+mod creation;
 mod expiry;
 mod layer;
 mod record;
@@ -16,6 +17,7 @@ mod user_index;
 
 use std::sync::Arc;
 
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha512};
 use tokio::sync::Semaphore;
 use tower_sessions::{
@@ -24,34 +26,48 @@ use tower_sessions::{
 };
 
 pub use app_session::{AppSession, ClientInfo, SessionError};
+pub use creation::NewSessionLimit;
 pub use expiry::ExpiryPolicy;
 pub use layer::{manage_sessions, CookieSettings, SessionLayerState};
 pub use request_store::RequestStore;
 pub use store::{RedisSessionStore, StoreError};
 pub use user_index::{ListedSession, SessionHandle};
 
-use crate::server::config::{self, SessionSettings};
+use crate::server::{
+    config::{self, Settings},
+    redis::WindowCounter,
+};
 
 /// What the session layer needs: the store, and the cookie as configured (HttpOnly, SameSite and
-/// Secure as set, signed with `SESSION_SECRET`; a cookie whose signature does not match is
-/// ignored, as if there were none), and at most `max_waiting` requests inside the layer at once.
-pub fn layer_state(
-    store: RedisSessionStore,
-    settings: &SessionSettings,
-    max_waiting: usize,
-) -> SessionLayerState {
+/// Secure as set, signed with `SESSION_SECRET`; one signed with a `SESSION_SECRET_PREVIOUS` is
+/// accepted and re-signed, one whose signature matches none is ignored, as if there were none),
+/// and at most `REDIS_MAX_WAITING_REQUESTS` requests inside the layer at once.
+pub fn layer_state(store: RedisSessionStore, settings: &Settings) -> SessionLayerState {
+    let new_sessions = NewSessionLimit::new(
+        WindowCounter::new(store.pool().clone()),
+        store.keys().clone(),
+        settings.session.new_per_address_per_minute,
+        settings.server.trusted_proxies.clone(),
+    );
+    let max_waiting = settings.redis.max_waiting_requests;
+    let settings = &settings.session;
     let same_site = match settings.cookie_same_site {
         config::SameSite::Lax => SameSite::Lax,
         config::SameSite::Strict => SameSite::Strict,
     };
     SessionLayerState {
         store,
+        new_sessions,
         cookie: Arc::new(CookieSettings {
             name: settings.cookie_name.clone(),
             secure: settings.cookie_secure,
             same_site,
             key: signing_key(settings.secret.expose()),
-            previous_keys: Vec::new(),
+            previous_keys: settings
+                .previous_secrets
+                .iter()
+                .map(|secret| signing_key(secret.expose_secret()))
+                .collect(),
         }),
         waiting: Arc::new(Semaphore::new(max_waiting)),
     }

@@ -10,7 +10,10 @@
 //! bookkeeping (deadlines, the signed-in user), whether the cookie named a session that has
 //! ended, and a sign-in waiting to be stored with the next created record.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::{
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use tower_sessions::{
@@ -19,6 +22,7 @@ use tower_sessions::{
 };
 
 use super::{
+    creation::CreationGate,
     expiry,
     record::{self, Data, Meta, SignedIn},
     store::{Changes, RedisSessionStore, StoreError},
@@ -35,6 +39,8 @@ pub enum Failure {
     /// A handler stored a value of the wrong type under a key the app reads with a type (a bug
     /// in that handler, not the client's doing).
     Rejected(String),
+    /// This client's address created too many sessions lately: none was created.
+    TooManyNew(Duration),
 }
 
 /// The stored state of the session as this request last saw it.
@@ -66,6 +72,8 @@ struct State {
 
 pub struct RequestStore {
     store: RedisSessionStore,
+    /// Asked before a brand-new session is stored.
+    gate: Option<CreationGate>,
     state: Mutex<State>,
 }
 
@@ -76,9 +84,10 @@ impl std::fmt::Debug for RequestStore {
 }
 
 impl RequestStore {
-    pub fn new(store: RedisSessionStore) -> Arc<RequestStore> {
+    pub fn new(store: RedisSessionStore, gate: Option<CreationGate>) -> Arc<RequestStore> {
         Arc::new(RequestStore {
             store,
+            gate,
             state: Mutex::new(State::default()),
         })
     }
@@ -123,8 +132,9 @@ impl RequestStore {
     pub fn slide_deadline(&self, force: bool) -> Option<(i64, i64)> {
         let mut state = self.state();
         let now = now_ms();
-        let policy = *self.store.policy();
-        let absolute = state.loaded.as_ref()?.meta.absolute_deadline;
+        let meta = &state.loaded.as_ref()?.meta;
+        let policy = self.store.policy().for_session(meta.signed_in.is_some());
+        let absolute = meta.absolute_deadline;
         let refreshed = state
             .refresh
             .unwrap_or(state.loaded.as_ref()?.meta.refreshed_at);
@@ -163,13 +173,18 @@ impl RequestStore {
             .absolute_cap
             .unwrap_or(loaded.meta.absolute_deadline)
             .min(loaded.meta.absolute_deadline);
-        Some(self.store.policy().deadline(refreshed, absolute))
+        let policy = self
+            .store
+            .policy()
+            .for_session(loaded.meta.signed_in.is_some());
+        Some(policy.deadline(refreshed, absolute))
     }
 
     fn fail(&self, failure: Failure) -> session_store::Error {
         let message = match &failure {
             Failure::Unavailable(detail) | Failure::Rejected(detail) => detail.clone(),
             Failure::Ended => "the session ended before the change was saved".to_string(),
+            Failure::TooManyNew(_) => "too many new sessions from this address".to_string(),
         };
         self.state().failure = Some(failure);
         session_store::Error::Backend(message)
@@ -182,6 +197,15 @@ impl RequestStore {
     /// A store call went through: an earlier failure in this request is history.
     fn succeeded(&self) {
         self.state().failure = None;
+    }
+
+    /// Asks the gate whether a brand-new session may be stored; the error to return if not.
+    async fn admit_new(&self) -> Option<session_store::Error> {
+        match self.gate.as_ref()?.admit().await {
+            Ok(None) => None,
+            Ok(Some(wait)) => Some(self.fail(Failure::TooManyNew(wait))),
+            Err(err) => Some(self.unavailable(err.into())),
+        }
     }
 
     /// What `record` changed against what was loaded, plus any pending deadline move.
@@ -205,6 +229,7 @@ impl RequestStore {
             }
         }
         let state = self.state();
+        changes.signed_in = loaded.meta.signed_in.is_some();
         changes.refreshed_at = state.refresh;
         changes.absolute_cap = state.absolute_cap;
         Ok(changes)
@@ -246,7 +271,12 @@ impl SessionStore for RequestStore {
             .keeping_created_at(previous.as_ref().map(|p| &p.meta)),
             // `cycle_id` keeps everything but the id: a new id never extends a session's life.
             (None, Some(previous)) => previous.meta,
-            (None, None) => Meta::starting(now, policy.absolute_ms()),
+            (None, None) => {
+                if let Some(refusal) = self.admit_new().await {
+                    return Err(refusal);
+                }
+                Meta::starting(now, policy.absolute_ms())
+            }
         };
         if let Some(refreshed) = refresh {
             meta.refreshed_at = meta.refreshed_at.max(refreshed);
@@ -263,6 +293,7 @@ impl SessionStore for RequestStore {
             return Err(self.unavailable(err));
         }
         self.succeeded();
+        let policy = policy.for_session(meta.signed_in.is_some());
         record.expiry_date =
             expiry::date_of(policy.deadline(meta.refreshed_at, meta.absolute_deadline));
         let mut state = self.state();
@@ -326,6 +357,7 @@ impl SessionStore for RequestStore {
                 let deadline = self
                     .store
                     .policy()
+                    .for_session(meta.signed_in.is_some())
                     .deadline(meta.refreshed_at, meta.absolute_deadline);
                 let record = Record {
                     id: *id,

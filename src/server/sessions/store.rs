@@ -62,6 +62,9 @@ pub struct Changes {
     pub refreshed_at: Option<i64>,
     /// End the session no later than this (a handler's `Expiry::AtDateTime`).
     pub absolute_cap: Option<i64>,
+    /// Whose idle timeout applies (a record never changes between anonymous and signed in: a
+    /// sign-in gets a new id).
+    pub signed_in: bool,
 }
 
 impl Changes {
@@ -116,6 +119,7 @@ impl RedisSessionStore {
     ///
     /// let policy = ExpiryPolicy {
     ///     idle: Duration::from_secs(604_800),
+    ///     anonymous_idle: Duration::from_secs(86_400),
     ///     absolute: Duration::from_secs(2_592_000),
     ///     refresh_fraction: 0.01,
     /// };
@@ -160,6 +164,14 @@ impl RedisSessionStore {
     pub fn with_replica_wait(mut self, wait: ReplicaWait) -> Self {
         self.wait = wait;
         self
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    pub fn keys(&self) -> &KeySpace {
+        &self.inner.keys
     }
 
     pub fn policy(&self) -> &ExpiryPolicy {
@@ -226,6 +238,7 @@ impl RedisSessionStore {
         let deadline = self
             .inner
             .policy
+            .for_session(meta.signed_in.is_some())
             .deadline(meta.refreshed_at, meta.absolute_deadline);
         let mut args = Vec::with_capacity(1 + 2 * (data.len() + 7));
         args.push(deadline.to_string());
@@ -265,7 +278,8 @@ impl RedisSessionStore {
         args.push(record::meta::REFRESHED_AT.to_string());
         args.push(record::meta::ABSOLUTE_DEADLINE.to_string());
         args.push(optional(changes.refreshed_at));
-        args.push(self.inner.policy.idle_ms().to_string());
+        let policy = self.inner.policy.for_session(changes.signed_in);
+        args.push(policy.idle_ms().to_string());
         args.push(optional(changes.absolute_cap));
         args.push(changes.set.len().to_string());
         for (field, value) in &changes.set {
