@@ -14,7 +14,10 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
 
 use super::{
-    http::{health, security},
+    http::{
+        health, security,
+        static_files::{self, cache_hashed_files, HashedFiles},
+    },
     sessions::{self, manage_sessions},
     state::AppState,
 };
@@ -51,14 +54,25 @@ pub fn app(state: AppState, pages: Pages) -> Router {
         .layer(middleware::from_fn_with_state(sessions, manage_sessions))
         .layer(middleware::from_fn(security::refuse_cross_site));
 
+    // Static files (and the not-found page): the hashed ones are marked immutable.
+    let hashed = HashedFiles::new(
+        state.leptos_options.hash_files,
+        &state.leptos_options.site_pkg_dir,
+    );
+    let files = Router::new()
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            pages.shell,
+        ))
+        .layer(middleware::from_fn_with_state(hashed, cache_hashed_files))
+        .with_state(state.clone());
+
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(with_sessions)
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            pages.shell,
-        ))
+        .fallback_service(files)
         .layer(security::security_headers())
+        .layer(static_files::compression())
         .with_state(state)
 }
 
