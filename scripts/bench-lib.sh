@@ -18,6 +18,13 @@ cpu_ticks() {
 # Peak resident set size of a process, in kB.
 rss_peak_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
+# Records the peak so far as <key>_rss_startup_kb and starts a new one: start-up work (such as
+# sessionboard's one Argon2 decoy hash, 19 MiB) is reported apart from the load.
+rss_restart_peak() {
+  record "$1_rss_startup_kb" "$(rss_peak_kb "$2")"
+  echo 5 >"/proc/$2/clear_refs" 2>/dev/null || true
+}
+
 redis() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
 
 # Commands Redis ran since the last CONFIG RESETSTAT (commands run inside Lua scripts included),

@@ -55,7 +55,7 @@ print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {pla
 print()
 print("| stack | reads/s | p50 / p99 read | CPU per read | Redis cmds per read (round trips) "
       "| writes/s | p50 / p99 write | CPU per write | Redis cmds per write (round trips) "
-      "| lost increments | RSS high-water |")
+      "| lost increments | RSS high-water under load |")
 print("|---|---:|---|---:|---|---:|---|---:|---|---:|---:|")
 for key, name in stacks:
     if num(f"{key}_read_rps") is None:
@@ -71,7 +71,8 @@ for key, name in stacks:
         f"| {num(key + '_write_cpu_us'):.0f} µs "
         f"| {r[key + '_write_redis']} ({r[key + '_write_trips']}) "
         f"| {n:.0f} of {num(key + '_write_acknowledged'):.0f} ({pct:.1f} %) "
-        f"| {num(key + '_rss_kb') / 1024:.1f} MB |"
+        f"| {num(key + '_rss_kb') / 1024:.1f} MB "
+        f"({num(key + '_rss_startup_kb') / 1024:.1f} MB at start-up) |"
     )
 print()
 read = num("sb_read_rps")
@@ -122,7 +123,10 @@ x = ratio("sb_page_rps", "sb_read_rps")
 goal("page GET / rate", x, ">= 0.5x the JSON read", x is not None and x >= 0.5)
 x = num("sb_rss_kb")
 x = None if x is None else x / 1024
-goal("RSS high-water", x, "<= 20 MB", x is not None and x <= 20, unit=" MB")
+goal("RSS high-water under load", x, "<= 20 MB", x is not None and x <= 20, unit=" MB")
+x = num("sb_rss_startup_kb")
+x = None if x is None else x / 1024
+goal("RSS high-water including start-up", x, "<= 20 MB", x is not None and x <= 20, unit=" MB")
 x = num("wasm_gzip")
 x = None if x is None else x / 1024
 goal("hydrate wasm gzip", x, "<= 250 KB", x is not None and x <= 250, unit=" KB")
