@@ -9,4 +9,5 @@ mod probes_and_config;
 mod security;
 mod session_data;
 mod sessions;
+mod static_files;
 mod user_sessions;
