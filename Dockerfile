@@ -9,13 +9,15 @@ COPY end2end/package.json end2end/package-lock.json end2end/
 RUN cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 ENV PATH="/src/end2end/node_modules/.bin:${PATH}"
 COPY . .
-RUN cargo leptos build --release
+RUN cargo leptos build --release --precompress
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* && useradd --system --home /app sessionboard
 WORKDIR /app
 COPY --from=build /src/target/release/sessionboard /app/sessionboard
+# The content-hashed names of the files in site/pkg; read from next to the binary.
+COPY --from=build /src/target/release/hash.txt /app/hash.txt
 COPY --from=build /src/target/site /app/site
 COPY Leptos.toml /app/Leptos.toml
 ENV LEPTOS_SITE_ROOT=/app/site \

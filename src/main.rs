@@ -21,7 +21,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let leptos_options = match leptos::config::get_configuration(None) {
-        Ok(conf) => conf.leptos_options,
+        Ok(conf) => with_hashed_names_detected(conf.leptos_options),
         Err(err) => {
             eprintln!("sessionboard: configuration error: {err}");
             return ExitCode::from(2);
@@ -42,6 +42,22 @@ async fn main() -> std::process::ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// cargo-leptos (`hash-files`) writes the content-hashed file names to hash.txt next to the
+/// binary and exports LEPTOS_HASH_FILES only to the processes it runs itself. The same binary
+/// started any other way (tests, a container) finds its files through that hash.txt too.
+#[cfg(feature = "ssr")]
+fn with_hashed_names_detected(
+    mut options: leptos::config::LeptosOptions,
+) -> leptos::config::LeptosOptions {
+    if std::env::var_os("LEPTOS_HASH_FILES").is_none() {
+        options.hash_files = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.join(options.hash_file.as_ref())))
+            .is_some_and(|path| path.is_file());
+    }
+    options
 }
 
 #[cfg(not(feature = "ssr"))]

@@ -21,6 +21,7 @@ use super::{
         failover, health,
         responses::{self, checked_body},
         security::{self, SiteScheme},
+        static_files::{self, cache_hashed_files, HashedFiles},
     },
     sessions::{self, manage_sessions},
     state::AppState,
@@ -83,13 +84,23 @@ pub fn app(state: AppState, pages: Pages) -> Router {
             HeaderValue::from_static("no-store"),
         ));
 
+    // Static files (and the not-found page): the hashed ones are marked immutable.
+    let hashed = HashedFiles::new(
+        state.leptos_options.hash_files,
+        &state.leptos_options.site_pkg_dir,
+    );
+    let files = Router::new()
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            pages.shell,
+        ))
+        .layer(middleware::from_fn_with_state(hashed, cache_hashed_files))
+        .with_state(state.clone());
+
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(with_sessions)
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            pages.shell,
-        ))
+        .fallback_service(files)
         .layer(security::security_headers())
         .layer(middleware::from_fn_with_state(
             hsts,
@@ -99,6 +110,7 @@ pub fn app(state: AppState, pages: Pages) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             state.settings.server.request_timeout,
         ))
+        .layer(static_files::compression())
         .with_state(state)
 }
 

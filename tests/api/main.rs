@@ -16,6 +16,7 @@ mod redis_topologies;
 mod security;
 mod session_data;
 mod sessions;
+mod static_files;
 mod timeouts;
 mod topologies;
 mod user_sessions;

@@ -1,7 +1,9 @@
 //! HTTP concerns outside the session: liveness and readiness probes, cross-site refusal, the
-//! security headers every response carries and the JSON answers of requests no handler takes.
+//! security headers every response carries, the JSON answers of requests no handler takes, and
+//! compression and caching of static files.
 
 pub mod failover;
 pub mod health;
 pub mod responses;
 pub mod security;
+pub mod static_files;

@@ -1,0 +1,110 @@
+//! Static files leave compressed when the client accepts it; content-hashed files (cargo-leptos
+//! `hash-files`, under the pkg directory) are cached as immutable, and nothing else is.
+
+use leptos::prelude::LeptosOptions;
+use reqwest::header::{ACCEPT, ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING};
+use sessionboard::server::startup::Application;
+
+use crate::helpers::{settings, TestRedis};
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// The app serving a site folder of its own, with or without hashed names.
+async fn serve_site(redis: &TestRedis, hash_files: bool) -> (String, std::path::PathBuf) {
+    let site = std::env::temp_dir().join(format!(
+        "sessionboard-test-site-{}-{}",
+        redis.port,
+        std::process::id()
+    ));
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    let script = "console.log('hydrating');\n".repeat(200);
+    std::fs::write(site.join("pkg/sessionboard.Ab12Cd.js"), &script).unwrap();
+    std::fs::write(
+        site.join("favicon.svg"),
+        "<svg xmlns='http://www.w3.org/2000/svg'/>",
+    )
+    .unwrap();
+    let mut options = LeptosOptions::builder()
+        .output_name("sessionboard")
+        .site_root(site.to_string_lossy().to_string())
+        .build();
+    options.hash_files = hash_files;
+    let settings = settings(redis.port, &[]).unwrap();
+    let application = Application::build(settings, options, sessionboard::pages())
+        .await
+        .unwrap();
+    let url = format!("http://{}", application.addr());
+    tokio::spawn(application.run_until_stopped());
+    (url, site)
+}
+
+#[tokio::test]
+async fn hashed_files_are_immutable_and_compressed_but_api_answers_are_not_cached() {
+    let redis = TestRedis::start();
+    let (url, site) = serve_site(&redis, true).await;
+    let http = reqwest::Client::new();
+
+    let script = http
+        .get(format!("{url}/pkg/sessionboard.Ab12Cd.js"))
+        .header(ACCEPT_ENCODING, "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert_eq!(script.headers()[CACHE_CONTROL], IMMUTABLE);
+    assert_eq!(script.headers()[CONTENT_ENCODING], "br");
+
+    let gzip = http
+        .get(format!("{url}/pkg/sessionboard.Ab12Cd.js"))
+        .header(ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzip.headers()[CONTENT_ENCODING], "gzip");
+
+    let plain_asset = http.get(format!("{url}/favicon.svg")).send().await.unwrap();
+    assert_eq!(plain_asset.status(), 200);
+    assert!(plain_asset.headers().get(CACHE_CONTROL).is_none());
+
+    let missing = http
+        .get(format!("{url}/pkg/sessionboard.gone.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(missing.headers().get(CACHE_CONTROL).is_none());
+
+    let api = http.get(format!("{url}/api/session")).send().await.unwrap();
+    assert_eq!(api.status(), 200);
+    assert!(api.headers().get(CACHE_CONTROL).is_none());
+
+    let _ = std::fs::remove_dir_all(site);
+}
+
+#[tokio::test]
+async fn pages_and_files_without_hashed_names_are_compressed_but_never_immutable() {
+    // Pages are rendered here without hashed names: with them, Leptos needs a hash.txt next to
+    // the (test) binary.
+    let redis = TestRedis::start();
+    let (url, site) = serve_site(&redis, false).await;
+    let http = reqwest::Client::new();
+    let script = http
+        .get(format!("{url}/pkg/sessionboard.Ab12Cd.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.headers().get(CACHE_CONTROL).is_none());
+
+    let page = http
+        .get(format!("{url}/"))
+        .header(ACCEPT, "text/html")
+        .header(ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()[CONTENT_ENCODING], "gzip");
+    assert!(page.headers().get(CACHE_CONTROL).is_none());
+    let _ = std::fs::remove_dir_all(site);
+}
