@@ -260,6 +260,21 @@ impl TestApp {
     }
 
     /// Starts a session with one increment, outside any cookie jar; returns its cookie.
+    /// Like `new_session_cookie`, but a 503 (a busy Redis, not a lost session) is asked again, up
+    /// to ten times.
+    pub async fn new_session_cookie_retrying_while_busy(&self) -> String {
+        for _ in 0..10 {
+            let post = self.bare.post(self.browser.url("/api/increment"));
+            let res = send_for_json(post).await;
+            if res.status() != 503 {
+                assert_eq!(res.status(), 200, "POST /api/increment");
+                return session_cookie(&res).expect("a session cookie");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        panic!("POST /api/increment answered 503 ten times");
+    }
+
     pub async fn new_session_cookie(&self) -> String {
         let post = self.bare.post(self.browser.url("/api/increment"));
         let res = send_for_json(post).await;
