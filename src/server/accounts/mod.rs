@@ -154,8 +154,17 @@ impl Accounts {
             return Err(AccountError::InvalidCredentials);
         };
         let name = &name;
-        self.limited_verify(name, password, &client.address).await?;
+        let verified = self.limited_verify(name, password, &client.address).await?;
         session.login(name, client).await?;
+        // A password change that landed while this sign-in was hashing has already signed out
+        // every other session; one checked against the old password must not outlive it. The
+        // change writes the hash before reading the index, this reads the hash after writing its
+        // entry: one of the two always sees the other.
+        let now_stored = self.redis(self.store.password_hash(name)).await?;
+        if now_stored.as_deref() != Some(verified.as_str()) {
+            session.forget().await?;
+            return Err(AccountError::InvalidCredentials);
+        }
         Ok(name.clone())
     }
 
@@ -228,19 +237,20 @@ impl Accounts {
         user: &Username,
         password: Password,
         address: &str,
-    ) -> Result<(), AccountError> {
+    ) -> Result<String, AccountError> {
         if let Some(wait) = self
             .redis(self.limiter.attempt(Some(user), address))
             .await?
         {
             return Err(AccountError::TooManyAttempts(wait));
         }
-        if self.verify(Some(user), password).await? {
-            self.redis(self.limiter.succeeded(user, address)).await?;
-            self.redis(self.store.mark_used(user)).await?;
-            Ok(())
-        } else {
-            Err(AccountError::InvalidCredentials)
+        match self.verify(Some(user), password).await? {
+            Some(hash) => {
+                self.redis(self.limiter.succeeded(user, address)).await?;
+                self.redis(self.store.mark_used(user)).await?;
+                Ok(hash)
+            }
+            None => Err(AccountError::InvalidCredentials),
         }
     }
 
@@ -257,16 +267,18 @@ impl Accounts {
         &self,
         user: Option<&Username>,
         password: Password,
-    ) -> Result<bool, AccountError> {
+    ) -> Result<Option<String>, AccountError> {
         let stored = match user {
             Some(user) => self.redis(self.store.password_hash(user)).await?,
             None => None,
         };
         match stored {
-            Some(hash) => Ok(password::verify(password, hash).await?),
+            Some(hash) => Ok(password::verify(password, hash.clone())
+                .await?
+                .then_some(hash)),
             None => {
                 password::verify(password, self.decoy_hash.to_string()).await?;
-                Ok(false)
+                Ok(None)
             }
         }
     }
