@@ -3,18 +3,9 @@
 async fn main() -> std::process::ExitCode {
     use std::process::ExitCode;
 
-    use sessionboard::server::{config::Settings, startup::Application};
-    use tracing_subscriber::EnvFilter;
-
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // tower-sessions logs an ERROR for every request that cannot load its session, and fred
-            // a warning per pooled connection: during an outage that floods the log. The pool's
-            // watcher (server::redis) logs the outage once instead. RUST_LOG overrides.
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,fred=error,tower_sessions_core=off")),
-        )
-        .init();
+    use sessionboard::server::{
+        config::Settings, observability::init_logging, startup::Application,
+    };
 
     let settings = match Settings::load() {
         Ok(settings) => settings,
@@ -23,6 +14,7 @@ async fn main() -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
+    init_logging(settings.server.log_format);
     let leptos_options = match leptos::config::get_configuration(None) {
         Ok(conf) => conf.leptos_options,
         Err(err) => {

@@ -1,6 +1,8 @@
 //! The routes, and the layers each passes through. Probes and static files stay outside the
 //! session layer, so they never touch Redis; state-changing requests from another site are
-//! refused before the session layer, so they never touch it either.
+//! refused before the session layer, so they never touch it either. Around everything: the
+//! request id (a usable `X-Request-Id` or a new one, echoed back), then the request's metrics and
+//! log line. `/metrics` is outside the session layer too, or on `METRICS_ADDR` alone.
 
 use axum::{
     body::Body,
@@ -13,8 +15,15 @@ use axum::{
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
 
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
 use super::{
-    http::{health, security},
+    http::{
+        health,
+        observe::{self, observe_requests, Observer},
+        security,
+    },
+    observability::drop_invalid_request_id,
     sessions::{self, manage_sessions},
     state::AppState,
 };
@@ -51,14 +60,30 @@ pub fn app(state: AppState, pages: Pages) -> Router {
         .layer(middleware::from_fn_with_state(sessions, manage_sessions))
         .layer(middleware::from_fn(security::refuse_cross_site));
 
-    Router::new()
+    let observer = Observer::new(state.metrics.clone());
+    let mut router = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/readyz", get(health::readyz));
+    if state.settings.server.metrics_addr.is_none() {
+        router = router.route("/metrics", get(observe::metrics));
+    }
+    router
         .merge(with_sessions)
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             pages.shell,
         ))
         .layer(security::security_headers())
+        .layer(middleware::from_fn_with_state(observer, observe_requests))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::map_request(drop_invalid_request_id))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for `METRICS_ADDR`: a listener that need not be reachable from outside.
+pub fn metrics_only(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(observe::metrics))
         .with_state(state)
 }
 

@@ -5,15 +5,17 @@
 
 use std::net::SocketAddr;
 
+use fred::{clients::SubscriberClient, prelude::ClientLike};
 use leptos::prelude::LeptosOptions;
 use tokio::net::TcpListener;
 
 use super::{
     accounts::{AccountError, Accounts, LoginLimits, PasswordError},
     config::Settings,
+    observability::Metrics,
     redis::{KeySpace, RedisError, RedisPool},
     router::{self, Pages},
-    sessions::{ExpiryPolicy, RedisSessionStore},
+    sessions::{expiry_events, ExpiryPolicy, RedisSessionStore},
     state::{AppState, Shared},
 };
 
@@ -23,7 +25,7 @@ pub enum StartupError {
     Redis(#[from] RedisError),
     #[error("could not prepare accounts: {0}")]
     Accounts(String),
-    #[error("cannot listen on {addr}: {source} (set LEPTOS_SITE_ADDR)")]
+    #[error("cannot listen on {addr}: {source} (set LEPTOS_SITE_ADDR or METRICS_ADDR)")]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
@@ -47,6 +49,9 @@ pub struct Application {
     pages: Pages,
     listener: TcpListener,
     addr: SocketAddr,
+    /// `METRICS_ADDR`'s listener, when set.
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
+    expiry_events: Option<SubscriberClient>,
 }
 
 impl Application {
@@ -59,31 +64,38 @@ impl Application {
     ) -> Result<Application, StartupError> {
         let site_addr = settings.server.site_addr;
         leptos_options.site_addr = site_addr;
+        let metrics_addr = settings.server.metrics_addr;
         let state = connect(settings, leptos_options).await?;
-        let listener =
-            TcpListener::bind(site_addr)
-                .await
-                .map_err(|source| StartupError::Listen {
-                    addr: site_addr,
-                    source,
-                })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| StartupError::Listen {
-                addr: site_addr,
-                source,
-            })?;
+        let (listener, addr) = bind(site_addr).await?;
+        let metrics_listener = match metrics_addr {
+            Some(metrics_addr) => Some(bind(metrics_addr).await?),
+            None => None,
+        };
+        let expiry_events = if state.settings.session.expiry_events {
+            let settings = &state.settings.redis;
+            let store = state.sessions.clone();
+            Some(expiry_events::subscribe(settings, &state.redis.pool, store).await?)
+        } else {
+            None
+        };
         Ok(Application {
             state,
             pages,
             listener,
             addr,
+            metrics_listener,
+            expiry_events,
         })
     }
 
     /// Where it listens (the real port when the settings said 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     pub fn state(&self) -> &AppState {
@@ -93,6 +105,12 @@ impl Application {
     /// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the Redis pool closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let redis = self.state.redis.clone();
+        if let Some((listener, addr)) = self.metrics_listener {
+            let metrics = router::metrics_only(self.state.clone());
+            tracing::info!("serving /metrics on http://{addr}");
+            // Stops with the process; a scrape in flight at shutdown does not matter.
+            tokio::spawn(async move { axum::serve(listener, metrics).await });
+        }
         let router = router::app(self.state, self.pages);
         tracing::info!("listening on http://{}", self.addr);
         axum::serve(
@@ -102,6 +120,9 @@ impl Application {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
         tracing::info!("stopped accepting requests; closing the Redis pool");
+        if let Some(subscriber) = self.expiry_events {
+            let _ = subscriber.quit().await;
+        }
         redis.quit().await;
         Ok(())
     }
@@ -113,27 +134,43 @@ async fn connect(
     leptos_options: LeptosOptions,
 ) -> Result<AppState, StartupError> {
     let redis = RedisPool::connect(&settings.redis).await?;
+    let metrics = Metrics::new(redis.reconnects());
     let keys = KeySpace::new(&settings.redis.key_prefix);
     let limits = LoginLimits {
         max_failures_per_user: settings.auth.max_failures_per_user,
         max_failures_per_address: settings.auth.max_failures_per_address,
         window: settings.auth.failure_window,
     };
-    let accounts = Accounts::new(redis.pool.clone(), keys.clone(), limits).await?;
+    let accounts = Accounts::new(redis.pool.clone(), keys.clone(), limits, metrics.clone()).await?;
     accounts.seed(&settings.auth.demo_users).await?;
     let policy = ExpiryPolicy {
         idle: settings.session.idle_timeout,
         absolute: settings.session.absolute_timeout,
         refresh_fraction: settings.session.refresh_fraction,
     };
-    let sessions = RedisSessionStore::new(redis.pool.clone(), keys, policy);
+    let owner_keys = settings.session.expiry_events;
+    let sessions = RedisSessionStore::observed(
+        redis.pool.clone(),
+        keys,
+        policy,
+        metrics.clone(),
+        owner_keys,
+    );
     Ok(AppState::new(Shared {
         settings,
         leptos_options,
         redis,
         sessions,
         accounts,
+        metrics,
     }))
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let failed = |source| StartupError::Listen { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    Ok((listener, bound))
 }
 
 async fn shutdown_signal() {

@@ -17,6 +17,7 @@ pub use password::{PasswordError, ITERATIONS, MEMORY_KIB, PARALLELISM};
 use self::{limiter::LoginLimiter, store::AccountStore};
 use crate::{
     server::{
+        observability::{LoginResult, Metrics},
         redis::KeySpace,
         sessions::{AppSession, ClientInfo, SessionError},
     },
@@ -49,6 +50,7 @@ pub struct Accounts {
     limiter: LoginLimiter,
     /// Verified against when the user does not exist, so both failures take as long.
     decoy_hash: Arc<str>,
+    metrics: Metrics,
 }
 
 impl Accounts {
@@ -56,30 +58,61 @@ impl Accounts {
         pool: Pool,
         keys: KeySpace,
         limits: LoginLimits,
+        metrics: Metrics,
     ) -> Result<Accounts, PasswordError> {
         Ok(Accounts {
             store: AccountStore::new(pool.clone(), keys.clone()),
             limiter: LoginLimiter::new(pool, keys, limits),
             decoy_hash: password::decoy_hash().await?.into(),
+            metrics,
         })
     }
 
+    /// Creates an account (counted in `sessionboard_registrations_total`).
     pub async fn register(
         &self,
         username: &Username,
         password: Password,
     ) -> Result<(), AccountError> {
+        self.create(username, password).await?;
+        self.metrics.registered();
+        Ok(())
+    }
+
+    async fn create(&self, username: &Username, password: Password) -> Result<(), AccountError> {
         let hash = password::hash(password).await?;
-        if self.store.create(username, &hash, now_ms()).await? {
+        let create = self.store.create(username, &hash, now_ms());
+        if self.metrics.redis("account_create", create).await? {
             Ok(())
         } else {
             Err(AccountError::UsernameTaken)
         }
     }
 
-    /// Checks the credentials within the attempt limits and signs `session` in with a new id.
-    /// A name that is not even valid is just a wrong name: same answer, same cost.
+    /// Checks the credentials within the attempt limits and signs `session` in with a new id;
+    /// counts the attempt by its result.
     pub async fn sign_in(
+        &self,
+        session: &AppSession,
+        username: &str,
+        password: String,
+        client: &ClientInfo,
+    ) -> Result<Username, AccountError> {
+        let outcome = self
+            .check_and_sign_in(session, username, password, client)
+            .await;
+        match &outcome {
+            Ok(_) => self.metrics.login(LoginResult::Ok),
+            Err(AccountError::InvalidCredentials) => self.metrics.login(LoginResult::Invalid),
+            Err(AccountError::TooManyAttempts(_)) => self.metrics.login(LoginResult::Limited),
+            // The store failed: no verdict on the credentials.
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    /// A name that is not even valid is just a wrong name: same answer, same cost.
+    async fn check_and_sign_in(
         &self,
         session: &AppSession,
         username: &str,
@@ -89,7 +122,8 @@ impl Accounts {
         // Too long to be anyone's password: refused without spending a hash on it.
         let password = Password::attempt(password).ok_or(AccountError::InvalidCredentials)?;
         let Ok(name) = Username::parse(username) else {
-            if let Some(wait) = self.limiter.attempt(None, &client.address).await? {
+            let attempt = self.limiter.attempt(None, &client.address);
+            if let Some(wait) = self.metrics.redis("login_attempt", attempt).await? {
                 return Err(AccountError::TooManyAttempts(wait));
             }
             self.verify(None, password).await?;
@@ -127,7 +161,7 @@ impl Accounts {
         for (name, secret) in users {
             let password = Password::attempt(secret.expose_secret().to_string())
                 .ok_or(AccountError::InvalidCredentials)?;
-            match self.register(name, password).await {
+            match self.create(name, password).await {
                 Ok(()) => tracing::info!(user = %name, "created demo account"),
                 Err(AccountError::UsernameTaken) => {}
                 Err(err) => return Err(err),
@@ -143,11 +177,13 @@ impl Accounts {
         password: Password,
         address: &str,
     ) -> Result<(), AccountError> {
-        if let Some(wait) = self.limiter.attempt(Some(user), address).await? {
+        let attempt = self.limiter.attempt(Some(user), address);
+        if let Some(wait) = self.metrics.redis("login_attempt", attempt).await? {
             return Err(AccountError::TooManyAttempts(wait));
         }
         if self.verify(Some(user), password).await? {
-            self.limiter.succeeded(user, address).await?;
+            let succeeded = self.limiter.succeeded(user, address);
+            self.metrics.redis("login_succeeded", succeeded).await?;
             Ok(())
         } else {
             Err(AccountError::InvalidCredentials)
@@ -161,7 +197,10 @@ impl Accounts {
         password: Password,
     ) -> Result<bool, AccountError> {
         let stored = match user {
-            Some(user) => self.store.password_hash(user).await?,
+            Some(user) => {
+                let read = self.store.password_hash(user);
+                self.metrics.redis("account_read", read).await?
+            }
             None => None,
         };
         match stored {

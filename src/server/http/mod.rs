@@ -1,5 +1,6 @@
-//! HTTP concerns outside the session: liveness and readiness probes, cross-site refusal and the
-//! security headers every response carries.
+//! HTTP concerns outside the session: liveness and readiness probes, cross-site refusal, the
+//! security headers every response carries, and per-request metrics, logs and `/metrics`.
 
 pub mod health;
+pub mod observe;
 pub mod security;

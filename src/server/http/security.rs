@@ -14,8 +14,12 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use serde_json::json;
 use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::{
+    server::observability::request_id_of,
+    shared::error::{ApiError, ErrorCode},
+};
 
 /// Refuses a state-changing request (anything but GET/HEAD/OPTIONS) that a browser says comes
 /// from another site, so a form on another origin cannot sign anyone in or out. Browsers send
@@ -40,14 +44,12 @@ pub async fn refuse_cross_site(request: Request<Body>, next: Next) -> Response {
     };
     if cross_site {
         tracing::warn!(path = %request.uri().path(), ?fetch_site, "refused a cross-site request");
-        return (
-            StatusCode::FORBIDDEN,
-            Json(json!({
-                "code": "cross_site_request",
-                "message": "This request came from another site and was refused.",
-            })),
+        let error = ApiError::new(
+            ErrorCode::CrossSiteRequest,
+            "This request came from another site and was refused.",
         )
-            .into_response();
+        .with_request_id(request_id_of(headers).map(str::to_string));
+        return (StatusCode::FORBIDDEN, Json(error)).into_response();
     }
     next.run(request).await
 }

@@ -13,9 +13,11 @@ use std::{
 };
 
 use fred::{
+    clients::SubscriberClient,
     prelude::{ClientLike, Config, EventInterface, Pool, ReconnectPolicy, TcpConfig},
     types::Builder,
 };
+use prometheus_client::metrics::counter::Counter;
 use secrecy::ExposeSecret;
 
 use crate::server::config::{RedisEndpoint, RedisSettings};
@@ -88,10 +90,30 @@ pub fn describe(endpoint: &RedisEndpoint) -> (String, u16) {
 }
 
 fn build_pool(settings: &RedisSettings) -> Result<Pool, RedisError> {
+    builder(settings)?
+        .build_pool(settings.pool_size)
+        .map_err(|err| RedisError::Config(err.details().to_string()))
+}
+
+/// A client for pub/sub (keyspace notifications), connected like the pool: same server,
+/// credentials, timeouts and reconnect policy. Not yet initialised.
+pub fn subscriber(settings: &RedisSettings) -> Result<SubscriberClient, RedisError> {
+    builder(settings)?
+        .build_subscriber_client()
+        .map_err(|err| RedisError::Config(err.details().to_string()))
+}
+
+/// The database number the app uses (keyspace notifications are per database).
+pub fn database(settings: &RedisSettings) -> Result<u8, RedisError> {
+    Ok(fred_config(&settings.endpoint)?.database.unwrap_or(0))
+}
+
+fn builder(settings: &RedisSettings) -> Result<Builder, RedisError> {
     let config = fred_config(&settings.endpoint)?;
     let command_timeout = settings.command_timeout;
     let connect_timeout = settings.connect_timeout;
-    Builder::from_config(config)
+    let mut builder = Builder::from_config(config);
+    builder
         .with_connection_config(|conn| {
             conn.connection_timeout = connect_timeout;
             conn.internal_command_timeout = command_timeout;
@@ -105,9 +127,8 @@ fn build_pool(settings: &RedisSettings) -> Result<Pool, RedisError> {
         .with_performance_config(|perf| {
             perf.default_command_timeout = command_timeout;
         })
-        .set_policy(reconnect_policy())
-        .build_pool(settings.pool_size)
-        .map_err(|err| RedisError::Config(err.details().to_string()))
+        .set_policy(reconnect_policy());
+    Ok(builder)
 }
 
 /// The connected pool plus a flag the readiness check and the logs share.
@@ -115,6 +136,7 @@ fn build_pool(settings: &RedisSettings) -> Result<Pool, RedisError> {
 pub struct RedisPool {
     pub pool: Pool,
     connected: Arc<AtomicBool>,
+    reconnects: Counter,
 }
 
 impl RedisPool {
@@ -135,9 +157,14 @@ impl RedisPool {
             let cause = match outcome {
                 Ok(Ok(_handle)) => {
                     let connected = Arc::new(AtomicBool::new(true));
-                    watch_connection(&pool, connected.clone(), target.clone());
+                    let reconnects = Counter::default();
+                    watch_connection(&pool, &connected, &reconnects, &target);
                     tracing::info!(redis = %target, "connected to Redis");
-                    return Ok(RedisPool { pool, connected });
+                    return Ok(RedisPool {
+                        pool,
+                        connected,
+                        reconnects,
+                    });
                 }
                 // Wrong credentials will not get better by waiting.
                 Ok(Err(err)) if is_auth_error(&err) => {
@@ -172,6 +199,12 @@ impl RedisPool {
         self.connected.load(Ordering::Relaxed)
     }
 
+    /// Counts pooled connections re-established after a loss (one per connection, so an outage
+    /// of the whole pool counts `REDIS_POOL_SIZE`).
+    pub fn reconnects(&self) -> Counter {
+        self.reconnects.clone()
+    }
+
     /// One PING within the command timeout.
     pub async fn ping(&self) -> Result<(), String> {
         self.pool
@@ -195,11 +228,12 @@ fn is_auth_error(err: &fred::error::Error) -> bool {
 }
 
 /// Logs the moment the connection is lost and the moment it is back — once each per outage, not
-/// once per failed command, so an outage cannot flood the log.
-fn watch_connection(pool: &Pool, connected: Arc<AtomicBool>, target: String) {
+/// once per failed command, so an outage cannot flood the log. fred reports a lost connection as
+/// soon as its socket closes, so `is_connected` (and the `redis_up` metric) turn false at once.
+fn watch_connection(pool: &Pool, connected: &Arc<AtomicBool>, reconnects: &Counter, target: &str) {
     for client in pool.clients() {
         let down = connected.clone();
-        let down_target = target.clone();
+        let down_target = target.to_string();
         client.on_error(move |(err, _server)| {
             if down.swap(false, Ordering::Relaxed) {
                 tracing::error!(redis = %down_target, error = %err.details(), "lost the connection to Redis; reconnecting (sessions answer 503 meanwhile)");
@@ -207,8 +241,10 @@ fn watch_connection(pool: &Pool, connected: Arc<AtomicBool>, target: String) {
             async { Ok(()) }
         });
         let up = connected.clone();
-        let up_target = target.clone();
+        let up_target = target.to_string();
+        let reconnected = reconnects.clone();
         client.on_reconnect(move |_server| {
+            reconnected.inc();
             if !up.swap(true, Ordering::Relaxed) {
                 tracing::info!(redis = %up_target, "the connection to Redis is back");
             }

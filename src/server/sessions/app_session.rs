@@ -194,10 +194,12 @@ impl AppSession {
         self.session.save().await.map_err(|err| self.error(err))
     }
 
-    /// Deletes the session (and its entry in its user's index) and clears the cookie.
-    pub async fn forget(&self) -> Result<(), SessionError> {
-        self.live().await?;
-        self.session.flush().await.map_err(|err| self.error(err))
+    /// Deletes the session (and its entry in its user's index) and clears the cookie. `true`
+    /// when there was a session to end.
+    pub async fn forget(&self) -> Result<bool, SessionError> {
+        let existed = self.live().await?.is_some();
+        self.session.flush().await.map_err(|err| self.error(err))?;
+        Ok(existed)
     }
 
     /// Signs `user` in: a new session id (the old one no longer loads anything), a new absolute

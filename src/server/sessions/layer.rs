@@ -29,10 +29,14 @@ use super::{
     expiry,
     request_store::{Failure, RequestStore},
     store::RedisSessionStore,
+    user_index::SessionHandle,
 };
-use crate::shared::{
-    clock::now_ms,
-    error::{ApiError, ErrorCode},
+use crate::{
+    server::observability::{request_id_of, SessionFingerprint},
+    shared::{
+        clock::now_ms,
+        error::{ApiError, ErrorCode},
+    },
 };
 
 /// A key read only to make tower-sessions load the record.
@@ -85,8 +89,23 @@ pub async fn manage_sessions(
         session: session.clone(),
         request_store: request_store.clone(),
     });
+    let request_id = request_id_of(request.headers()).map(str::to_string);
     let response = next.run(request).await;
-    finish(&state.cookie, &session, &request_store, &incoming, response).await
+    let mut response = finish(
+        &state.cookie,
+        &session,
+        &request_store,
+        &incoming,
+        response,
+        request_id,
+    )
+    .await;
+    // The request log names the session by its fingerprint, never by its id.
+    if let Some(id) = session.id().or(incoming.id) {
+        let fingerprint = SessionFingerprint(SessionHandle::of(&id).to_string());
+        response.extensions_mut().insert(fingerprint);
+    }
+    response
 }
 
 /// Saves what the request changed, moves the deadline when due, and sets the cookie.
@@ -96,6 +115,7 @@ async fn finish(
     request_store: &RequestStore,
     incoming: &Incoming,
     mut response: Response,
+    request_id: Option<String>,
 ) -> Response {
     if session.is_empty().await {
         // Signed out, flushed, or a cookie for a session that is gone: the browser drops it.
@@ -124,7 +144,7 @@ async fn finish(
     if (session.is_modified() || deadline_moves) && !response.status().is_server_error() {
         if let Err(err) = session.save().await {
             saved = false;
-            if let Some(refusal) = refuse_lost_change(request_store) {
+            if let Some(refusal) = refuse_lost_change(request_store, request_id) {
                 return refusal;
             }
             // Only the deadline could not be moved: the session ends at its previous deadline
@@ -148,7 +168,10 @@ async fn finish(
 }
 
 /// A change the handler made could not be stored: the client must not be told it worked.
-fn refuse_lost_change(request_store: &RequestStore) -> Option<Response> {
+fn refuse_lost_change(
+    request_store: &RequestStore,
+    request_id: Option<String>,
+) -> Option<Response> {
     let error = match request_store.failure()? {
         Failure::Ended => ApiError::new(
             ErrorCode::SessionEnded,
@@ -159,7 +182,8 @@ fn refuse_lost_change(request_store: &RequestStore) -> Option<Response> {
             "The session store is unavailable — retrying. Nothing was changed.",
         ),
         Failure::Unavailable(_) => return None,
-    };
+    }
+    .with_request_id(request_id);
     let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::CONFLICT);
     let mut response = (status, Json(error)).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {

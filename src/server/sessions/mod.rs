@@ -4,11 +4,14 @@
 //! `app_session` (the typed view the app uses) → `request_store` (the tower-sessions store of
 //! one request: saves only what changed) → `store` (Redis hashes, Lua in `scripts/`) and
 //! `user_index` (which sessions a user has), with `record` (the hash layout) and `expiry` (the
-//! deadlines) beside them.
+//! deadlines) beside them; `live` keeps the live-session count and `expiry_events` hears of
+//! sessions that expire.
 
 mod app_session;
 mod expiry;
+pub mod expiry_events;
 mod layer;
+mod live;
 mod record;
 mod request_store;
 mod store;
@@ -25,6 +28,7 @@ use tower_sessions::{
 pub use app_session::{AppSession, ClientInfo, SessionError};
 pub use expiry::ExpiryPolicy;
 pub use layer::{manage_sessions, CookieSettings, SessionLayerState};
+pub use live::LiveSessions;
 pub use request_store::RequestStore;
 pub use store::{RedisSessionStore, StoreError};
 pub use user_index::{ListedSession, SessionHandle};

@@ -202,6 +202,7 @@ impl SessionStore for RequestStore {
             let mut state = self.state();
             (state.sign_in.take(), state.loaded.take())
         };
+        let brand_new = previous.is_none();
         let meta = match (sign_in, previous) {
             // Signing in restarts the absolute clock; the session's age is kept.
             (Some(signed_in), previous) => Meta {
@@ -215,6 +216,10 @@ impl SessionStore for RequestStore {
         };
         if let Err(err) = self.store.create(&mut record.id, &meta, &record.data).await {
             return Err(self.unavailable(err));
+        }
+        // A new id for an existing session (sign-in, `cycle_id`) is not a new session.
+        if brand_new {
+            self.store.metrics().session_created();
         }
         record.expiry_date =
             expiry::date_of(policy.deadline(meta.refreshed_at, meta.absolute_deadline));
@@ -268,6 +273,15 @@ impl SessionStore for RequestStore {
             }
             if let Some(cap) = changes.absolute_cap {
                 loaded.meta.absolute_deadline = loaded.meta.absolute_deadline.min(cap);
+            }
+            if changes.refreshed_at.is_some() || changes.absolute_cap.is_some() {
+                let deadline = self
+                    .store
+                    .policy()
+                    .deadline(loaded.meta.refreshed_at, loaded.meta.absolute_deadline);
+                let handle = super::SessionHandle::of(&record.id).to_string();
+                let later_only = changes.absolute_cap.is_none();
+                self.store.live().record(handle, deadline, later_only);
             }
         }
         state.refresh = None;

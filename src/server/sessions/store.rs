@@ -31,10 +31,14 @@ use tower_sessions::session::Id;
 
 use super::{
     expiry::ExpiryPolicy,
+    live::LiveSessions,
     record::{self, Data, Meta},
     user_index::{SessionHandle, UserIndex},
 };
-use crate::{server::redis::KeySpace, shared::input::Username};
+use crate::{
+    server::{observability::Metrics, redis::KeySpace},
+    shared::input::Username,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -80,6 +84,8 @@ struct Inner {
     keys: KeySpace,
     policy: ExpiryPolicy,
     index: UserIndex,
+    live: LiveSessions,
+    metrics: Metrics,
     create: Script,
     save: Script,
     increment: Script,
@@ -112,9 +118,29 @@ impl RedisSessionStore {
     /// # }
     /// ```
     pub fn new(pool: Pool, keys: KeySpace, policy: ExpiryPolicy) -> Self {
+        Self::observed(pool, keys, policy, Metrics::default(), false)
+    }
+
+    /// A store that reports into `metrics`. With `owner_keys`, a signed-in session also gets a
+    /// `KeySpace::session_owner` key, for the expiry-event handler (`SESSION_EXPIRY_EVENTS`).
+    pub fn observed(
+        pool: Pool,
+        keys: KeySpace,
+        policy: ExpiryPolicy,
+        metrics: Metrics,
+        owner_keys: bool,
+    ) -> Self {
+        let live = LiveSessions::new(pool.clone(), &keys);
+        let index = UserIndex::new(pool.clone(), keys.clone(), policy).observed(
+            metrics.clone(),
+            live.clone(),
+            owner_keys,
+        );
         RedisSessionStore {
             inner: Arc::new(Inner {
-                index: UserIndex::new(pool.clone(), keys.clone(), policy),
+                index,
+                live,
+                metrics,
                 pool,
                 keys,
                 policy,
@@ -135,6 +161,19 @@ impl RedisSessionStore {
         &self.inner.index
     }
 
+    /// The count behind the live-session gauge.
+    pub fn live(&self) -> &LiveSessions {
+        &self.inner.live
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn keys(&self) -> &KeySpace {
+        &self.inner.keys
+    }
+
     /// The Redis key of a session.
     pub fn key(&self, id: &Id) -> String {
         self.inner.keys.session(id)
@@ -142,7 +181,11 @@ impl RedisSessionStore {
 
     /// One `HGETALL`. `None` when there is no session, or none that can be read.
     pub async fn load(&self, id: &Id) -> Result<Option<(Meta, Data)>, StoreError> {
-        let raw: Result<HashMap<String, String>, _> = self.inner.pool.hgetall(self.key(id)).await;
+        let raw: Result<HashMap<String, String>, _> = self
+            .inner
+            .metrics
+            .redis("session_load", self.inner.pool.hgetall(self.key(id)))
+            .await;
         let raw = match raw {
             Ok(raw) if raw.is_empty() => return Ok(None),
             Ok(raw) => raw,
@@ -185,14 +228,24 @@ impl RedisSessionStore {
         loop {
             let created: i64 = self
                 .inner
-                .create
-                .evalsha_with_reload(self.inner.pool.next(), self.key(id), args.clone())
+                .metrics
+                .redis(
+                    "session_create",
+                    self.inner.create.evalsha_with_reload(
+                        self.inner.pool.next(),
+                        self.key(id),
+                        args.clone(),
+                    ),
+                )
                 .await?;
             if created == 1 {
                 break;
             }
             *id = Id::default();
         }
+        self.inner
+            .live
+            .record(SessionHandle::of(id).to_string(), deadline, false);
         // The record first, then its entry: an entry whose record is missing is pruned when the
         // list is read, while a record without an entry could not be signed out from elsewhere.
         if let Some(signed_in) = &meta.signed_in {
@@ -216,17 +269,24 @@ impl RedisSessionStore {
             args.push(value.clone());
         }
         args.extend(changes.delete.iter().cloned());
-        let saved: i64 = self
+        let save = self
             .inner
             .save
-            .evalsha_with_reload(self.inner.pool.next(), self.key(id), args)
-            .await?;
+            .evalsha_with_reload(self.inner.pool.next(), self.key(id), args);
+        let saved: i64 = self.inner.metrics.redis("session_save", save).await?;
         Ok(saved == 1)
     }
 
     /// Deletes a session's record, then its entry in its user's index.
     pub async fn delete(&self, id: &Id, user: Option<&Username>) -> Result<(), StoreError> {
-        let _: i64 = self.inner.pool.del(self.key(id)).await?;
+        let _: i64 = self
+            .inner
+            .metrics
+            .redis("session_delete", self.inner.pool.del(self.key(id)))
+            .await?;
+        self.inner
+            .live
+            .remove(vec![SessionHandle::of(id).to_string()]);
         if let Some(user) = user {
             self.inner
                 .index
@@ -244,14 +304,15 @@ impl RedisSessionStore {
         key: &str,
         amount: i64,
     ) -> Result<Option<i64>, StoreError> {
+        let increment = self.inner.increment.evalsha_with_reload(
+            self.inner.pool.next(),
+            self.key(id),
+            vec![record::data_field(key), amount.to_string()],
+        );
         let value: Option<i64> = self
             .inner
-            .increment
-            .evalsha_with_reload(
-                self.inner.pool.next(),
-                self.key(id),
-                vec![record::data_field(key), amount.to_string()],
-            )
+            .metrics
+            .redis("session_increment", increment)
             .await?;
         Ok(value)
     }

@@ -1,0 +1,137 @@
+//! Settings: layering, checks, and secrets that never print.
+
+use super::*;
+
+fn parse_with(file: Option<(&str, &str)>, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    let secret = |_: &Path| Ok(SecretString::from("x".repeat(40)));
+    Settings::parse(file, &env.collect(), secret)
+}
+
+fn parse(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    parse_with(None, env)
+}
+
+fn port(settings: &Settings) -> u16 {
+    match settings.redis.endpoint {
+        RedisEndpoint::Parts { port, .. } => port,
+        RedisEndpoint::Url(_) => panic!("expected host and port"),
+    }
+}
+
+#[test]
+fn defaults_follow_the_seed() {
+    let settings = parse(&[]).unwrap();
+    assert_eq!(settings.session.idle_timeout, Duration::from_secs(604800));
+    assert_eq!(settings.environment, Environment::Development);
+    assert!(!settings.session.cookie_secure);
+}
+
+#[test]
+fn each_bad_value_names_its_variable() {
+    for (name, value) in [
+        ("REDIS_PORT", "abc"),
+        ("SESSION_TTL_SECONDS", "0"),
+        ("REDIS_POOL_SIZE", "0"),
+        ("REDIS_URL", "http//nope"),
+        ("LEPTOS_SITE_ADDR", "localhost"),
+    ] {
+        let err = parse(&[(name, value)]).unwrap_err().to_string();
+        assert!(err.starts_with(name), "{name}: {err}");
+    }
+}
+
+#[test]
+fn secrets_never_print() {
+    let settings = parse(&[("REDIS_URL", "redis://u:hunter2hunter2@db:6379/0")]).unwrap();
+    let printed = format!("{settings:?}");
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(!printed.contains(&"x".repeat(40)), "{printed}");
+    let err = parse(&[("REDIS_URL", "ftp://u:hunter2@db")])
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn production_refuses_to_start_without_a_secret() {
+    let err = parse(&[("LEPTOS_ENV", "PROD")]).unwrap_err();
+    assert!(matches!(err, ConfigError::MissingSecret));
+    let settings = parse(&[("LEPTOS_ENV", "PROD"), ("SESSION_SECRET", &"s".repeat(32))]).unwrap();
+    assert!(settings.session.cookie_secure);
+}
+
+#[test]
+fn the_file_fills_in_what_the_environment_leaves_unset() {
+    let file = "[redis]\nport = 6380\n[session]\nrefresh_fraction = \"0.25\"\n";
+    let settings = parse_with(Some(("conf/app.toml", file)), &[("REDIS_PORT", "")]).unwrap();
+    assert_eq!(port(&settings), 6380);
+    assert_eq!(settings.session.refresh_fraction, 0.25);
+    assert_eq!(settings.redis.pool_size, 4);
+}
+
+#[test]
+fn the_environment_beats_the_file() {
+    let file = Some(("conf/app.toml", "[redis]\nport = 6380\n"));
+    let settings = parse_with(file, &[("REDIS_PORT", "6381")]).unwrap();
+    assert_eq!(port(&settings), 6381);
+}
+
+#[test]
+fn a_bad_file_value_names_the_file_and_the_key() {
+    let name = "port in [redis] of /etc/sb/custom.toml (or REDIS_PORT)";
+    for (text, value) in [("\"abc\"", "abc"), ("0", "0"), ("[1]", "(a list)")] {
+        let file = format!("[redis]\nport = {text}");
+        let err = parse_with(Some(("/etc/sb/custom.toml", &file)), &[]).unwrap_err();
+        let expected = format!("{name}={value:?} is not valid: expected a TCP port (1-65535)");
+        assert_eq!(err.to_string(), expected);
+    }
+}
+
+#[test]
+fn a_toml_syntax_error_names_the_given_path() {
+    let err = parse_with(Some(("conf/other.toml", "[redis\nport = 1")), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("could not read the configuration file conf/other.toml: "),
+        "{err}"
+    );
+    assert!(!err.contains("Leptos.toml") && !err.contains('\n'), "{err}");
+}
+
+#[test]
+fn secrets_never_come_from_the_file() {
+    let file = format!("[session]\nsecret = \"{}\"\n", "s".repeat(40));
+    let err = parse_with(Some(("app.toml", &file)), &[("LEPTOS_ENV", "prod")]).unwrap_err();
+    assert!(matches!(err, ConfigError::MissingSecret), "{err}");
+    let file = "[redis]\nurl = \"redis://u:hunter2@db:6379/0\"\n";
+    let err = parse_with(Some(("app.toml", file)), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("url in [redis] of app.toml (or REDIS_URL)="),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_dev_secret_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("sessionboard-config-{}", std::process::id()));
+    let path = dir.join(sources::DEV_SECRET_FILE);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&path, "too short").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let secret = load_or_create_dev_secret(&dir).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    let again = load_or_create_dev_secret(&dir).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    assert!(secret.expose_secret().len() >= MIN_SECRET_LEN);
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(secret.expose_secret(), again.expose_secret());
+}

@@ -1,0 +1,111 @@
+//! Every request measured and logged once, and `/metrics` for Prometheus to scrape.
+
+use std::{collections::HashSet, sync::Arc, time::Instant};
+
+use axum::{
+    body::Body,
+    extract::{MatchedPath, Request, State},
+    http::header::CONTENT_TYPE,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use crate::{
+    server::{
+        observability::{request_id_of, Metrics, SessionFingerprint, CONTENT_TYPE as METRICS},
+        state::AppState,
+    },
+    shared::clock::now_ms,
+};
+
+/// The route every server function is served under.
+pub const SERVER_FN_ROUTE: &str = "/api/{*fn_name}";
+
+/// What the request middleware needs: the metrics, and the server functions' paths (a bounded
+/// set, so `/api/session` can be its own label while `/api/anything-else` is not).
+#[derive(Clone)]
+pub struct Observer {
+    metrics: Metrics,
+    server_fns: Arc<HashSet<&'static str>>,
+}
+
+impl Observer {
+    pub fn new(metrics: Metrics) -> Self {
+        let server_fns = leptos::server_fn::axum::server_fn_paths()
+            .map(|(path, _method)| path)
+            .collect();
+        Observer {
+            metrics,
+            server_fns: Arc::new(server_fns),
+        }
+    }
+
+    /// The route pattern of a request: a server function's own path, the pattern it matched, or
+    /// `unmatched` (static files and 404s).
+    fn route(&self, request: &Request<Body>) -> String {
+        match request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str)
+        {
+            Some(SERVER_FN_ROUTE) => match self.server_fns.get(request.uri().path()) {
+                Some(path) => (*path).to_string(),
+                None => SERVER_FN_ROUTE.to_string(),
+            },
+            Some(pattern) => pattern.to_string(),
+            None => "unmatched".to_string(),
+        }
+    }
+}
+
+/// Middleware, inside the request-id layers: counts and times the request by route pattern, and
+/// logs one line with its method, route, status, latency, request id and session fingerprint.
+pub async fn observe_requests(
+    State(observer): State<Observer>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = observer.route(&request);
+    let request_id = request_id_of(request.headers()).map(str::to_string);
+    let response = next.run(request).await;
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    observer.metrics.http_request(&route, &method, status, took);
+    let session = response
+        .extensions()
+        .get::<SessionFingerprint>()
+        .map(|fingerprint| fingerprint.0.as_str());
+    tracing::info!(
+        target: "sessionboard::request",
+        method = method.as_str(),
+        route = route.as_str(),
+        status,
+        latency_ms = took.as_secs_f64() * 1000.0,
+        request_id = request_id.as_deref(),
+        session,
+        "request"
+    );
+    response
+}
+
+/// `GET /metrics`: the Prometheus text exposition. Reads two things at scrape time: whether the
+/// pool is connected (no Redis command), and the live-session count (one round trip, skipped
+/// while Redis is away so a scrape never waits on it).
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let connected = state.redis.is_connected();
+    let live = if connected {
+        match state.sessions.live().count(now_ms(), &state.metrics).await {
+            Ok(live) => Some(live),
+            Err(err) => {
+                tracing::debug!(error = %err.details(), "could not count live sessions");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    state.metrics.set_readings(connected, live);
+    ([(CONTENT_TYPE, METRICS)], state.metrics.encode())
+}
