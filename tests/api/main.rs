@@ -4,6 +4,7 @@
 mod accounts;
 mod expiry;
 mod helpers;
+mod observability;
 mod outages;
 mod probes_and_config;
 mod security;

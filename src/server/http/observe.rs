@@ -1,6 +1,10 @@
 //! Every request measured and logged once, and `/metrics` for Prometheus to scrape.
 
-use std::{collections::HashSet, sync::Arc, time::Instant};
+use std::{
+    collections::HashSet,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     body::Body,
@@ -90,22 +94,26 @@ pub async fn observe_requests(
     response
 }
 
-/// `GET /metrics`: the Prometheus text exposition. Reads two things at scrape time: whether the
-/// pool is connected (no Redis command), and the live-session count (one round trip, skipped
-/// while Redis is away so a scrape never waits on it).
+/// How long a scrape waits for the live-session count: a loopback `ZCARD` takes well under a
+/// millisecond, and a Redis that has just gone away must not hold the scrape for the whole
+/// command timeout.
+const LIVE_COUNT_BUDGET: Duration = Duration::from_millis(200);
+
+/// `GET /metrics`: the Prometheus text exposition. Reads two things at scrape time: the
+/// live-session count (one round trip, skipped while Redis is away and bounded by
+/// `LIVE_COUNT_BUDGET`), then whether the pool is connected (no Redis command).
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let connected = state.redis.is_connected();
-    let live = if connected {
-        match state.sessions.live().count(now_ms(), &state.metrics).await {
-            Ok(live) => Some(live),
-            Err(err) => {
-                tracing::debug!(error = %err.details(), "could not count live sessions");
-                None
+    let mut live = None;
+    if state.redis.is_connected() {
+        let count = state.sessions.live().count(now_ms(), &state.metrics);
+        match tokio::time::timeout(LIVE_COUNT_BUDGET, count).await {
+            Ok(Ok(count)) => live = Some(count),
+            Ok(Err(err)) => {
+                tracing::debug!(error = %err.details(), "could not count live sessions")
             }
+            Err(_) => tracing::debug!("counting live sessions took too long; skipped"),
         }
-    } else {
-        None
-    };
-    state.metrics.set_readings(connected, live);
+    }
+    state.metrics.set_readings(state.redis.is_connected(), live);
     ([(CONTENT_TYPE, METRICS)], state.metrics.encode())
 }

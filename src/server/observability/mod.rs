@@ -6,7 +6,7 @@ mod logging;
 mod metrics;
 mod request_id;
 
-pub use logging::init_logging;
+pub use logging::{init_logging, json_lines};
 pub use metrics::{EndReason, LoginResult, Metrics, CONTENT_TYPE};
 pub use request_id::{drop_invalid_request_id, request_id_of, REQUEST_ID_HEADER};
 

@@ -21,6 +21,8 @@ use fred::{
     prelude::{ClientLike, ConfigInterface, EventInterface, Pool, PubsubInterface},
 };
 
+use tokio::sync::broadcast::error::RecvError;
+
 use super::store::RedisSessionStore;
 use crate::server::{
     config::RedisSettings,
@@ -45,22 +47,24 @@ pub async fn subscribe(
         .map_err(unreachable)?;
     // After a reconnect the subscription is renewed.
     subscriber.manage_subscriptions();
-    let mut messages = subscriber.message_rx();
+    // fred parses keyevent messages itself and hands them out as keyspace events.
+    let mut events = subscriber.keyspace_event_rx();
     tokio::spawn(async move {
         loop {
-            match messages.recv().await {
-                Ok(message) => {
-                    if let Some(key) = message.value.as_str() {
-                        expired(&store, &key).await;
+            match events.recv().await {
+                Ok(event) if event.operation == "expired" => {
+                    if let Some(key) = event.key.as_str() {
+                        expired(&store, key).await;
                     }
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(
                         missed,
-                        "expiry events came faster than they were handled; some were skipped"
+                        "expiry events came faster than they were handled; some were not counted"
                     );
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                Err(RecvError::Closed) => break,
             }
         }
     });

@@ -76,7 +76,9 @@ impl LiveSessions {
         metrics
             .redis("live_sessions_count", async {
                 let pipeline = self.pool.next().pipeline();
-                let _: () = pipeline.zremrangebyscore(&*self.key, "-inf", now).await?;
+                let _: () = pipeline
+                    .zremrangebyscore(&*self.key, f64::NEG_INFINITY, now as f64)
+                    .await?;
                 let _: () = pipeline.zcard(&*self.key).await?;
                 let (_, live): (i64, u64) = pipeline.all().await?;
                 Ok(live)
