@@ -10,7 +10,7 @@ use std::{
 
 use serde_json::Value;
 use sessionboard::server::observability::json_lines;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{layer::SubscriberExt, EnvFilter};
 
 use crate::helpers::{free_port, http_client, TestApp, TestRedis};
 
@@ -290,14 +290,18 @@ impl Write for Captured {
     }
 }
 
-/// The app's JSON log format, installed for this test's thread only: a `#[tokio::test]` runs the
-/// app's tasks on its own single thread, so the buffer holds this test's log and no other's.
+/// The app's JSON log format, installed as this test binary's global subscriber (no other test
+/// installs one): tests run in parallel, so the lines of this test are found by its own request
+/// id. (A thread-scoped subscriber is not reliable here: tracing caches per call site whether
+/// anyone listens, and other threads race to fill that cache.)
 #[tokio::test]
 async fn json_log_lines_parse_and_carry_the_request_id_and_no_session_id() {
     let captured = Captured::default();
     let writer = captured.clone();
-    let subscriber = tracing_subscriber::registry().with(json_lines(move || writer.clone()));
-    let _only_this_thread = tracing::subscriber::set_default(subscriber);
+    let subscriber = tracing_subscriber::registry()
+        .with(EnvFilter::new("sessionboard=info"))
+        .with(json_lines(move || writer.clone()));
+    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
     let redis = TestRedis::start();
     let app = TestApp::spawn(&redis, &[]).await;
     let cookie = app.new_session_cookie().await;
