@@ -89,6 +89,7 @@ async fn run() {
         // One session for everything below.
         http.post(url(increment_path))
             .header("accept", "application/json")
+            .header("sec-fetch-site", "same-origin")
             .send()
             .await
             .unwrap();
@@ -108,6 +109,7 @@ async fn run() {
                     let res = http
                         .post(&target)
                         .header("accept", "application/json")
+                        .header("sec-fetch-site", "same-origin")
                         .send()
                         .await;
                     if res.map(|r| r.status().is_success()).unwrap_or(false) {
@@ -154,6 +156,7 @@ async fn run() {
             for _ in 0..100 {
                 http.post(url(increment_path))
                     .header("accept", "application/json")
+                    .header("sec-fetch-site", "same-origin")
                     .send()
                     .await
                     .unwrap();
@@ -185,6 +188,7 @@ async fn run() {
             .unwrap();
         jar.post(format!("http://{ours}/api/login"))
             .header("accept", "application/json")
+            .header("sec-fetch-site", "same-origin")
             .form(&[("username", "bench"), ("password", "bench password")])
             .send()
             .await
@@ -192,6 +196,7 @@ async fn run() {
     }
     http.post(format!("http://{ours}/api/login"))
         .header("accept", "application/json")
+        .header("sec-fetch-site", "same-origin")
         .form(&[("username", "bench"), ("password", "bench password")])
         .send()
         .await
@@ -221,6 +226,7 @@ async fn run() {
         let res = jar
             .post(format!("http://{ours}/api/login"))
             .header("accept", "application/json")
+            .header("sec-fetch-site", "same-origin")
             .form(&[("username", "bench"), ("password", "bench password")])
             .send()
             .await

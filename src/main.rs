@@ -4,7 +4,7 @@ async fn main() -> std::process::ExitCode {
     use std::process::ExitCode;
 
     use sessionboard::server::{
-        config::Settings, observability::init_logging, startup::Application,
+        config::Settings, observability::init_logging, startup::Application, DEFAULT_LOG_FILTER,
     };
 
     let settings = match Settings::load() {
@@ -14,7 +14,7 @@ async fn main() -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(settings.server.log_format);
+    init_logging(settings.server.log_format, DEFAULT_LOG_FILTER);
     let leptos_options = match leptos::config::get_configuration(None) {
         Ok(conf) => conf.leptos_options,
         Err(err) => {

@@ -10,10 +10,13 @@ test("the countdown reaches zero and the page shows the session expired, without
   const first = await page.getByTestId("idle-countdown").textContent();
   await expect(page.getByTestId("idle-countdown")).not.toHaveText(first ?? "", { timeout: 3_000 });
 
-  // Staying signed in pushes the idle deadline back.
+  // The idle bar empties as time passes; staying signed in pushes the deadline back and refills it.
   await page.waitForTimeout(2_000);
+  const drained = await page.getByTestId("idle-bar").getAttribute("aria-valuenow");
+  expect(Number(drained)).toBeLessThanOrEqual(3);
   await page.getByTestId("stay").click();
   await expect(page.getByTestId("idle-countdown")).toHaveText(/^[45]s$/);
+  await expect(page.getByTestId("idle-bar")).toHaveAttribute("aria-valuenow", /^[45]$/);
 
   await expect(page.locator("[data-testid=expired-notice], [data-testid=ended-notice]")).toBeVisible({ timeout: 10_000 });
   await expect(page.getByTestId("session-panel")).toHaveAttribute("data-active", "false", { timeout: 5_000 });

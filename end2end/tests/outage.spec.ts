@@ -15,7 +15,12 @@ test("Redis going away shows a banner; coming back removes it and nothing is los
   await expect(page.getByTestId("store-banner")).toContainText("Session store unavailable");
   await expect(page.getByRole("alert").filter({ hasText: "Nothing was changed" })).toBeVisible();
 
+  await expect(page.getByTestId("last-try")).toContainText("UTC");
+  await expect(page.getByTestId("counter-error")).toContainText("Nothing was changed");
+
   await env.redis.resume();
-  await expect(page.getByTestId("store-banner")).toHaveCount(0, { timeout: 10_000 });
+  // The page re-checks every 2 s: the banner and the click's outage message both go within 3 s.
+  await expect(page.getByTestId("store-banner")).toHaveCount(0, { timeout: 3_500 });
+  await expect(page.getByTestId("counter-error")).toHaveCount(0);
   await expect(page.getByTestId("counter")).toHaveText("3");
 });

@@ -38,14 +38,14 @@ pub async fn signed_in() -> Result<(AppSession, Username), ApiError> {
 /// The client's address and User-Agent, for the limiter and the session list.
 pub fn client() -> ClientInfo {
     let parts = use_context::<Parts>();
-    let address = parts
-        .as_ref()
-        .and_then(|p| {
-            p.extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        })
-        .map(|info| info.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let address = match (parts.as_ref(), use_context::<AppState>()) {
+        (Some(parts), Some(state)) => state
+            .settings
+            .server
+            .trusted_proxies
+            .client_address(&parts.extensions, &parts.headers),
+        _ => "unknown".to_string(),
+    };
     let user_agent = parts
         .as_ref()
         .and_then(|p| p.headers.get(USER_AGENT))

@@ -10,6 +10,16 @@ pub fn answer<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
     result.map_err(ApiError::answered)
 }
 
+pub fn too_many_new_sessions(wait: std::time::Duration) -> ApiError {
+    ApiError::new(
+        ErrorCode::TooManyAttempts,
+        format!(
+            "Too many new sessions from your address. Try again in {} s.",
+            wait.as_secs().max(1)
+        ),
+    )
+}
+
 fn store_unavailable(detail: &str) -> ApiError {
     tracing::debug!(%detail, "session store unavailable");
     ApiError::new(
@@ -26,6 +36,7 @@ impl From<SessionError> for ApiError {
                 ErrorCode::SessionEnded,
                 "Your session ended before the change could be saved. Reload to start a new one.",
             ),
+            SessionError::TooManyNew(wait) => too_many_new_sessions(wait),
             SessionError::Value(detail) => {
                 tracing::warn!(%detail, "a session value could not be used");
                 ApiError::new(ErrorCode::Internal, "A session value could not be used.")
@@ -49,6 +60,17 @@ impl From<AccountError> for ApiError {
                     "Too many failed sign-ins. Try again in {} s.",
                     wait.as_secs().max(1)
                 ),
+            ),
+            AccountError::TooManyRegistrations(wait) => ApiError::new(
+                ErrorCode::TooManyAttempts,
+                format!(
+                    "Too many new accounts from your address. Try again in {} s.",
+                    wait.as_secs().max(1)
+                ),
+            ),
+            AccountError::ReauthRequired => ApiError::new(
+                ErrorCode::ReauthRequired,
+                "Enter your password to sign out other sessions.",
             ),
             AccountError::Store(err) => store_unavailable(err.details()),
             AccountError::Session(err) => err.into(),

@@ -7,23 +7,29 @@
 use axum::{
     body::Body,
     extract::{Request, State},
+    http::{header::CACHE_CONTROL, HeaderValue, StatusCode},
     middleware,
-    response::IntoResponse,
+    response::{IntoResponse, Response},
     routing::get,
     Router,
 };
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
-
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    timeout::TimeoutLayer,
+};
 
 use super::{
+    config::Environment,
     http::{
-        health,
+        failover, health,
         observe::{self, observe_requests, Observer},
-        security,
+        responses::{self, checked_body},
+        security::{self, SiteScheme},
     },
-    observability::drop_invalid_request_id,
+    observability::{drop_invalid_request_id, request_id_of},
     sessions::{self, manage_sessions},
     state::AppState,
 };
@@ -38,9 +44,17 @@ pub struct Pages {
 
 pub fn app(state: AppState, pages: Pages) -> Router {
     let routes = generate_route_list(pages.app);
-    let sessions = sessions::layer_state(state.sessions.clone(), &state.settings.session);
+    let sessions = sessions::layer_state(state.sessions.clone(), &state.settings);
+    let site = SiteScheme::of(state.settings.session.cookie_secure);
+    let server = &state.settings.server;
+    let hsts = responses::hsts_value(
+        state.settings.environment == Environment::Production,
+        server.hsts_max_age,
+        server.hsts_include_subdomains,
+    );
 
     let with_sessions = Router::<AppState>::new()
+        // Leptos routes each server function by its own path; this one takes the rest.
         .route(
             "/api/{*fn_name}",
             get(server_fn_handler).post(server_fn_handler),
@@ -57,8 +71,25 @@ pub fn app(state: AppState, pages: Pages) -> Router {
                 move || (pages.shell)(options.clone())
             },
         )
+        .layer(middleware::from_fn(checked_body))
         .layer(middleware::from_fn_with_state(sessions, manage_sessions))
-        .layer(middleware::from_fn(security::refuse_cross_site));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            failover::hold_during_failover,
+        ))
+        .layer(middleware::from_fn_with_state(
+            site,
+            security::refuse_cross_site,
+        ))
+        .layer(middleware::from_fn_with_state(
+            site,
+            security::same_origin_redirects,
+        ))
+        // Pages and API answers carry session or account data: no cache may keep them.
+        .layer(SetResponseHeaderLayer::overriding(
+            CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
 
     let observer = Observer::new(state.metrics.clone());
     let mut router = Router::new()
@@ -73,6 +104,15 @@ pub fn app(state: AppState, pages: Pages) -> Router {
             pages.shell,
         ))
         .layer(security::security_headers())
+        .layer(middleware::from_fn_with_state(
+            hsts,
+            responses::strict_transport_security,
+        ))
+        // Inside the request-id and metrics layers: a 408 is counted and carries its request id.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.settings.server.request_timeout,
+        ))
         .layer(middleware::from_fn_with_state(observer, observe_requests))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -87,9 +127,14 @@ pub fn metrics_only(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn server_fn_handler(
-    State(state): State<AppState>,
-    request: Request<Body>,
-) -> impl IntoResponse {
-    handle_server_fns_with_context(move || provide_context(state.clone()), request).await
+async fn server_fn_handler(State(state): State<AppState>, request: Request<Body>) -> Response {
+    let path = request.uri().path();
+    let known = leptos::server_fn::axum::server_fn_paths()
+        .any(|(known, method)| known == path && method == request.method());
+    if !known {
+        return responses::unknown_api(request_id_of(request.headers()));
+    }
+    handle_server_fns_with_context(move || provide_context(state.clone()), request)
+        .await
+        .into_response()
 }

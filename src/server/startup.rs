@@ -10,11 +10,12 @@ use leptos::prelude::LeptosOptions;
 use tokio::net::TcpListener;
 
 use super::{
-    accounts::{AccountError, Accounts, LoginLimits, PasswordError},
+    accounts::{AccountError, AccountPolicy, Accounts, LoginLimits, PasswordError},
     config::Settings,
     observability::Metrics,
     redis::{KeySpace, RedisError, RedisPool},
     router::{self, Pages},
+    serve::{serve, ConnectionLimits},
     sessions::{expiry_events, ExpiryPolicy, RedisSessionStore},
     state::{AppState, Shared},
 };
@@ -111,14 +112,15 @@ impl Application {
             // Stops with the process; a scrape in flight at shutdown does not matter.
             tokio::spawn(async move { axum::serve(listener, metrics).await });
         }
+        let server = &self.state.settings.server;
+        let limits = ConnectionLimits {
+            header_read: server.header_read_timeout,
+            keep_alive: server.keep_alive_timeout,
+            max_connections: server.max_connections,
+        };
         let router = router::app(self.state, self.pages);
         tracing::info!("listening on http://{}", self.addr);
-        axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        serve(self.listener, router, limits, shutdown_signal()).await;
         tracing::info!("stopped accepting requests; closing the Redis pool");
         if let Some(subscriber) = self.expiry_events {
             let _ = subscriber.quit().await;
@@ -136,15 +138,32 @@ async fn connect(
     let redis = RedisPool::connect(&settings.redis).await?;
     let metrics = Metrics::new(redis.reconnects());
     let keys = KeySpace::new(&settings.redis.key_prefix);
-    let limits = LoginLimits {
-        max_failures_per_user: settings.auth.max_failures_per_user,
-        max_failures_per_address: settings.auth.max_failures_per_address,
-        window: settings.auth.failure_window,
+    let auth = &settings.auth;
+    let policy = AccountPolicy {
+        login: LoginLimits {
+            max_failures_per_user: auth.max_failures_per_user,
+            max_failures_per_address: auth.max_failures_per_address,
+            slowdown_after_failures_per_user: auth.slowdown_after_failures_per_user,
+            slowdown_cap: auth.slowdown_cap,
+            window: auth.failure_window,
+        },
+        max_registrations_per_address: auth.max_registrations_per_address,
+        unused_account_ttl: auth.unused_account_ttl,
+        reauth_window: auth.reauth_window,
     };
-    let accounts = Accounts::new(redis.pool.clone(), keys.clone(), limits, metrics.clone()).await?;
+    let accounts = Accounts::new(
+        redis.pool.clone(),
+        keys.clone(),
+        policy,
+        redis.breaker().clone(),
+        metrics.clone(),
+    )
+    .await?
+    .with_replica_wait(redis.replica_wait());
     accounts.seed(&settings.auth.demo_users).await?;
     let policy = ExpiryPolicy {
         idle: settings.session.idle_timeout,
+        anonymous_idle: settings.session.anonymous_idle_timeout,
         absolute: settings.session.absolute_timeout,
         refresh_fraction: settings.session.refresh_fraction,
     };
@@ -153,9 +172,11 @@ async fn connect(
         redis.pool.clone(),
         keys,
         policy,
+        redis.breaker().clone(),
         metrics.clone(),
         owner_keys,
-    );
+    )
+    .with_replica_wait(redis.replica_wait());
     Ok(AppState::new(Shared {
         settings,
         leptos_options,

@@ -53,6 +53,9 @@ pub struct SessionListing {
     pub signed_in_at: i64,
     pub last_seen: i64,
     pub expires_at: i64,
+    /// The browser and system as a person reads them ("Chrome 156 on Linux").
+    pub device: String,
+    /// The User-Agent as sent at sign-in (shortened to 120 characters).
     pub user_agent: String,
     pub address: String,
     pub this_device: bool,

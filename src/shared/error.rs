@@ -25,8 +25,10 @@ pub enum ErrorCode {
     InvalidCredentials,
     TooManyAttempts,
     NotSignedIn,
+    ReauthRequired,
     NotFound,
     BadRequest,
+    PayloadTooLarge,
     CrossSiteRequest,
     Network,
     Internal,
@@ -44,10 +46,13 @@ impl ErrorCode {
             | ErrorCode::ThemeInvalid
             | ErrorCode::UsernameInvalid
             | ErrorCode::PasswordInvalid => 422,
-            ErrorCode::InvalidCredentials | ErrorCode::NotSignedIn => 401,
+            ErrorCode::InvalidCredentials | ErrorCode::NotSignedIn | ErrorCode::ReauthRequired => {
+                401
+            }
             ErrorCode::TooManyAttempts => 429,
             ErrorCode::NotFound => 404,
             ErrorCode::BadRequest => 400,
+            ErrorCode::PayloadTooLarge => 413,
             ErrorCode::CrossSiteRequest => 403,
             ErrorCode::Network | ErrorCode::Internal => 500,
         }
@@ -107,16 +112,14 @@ impl FromServerFnError for ApiError {
                 ErrorCode::Network,
                 "The server could not be reached. Check your connection and try again.",
             ),
-            ServerFnErrorErr::Args(detail) | ServerFnErrorErr::MissingArg(detail) => ApiError::new(
-                ErrorCode::BadRequest,
-                format!("The form was not understood: {detail}"),
-            )
-            .answered(),
-            other => ApiError::new(
-                ErrorCode::Internal,
-                format!("Something went wrong: {other}"),
-            )
-            .of_this_request(),
+            // The library's own words name its internals: the client gets a plain sentence.
+            ServerFnErrorErr::Args(_)
+            | ServerFnErrorErr::MissingArg(_)
+            | ServerFnErrorErr::Deserialization(_) => {
+                ApiError::new(ErrorCode::BadRequest, "The request was not understood.").answered()
+            }
+            _ => ApiError::new(ErrorCode::Internal, "Something went wrong on the server.")
+                .of_this_request(),
         }
     }
 }

@@ -24,7 +24,7 @@ pub async fn register(username: String, password: String) -> Result<String, ApiE
             let password = Password::new_checked(password)?;
             context::state()?
                 .accounts
-                .register(&username, password)
+                .register(&username, password, &context::client())
                 .await?;
             Ok(username.to_string())
         }
@@ -83,6 +83,7 @@ pub async fn list_sessions() -> Result<Vec<SessionListing>, ApiError> {
                     signed_in_at: s.entry.signed_in_at,
                     last_seen: s.last_seen,
                     expires_at: s.expires_at,
+                    device: crate::server::device::name(&s.entry.user_agent),
                     user_agent: s.entry.user_agent,
                     address: s.entry.address,
                 })
@@ -92,10 +93,11 @@ pub async fn list_sessions() -> Result<Vec<SessionListing>, ApiError> {
     )
 }
 
-/// Signs out one of the user's sessions. `POST /api/sessions/revoke` with `handle`.
-/// Another user's handle is answered like an unknown one: 404.
+/// Signs out one of the user's sessions. `POST /api/sessions/revoke` with `handle`, and
+/// `password` unless it was entered within the re-authentication window (else 401
+/// `reauth_required`). Another user's handle is answered like an unknown one: 404.
 #[server(prefix = "/api", endpoint = "sessions/revoke")]
-pub async fn revoke_session(handle: String) -> Result<(), ApiError> {
+pub async fn revoke_session(handle: String, password: Option<String>) -> Result<(), ApiError> {
     use crate::{
         server::{context, error::answer, observability::EndReason, sessions::SessionHandle},
         shared::error::ErrorCode,
@@ -103,6 +105,10 @@ pub async fn revoke_session(handle: String) -> Result<(), ApiError> {
     answer(
         async {
             let (session, user) = context::signed_in().await?;
+            context::state()?
+                .accounts
+                .reauthenticate(&session, &user, password, &context::client())
+                .await?;
             if session
                 .revoke(&user, &SessionHandle::from_client(handle))
                 .await?
@@ -119,18 +125,22 @@ pub async fn revoke_session(handle: String) -> Result<(), ApiError> {
     )
 }
 
-/// Signs out every other session of the user. `POST /api/sessions/revoke-others`.
+/// Signs out every other session of the user. `POST /api/sessions/revoke-others`, with
+/// `password` unless it was entered within the re-authentication window.
 #[server(prefix = "/api", endpoint = "sessions/revoke-others")]
-pub async fn revoke_other_sessions() -> Result<usize, ApiError> {
+pub async fn revoke_other_sessions(password: Option<String>) -> Result<usize, ApiError> {
     use crate::server::{context, error::answer, observability::EndReason};
     answer(
         async {
             let (session, user) = context::signed_in().await?;
+            let state = context::state()?;
+            state
+                .accounts
+                .reauthenticate(&session, &user, password, &context::client())
+                .await?;
             let revoked = session.revoke_others(&user).await?;
             let ended = u64::try_from(revoked).unwrap_or(u64::MAX);
-            context::state()?
-                .metrics
-                .sessions_ended(EndReason::Revoked, ended);
+            state.metrics.sessions_ended(EndReason::Revoked, ended);
             Ok(revoked)
         }
         .await,
@@ -256,6 +266,7 @@ pub fn AccountPanel(user: String, signed_in_at: i64, actions: AccountActions) ->
     let password_error = error_of(actions.change_password);
     let password_done = move || actions.change_password.value().get().and_then(Result::ok);
     let revoke_error = error_of(actions.revoke);
+    let revoke_others_error = error_of(actions.revoke_others);
     view! {
         <section class="card account" data-testid="account-panel">
             <h2>"Signed in as " <span data-testid="user">{user}</span></h2>
@@ -273,7 +284,10 @@ pub fn AccountPanel(user: String, signed_in_at: i64, actions: AccountActions) ->
                 })}
             </Transition>
             {move || revoke_error().map(|m| view! { <p class="error" role="alert">{m}</p> })}
+            {move || revoke_others_error().map(|m| view! { <p class="error" role="alert">{m}</p> })}
             <ActionForm action=actions.revoke_others attr:class="inline-form">
+                <input name="password" type="password" autocomplete="current-password"
+                    placeholder="Password (if asked)" aria-label="Password, if asked"/>
                 <button type="submit" data-testid="revoke-others">"Sign out all other sessions"</button>
             </ActionForm>
             <h3>"Change password"</h3>
@@ -299,7 +313,7 @@ fn SessionList(list: Vec<SessionListing>, actions: AccountActions) -> impl IntoV
                     view! {
                         <li data-testid="session-item" data-this-device=s.this_device.to_string()>
                             <div>
-                                <strong>{s.user_agent}</strong>
+                                <strong title=s.user_agent data-testid="device">{s.device}</strong>
                                 {s.this_device.then(|| view! { <span class="tag">"this device"</span> })}
                             </div>
                             <div class="meta">
@@ -309,6 +323,8 @@ fn SessionList(list: Vec<SessionListing>, actions: AccountActions) -> impl IntoV
                             {(!s.this_device).then(|| view! {
                                 <ActionForm action=actions.revoke attr:class="inline-form">
                                     <input type="hidden" name="handle" value=handle/>
+                                    <input name="password" type="password" autocomplete="current-password"
+                                        placeholder="Password (if asked)" aria-label="Password, if asked"/>
                                     <button type="submit" class="small" data-testid="revoke">"Sign out"</button>
                                 </ActionForm>
                             })}

@@ -7,12 +7,15 @@ use leptos::server_fn::codec::GetUrl;
 
 use crate::{
     shared::{
-        clock::{format_remaining, format_utc, now_ms},
+        clock::{format_utc, now_ms},
         dto::SessionView,
         error::ApiError,
         input::{Theme, NOTE_MAX_CHARS},
     },
-    ui::account::{AccountActions, AccountPanel, SignInForms},
+    ui::{
+        account::{AccountActions, AccountPanel, SignInForms},
+        session_panel::{SessionPanel, StaySignedIn},
+    },
 };
 
 /// The current session. `GET /api/session`.
@@ -79,13 +82,6 @@ pub async fn save_preferences(theme: String) -> Result<Theme, ApiError> {
     )
 }
 
-/// Pushes the idle deadline back now ("stay signed in"). `POST /api/stay`.
-#[server(prefix = "/api", endpoint = "stay")]
-pub async fn stay_signed_in() -> Result<SessionView, ApiError> {
-    use crate::server::{context, error::answer};
-    answer(async { Ok(context::app_session()?.stay().await?) }.await)
-}
-
 /// Deletes the session from Redis and clears its cookie. `POST /api/forget`.
 #[server(prefix = "/api", endpoint = "forget")]
 pub async fn forget_session() -> Result<(), ApiError> {
@@ -133,6 +129,18 @@ pub fn HomePage() -> impl IntoView {
     // The deadline of a session this page watched run out, so it can say when it ended.
     let expired_at = RwSignal::new(None::<i64>);
     tick(now, session, expired_at, recheck);
+    // Screen readers hear what changed without moving focus: the counter, and an expiry.
+    let announcement = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        if let Some(Ok(count)) = increment.value().get() {
+            announcement.set(format!("Counter: {count}"));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(at) = expired_at.get() {
+            announcement.set(format!("Your session expired at {}.", format_utc(at)));
+        }
+    });
 
     let actions = Controls {
         increment,
@@ -141,9 +149,12 @@ pub fn HomePage() -> impl IntoView {
         preferences,
     };
     view! {
+        <p class="visually-hidden" aria-live="polite" data-testid="announcer">{move || announcement.get()}</p>
         <Transition fallback=|| view! { <p class="loading">"Loading the session…"</p> }>
             {move || Suspend::new(async move {
-                let (theme, content) = match session.await {
+                let result = session.await;
+                let store_down = matches!(&result, Err(err) if err.is_store_unavailable());
+                let (theme, content) = match result {
                     Ok(view) => {
                         let account_view = match (view.user.clone(), view.signed_in_at) {
                             (Some(user), Some(since)) => view! { <AccountPanel user signed_in_at=since actions=account/> }.into_any(),
@@ -161,7 +172,7 @@ pub fn HomePage() -> impl IntoView {
                             <p class="tagline">"Your server-side session, live from Redis."</p>
                         </header>
                         {content}
-                        <ControlsCard actions theme/>
+                        <ControlsCard actions theme store_down/>
                     </div>
                 }
             })}
@@ -222,16 +233,23 @@ struct Controls {
 }
 
 #[component]
-fn ControlsCard(actions: Controls, theme: Theme) -> impl IntoView {
+fn ControlsCard(actions: Controls, theme: Theme, store_down: bool) -> impl IntoView {
     let Controls {
         increment,
         save,
         forget,
         preferences,
     } = actions;
-    let counter_error = move || increment.value().get().and_then(Result::err);
-    let note_error = move || save.value().get().and_then(Result::err);
-    let theme_error = move || preferences.value().get().and_then(Result::err);
+    // An outage error belongs to the outage: once the store answers again (this card is drawn
+    // anew with each re-read of the session) it is history, and the message goes.
+    let current = move |result: Option<Result<_, ApiError>>| {
+        result
+            .and_then(Result::err)
+            .filter(|err: &ApiError| store_down || !err.is_store_unavailable())
+    };
+    let counter_error = move || current(increment.value().get().map(|r| r.map(|_| ())));
+    let note_error = move || current(save.value().get().map(|r| r.map(|_| ())));
+    let theme_error = move || current(preferences.value().get().map(|r| r.map(|_| ())));
     let option = move |value: Theme, label: &'static str| {
         view! { <option value=value.as_str() selected=theme == value>{label}</option> }
     };
@@ -241,7 +259,7 @@ fn ControlsCard(actions: Controls, theme: Theme) -> impl IntoView {
             <ActionForm action=increment attr:class="inline-form">
                 <button type="submit" data-testid="increment">"Count +1"</button>
             </ActionForm>
-            {move || counter_error().map(|err| view! { <p class="error" role="alert">{err.message}</p> })}
+            {move || counter_error().map(|err| view! { <p class="error" role="alert" data-testid="counter-error">{err.message}</p> })}
             <ActionForm action=save attr:class="note-form">
                 <label for="note">"Note (up to " {NOTE_MAX_CHARS} " characters)"</label>
                 <div class="row">
@@ -269,87 +287,20 @@ fn ControlsCard(actions: Controls, theme: Theme) -> impl IntoView {
     }
 }
 
+/// Drawn anew at each re-read of the session, so the moment it was drawn is the last try.
 #[component]
 fn StoreBanner(err: ApiError) -> impl IntoView {
-    let text = if err.is_store_unavailable() {
-        "Session store unavailable — retrying…".to_string()
-    } else {
-        err.message
-    };
-    view! { <p class="banner" role="alert" data-testid="store-banner">{text}</p> }
-}
-
-#[component]
-fn SessionPanel(
-    view: SessionView,
-    now: RwSignal<i64>,
-    stay: ServerAction<StaySignedIn>,
-    expired_at: RwSignal<Option<i64>>,
-) -> impl IntoView {
-    if !view.active {
-        let notice = match expired_at.get_untracked() {
-            Some(at) => Some(format!("Your session expired at {}. A new one starts with your next action.", format_utc(at))),
-            None if view.previous_ended => Some(
-                "Your previous session has ended (it expired or was signed out). A new one starts with your next action."
-                    .to_string(),
-            ),
-            None => None,
-        }
-        .map(|text| view! { <p class="notice" data-testid="ended-notice">{text}</p> });
-        return view! {
-            <section class="card panel" data-testid="session-panel" data-active="false">
-                <h2>"No session yet"</h2>
-                {notice}
-                <p>"Count or save a note to start one. Sessions end after "
-                    {format_remaining(view.idle_timeout_seconds as i64 * 1000)}
-                    " without activity, or "
-                    {format_remaining(view.absolute_timeout_seconds as i64 * 1000)}
-                    " after they began."</p>
-                <p>"Counter: " <strong data-testid="counter">"0"</strong></p>
-            </section>
-        }
-        .into_any();
+    if !err.is_store_unavailable() {
+        return view! { <p class="banner" role="alert" data-testid="store-banner">{err.message}</p> }
+            .into_any();
     }
-    let expires_at = view.expires_at;
-    let idle_at = view.idle_expires_at;
-    let absolute_at = view.absolute_expires_at;
-    let expired = move || now.get() >= expires_at;
-    let note = view
-        .data
-        .get("note")
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-        .unwrap_or_default();
+    let tried_at = now_ms();
     view! {
-        <section class="card panel" data-testid="session-panel" data-active="true">
-            <h2>"Session " <code data-testid="fingerprint">{view.id_fingerprint.clone()}</code></h2>
-            <Show when=expired>
-                <p class="notice" data-testid="expired-notice">
-                    "This session expired at " {format_utc(expires_at)} "."
-                </p>
-            </Show>
-            <dl>
-                <dt>"Counter"</dt>
-                <dd><strong data-testid="counter">{view.counter}</strong></dd>
-                <dt>"Note"</dt>
-                <dd data-testid="note">{note}</dd>
-                <dt>"Created"</dt>
-                <dd>{format_utc(view.created_at)}</dd>
-                <dt>"Last active"</dt>
-                <dd>{format_utc(view.last_active)}</dd>
-                <dt>"Idle expiry in"</dt>
-                <dd data-testid="idle-countdown">{move || format_remaining(idle_at - now.get())}</dd>
-                <dt>"Absolute expiry in"</dt>
-                <dd data-testid="absolute-countdown">{move || format_remaining(absolute_at - now.get())}</dd>
-                <dt>"Expires at"</dt>
-                <dd data-testid="expires-at">{format_utc(expires_at)}</dd>
-                <dt>"Redis TTL when loaded"</dt>
-                <dd data-testid="ttl">{view.ttl_seconds} " s"</dd>
-            </dl>
-            <ActionForm action=stay attr:class="inline-form stay-form">
-                <button type="submit" data-testid="stay">"Stay signed in"</button>
-            </ActionForm>
-        </section>
+        <p class="banner" role="alert" data-testid="store-banner">
+            "Session store unavailable — retrying every 2 s. Last try: "
+            <span data-testid="last-try">{format_utc(tried_at)}</span>
+            ". Nothing you do is saved until it is back."
+        </p>
     }
     .into_any()
 }

@@ -5,3 +5,4 @@
 pub mod account;
 pub mod app;
 pub mod home;
+pub mod session_panel;

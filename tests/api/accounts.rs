@@ -154,7 +154,10 @@ async fn repeated_failures_lock_the_user_until_the_window_passes() {
     assert_eq!(app.login("erin", "erins password").await, 200);
     assert_eq!(
         redis
-            .cli(&["EXISTS", "sessionboard:login-failures:user:{erin}"])
+            .cli(&[
+                "EXISTS",
+                "sessionboard:login-failures:user:{erin}:ip:127.0.0.1"
+            ])
             .trim(),
         "0",
         "success resets the count"

@@ -177,6 +177,12 @@ pub fn settings(redis_port: u16, overrides: &[(&str, &str)]) -> Result<Settings,
         ("REDIS_STARTUP_WAIT_SECONDS".into(), "5".into()),
         ("REDIS_COMMAND_TIMEOUT_MS".into(), "1000".into()),
         ("REDIS_CONNECT_TIMEOUT_MS".into(), "500".into()),
+        // Tests come from one address and register freely; the tests of these limits set them.
+        (
+            "REGISTRATION_MAX_PER_ADDRESS_PER_HOUR".into(),
+            "10000".into(),
+        ),
+        ("SESSION_NEW_PER_ADDRESS_PER_MINUTE".into(), "100000".into()),
     ]);
     for (k, v) in overrides {
         env.insert(k.to_string(), v.to_string());
@@ -198,22 +204,33 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(redis: &TestRedis, overrides: &[(&str, &str)]) -> TestApp {
-        let settings = settings(redis.port, overrides).expect("valid test settings");
+        Self::spawn_on(redis.port, overrides).await
+    }
+
+    /// The app on the Redis at `redis_port`, or wherever `overrides` (a `REDIS_URL`) point.
+    pub async fn spawn_on(redis_port: u16, overrides: &[(&str, &str)]) -> TestApp {
+        let app = Self::try_spawn(redis_port, overrides).await;
+        app.unwrap_or_else(|err| panic!("app connects to the test Redis: {err}"))
+    }
+
+    /// The start-up error as the binary would print it, or the running app.
+    pub async fn try_spawn(redis_port: u16, overrides: &[(&str, &str)]) -> Result<TestApp, String> {
+        let settings = settings(redis_port, overrides).map_err(|err| err.to_string())?;
         let options = LeptosOptions::builder().output_name("sessionboard").build();
         let application = Application::build(settings, options, sessionboard::pages())
             .await
-            .expect("app connects to the test Redis");
+            .map_err(|err| err.to_string())?;
         let addr = application.addr();
         let state = application.state().clone();
         let server = tokio::spawn(application.run_until_stopped());
         let app_url = format!("http://{addr}");
-        TestApp {
+        Ok(TestApp {
             addr,
             state,
             server,
             browser: Browser::new(app_url),
             bare: http_client(false),
-        }
+        })
     }
 
     /// Stops serving at once (like a crash), leaving Redis as it is.
@@ -228,12 +245,29 @@ impl TestApp {
         Browser::new(self.browser.app_url.clone())
     }
 
+    /// Another visitor, connecting from `address` (any 127.x.y.z works on loopback). It waits
+    /// up to 30 s for an answer: long enough to queue behind a burst of password hashes.
+    pub fn browser_from(&self, address: &str) -> Browser {
+        let address = address.parse().expect("an IP address");
+        Browser {
+            app_url: self.browser.app_url.clone(),
+            client: client_builder(true)
+                .timeout(Duration::from_secs(30))
+                .local_address(Some(address))
+                .build()
+                .expect("client"),
+        }
+    }
+
     /// Starts a session with one increment, outside any cookie jar; returns its cookie.
     pub async fn new_session_cookie(&self) -> String {
         let post = self.bare.post(self.browser.url("/api/increment"));
         let res = send_for_json(post).await;
-        assert_eq!(res.status(), 200, "POST /api/increment");
-        session_cookie(&res).expect("a session cookie")
+        let cookie = session_cookie(&res);
+        let status = res.status();
+        let body = res.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "POST /api/increment: {body}");
+        cookie.expect("a session cookie")
     }
 
     /// `GET /api/session` with exactly this cookie: the status, and the view when it is 200.
@@ -294,7 +328,7 @@ impl Browser {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.app_url, path)
     }
 
@@ -306,10 +340,10 @@ impl Browser {
             .unwrap_or_else(|err| panic!("GET {path}: {err}"))
     }
 
-    /// A form post as the app's own script sends it: asking for JSON instead of a redirect.
+    /// A form post as the app's own script sends it: same-origin, asking for JSON instead of a
+    /// redirect.
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        self.post_with_headers(path, &[("accept", "application/json")], form)
-            .await
+        self.post_with_headers(path, &SAME_ORIGIN_JSON, form).await
     }
 
     /// A form post with exactly these headers (say, those of a page on another site).
@@ -400,21 +434,31 @@ async fn ok_json<T: DeserializeOwned>(res: Response) -> T {
     serde_json::from_str(&body).unwrap_or_else(|err| panic!("{call}: {err}: {body}"))
 }
 
-/// Sends as the app's own script does: asking for JSON, not for a redirect back to the page.
+/// What a browser running the app's own script sends with a post.
+pub const SAME_ORIGIN_JSON: [(&str, &str); 2] = [
+    ("accept", "application/json"),
+    ("sec-fetch-site", "same-origin"),
+];
+
+/// Sends as the app's own script does: same-origin, asking for JSON, not for a redirect back to
+/// the page.
 async fn send_for_json(request: RequestBuilder) -> Response {
     request
         .header("accept", "application/json")
+        .header("sec-fetch-site", "same-origin")
         .send()
         .await
         .expect("the app answers")
 }
 
 pub fn http_client(cookies: bool) -> Client {
+    client_builder(cookies).build().expect("client")
+}
+
+fn client_builder(cookies: bool) -> reqwest::ClientBuilder {
     Client::builder()
         .cookie_store(cookies)
         .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
 }
 
 /// The `name=value` of the session cookie a response sets, if any.

@@ -72,6 +72,27 @@ fn routes() -> Router {
             ),
         )
         .route(
+            "/flush_then_insert",
+            get(|session: Session| async move {
+                session.flush().await.unwrap();
+                session.insert("flash", "signed out").await.unwrap();
+            }),
+        )
+        .route(
+            "/many",
+            get(|session: Session| async move {
+                for i in 0..3_000 {
+                    session.insert(&format!("k{i}"), i).await.unwrap();
+                }
+            }),
+        )
+        .route(
+            "/counter_as_float",
+            get(|session: Session| async move {
+                session.insert("counter", 1.5).await.unwrap();
+            }),
+        )
+        .route(
             "/all",
             get(|session: Session| async move {
                 let mut values = HashMap::new();
@@ -97,13 +118,14 @@ impl DataApp {
         let settings = settings(redis.port, overrides).expect("valid test settings");
         let pool = RedisPool::connect(&settings.redis).await.expect("redis");
         let policy = ExpiryPolicy {
+            anonymous_idle: settings.session.anonymous_idle_timeout,
             idle: settings.session.idle_timeout,
             absolute: settings.session.absolute_timeout,
             refresh_fraction: settings.session.refresh_fraction,
         };
         let store =
             RedisSessionStore::new(pool.pool.clone(), KeySpace::new("sessionboard:"), policy);
-        let layer_state = sessions::layer_state(store, &settings.session);
+        let layer_state = sessions::layer_state(store, &settings);
         let app = routes().layer(axum::middleware::from_fn_with_state(
             layer_state,
             manage_sessions,
@@ -370,4 +392,75 @@ async fn concurrent_increments_and_theme_changes_on_one_session_lose_nothing() {
     assert_eq!(view.counter, 1 + 200, "every increment counted");
     let theme = view.data["theme"].as_str().unwrap().to_string();
     assert!(themes.contains(&theme.as_str()), "{theme}");
+}
+
+#[tokio::test]
+async fn a_write_after_flush_starts_a_new_session_and_never_revives_the_old_one() {
+    let redis = TestRedis::start();
+    let app = DataApp::spawn(&redis, &[]).await;
+    let cookie = inserted(&app).await;
+    let old_key = redis.session_keys().remove(0);
+    let res = app.get("/flush_then_insert", Some(&cookie)).await;
+    let fresh = name_value(&set_cookie(&res).expect("a cookie for the new session"));
+    assert_ne!(fresh, cookie);
+    assert_eq!(redis.pttl(&old_key), -2, "the flushed record stays gone");
+    assert_eq!(app.text("/get", &cookie).await, "None");
+    let keys = redis.session_keys();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        redis.cli(&["HGET", &keys[0], "d:flash"]).trim(),
+        "\"signed out\""
+    );
+}
+
+#[tokio::test]
+async fn thousands_of_keys_are_stored_in_chunks() {
+    let redis = TestRedis::start();
+    let app = DataApp::spawn(&redis, &[]).await;
+    let res = app.get("/many", None).await;
+    assert_eq!(res.status(), 200);
+    let key = redis.session_keys().remove(0);
+    assert_eq!(
+        redis.cli(&["HLEN", &key]).trim(),
+        "3003",
+        "3000 keys + 3 bookkeeping fields"
+    );
+}
+
+#[tokio::test]
+async fn a_new_session_that_cannot_be_stored_is_answered_503_not_200() {
+    let mut redis = TestRedis::start();
+    let app = DataApp::spawn(&redis, &[]).await;
+    redis.stop();
+    let res = app.get("/insert", None).await;
+    assert_eq!(res.status(), 503);
+    assert!(
+        set_cookie(&res).is_none(),
+        "no cookie for a session that does not exist"
+    );
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "session_store_unavailable");
+}
+
+#[tokio::test]
+async fn a_value_of_the_wrong_type_under_an_app_key_is_refused_and_changes_nothing() {
+    let redis = TestRedis::start();
+    let app = DataApp::spawn(&redis, &[]).await;
+    let cookie = inserted(&app).await;
+    let res = app.get("/counter_as_float", Some(&cookie)).await;
+    assert_eq!(res.status(), 500, "a handler bug, reported as such");
+    assert_eq!(
+        app.text("/get", &cookie).await,
+        "Some(42)",
+        "the session lives on"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_cookie_beside_ours_does_not_hide_it() {
+    let redis = TestRedis::start();
+    let app = DataApp::spawn(&redis, &[]).await;
+    let cookie = inserted(&app).await;
+    let both = format!("sessionboard=forged-value; {cookie}");
+    assert_eq!(app.text("/get", &both).await, "Some(42)");
 }

@@ -162,3 +162,19 @@ async fn concurrent_increments_through_two_app_instances_are_never_lost() {
     let two = TestApp::spawn(&redis, &[]).await;
     assert_eq!(concurrent_increments(&[one, two]).await, 1001);
 }
+
+#[tokio::test]
+async fn sessions_are_named_by_browser_and_system_with_the_raw_user_agent_kept() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[("DEMO_USERS", "xena:xenas password")]).await;
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                  Chrome/156.0.0.0 Safari/537.36";
+    let mut headers = crate::helpers::SAME_ORIGIN_JSON.to_vec();
+    headers.push(("user-agent", chrome));
+    let form = [("username", "xena"), ("password", "xenas password")];
+    let res = app.post_with_headers("/api/login", &headers, &form).await;
+    assert_eq!(res.status(), 200);
+    let listed = app.sessions().await;
+    assert_eq!(listed[0]["device"], "Chrome 156 on Linux");
+    assert_eq!(listed[0]["user_agent"], chrome);
+}

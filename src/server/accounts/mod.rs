@@ -18,7 +18,7 @@ use self::{limiter::LoginLimiter, store::AccountStore};
 use crate::{
     server::{
         observability::{LoginResult, Metrics},
-        redis::KeySpace,
+        redis::{Breaker, KeySpace, ReplicaWait, WindowCounter},
         sessions::{AppSession, ClientInfo, SessionError},
     },
     shared::{
@@ -36,7 +36,11 @@ pub enum AccountError {
     InvalidCredentials,
     #[error("too many failed sign-ins; retry in {0:?}")]
     TooManyAttempts(Duration),
-    #[error("the account store is unavailable: {}", .0.details())]
+    #[error("the password must be entered again")]
+    ReauthRequired,
+    #[error("too many registrations from one address; retry in {0:?}")]
+    TooManyRegistrations(Duration),
+    #[error("the account store is unavailable: {}", crate::server::redis::safe_text(.0))]
     Store(#[from] fred::error::Error),
     #[error(transparent)]
     Session(#[from] SessionError),
@@ -44,12 +48,31 @@ pub enum AccountError {
     Password(#[from] PasswordError),
 }
 
+/// The limits of the accounts service.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountPolicy {
+    pub login: LoginLimits,
+    /// Registrations from one address per hour.
+    pub max_registrations_per_address: u32,
+    /// An account that never signs in is deleted this long after it was created.
+    pub unused_account_ttl: Duration,
+    /// Revoking sessions needs the password unless it was entered this recently.
+    pub reauth_window: Duration,
+}
+
+const REGISTRATION_WINDOW: Duration = Duration::from_secs(3600);
+
 #[derive(Clone)]
 pub struct Accounts {
     store: AccountStore,
     limiter: LoginLimiter,
+    keys: KeySpace,
+    registrations: WindowCounter,
+    policy: AccountPolicy,
     /// Verified against when the user does not exist, so both failures take as long.
     decoy_hash: Arc<str>,
+    /// The session store's breaker: accounts live in the same Redis.
+    breaker: Breaker,
     metrics: Metrics,
 }
 
@@ -57,32 +80,62 @@ impl Accounts {
     pub async fn new(
         pool: Pool,
         keys: KeySpace,
-        limits: LoginLimits,
+        policy: AccountPolicy,
+        breaker: Breaker,
         metrics: Metrics,
     ) -> Result<Accounts, PasswordError> {
         Ok(Accounts {
             store: AccountStore::new(pool.clone(), keys.clone()),
-            limiter: LoginLimiter::new(pool, keys, limits),
+            limiter: LoginLimiter::new(pool.clone(), keys.clone(), policy.login),
+            registrations: WindowCounter::new(pool),
+            keys,
+            policy,
             decoy_hash: password::decoy_hash().await?.into(),
+            breaker,
             metrics,
         })
     }
 
-    /// Creates an account (counted in `sessionboard_registrations_total`).
+    /// Registration and password changes answer only once `wait` is met (`REDIS_WAIT_REPLICAS`).
+    pub fn with_replica_wait(mut self, wait: ReplicaWait) -> Self {
+        self.store = self.store.with_replica_wait(wait);
+        self
+    }
+
+    /// Creates an account for a visitor at `client`, within the registrations allowed from its
+    /// address; the account expires unless it signs in within the configured time. Counted in
+    /// `sessionboard_registrations_total`.
     pub async fn register(
         &self,
         username: &Username,
         password: Password,
+        client: &ClientInfo,
     ) -> Result<(), AccountError> {
-        self.create(username, password).await?;
+        let key = self.keys.registrations_for_address(&client.address);
+        let counted = self.registrations.count(key, REGISTRATION_WINDOW).await?;
+        if let Some(wait) = counted.over(self.policy.max_registrations_per_address) {
+            return Err(AccountError::TooManyRegistrations(wait));
+        }
+        self.create(username, password, Some(self.policy.unused_account_ttl))
+            .await?;
         self.metrics.registered();
         Ok(())
     }
 
-    async fn create(&self, username: &Username, password: Password) -> Result<(), AccountError> {
+    async fn create(
+        &self,
+        username: &Username,
+        password: Password,
+        unused_ttl: Option<Duration>,
+    ) -> Result<(), AccountError> {
         let hash = password::hash(password).await?;
-        let create = self.store.create(username, &hash, now_ms());
-        if self.metrics.redis("account_create", create).await? {
+        if self
+            .redis(
+                "account_create",
+                self.store.create(username, &hash, now_ms(), unused_ttl),
+            )
+            .await?
+        {
             Ok(())
         } else {
             Err(AccountError::UsernameTaken)
@@ -122,8 +175,10 @@ impl Accounts {
         // Too long to be anyone's password: refused without spending a hash on it.
         let password = Password::attempt(password).ok_or(AccountError::InvalidCredentials)?;
         let Ok(name) = Username::parse(username) else {
-            let attempt = self.limiter.attempt(None, &client.address);
-            if let Some(wait) = self.metrics.redis("login_attempt", attempt).await? {
+            if let Some(wait) = self
+                .redis("login_attempt", self.limiter.attempt(None, &client.address))
+                .await?
+            {
                 return Err(AccountError::TooManyAttempts(wait));
             }
             self.verify(None, password).await?;
@@ -149,19 +204,50 @@ impl Accounts {
         let current = Password::attempt(current).ok_or(AccountError::InvalidCredentials)?;
         self.limited_verify(user, current, &client.address).await?;
         let hash = password::hash(new).await?;
-        if !self.store.set_password_hash(user, &hash).await? {
+        if !self
+            .redis(
+                "account_set_password",
+                self.store.set_password_hash(user, &hash),
+            )
+            .await?
+        {
             return Err(AccountError::InvalidCredentials);
         }
         session.renew_id().await?;
+        session.record_password_entry().await?;
         Ok(session.revoke_others(user).await?)
     }
 
-    /// Creates the `DEMO_USERS` accounts that do not exist yet.
+    /// Lets a sensitive change (revoking sessions) through when the password was entered in this
+    /// session within the re-authentication window, or is given now (checked within the same
+    /// limits as a sign-in).
+    pub async fn reauthenticate(
+        &self,
+        session: &AppSession,
+        user: &Username,
+        password: Option<String>,
+        client: &ClientInfo,
+    ) -> Result<(), AccountError> {
+        if session
+            .password_entered_within(self.policy.reauth_window)
+            .await?
+        {
+            return Ok(());
+        }
+        let password = password
+            .filter(|password| !password.is_empty())
+            .ok_or(AccountError::ReauthRequired)?;
+        let password = Password::attempt(password).ok_or(AccountError::InvalidCredentials)?;
+        self.limited_verify(user, password, &client.address).await?;
+        Ok(session.record_password_entry().await?)
+    }
+
+    /// Creates the `DEMO_USERS` accounts that do not exist yet; they never expire.
     pub async fn seed(&self, users: &[(Username, SecretString)]) -> Result<(), AccountError> {
         for (name, secret) in users {
             let password = Password::attempt(secret.expose_secret().to_string())
                 .ok_or(AccountError::InvalidCredentials)?;
-            match self.create(name, password).await {
+            match self.create(name, password, None).await {
                 Ok(()) => tracing::info!(user = %name, "created demo account"),
                 Err(AccountError::UsernameTaken) => {}
                 Err(err) => return Err(err),
@@ -177,17 +263,30 @@ impl Accounts {
         password: Password,
         address: &str,
     ) -> Result<(), AccountError> {
-        let attempt = self.limiter.attempt(Some(user), address);
-        if let Some(wait) = self.metrics.redis("login_attempt", attempt).await? {
+        if let Some(wait) = self
+            .redis("login_attempt", self.limiter.attempt(Some(user), address))
+            .await?
+        {
             return Err(AccountError::TooManyAttempts(wait));
         }
         if self.verify(Some(user), password).await? {
-            let succeeded = self.limiter.succeeded(user, address);
-            self.metrics.redis("login_succeeded", succeeded).await?;
+            self.redis("login_succeeded", self.limiter.succeeded(user, address))
+                .await?;
+            self.redis("account_mark_used", self.store.mark_used(user))
+                .await?;
             Ok(())
         } else {
             Err(AccountError::InvalidCredentials)
         }
+    }
+
+    /// One call on the accounts in Redis, through the breaker.
+    async fn redis<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = Result<T, fred::error::Error>>,
+    ) -> Result<T, fred::error::Error> {
+        self.metrics.redis(operation, self.breaker.run(call)).await
     }
 
     /// Whether the password is the user's; an unknown user costs one hash all the same.
@@ -198,8 +297,8 @@ impl Accounts {
     ) -> Result<bool, AccountError> {
         let stored = match user {
             Some(user) => {
-                let read = self.store.password_hash(user);
-                self.metrics.redis("account_read", read).await?
+                self.redis("account_read", self.store.password_hash(user))
+                    .await?
             }
             None => None,
         };

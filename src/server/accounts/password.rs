@@ -1,8 +1,9 @@
 //! Password hashing: Argon2id with OWASP's recommended minimum (m = 19 MiB, t = 2, p = 1).
 //!
-//! Hashing takes tens of milliseconds of CPU, so it runs on tokio's blocking pool, and at most
-//! `HASHING_SLOTS` at once: a burst of sign-ins queues here instead of stalling other requests
-//! or taking 19 MiB per request without limit.
+//! Hashing takes tens of milliseconds of CPU, so it runs on tokio's blocking pool, with a few
+//! slots: a burst queues here instead of stalling other requests or taking 19 MiB per request
+//! without limit. Checking a password (sign-in) and hashing a new one (registration, password
+//! change) have slots of their own, so sign-ins never wait behind a flood of registrations.
 
 use std::sync::{Arc, OnceLock};
 
@@ -17,7 +18,10 @@ use crate::shared::input::Password;
 pub const MEMORY_KIB: u32 = 19 * 1024;
 pub const ITERATIONS: u32 = 2;
 pub const PARALLELISM: u32 = 1;
-const HASHING_SLOTS: usize = 2;
+/// Password checks (sign-in, re-authentication) at once.
+const CHECKING_SLOTS: usize = 2;
+/// New hashes (registration, password change) at once.
+const HASHING_SLOTS: usize = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -33,15 +37,21 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-fn slots() -> &'static Arc<Semaphore> {
+fn checking_slots() -> &'static Arc<Semaphore> {
+    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    SLOTS.get_or_init(|| Arc::new(Semaphore::new(CHECKING_SLOTS)))
+}
+
+fn hashing_slots() -> &'static Arc<Semaphore> {
     static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
     SLOTS.get_or_init(|| Arc::new(Semaphore::new(HASHING_SLOTS)))
 }
 
 async fn off_runtime<T: Send + 'static>(
+    slots: &Arc<Semaphore>,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, PasswordError> {
-    let slot = slots()
+    let slot = slots
         .clone()
         .acquire_owned()
         .await
@@ -58,7 +68,7 @@ async fn off_runtime<T: Send + 'static>(
 
 /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
 pub async fn hash(password: Password) -> Result<String, PasswordError> {
-    off_runtime(move || {
+    off_runtime(hashing_slots(), move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2()
             .hash_password(password.expose().as_bytes(), &salt)
@@ -70,7 +80,7 @@ pub async fn hash(password: Password) -> Result<String, PasswordError> {
 
 /// Whether `password` matches `phc`. A malformed stored hash is an error, not a match.
 pub async fn verify(password: Password, phc: String) -> Result<bool, PasswordError> {
-    off_runtime(move || {
+    off_runtime(checking_slots(), move || {
         let parsed = PasswordHash::new(&phc).map_err(|err| PasswordError::Hash(err.to_string()))?;
         Ok(argon2()
             .verify_password(password.expose().as_bytes(), &parsed)

@@ -1,11 +1,17 @@
-//! Accounts in Redis: one hash per user with an Argon2id password hash.
+//! Accounts in Redis: one hash per user with an Argon2id password hash. An account that has never
+//! signed in carries a TTL, removed at its first sign-in, so abandoned registrations expire.
+
+use std::time::Duration;
 
 use fred::{
-    prelude::{HashesInterface, Pool},
+    prelude::{HashesInterface, KeysInterface, Pool},
     types::scripts::Script,
 };
 
-use crate::{server::redis::KeySpace, shared::input::Username};
+use crate::{
+    server::redis::{KeySpace, ReplicaWait},
+    shared::input::Username,
+};
 
 const PASSWORD_HASH: &str = "password_hash";
 const CREATED_AT: &str = "created_at";
@@ -16,6 +22,7 @@ pub struct AccountStore {
     keys: KeySpace,
     create: Script,
     update: Script,
+    wait: ReplicaWait,
 }
 
 impl AccountStore {
@@ -25,27 +32,47 @@ impl AccountStore {
             keys,
             create: Script::from_lua(include_str!("scripts/create_account.lua")),
             update: Script::from_lua(include_str!("scripts/update_account.lua")),
+            wait: ReplicaWait::default(),
         }
     }
 
+    pub fn with_replica_wait(mut self, wait: ReplicaWait) -> Self {
+        self.wait = wait;
+        self
+    }
+
     /// `false` when the name is taken.
+    /// `false` when the name is taken. With `unused_ttl`, the account is deleted that long after
+    /// its creation unless it has signed in by then ([`AccountStore::mark_used`]).
     pub async fn create(
         &self,
         user: &Username,
         password_hash: &str,
         created_at: i64,
+        unused_ttl: Option<Duration>,
     ) -> Result<bool, fred::error::Error> {
+        let ttl = unused_ttl.map_or(String::new(), |ttl| ttl.as_millis().max(1).to_string());
         let fields = vec![
+            ttl,
             PASSWORD_HASH.to_string(),
             password_hash.to_string(),
             CREATED_AT.to_string(),
             created_at.to_string(),
         ];
+        let client = self.pool.next();
+        let key = self.keys.account(user);
         let created: i64 = self
             .create
-            .evalsha_with_reload(self.pool.next(), self.keys.account(user), fields)
+            .evalsha_with_reload(client, key.clone(), fields)
             .await?;
+        self.wait.after_write(client, &key).await?;
         Ok(created == 1)
+    }
+
+    /// The account has been signed in to: it no longer expires.
+    pub async fn mark_used(&self, user: &Username) -> Result<(), fred::error::Error> {
+        let _: i64 = self.pool.persist(self.keys.account(user)).await?;
+        Ok(())
     }
 
     pub async fn password_hash(
@@ -62,10 +89,13 @@ impl AccountStore {
         password_hash: &str,
     ) -> Result<bool, fred::error::Error> {
         let fields = vec![PASSWORD_HASH.to_string(), password_hash.to_string()];
+        let client = self.pool.next();
+        let key = self.keys.account(user);
         let stored: i64 = self
             .update
-            .evalsha_with_reload(self.pool.next(), self.keys.account(user), fields)
+            .evalsha_with_reload(client, key.clone(), fields)
             .await?;
+        self.wait.after_write(client, &key).await?;
         Ok(stored == 1)
     }
 }

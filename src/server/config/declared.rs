@@ -3,17 +3,17 @@
 //! and the rule that checks it, so that layering, type errors and range errors all describe a
 //! setting from the same words.
 
-use crate::shared::input::{Password, Username};
 use std::{
-    collections::HashMap, marker::PhantomData, net::SocketAddr, ops::RangeInclusive, path::PathBuf,
-    str::FromStr, time::Duration,
+    marker::PhantomData, net::SocketAddr, ops::RangeInclusive, path::PathBuf, str::FromStr,
+    time::Duration,
 };
 
-use secrecy::{ExposeSecret, SecretString};
-use serde::de::{self, Deserializer, Unexpected, Visitor};
-use url::Url;
+use secrecy::SecretString;
 
-use super::{ConfigError, Environment, LogFormat, SameSite, MIN_SECRET_LEN};
+use crate::server::client_address::TrustedProxies;
+use serde::de::{self, Deserializer, Unexpected, Visitor};
+
+use super::{topology, ConfigError, Environment, LogFormat, SameSite};
 
 /// What an entry says about one setting read through figment.
 pub struct Setting {
@@ -143,11 +143,25 @@ declare! {
     metrics_addr: SocketAddr, "METRICS_ADDR", "an address like 127.0.0.1:9100";
     log_format: String => Option<LogFormat> = "auto", "LOG_FORMAT", "auto, json or pretty",
         check log_format;
+    hsts_max_age_seconds: u64 = "31536000", "HSTS_MAX_AGE_SECONDS",
+        "a whole number of seconds (0 = tell browsers to forget the policy)";
+    hsts_include_subdomains: bool = "false", "HSTS_INCLUDE_SUBDOMAINS", "true or false";
+    header_read_timeout_seconds: u64 => Duration = "10", "SERVER_HEADER_READ_TIMEOUT_SECONDS",
+        SECONDS, check seconds;
+    keep_alive_timeout_seconds: u64 => Duration = "5", "SERVER_KEEP_ALIVE_TIMEOUT_SECONDS",
+        SECONDS, check seconds;
+    request_timeout_seconds: u64 => Duration = "30", "SERVER_REQUEST_TIMEOUT_SECONDS", SECONDS,
+        check seconds;
+    trusted_proxies: String => TrustedProxies = "", "TRUSTED_PROXIES",
+        "addresses or networks (CIDR) separated by commas, like 10.0.0.0/8, 192.168.1.7",
+        check TrustedProxies::parse_owned;
+    max_connections: usize = "1024", "SERVER_MAX_CONNECTIONS", "a whole number from 1 to 100000",
+        check within(1..=100_000);
 
     [redis]
-    url: String => SecretString, "REDIS_URL",
-        "a URL like redis://host:6379/0 or rediss://user:password@host:6380",
-        check redis_url, show redacted_url, env_only_if has_password;
+    url: String => SecretString, "REDIS_URL", REDIS_URL_FORMS,
+        check topology::redis_url, show topology::redacted_url,
+        env_only_if topology::has_password;
     host: String = "127.0.0.1", "REDIS_HOST", "a host name";
     port: u16 = "6379", "REDIS_PORT", "a TCP port (1-65535)", check above_zero;
     username: String, "REDIS_USERNAME", "a user name";
@@ -160,12 +174,29 @@ declare! {
     startup_wait_seconds: u64 => Duration = "30", "REDIS_STARTUP_WAIT_SECONDS",
         "a whole number of seconds (0 = fail at once)", check any_seconds;
     key_prefix: String = "sessionboard:", "REDIS_KEY_PREFIX", "a key prefix";
+    tls: String => bool = "false", "REDIS_TLS", "true or false", check on_off;
+    tls_ca_file: PathBuf, "REDIS_TLS_CA_FILE", "a PEM file of CA certificates";
+    tls_client_cert_file: PathBuf, "REDIS_TLS_CLIENT_CERT_FILE", "a PEM certificate (chain) file";
+    tls_client_key_file: PathBuf, "REDIS_TLS_CLIENT_KEY_FILE", "a PEM private key file";
+    sentinel_username: String, "REDIS_SENTINEL_USERNAME", "a user name";
+    wait_replicas: u32 = "0", "REDIS_WAIT_REPLICAS", "a number of replicas from 0 to 16",
+        check within(0..=16);
+    breaker_timeouts: u32 = "3", "REDIS_BREAKER_TIMEOUTS", "a whole number from 1 to 1000",
+        check within(1..=1000);
+    breaker_probe_interval_ms: u64 => Duration = "250", "REDIS_BREAKER_PROBE_INTERVAL_MS",
+        MILLISECONDS, check milliseconds;
+    max_waiting_requests: usize = "256", "REDIS_MAX_WAITING_REQUESTS",
+        "a whole number from 1 to 100000", check within(1..=100_000);
 
     [session]
     idle_timeout_seconds: u64 => Duration = "604800", "SESSION_TTL_SECONDS", SECONDS,
         check seconds;
     absolute_timeout_seconds: u64 => Duration = "2592000", "SESSION_ABSOLUTE_TIMEOUT_SECONDS",
         SECONDS, check seconds;
+    anonymous_idle_timeout_seconds: u64 => Duration = "86400", "SESSION_ANONYMOUS_TTL_SECONDS",
+        SECONDS, check seconds;
+    new_per_address_per_minute: u32 = "100", "SESSION_NEW_PER_ADDRESS_PER_MINUTE",
+        "a whole number above 0", check above_zero;
     refresh_fraction: f64 = "0.01", "SESSION_REFRESH_FRACTION", "a fraction from 0 to 0.5",
         check within(0.0..=0.5);
     cookie_name: String, "SESSION_COOKIE_NAME", "letters, digits, '_' or '-'", check cookie_name;
@@ -182,8 +213,20 @@ declare! {
         "a whole number above 0", check above_zero;
     failure_window_seconds: u64 => Duration = "300", "LOGIN_FAILURE_WINDOW_SECONDS", SECONDS,
         check seconds;
+    slowdown_after_failures_per_user: u32 = "20", "LOGIN_SLOWDOWN_AFTER_FAILURES_PER_USER",
+        "a whole number above 0", check above_zero;
+    slowdown_max_seconds: u64 => Duration = "60", "LOGIN_SLOWDOWN_MAX_SECONDS", SECONDS,
+        check seconds;
+    max_registrations_per_address: u32 = "10", "REGISTRATION_MAX_PER_ADDRESS_PER_HOUR",
+        "a whole number above 0", check above_zero;
+    reauth_window_seconds: u64 => Duration = "300", "REAUTH_WINDOW_SECONDS", SECONDS,
+        check seconds;
+    unused_account_ttl_seconds: u64 => Duration = "2592000", "ACCOUNT_UNUSED_TTL_SECONDS",
+        SECONDS, check seconds;
 }
 
+const REDIS_URL_FORMS: &str = "a URL like redis://host:6379/0, rediss://user:password@host:6380, \
+redis-cluster://host:7000?node=host:7001 or redis-sentinel://host:26379?sentinelServiceName=NAME&node=host:26380";
 const SECONDS: &str = "a whole number of seconds above 0 (at most ten years)";
 const MILLISECONDS: &str = "a whole number of milliseconds above 0";
 
@@ -220,6 +263,14 @@ fn log_format(name: String) -> Option<Option<LogFormat>> {
         "json" => Some(Some(LogFormat::Json)),
         "pretty" => Some(Some(LogFormat::Pretty)),
         _ => None,
+    }
+}
+
+fn on_off(name: String) -> Option<bool> {
+    match switch(name)? {
+        Switch::On => Some(true),
+        Switch::Off => Some(false),
+        Switch::Auto => None,
     }
 }
 
@@ -261,29 +312,6 @@ fn cookie_name(name: String) -> Option<String> {
     (!name.is_empty() && name.chars().all(allowed)).then_some(name)
 }
 
-fn redis_url(value: String) -> Option<SecretString> {
-    let url = Url::parse(&value).ok()?;
-    let usable = matches!(url.scheme(), "redis" | "rediss") && url.host_str().is_some();
-    usable.then(|| SecretString::from(value))
-}
-
-fn has_password(value: &str) -> bool {
-    Url::parse(value).is_ok_and(|url| url.password().is_some())
-}
-
-/// A URL with any password replaced, fit for an error message.
-fn redacted_url(value: &str) -> String {
-    match Url::parse(value) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        Ok(url) => url.to_string(),
-        Err(_) if value.contains('@') => "(hidden: it contains credentials)".to_string(),
-        Err(_) => value.to_string(),
-    }
-}
-
 /// A value read from its text with `FromStr`, whichever source it comes from: the environment
 /// only has text, a file may quote a number, and figment's own guess would read `0.01` from the
 /// environment as an `f32`, a slightly different number than the file's `0.01`.
@@ -322,73 +350,4 @@ impl<'de, T: FromStr> serde::Deserialize<'de> for Parsed<T> {
 
         deserializer.deserialize_any(Text(PhantomData))
     }
-}
-
-/// A setting that holds secrets: it is read from the environment only and its value never
-/// appears in an error.
-pub struct EnvOnly {
-    pub env: &'static str,
-    pub expected: &'static str,
-}
-
-pub const SESSION_SECRET: EnvOnly = EnvOnly {
-    env: "SESSION_SECRET",
-    expected: "at least 32 characters",
-};
-pub const REDIS_PASSWORD: EnvOnly = EnvOnly {
-    env: "REDIS_PASSWORD",
-    expected: "a password",
-};
-pub const DEMO_USERS: EnvOnly = EnvOnly {
-    env: "DEMO_USERS",
-    expected: "name:password pairs separated by commas (names of 3-32 a-z 0-9 . _ -, passwords of 8-128 characters)",
-};
-
-impl EnvOnly {
-    pub fn get(&self, env: &HashMap<String, String>) -> Option<SecretString> {
-        let value = env.get(self.env).filter(|value| !value.is_empty())?;
-        Some(SecretString::from(value.clone()))
-    }
-
-    fn invalid(&self, shown: String) -> ConfigError {
-        ConfigError::Invalid {
-            name: self.env.to_string(),
-            value: shown,
-            expected: self.expected,
-        }
-    }
-}
-
-pub fn session_secret(env: &HashMap<String, String>) -> Result<Option<SecretString>, ConfigError> {
-    match SESSION_SECRET.get(env) {
-        Some(secret) if secret.expose_secret().chars().count() < MIN_SECRET_LEN => {
-            Err(SESSION_SECRET.invalid("(hidden)".into()))
-        }
-        secret => Ok(secret),
-    }
-}
-
-/// `DEMO_USERS=alice:password1,bob:password2`. An error may name a user, never a password.
-pub fn demo_users(
-    env: &HashMap<String, String>,
-) -> Result<Vec<(Username, SecretString)>, ConfigError> {
-    let Some(list) = DEMO_USERS.get(env) else {
-        return Ok(Vec::new());
-    };
-    if list.expose_secret().trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    list.expose_secret()
-        .split(',')
-        .map(|pair| {
-            let (name, password) = pair
-                .split_once(':')
-                .ok_or_else(|| DEMO_USERS.invalid("(hidden)".into()))?;
-            let name =
-                Username::parse(name).map_err(|_| DEMO_USERS.invalid(format!("user {name:?}")))?;
-            Password::new_checked(password.to_string())
-                .map_err(|_| DEMO_USERS.invalid(format!("password of {:?}", name.as_str())))?;
-            Ok((name, SecretString::from(password.to_string())))
-        })
-        .collect()
 }

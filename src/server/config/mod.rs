@@ -6,7 +6,9 @@
 //! message that names the variable (or the file and key) to fix.
 
 mod declared;
+mod env_only;
 mod sources;
+mod topology;
 
 use std::{
     collections::HashMap,
@@ -17,11 +19,12 @@ use std::{
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::shared::input::Username;
+use crate::{server::client_address::TrustedProxies, shared::input::Username};
 
 use declared::Switch;
 pub use sources::load_or_create_dev_secret;
 use sources::Sources;
+pub use topology::{TlsSettings, Topology};
 
 /// Where the app runs; decides the defaults that differ between a laptop and production.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +44,19 @@ pub struct Settings {
 
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
+    /// Attempts at one name from one address before that pair is locked for the window.
     pub max_failures_per_user: u32,
     pub max_failures_per_address: u32,
     pub failure_window: Duration,
+    /// Attempts at one name from all addresses before the next ones are spaced (up to the cap).
+    pub slowdown_after_failures_per_user: u32,
+    pub slowdown_cap: Duration,
+    /// Registrations from one address per hour.
+    pub max_registrations_per_address: u32,
+    /// An account that never signed in is deleted this long after it was created.
+    pub unused_account_ttl: Duration,
+    /// Revoking sessions needs the password unless it was entered this recently.
+    pub reauth_window: Duration,
     /// `DEMO_USERS`: accounts created at start-up when missing (name, password).
     pub demo_users: Vec<(Username, SecretString)>,
 }
@@ -52,6 +65,18 @@ pub struct AuthSettings {
 pub struct ServerSettings {
     pub site_addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// `Strict-Transport-Security`, sent in production only.
+    pub hsts_max_age: Duration,
+    pub hsts_include_subdomains: bool,
+    /// From the moment a connection is ready for a request until its headers are complete.
+    pub header_read_timeout: Duration,
+    /// An idle connection (no request in flight, no bytes) is closed after this.
+    pub keep_alive_timeout: Duration,
+    /// A request is answered 408 when it takes longer than this in all.
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+    /// `TRUSTED_PROXIES`: peers whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: TrustedProxies,
     /// `METRICS_ADDR`: when set, `/metrics` is served there only (not on the site address).
     pub metrics_addr: Option<SocketAddr>,
     pub log_format: LogFormat,
@@ -72,6 +97,15 @@ pub struct RedisSettings {
     pub command_timeout: Duration,
     pub startup_wait: Duration,
     pub key_prefix: String,
+    pub tls: TlsSettings,
+    /// Credentials for the sentinels themselves (`REDIS_SENTINEL_USERNAME` / `_PASSWORD`).
+    pub sentinel_username: Option<String>,
+    pub sentinel_password: Option<SecretString>,
+    /// `REDIS_WAIT_REPLICAS`: replicas that must hold a sign-in before it is answered.
+    pub wait_replicas: u32,
+    pub breaker_failures: u32,
+    pub breaker_probe_interval: Duration,
+    pub max_waiting_requests: usize,
 }
 
 /// How to reach Redis: a URL (may hold a password, so it is a secret) or its parts.
@@ -90,6 +124,10 @@ pub enum RedisEndpoint {
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     pub idle_timeout: Duration,
+    /// The idle timeout of a session nobody signed in to (never longer than `idle_timeout`).
+    pub anonymous_idle_timeout: Duration,
+    /// Sessions one address may create per minute.
+    pub new_per_address_per_minute: u32,
     pub absolute_timeout: Duration,
     pub refresh_fraction: f64,
     pub cookie_name: String,
@@ -99,6 +137,9 @@ pub struct SessionSettings {
     /// `SESSION_EXPIRY_EVENTS`: count expired sessions and prune their index entries from Redis
     /// keyspace notifications.
     pub expiry_events: bool,
+    /// `SESSION_SECRET_PREVIOUS`: cookies signed with one of these are still accepted, and
+    /// re-issued signed with `secret`.
+    pub previous_secrets: Vec<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +180,9 @@ pub enum ConfigError {
     MissingSecret,
     #[error("could not read the configuration file {path}: {reason}")]
     File { path: String, reason: String },
+    /// Values that are each valid but do not fit together; the text names the variables.
+    #[error("{0}")]
+    Conflict(String),
     #[error("could not keep the generated development secret in {path}: {reason}")]
     DevSecret { path: String, reason: String },
 }
@@ -185,7 +229,7 @@ impl Settings {
             auth,
         } = Sources::new(file, env)?.values()?;
         let production = server.environment == Environment::Production;
-        let secret = match declared::session_secret(env)? {
+        let secret = match env_only::session_secret(env)? {
             Some(secret) => SessionSecret::Configured(secret),
             None if production => return Err(ConfigError::MissingSecret),
             None => SessionSecret::Generated(dev_secret(&server.data_dir)?),
@@ -201,39 +245,74 @@ impl Settings {
                 } else {
                     LogFormat::Pretty
                 }),
+                hsts_max_age: Duration::from_secs(server.hsts_max_age_seconds),
+                hsts_include_subdomains: server.hsts_include_subdomains,
+                header_read_timeout: server.header_read_timeout_seconds,
+                keep_alive_timeout: server.keep_alive_timeout_seconds,
+                request_timeout: server.request_timeout_seconds,
+                max_connections: server.max_connections,
+                trusted_proxies: server.trusted_proxies,
             },
-            redis: RedisSettings::from_values(redis, env),
-            session: SessionSettings::from_values(session, production, secret),
+            redis: RedisSettings::from_values(redis, env)?,
+            session: SessionSettings::from_values(
+                session,
+                production,
+                secret,
+                env_only::previous_secrets(env)?,
+            ),
             auth: AuthSettings {
                 max_failures_per_user: auth.max_failures_per_user,
                 max_failures_per_address: auth.max_failures_per_address,
                 failure_window: auth.failure_window_seconds,
-                demo_users: declared::demo_users(env)?,
+                slowdown_after_failures_per_user: auth.slowdown_after_failures_per_user,
+                slowdown_cap: auth.slowdown_max_seconds,
+                max_registrations_per_address: auth.max_registrations_per_address,
+                unused_account_ttl: auth.unused_account_ttl_seconds,
+                reauth_window: auth.reauth_window_seconds,
+                demo_users: env_only::demo_users(env)?,
             },
         })
     }
 }
 
 impl RedisSettings {
-    fn from_values(redis: declared::redis::Values, env: &HashMap<String, String>) -> Self {
+    fn from_values(
+        redis: declared::redis::Values,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let tls = TlsSettings {
+            enabled: redis.tls,
+            ca_file: redis.tls_ca_file,
+            client_cert_file: redis.tls_client_cert_file,
+            client_key_file: redis.tls_client_key_file,
+        };
         let endpoint = match redis.url {
             Some(url) => RedisEndpoint::Url(url),
             None => RedisEndpoint::Parts {
                 host: redis.host,
                 port: redis.port,
                 username: redis.username,
-                password: declared::REDIS_PASSWORD.get(env),
+                password: env_only::REDIS_PASSWORD.get(env),
                 db: redis.db,
             },
         };
-        RedisSettings {
+        let settings = RedisSettings {
             endpoint,
             pool_size: redis.pool_size,
             connect_timeout: redis.connect_timeout_ms,
             command_timeout: redis.command_timeout_ms,
             startup_wait: redis.startup_wait_seconds,
             key_prefix: redis.key_prefix,
-        }
+            tls,
+            sentinel_username: redis.sentinel_username,
+            sentinel_password: env_only::REDIS_SENTINEL_PASSWORD.get(env),
+            wait_replicas: redis.wait_replicas,
+            breaker_failures: redis.breaker_timeouts,
+            breaker_probe_interval: redis.breaker_probe_interval_ms,
+            max_waiting_requests: redis.max_waiting_requests,
+        };
+        topology::check(&settings)?;
+        Ok(settings)
     }
 }
 
@@ -242,6 +321,7 @@ impl SessionSettings {
         session: declared::session::Values,
         production: bool,
         secret: SessionSecret,
+        previous_secrets: Vec<SecretString>,
     ) -> Self {
         let cookie_secure = match session.cookie_secure {
             Switch::Auto => production,
@@ -257,6 +337,8 @@ impl SessionSettings {
         };
         SessionSettings {
             idle_timeout: session.idle_timeout_seconds,
+            anonymous_idle_timeout: session.anonymous_idle_timeout_seconds,
+            new_per_address_per_minute: session.new_per_address_per_minute,
             absolute_timeout: session.absolute_timeout_seconds,
             refresh_fraction: session.refresh_fraction,
             cookie_name: session
@@ -266,6 +348,7 @@ impl SessionSettings {
             cookie_same_site: session.cookie_same_site,
             secret,
             expiry_events: session.expiry_events,
+            previous_secrets,
         }
     }
 }

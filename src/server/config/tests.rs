@@ -1,4 +1,4 @@
-//! Settings: layering, checks, and secrets that never print.
+//! Reading settings: defaults, layering, the one-line errors, and secrets that never print.
 
 use super::*;
 
@@ -146,4 +146,63 @@ fn logs_are_pretty_in_development_and_json_in_production_unless_chosen() {
     assert_eq!(chosen.server.log_format, LogFormat::Json);
     let err = parse(&[("LOG_FORMAT", "xml")]).unwrap_err().to_string();
     assert!(err.starts_with("LOG_FORMAT"), "{err}");
+}
+
+#[test]
+fn every_fred_url_form_is_accepted() {
+    for url in [
+        "redis://db:6379/0",
+        "rediss://u:pw@db:6380",
+        "redis-cluster://db:7000?node=db:7001&node=db:7002",
+        "rediss-cluster://db:7000",
+        "redis-sentinel://db:26379?sentinelServiceName=main&node=db:26380",
+        "rediss-sentinel://db:26379/0?sentinelServiceName=main",
+    ] {
+        let settings = parse(&[("REDIS_URL", url)]).unwrap();
+        assert!(
+            matches!(settings.redis.endpoint, RedisEndpoint::Url(_)),
+            "{url}"
+        );
+    }
+}
+
+#[test]
+fn redis_settings_that_do_not_fit_together_name_their_variables() {
+    for (env, named) in [
+        (
+            vec![("REDIS_URL", "redis-cluster://db:7000/2")],
+            "REDIS_URL",
+        ),
+        (
+            vec![("REDIS_URL", "redis://db:26379?sentinelServiceName=main")],
+            "REDIS_URL",
+        ),
+        (vec![("REDIS_TLS_CA_FILE", "/ca.pem")], "REDIS_TLS_CA_FILE"),
+        (
+            vec![
+                ("REDIS_TLS", "true"),
+                ("REDIS_TLS_CLIENT_CERT_FILE", "/c.pem"),
+            ],
+            "REDIS_TLS_CLIENT_KEY_FILE",
+        ),
+        (
+            vec![("REDIS_SENTINEL_USERNAME", "s")],
+            "REDIS_SENTINEL_USERNAME",
+        ),
+        (vec![("REDIS_TLS", "maybe")], "REDIS_TLS"),
+        (vec![("REDIS_WAIT_REPLICAS", "99")], "REDIS_WAIT_REPLICAS"),
+    ] {
+        let err = parse(&env).unwrap_err().to_string();
+        assert!(err.contains(named) && !err.contains('\n'), "{env:?}: {err}");
+    }
+}
+
+#[test]
+fn a_sentinel_password_stays_out_of_errors_and_files() {
+    let url = "redis-sentinel://db:26379?sentinelServiceName=main&sentinelPassword=hunter2";
+    let file = format!("[redis]\nurl = \"{url}\"\n");
+    let err = parse_with(Some(("app.toml", &file)), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("hunter2"), "{err}");
 }

@@ -1,31 +1,49 @@
-//! Request and response hardening: cross-site refusal for state-changing requests, and the
-//! security headers every response carries.
+//! Request and response hardening: cross-site refusal for state-changing requests, redirects
+//! that stay on this site, and the security headers every response carries.
 
 use axum::{
     body::Body,
+    extract::{Request, State},
     http::{
         header::{
-            CONTENT_SECURITY_POLICY, HOST, ORIGIN, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
-            X_FRAME_OPTIONS,
+            CONTENT_SECURITY_POLICY, HOST, LOCATION, ORIGIN, REFERER, REFERRER_POLICY,
+            X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
         },
-        HeaderValue, Method, Request, StatusCode,
+        HeaderMap, HeaderValue, Method, Request as HttpRequest, Uri,
     },
     middleware::Next,
-    response::{IntoResponse, Response},
-    Json,
+    response::Response,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
+use url::Url;
 
-use crate::{
-    server::observability::request_id_of,
-    shared::error::{ApiError, ErrorCode},
-};
+use super::responses::json_error;
+use crate::{server::observability::request_id_of, shared::error::ErrorCode};
+
+/// The scheme this site is served on, as browsers see it: https whenever the session cookie is
+/// Secure (a Secure cookie only travels over https, even when a proxy in front speaks http to
+/// the app), else http.
+#[derive(Debug, Clone, Copy)]
+pub struct SiteScheme(pub &'static str);
+
+impl SiteScheme {
+    pub fn of(cookie_secure: bool) -> SiteScheme {
+        SiteScheme(if cookie_secure { "https" } else { "http" })
+    }
+}
 
 /// Refuses a state-changing request (anything but GET/HEAD/OPTIONS) that a browser says comes
 /// from another site, so a form on another origin cannot sign anyone in or out. Browsers send
-/// `Sec-Fetch-Site`; older ones at least `Origin`. Requests with neither (curl, scripts) carry no
-/// victim's cookies and pass.
-pub async fn refuse_cross_site(request: Request<Body>, next: Next) -> Response {
+/// `Sec-Fetch-Site`; older ones at least `Origin`, which must match this site's scheme, host and
+/// port. A request with neither must carry a same-origin `Referer`: a browser old enough to send
+/// neither header still sends the Referer of a same-origin form, while a cross-site form can only
+/// send a foreign one or none (`Referrer-Policy: no-referrer`). Scripts and curl therefore send
+/// `Origin` (or `Sec-Fetch-Site: same-origin`) themselves.
+pub async fn refuse_cross_site(
+    State(site): State<SiteScheme>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -33,36 +51,93 @@ pub async fn refuse_cross_site(request: Request<Body>, next: Next) -> Response {
         return next.run(request).await;
     }
     let headers = request.headers();
-    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let host = host_of(&request);
+    let fetch_site = header(headers, "sec-fetch-site");
     let cross_site = match fetch_site {
-        Some(site) => !matches!(site, "same-origin" | "none"),
-        None => match (headers.get(ORIGIN), headers.get(HOST)) {
-            (Some(origin), Some(host)) => !origin_matches_host(origin, host),
-            (Some(_), None) => true,
-            (None, _) => false,
-        },
+        Some(fetch_site) => !matches!(fetch_site, "same-origin" | "none"),
+        None => {
+            let claimed = header(headers, ORIGIN.as_str()).or(header(headers, REFERER.as_str()));
+            !same_origin(claimed, host.as_deref(), site)
+        }
     };
     if cross_site {
         tracing::warn!(path = %request.uri().path(), ?fetch_site, "refused a cross-site request");
-        let error = ApiError::new(
+        return json_error(
             ErrorCode::CrossSiteRequest,
             "This request came from another site and was refused.",
-        )
-        .with_request_id(request_id_of(headers).map(str::to_string));
-        return (StatusCode::FORBIDDEN, Json(error)).into_response();
+            request_id_of(headers),
+        );
     }
     next.run(request).await
 }
 
-/// `Origin: http://host:port` against `Host: host:port`.
-fn origin_matches_host(origin: &HeaderValue, host: &HeaderValue) -> bool {
-    let (Ok(origin), Ok(host)) = (origin.to_str(), host.to_str()) else {
+/// Rewrites the `Location` of a redirect that leaves this site to `/`. Leptos answers a form
+/// posted without JavaScript by redirecting to its `Referer`, which another site may set.
+pub async fn same_origin_redirects(
+    State(site): State<SiteScheme>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let host = host_of(&request);
+    let mut response = next.run(request).await;
+    if !response.status().is_redirection() {
+        return response;
+    }
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(location) = location else {
+        return response;
+    };
+    if !is_local_path(location) {
+        let target = match same_origin(Some(location), host.as_deref(), site) {
+            true => Url::parse(location)
+                .map(|url| url[url::Position::BeforePath..].to_string())
+                .unwrap_or_else(|_| "/".to_string()),
+            false => "/".to_string(),
+        };
+        if let Ok(value) = HeaderValue::from_str(&target) {
+            response.headers_mut().insert(LOCATION, value);
+        }
+    }
+    response
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The host (and port) the client addressed: `Host`, or the URI's authority under HTTP/2.
+fn host_of<B>(request: &HttpRequest<B>) -> Option<String> {
+    header(request.headers(), HOST.as_str())
+        .map(str::to_string)
+        .or_else(|| request.uri().authority().map(|a| a.to_string()))
+}
+
+/// A path on this site: `/x`, but not `//host` or `/\host`, which browsers read as another host.
+fn is_local_path(location: &str) -> bool {
+    location.starts_with('/')
+        && !location.starts_with("//")
+        && !location.starts_with("/\\")
+        && location.parse::<Uri>().is_ok()
+}
+
+/// Whether `url` (an Origin or a Referer) has this site's scheme, host and port.
+fn same_origin(url: Option<&str>, host: Option<&str>, site: SiteScheme) -> bool {
+    let (Some(url), Some(host)) = (url, host) else {
         return false;
     };
-    origin
-        .split_once("://")
-        .map(|(_, authority)| authority.eq_ignore_ascii_case(host))
-        .unwrap_or(false)
+    let (Ok(url), Ok(ours)) = (
+        Url::parse(url),
+        Url::parse(&format!("{}://{host}/", site.0)),
+    ) else {
+        return false;
+    };
+    url.scheme() == ours.scheme()
+        && url.host() == ours.host()
+        && url.port_or_known_default() == ours.port_or_known_default()
+        && ours.username().is_empty()
 }
 
 /// The headers every response carries, as tower-http layers for `Router::layer`. Pages set their

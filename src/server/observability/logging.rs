@@ -9,12 +9,10 @@ use tracing_subscriber::{
 
 use crate::server::config::LogFormat;
 
-pub fn init_logging(format: LogFormat) {
-    // tower-sessions logs an ERROR for every request that cannot load its session, and fred a
-    // warning per pooled connection: during an outage that floods the log. The pool's watcher
-    // (server::redis) logs the outage once instead. RUST_LOG overrides.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,fred=error,tower_sessions_core=off"));
+/// `default_filter` applies unless RUST_LOG is set.
+pub fn init_logging(format: LogFormat, default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Json => registry.with(json_lines(std::io::stdout)).init(),

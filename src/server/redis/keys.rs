@@ -7,8 +7,11 @@
 //! | `sessionboard:sessions:live` | sorted set: session handle → deadline (the live-session gauge) | none |
 //! | `sessionboard:user:{<name>}:account` | hash: password hash, created_at | none |
 //! | `sessionboard:user:{<name>}:sessions` | hash: handle → index entry (JSON) | the absolute timeout, renewed at each sign-in |
-//! | `sessionboard:login-failures:user:{<name>}` | integer | the failure window |
+//! | `sessionboard:login-failures:user:{<name>}:ip:<addr>` | integer: attempts at a name from one address | the failure window |
+//! | `sessionboard:login-slowdown:user:{<name>}` | hash: `n` attempts at a name from anywhere, `next` earliest next one (ms) | the failure window |
 //! | `sessionboard:login-failures:ip:{<addr>}` | integer | the failure window |
+//! | `sessionboard:registrations:ip:{<addr>}` | integer | an hour |
+//! | `sessionboard:new-sessions:ip:{<addr>}` | integer | a minute |
 //!
 //! The `{…}` parts are Redis Cluster hash tags: a user's account and session index share a slot.
 //! Every script touches one key, so each runs on a cluster too.
@@ -61,8 +64,22 @@ impl KeySpace {
         format!("{}user:{{{user}}}:sessions", self.prefix)
     }
 
-    pub fn login_failures_for_user(&self, user: &Username) -> String {
-        format!("{}login-failures:user:{{{user}}}", self.prefix)
+    /// Attempts at one name from one address: the hard lock.
+    pub fn login_failures_for_pair(&self, user: &Username, address: &str) -> String {
+        format!("{}login-failures:user:{{{user}}}:ip:{address}", self.prefix)
+    }
+
+    /// Attempts at one name from every address: the slowdown.
+    pub fn login_slowdown_for_user(&self, user: &Username) -> String {
+        format!("{}login-slowdown:user:{{{user}}}", self.prefix)
+    }
+
+    pub fn registrations_for_address(&self, address: &str) -> String {
+        format!("{}registrations:ip:{{{address}}}", self.prefix)
+    }
+
+    pub fn new_sessions_for_address(&self, address: &str) -> String {
+        format!("{}new-sessions:ip:{{{address}}}", self.prefix)
     }
 
     pub fn login_failures_for_address(&self, address: &str) -> String {

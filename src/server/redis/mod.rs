@@ -14,23 +14,43 @@ use std::{
 
 use fred::{
     clients::SubscriberClient,
-    prelude::{ClientLike, Config, EventInterface, Pool, ReconnectPolicy, TcpConfig},
+    prelude::{
+        ClientLike, Config, EventInterface, HashesInterface, Pool, ReconnectPolicy, TcpConfig,
+    },
     types::Builder,
 };
 use prometheus_client::metrics::counter::Counter;
-use secrecy::ExposeSecret;
 
-use crate::server::config::{RedisEndpoint, RedisSettings};
+use crate::server::config::RedisSettings;
 
+mod breaker;
+mod durability;
+mod failover;
+mod failure;
 mod keys;
+mod tls;
+mod topology;
+mod window;
+pub use breaker::{Breaker, BreakerSettings, BreakerState, Fault};
+pub use durability::ReplicaWait;
+pub use failure::{classify, safe_text, Failure};
 pub use keys::KeySpace;
+pub use topology::describe;
+pub use window::{Counted, WindowCounter};
+
+use failover::SentinelWatch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
     #[error("the Redis settings are not usable: {0}")]
     Config(String),
-    #[error("Redis at {target} refused the credentials ({cause}). Check REDIS_PASSWORD and REDIS_USERNAME, or the user:password in REDIS_URL.")]
-    Rejected { target: String, cause: String },
+    /// Waiting will not help: credentials, ACL permissions or certificates need fixing.
+    #[error("Redis at {target} refused us ({cause}). {fix}")]
+    Rejected {
+        target: String,
+        cause: String,
+        fix: &'static str,
+    },
     #[error("Redis at {target} did not answer within {waited:?} ({cause}). Start Redis (e.g. `redis-server --port {port}`), or point REDIS_URL / REDIS_HOST / REDIS_PORT at a running one; REDIS_STARTUP_WAIT_SECONDS sets how long to wait.")]
     Unreachable {
         target: String,
@@ -45,7 +65,7 @@ pub enum RedisError {
 const BACKOFF_STEP_MS: u32 = 50;
 const BACKOFF_MAX_MS: u32 = 2_000;
 
-fn reconnect_policy() -> ReconnectPolicy {
+pub(crate) fn reconnect_policy() -> ReconnectPolicy {
     ReconnectPolicy::new_linear(0, BACKOFF_MAX_MS, BACKOFF_STEP_MS)
 }
 
@@ -55,44 +75,10 @@ fn backoff(attempt: u32) -> Duration {
     ))
 }
 
-fn fred_config(endpoint: &RedisEndpoint) -> Result<Config, RedisError> {
-    match endpoint {
-        RedisEndpoint::Url(url) => Config::from_url(url.expose_secret())
-            .map_err(|err| RedisError::Config(format!("REDIS_URL: {}", err.details()))),
-        RedisEndpoint::Parts {
-            host,
-            port,
-            username,
-            password,
-            db,
-        } => Ok(Config {
-            server: fred::types::config::ServerConfig::new_centralized(host.clone(), *port),
-            username: username.clone(),
-            password: password.as_ref().map(|p| p.expose_secret().to_string()),
-            database: Some(*db),
-            ..Config::default()
-        }),
-    }
-}
-
-/// A printable `host:port` of where we connect (never credentials).
-pub fn describe(endpoint: &RedisEndpoint) -> (String, u16) {
-    match endpoint {
-        RedisEndpoint::Url(url) => match url::Url::parse(url.expose_secret()) {
-            Ok(url) => {
-                let port = url.port().unwrap_or(6379);
-                (format!("{}:{}", url.host_str().unwrap_or("?"), port), port)
-            }
-            Err(_) => ("(REDIS_URL)".into(), 6379),
-        },
-        RedisEndpoint::Parts { host, port, .. } => (format!("{host}:{port}"), *port),
-    }
-}
-
 fn build_pool(settings: &RedisSettings) -> Result<Pool, RedisError> {
     builder(settings)?
         .build_pool(settings.pool_size)
-        .map_err(|err| RedisError::Config(err.details().to_string()))
+        .map_err(|err| RedisError::Config(failure::safe_text(&err)))
 }
 
 /// A client for pub/sub (keyspace notifications), connected like the pool: same server,
@@ -100,16 +86,16 @@ fn build_pool(settings: &RedisSettings) -> Result<Pool, RedisError> {
 pub fn subscriber(settings: &RedisSettings) -> Result<SubscriberClient, RedisError> {
     builder(settings)?
         .build_subscriber_client()
-        .map_err(|err| RedisError::Config(err.details().to_string()))
+        .map_err(|err| RedisError::Config(failure::safe_text(&err)))
 }
 
 /// The database number the app uses (keyspace notifications are per database).
 pub fn database(settings: &RedisSettings) -> Result<u8, RedisError> {
-    Ok(fred_config(&settings.endpoint)?.database.unwrap_or(0))
+    Ok(topology::fred_config(settings)?.database.unwrap_or(0))
 }
 
 fn builder(settings: &RedisSettings) -> Result<Builder, RedisError> {
-    let config = fred_config(&settings.endpoint)?;
+    let config: Config = topology::fred_config(settings)?;
     let command_timeout = settings.command_timeout;
     let connect_timeout = settings.connect_timeout;
     let mut builder = Builder::from_config(config);
@@ -131,19 +117,23 @@ fn builder(settings: &RedisSettings) -> Result<Builder, RedisError> {
     Ok(builder)
 }
 
-/// The connected pool plus a flag the readiness check and the logs share.
+/// The connected pool, a flag the readiness check reads, and the breaker every session-store
+/// call goes through.
 #[derive(Clone)]
 pub struct RedisPool {
     pub pool: Pool,
     connected: Arc<AtomicBool>,
     reconnects: Counter,
+    sentinels: SentinelWatch,
+    wait: ReplicaWait,
+    breaker: Breaker,
 }
 
 impl RedisPool {
     /// Connects, waiting up to `startup_wait` (retrying with the reconnect backoff) for Redis to
     /// come up. Zero means one attempt.
     pub async fn connect(settings: &RedisSettings) -> Result<RedisPool, RedisError> {
-        let (target, port) = describe(&settings.endpoint);
+        let target = describe(settings);
         let started = Instant::now();
         let mut attempt: u32 = 0;
         loop {
@@ -153,35 +143,32 @@ impl RedisPool {
                 .startup_wait
                 .saturating_sub(started.elapsed())
                 .max(settings.connect_timeout);
-            let outcome = tokio::time::timeout(budget, pool.init()).await;
+            let outcome = tokio::time::timeout(budget, async {
+                pool.init().await?;
+                probe_key_prefix(&pool, &settings.key_prefix).await
+            })
+            .await;
             let cause = match outcome {
-                Ok(Ok(_handle)) => {
-                    let connected = Arc::new(AtomicBool::new(true));
-                    let reconnects = Counter::default();
-                    watch_connection(&pool, &connected, &reconnects, &target);
-                    tracing::info!(redis = %target, "connected to Redis");
-                    return Ok(RedisPool {
-                        pool,
-                        connected,
-                        reconnects,
-                    });
-                }
-                // Wrong credentials will not get better by waiting.
-                Ok(Err(err)) if is_auth_error(&err) => {
+                Ok(Ok(())) => return Ok(RedisPool::ready(pool, settings, target)),
+                Ok(Err(err)) => {
                     let _ = pool.quit().await;
-                    return Err(RedisError::Rejected {
-                        target,
-                        cause: err.details().to_string(),
-                    });
+                    // Wrong credentials, a missing ACL grant or an untrusted certificate will not
+                    // get better by waiting.
+                    if let Some(fix) = failure::fix(failure::classify(&err)) {
+                        let cause = failure::safe_text(&err);
+                        return Err(RedisError::Rejected { target, cause, fix });
+                    }
+                    failure::safe_text(&err)
                 }
-                Ok(Err(err)) => err.details().to_string(),
-                Err(_) => "connect timed out".to_string(),
+                Err(_) => {
+                    let _ = pool.quit().await;
+                    "connect timed out".to_string()
+                }
             };
-            let _ = pool.quit().await;
             if started.elapsed() >= settings.startup_wait {
                 return Err(RedisError::Unreachable {
                     target,
-                    port,
+                    port: topology::first_port(settings),
                     waited: started.elapsed(),
                     cause,
                 });
@@ -192,6 +179,58 @@ impl RedisPool {
             let remaining = settings.startup_wait.saturating_sub(started.elapsed());
             tokio::time::sleep(backoff(attempt).min(remaining)).await;
         }
+    }
+
+    fn ready(pool: Pool, settings: &RedisSettings, target: String) -> RedisPool {
+        let connected = Arc::new(AtomicBool::new(true));
+        let breaker = Breaker::new(
+            BreakerSettings {
+                command_timeout: settings.command_timeout,
+                failures_to_open: settings.breaker_failures,
+                probe_interval: settings.breaker_probe_interval,
+            },
+            Some(pool.clone()),
+            target.clone(),
+        );
+        let reconnects = Counter::default();
+        watch_connection(
+            &pool,
+            connected.clone(),
+            breaker.clone(),
+            reconnects.clone(),
+        );
+        let sentinels = match topology::fred_config(settings) {
+            Ok(config) => SentinelWatch::start(&config, &pool, settings.connect_timeout),
+            Err(_) => SentinelWatch::default(),
+        };
+        tracing::info!(redis = %target, "connected to Redis");
+        RedisPool {
+            pool,
+            connected,
+            reconnects,
+            sentinels,
+            wait: ReplicaWait {
+                replicas: settings.wait_replicas,
+                timeout: settings.command_timeout,
+            },
+            breaker,
+        }
+    }
+
+    /// Waits (at most `limit`) while a sentinel failover is under way; `false` when it still is,
+    /// and the request should be answered 503 rather than write to a master on its way out.
+    pub async fn failover_settled(&self, limit: Duration) -> bool {
+        self.sentinels.fence.pass(limit).await
+    }
+
+    /// What `REDIS_WAIT_REPLICAS` asks of writes that must survive a master crash.
+    pub fn replica_wait(&self) -> ReplicaWait {
+        self.wait
+    }
+
+    /// The breaker in front of the session store's calls.
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
     }
 
     /// True while at least the last event seen was a successful (re)connection.
@@ -212,42 +251,54 @@ impl RedisPool {
             .ping::<String>(None)
             .await
             .map(|_| ())
-            .map_err(|err| err.details().to_string())
+            .map_err(|err| failure::safe_text(&err))
     }
 
     pub async fn quit(&self) {
+        self.sentinels.quit().await;
         let _ = self.pool.quit().await;
     }
 }
 
-fn is_auth_error(err: &fred::error::Error) -> bool {
-    let details = err.details();
-    matches!(err.kind(), fred::error::ErrorKind::Auth)
-        || details.starts_with("WRONGPASS")
-        || details.starts_with("NOAUTH")
+/// One harmless read of a key under the prefix, so that an ACL key pattern that does not cover
+/// `REDIS_KEY_PREFIX` stops the start instead of failing every request.
+async fn probe_key_prefix(pool: &Pool, prefix: &str) -> Result<(), fred::error::Error> {
+    let _: Option<String> = pool
+        .next()
+        .hget(format!("{prefix}start-up-probe"), "probe")
+        .await?;
+    Ok(())
 }
 
-/// Logs the moment the connection is lost and the moment it is back — once each per outage, not
-/// once per failed command, so an outage cannot flood the log. fred reports a lost connection as
-/// soon as its socket closes, so `is_connected` (and the `redis_up` metric) turn false at once.
-fn watch_connection(pool: &Pool, connected: &Arc<AtomicBool>, reconnects: &Counter, target: &str) {
+/// Tells the breaker the moment a connection is lost and the moment one is back, naming the
+/// server; the breaker logs the outage once each way, never once per failed command.
+fn watch_connection(
+    pool: &Pool,
+    connected: Arc<AtomicBool>,
+    breaker: Breaker,
+    reconnects: Counter,
+) {
     for client in pool.clients() {
         let down = connected.clone();
-        let down_target = target.to_string();
-        client.on_error(move |(err, _server)| {
-            if down.swap(false, Ordering::Relaxed) {
-                tracing::error!(redis = %down_target, error = %err.details(), "lost the connection to Redis; reconnecting (sessions answer 503 meanwhile)");
-            }
+        let down_breaker = breaker.clone();
+        client.on_error(move |(err, server)| {
+            down.store(false, Ordering::Relaxed);
+            let server =
+                server.map_or_else(|| "?".to_string(), |s| format!("{}:{}", s.host, s.port));
+            down_breaker.connection_lost(&format!(
+                "lost the connection to {server}: {}",
+                failure::safe_text(&err)
+            ));
             async { Ok(()) }
         });
         let up = connected.clone();
-        let up_target = target.to_string();
+        let up_breaker = breaker.clone();
         let reconnected = reconnects.clone();
-        client.on_reconnect(move |_server| {
+        client.on_reconnect(move |server| {
             reconnected.inc();
-            if !up.swap(true, Ordering::Relaxed) {
-                tracing::info!(redis = %up_target, "the connection to Redis is back");
-            }
+            up.store(true, Ordering::Relaxed);
+            tracing::debug!(redis = %format!("{}:{}", server.host, server.port), "reconnected");
+            up_breaker.reconnected();
             async { Ok(()) }
         });
     }

@@ -10,15 +10,16 @@
 //! * `set` and `remove` write only their key (last writer wins for that key);
 //! * sign-in, sign-out and revocation keep the user's session index in step.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 use tower_sessions::Session;
 
 use super::{
-    record::{keys, SignedIn},
-    request_store::{Failure, Loaded, RequestStore},
+    changes::{Changes, Failure},
+    record::{keys, meta, SignedIn},
+    request_store::{Loaded, RequestStore},
     user_index::{ListedSession, SessionHandle},
 };
 use crate::shared::{
@@ -35,6 +36,8 @@ pub enum SessionError {
     Ended,
     #[error("a session value could not be encoded or decoded: {0}")]
     Value(String),
+    #[error("too many new sessions from this address; retry in {0:?}")]
+    TooManyNew(std::time::Duration),
 }
 
 /// Where a sign-in comes from, as "Your sessions" shows it.
@@ -81,6 +84,8 @@ impl AppSession {
         match self.request_store.failure() {
             Some(Failure::Ended) => SessionError::Ended,
             Some(Failure::Unavailable(detail)) => SessionError::StoreUnavailable(detail),
+            Some(Failure::Rejected(detail)) => SessionError::Value(detail),
+            Some(Failure::TooManyNew(wait)) => SessionError::TooManyNew(wait),
             None => SessionError::Value(err.to_string()),
         }
     }
@@ -98,7 +103,8 @@ impl AppSession {
     }
 
     fn to_view(&self, loaded: Option<&Loaded>, force_refresh: bool) -> SessionView {
-        let policy = self.request_store.store().policy();
+        let signed_in = loaded.is_some_and(|loaded| loaded.meta.signed_in.is_some());
+        let policy = self.request_store.store().policy().for_session(signed_in);
         let idle_timeout_seconds = policy.idle.as_secs();
         let absolute_timeout_seconds = policy.absolute.as_secs();
         let Some(loaded) = loaded else {
@@ -210,9 +216,11 @@ impl AppSession {
     /// Redis failure between the two loses the anonymous data; the caller then answers 503.
     pub async fn login(&self, user: &Username, client: &ClientInfo) -> Result<(), SessionError> {
         let existing = self.live().await?;
+        let now = now_ms();
         self.request_store.prepare_sign_in(SignedIn {
             user: user.clone(),
-            at: now_ms(),
+            at: now,
+            password_at: now,
             user_agent: shorten(&client.user_agent, 120),
             address: client.address.clone(),
         });
@@ -238,6 +246,34 @@ impl AppSession {
         self.session.save().await.map_err(|err| self.error(err))
     }
 
+    /// Whether the password was entered in this session within `window`.
+    pub async fn password_entered_within(&self, window: Duration) -> Result<bool, SessionError> {
+        let window = window.as_millis() as i64;
+        Ok(self.live().await?.is_some_and(|loaded| {
+            loaded
+                .meta
+                .signed_in
+                .is_some_and(|s| now_ms().saturating_sub(s.password_at) <= window)
+        }))
+    }
+
+    /// Notes that the password was entered in this session just now.
+    pub async fn record_password_entry(&self) -> Result<(), SessionError> {
+        let Some(id) = self.session.id() else {
+            return Ok(());
+        };
+        let changes = Changes {
+            set: vec![(meta::PASSWORD_AT.to_string(), now_ms().to_string())],
+            signed_in: true,
+            ..Changes::default()
+        };
+        match self.request_store.store().save(&id, &changes).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SessionError::Ended),
+            Err(err) => Err(SessionError::StoreUnavailable(err.to_string())),
+        }
+    }
+
     /// The signed-in user's name, if any.
     pub async fn user(&self) -> Result<Option<Username>, SessionError> {
         Ok(self
@@ -253,7 +289,7 @@ impl AppSession {
 
     /// The live sessions of `user` (the signed-in user of this session).
     pub async fn list_sessions(&self, user: &Username) -> Result<Vec<ListedSession>, SessionError> {
-        self.index_call(self.index().list(user, now_ms()).await)
+        self.index_call(self.index().list(user, now_ms())).await
     }
 
     /// Signs out one of `user`'s sessions; `false` when the user has no such session.
@@ -262,21 +298,31 @@ impl AppSession {
         user: &Username,
         handle: &SessionHandle,
     ) -> Result<bool, SessionError> {
-        self.index_call(self.index().revoke(user, handle).await)
+        self.index_call(self.index().revoke(user, handle)).await
     }
 
     /// Signs out every session of `user` but this one; returns how many.
     pub async fn revoke_others(&self, user: &Username) -> Result<usize, SessionError> {
         let keep = self.handle();
-        self.index_call(self.index().revoke_all_except(user, keep.as_ref()).await)
+        self.index_call(self.index().revoke_all_except(user, keep.as_ref()))
+            .await
     }
 
     fn index(&self) -> &super::user_index::UserIndex {
         self.request_store.store().index()
     }
 
-    fn index_call<T>(&self, result: Result<T, fred::error::Error>) -> Result<T, SessionError> {
-        result.map_err(|err| SessionError::StoreUnavailable(err.details().to_string()))
+    /// A call on the user index, through the store's breaker.
+    async fn index_call<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, fred::error::Error>>,
+    ) -> Result<T, SessionError> {
+        self.request_store
+            .store()
+            .breaker()
+            .run(call)
+            .await
+            .map_err(|err| SessionError::StoreUnavailable(err.details().to_string()))
     }
 }
 

@@ -8,7 +8,11 @@ use time::OffsetDateTime;
 /// The timeouts the store enforces through key TTLs, and how eagerly activity moves them.
 #[derive(Debug, Clone, Copy)]
 pub struct ExpiryPolicy {
+    /// The idle timeout of a signed-in session.
     pub idle: Duration,
+    /// The idle timeout of an anonymous session (never longer than `idle`): a visitor who never
+    /// signs in is not kept for as long.
+    pub anonymous_idle: Duration,
     pub absolute: Duration,
     /// The idle deadline is pushed only when it would move by more than this fraction of the idle
     /// timeout, so most read-only requests cost one Redis command and no write.
@@ -16,6 +20,18 @@ pub struct ExpiryPolicy {
 }
 
 impl ExpiryPolicy {
+    /// The policy of one session: anonymous sessions get the shorter idle timeout.
+    pub fn for_session(&self, signed_in: bool) -> ExpiryPolicy {
+        ExpiryPolicy {
+            idle: if signed_in {
+                self.idle
+            } else {
+                self.anonymous_idle.min(self.idle)
+            },
+            ..*self
+        }
+    }
+
     pub fn idle_ms(&self) -> i64 {
         self.idle.as_millis() as i64
     }
@@ -68,6 +84,7 @@ mod tests {
 
     const POLICY: ExpiryPolicy = ExpiryPolicy {
         idle: Duration::from_secs(100),
+        anonymous_idle: Duration::from_secs(10),
         absolute: Duration::from_secs(1000),
         refresh_fraction: 0.01,
     };
@@ -76,6 +93,17 @@ mod tests {
     fn the_deadline_is_the_idle_one_capped_by_the_absolute_one() {
         assert_eq!(POLICY.deadline(0, 1_000_000), 100_000);
         assert_eq!(POLICY.deadline(950_000, 1_000_000), 1_000_000);
+    }
+
+    #[test]
+    fn anonymous_sessions_idle_out_sooner_but_never_later() {
+        assert_eq!(POLICY.for_session(false).deadline(0, 1_000_000), 10_000);
+        assert_eq!(POLICY.for_session(true).deadline(0, 1_000_000), 100_000);
+        let long = ExpiryPolicy {
+            anonymous_idle: Duration::from_secs(1000),
+            ..POLICY
+        };
+        assert_eq!(long.for_session(false).idle, POLICY.idle);
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub async fn subscribe(
     pool: &Pool,
     store: RedisSessionStore,
 ) -> Result<SubscriberClient, RedisError> {
-    let unreachable = |err: fred::error::Error| RedisError::Config(err.details().to_string());
+    let unreachable = |err: fred::error::Error| RedisError::Config(redis::safe_text(&err));
     enable_notifications(pool).await;
     let channel = format!("__keyevent@{}__:expired", redis::database(settings)?);
     let subscriber = redis::subscriber(settings)?;

@@ -5,6 +5,10 @@
 //! app needs: give each request its own store (so a save writes only what that request changed,
 //! see `request_store`), answer a failed save with a JSON 503/409 instead of a bare 500, and
 //! accept cookies signed with a previous secret. Handlers see the standard `Session` either way.
+//!
+//! It also bounds how many requests may be inside it — waiting on Redis — at once: beyond
+//! `REDIS_MAX_WAITING_REQUESTS` a request is answered 503 at once instead of joining a queue that
+//! a slow Redis would only make longer.
 
 use std::sync::Arc;
 
@@ -19,6 +23,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
+use tokio::sync::Semaphore;
 use tower_sessions::{
     cookie::{Cookie, CookieJar, Key, SameSite},
     session::Id,
@@ -26,10 +31,8 @@ use tower_sessions::{
 };
 
 use super::{
-    expiry,
-    request_store::{Failure, RequestStore},
-    store::RedisSessionStore,
-    user_index::SessionHandle,
+    changes::Failure, creation::NewSessionLimit, expiry, request_store::RequestStore,
+    store::RedisSessionStore, user_index::SessionHandle,
 };
 use crate::{
     server::observability::{request_id_of, SessionFingerprint},
@@ -60,6 +63,9 @@ pub struct CookieSettings {
 pub struct SessionLayerState {
     pub store: RedisSessionStore,
     pub cookie: Arc<CookieSettings>,
+    /// One permit per request inside the layer.
+    pub waiting: Arc<Semaphore>,
+    pub new_sessions: NewSessionLimit,
 }
 
 /// The session id a request's cookie carried, if it was ours and intact.
@@ -76,8 +82,20 @@ pub async fn manage_sessions(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let request_id = request_id_of(request.headers()).map(str::to_string);
+    let Ok(_waiting) = state.waiting.clone().try_acquire_owned() else {
+        tracing::debug!("too many requests waiting on the session store; refused one");
+        return unavailable(
+            ApiError::new(
+                ErrorCode::SessionStoreUnavailable,
+                "The server is busy — retrying. Nothing was changed.",
+            )
+            .with_request_id(request_id),
+        );
+    };
     let incoming = read_cookie(&request, &state.cookie);
-    let request_store = RequestStore::new(state.store.clone());
+    let gate = state.new_sessions.gate(&request);
+    let request_store = RequestStore::new(state.store.clone(), Some(gate));
     let idle = time::Duration::milliseconds(state.store.policy().idle_ms());
     let session = Session::new(
         incoming.id,
@@ -89,7 +107,6 @@ pub async fn manage_sessions(
         session: session.clone(),
         request_store: request_store.clone(),
     });
-    let request_id = request_id_of(request.headers()).map(str::to_string);
     let response = next.run(request).await;
     let mut response = finish(
         &state.cookie,
@@ -100,11 +117,30 @@ pub async fn manage_sessions(
         request_id,
     )
     .await;
+    // Whatever answered 503 (a server function, a page), the client may retry in a second.
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .entry(RETRY_AFTER)
+            .or_insert(HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    }
     // The request log names the session by its fingerprint, never by its id.
     if let Some(id) = session.id().or(incoming.id) {
         let fingerprint = SessionFingerprint(SessionHandle::of(&id).to_string());
         response.extensions_mut().insert(fingerprint);
     }
+    response
+}
+
+/// How long a client is asked to wait before retrying a 503.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// A 503 in the shape of every API error, with `Retry-After`.
+fn unavailable(error: ApiError) -> Response {
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(error)).into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
     response
 }
 
@@ -117,21 +153,21 @@ async fn finish(
     mut response: Response,
     request_id: Option<String>,
 ) -> Response {
+    // A handler that chose another expiry: `AtDateTime` ends the session at that date at the
+    // latest, `OnSessionEnd` makes this response's cookie a browser-session cookie. Either needs
+    // the stored deadlines, so the session is loaded if the handler did not.
+    let expiry = session.expiry();
+    let expiry_changed = !matches!(expiry, Some(Expiry::OnInactivity(_)));
+    if expiry_changed && request_store.loaded().is_none() && session.id().is_some() {
+        // Any read loads the record; a failure leaves the expiry as it was.
+        let _ = session.get_value(EXPIRY_PROBE).await;
+    }
     if session.is_empty().await {
         // Signed out, flushed, or a cookie for a session that is gone: the browser drops it.
         if incoming.cookie_present {
             append_cookie(&mut response, removal_cookie(cookie));
         }
         return response;
-    }
-    // A handler that chose another expiry: `AtDateTime` ends the session at that date at the
-    // latest, `OnSessionEnd` makes this response's cookie a browser-session cookie. Either needs
-    // the stored deadlines, so the session is loaded if the handler did not.
-    let expiry = session.expiry();
-    let expiry_changed = !matches!(expiry, Some(Expiry::OnInactivity(_)));
-    if expiry_changed && request_store.loaded().is_none() {
-        // Any read loads the record; a failure leaves the expiry as it was.
-        let _ = session.get_value(EXPIRY_PROBE).await;
     }
     if let Some(Expiry::AtDateTime(at)) = expiry {
         request_store.cap_absolute(expiry::date_ms(at));
@@ -140,17 +176,32 @@ async fn finish(
     // cost no Redis command at all.
     request_store.slide_deadline(false);
     let deadline_moves = request_store.has_pending_deadline();
-    let mut saved = true;
-    if (session.is_modified() || deadline_moves) && !response.status().is_server_error() {
-        if let Err(err) = session.save().await {
-            saved = false;
-            if let Some(refusal) = refuse_lost_change(request_store, request_id) {
-                return refusal;
+    // A store failure the handler met and answered with an error: trying again would only make
+    // the client wait a second command timeout.
+    let answered_failure = request_store.failure().is_some() && !response.status().is_success();
+    let attempt = (session.is_modified() || deadline_moves)
+        && !answered_failure
+        && !response.status().is_server_error();
+    let mut saved = false;
+    if attempt {
+        match session.save().await {
+            Ok(()) => saved = true,
+            Err(err) => {
+                if let Some(refusal) =
+                    refuse_lost_change(request_store, cookie, incoming, request_id)
+                {
+                    return refusal;
+                }
+                // Only the deadline could not be moved: the session ends at its previous
+                // deadline and the next request tries again.
+                tracing::debug!(error = %err, "could not move a session deadline");
             }
-            // Only the deadline could not be moved: the session ends at its previous deadline
-            // and the next request tries again.
-            tracing::debug!(error = %err, "could not move a session deadline");
         }
+    }
+    if request_store.failure() == Some(Failure::Ended) && incoming.cookie_present {
+        // The session is gone (signed out elsewhere, revoked, expired): so is its cookie.
+        append_cookie(&mut response, removal_cookie(cookie));
+        return response;
     }
     let Some(id) = session.id() else {
         return response;
@@ -167,29 +218,46 @@ async fn finish(
     response
 }
 
-/// A change the handler made could not be stored: the client must not be told it worked.
+/// A change the handler made could not be stored: the client must not be told it worked. A
+/// failed deadline move alone is not refused (the answer stands; the next request tries again).
 fn refuse_lost_change(
     request_store: &RequestStore,
+    cookie: &CookieSettings,
+    incoming: &Incoming,
     request_id: Option<String>,
 ) -> Option<Response> {
+    let lost_data = request_store.failed_with_data();
     let error = match request_store.failure()? {
-        Failure::Ended => ApiError::new(
+        Failure::Ended if lost_data => ApiError::new(
             ErrorCode::SessionEnded,
             "Your session ended before the change could be saved. Reload to start a new one.",
         ),
-        Failure::Unavailable(_) if request_store.failed_with_data() => ApiError::new(
+        Failure::Unavailable(_) if lost_data => ApiError::new(
             ErrorCode::SessionStoreUnavailable,
             "The session store is unavailable — retrying. Nothing was changed.",
         ),
-        Failure::Unavailable(_) => return None,
+        Failure::Rejected(detail) => {
+            tracing::error!(%detail, "a handler stored a session value the app cannot read");
+            ApiError::new(ErrorCode::Internal, "The change could not be saved.")
+        }
+        Failure::TooManyNew(wait) => ApiError::new(
+            ErrorCode::TooManyAttempts,
+            format!(
+                "Too many new sessions from your address. Try again in {} s.",
+                wait.as_secs().max(1)
+            ),
+        ),
+        Failure::Ended | Failure::Unavailable(_) => return None,
     }
     .with_request_id(request_id);
     let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::CONFLICT);
-    let mut response = (status, Json(error)).into_response();
+    let ended = error.code == ErrorCode::SessionEnded;
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return Some(unavailable(error));
+    }
+    let mut response = (status, Json(error)).into_response();
+    if ended && incoming.cookie_present {
+        append_cookie(&mut response, removal_cookie(cookie));
     }
     Some(response)
 }
@@ -200,28 +268,29 @@ fn read_cookie(request: &Request<Body>, settings: &CookieSettings) -> Incoming {
         cookie_present: false,
         resign: false,
     };
-    let found = request
+    // Every cookie of our name is tried: one planted beside ours (same name, other path or
+    // domain) must not hide the one we signed.
+    let candidates = request
         .headers()
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(Cookie::split_parse_encoded)
         .filter_map(Result::ok)
-        .find(|cookie| cookie.name() == settings.name);
-    let Some(found) = found else {
-        return incoming;
-    };
-    incoming.cookie_present = true;
-    let keys = std::iter::once(&settings.key).chain(&settings.previous_keys);
-    for (position, key) in keys.enumerate() {
-        let verified = CookieJar::new()
-            .signed(key)
-            .verify(found.clone().into_owned());
-        if let Some(verified) = verified {
-            // A signed value that is not an id (or a tampered one) simply means "no session".
-            incoming.id = verified.value().parse::<Id>().ok();
-            incoming.resign = position > 0 && incoming.id.is_some();
-            break;
+        .filter(|cookie| cookie.name() == settings.name);
+    for found in candidates {
+        incoming.cookie_present = true;
+        let keys = std::iter::once(&settings.key).chain(&settings.previous_keys);
+        for (position, key) in keys.enumerate() {
+            let verified = CookieJar::new()
+                .signed(key)
+                .verify(found.clone().into_owned());
+            // A signed value that is not an id simply means "no session".
+            if let Some(id) = verified.and_then(|cookie| cookie.value().parse::<Id>().ok()) {
+                incoming.id = Some(id);
+                incoming.resign = position > 0;
+                return incoming;
+            }
         }
     }
     incoming

@@ -19,6 +19,7 @@ use fred::{
     types::sorted_sets::Ordering,
 };
 
+use super::{changes::Changes, expiry::ExpiryPolicy, record::Meta};
 use crate::server::{observability::Metrics, redis::KeySpace};
 
 #[derive(Clone, Debug)]
@@ -55,6 +56,18 @@ impl LiveSessions {
                 tracing::debug!(error = %err.details(), "could not record a live session");
             }
         });
+    }
+
+    /// After a save: when it moved the session's deadline, the count follows.
+    pub fn saved(&self, handle: String, policy: &ExpiryPolicy, meta: &Meta, changes: &Changes) {
+        if changes.refreshed_at.is_none() && changes.absolute_cap.is_none() {
+            return;
+        }
+        let deadline = policy
+            .for_session(meta.signed_in.is_some())
+            .deadline(meta.refreshed_at, meta.absolute_deadline);
+        let later_only = changes.absolute_cap.is_none();
+        self.record(handle, deadline, later_only);
     }
 
     /// Removes ended sessions (by handle) from the count, in the background.

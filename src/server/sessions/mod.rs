@@ -8,6 +8,8 @@
 //! sessions that expire.
 
 mod app_session;
+mod changes;
+mod creation;
 mod expiry;
 pub mod expiry_events;
 mod layer;
@@ -19,13 +21,16 @@ mod user_index;
 
 use std::sync::Arc;
 
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha512};
+use tokio::sync::Semaphore;
 use tower_sessions::{
     cookie::{Key, SameSite},
     Session,
 };
 
 pub use app_session::{AppSession, ClientInfo, SessionError};
+pub use creation::NewSessionLimit;
 pub use expiry::ExpiryPolicy;
 pub use layer::{manage_sessions, CookieSettings, SessionLayerState};
 pub use live::LiveSessions;
@@ -33,25 +38,43 @@ pub use request_store::RequestStore;
 pub use store::{RedisSessionStore, StoreError};
 pub use user_index::{ListedSession, SessionHandle};
 
-use crate::server::config::{self, SessionSettings};
+use crate::server::{
+    config::{self, Settings},
+    redis::WindowCounter,
+};
 
 /// What the session layer needs: the store, and the cookie as configured (HttpOnly, SameSite and
-/// Secure as set, signed with `SESSION_SECRET`; a cookie whose signature does not match is
-/// ignored, as if there were none).
-pub fn layer_state(store: RedisSessionStore, settings: &SessionSettings) -> SessionLayerState {
+/// Secure as set, signed with `SESSION_SECRET`; one signed with a `SESSION_SECRET_PREVIOUS` is
+/// accepted and re-signed, one whose signature matches none is ignored, as if there were none),
+/// and at most `REDIS_MAX_WAITING_REQUESTS` requests inside the layer at once.
+pub fn layer_state(store: RedisSessionStore, settings: &Settings) -> SessionLayerState {
+    let new_sessions = NewSessionLimit::new(
+        WindowCounter::new(store.pool().clone()),
+        store.keys().clone(),
+        settings.session.new_per_address_per_minute,
+        settings.server.trusted_proxies.clone(),
+    );
+    let max_waiting = settings.redis.max_waiting_requests;
+    let settings = &settings.session;
     let same_site = match settings.cookie_same_site {
         config::SameSite::Lax => SameSite::Lax,
         config::SameSite::Strict => SameSite::Strict,
     };
     SessionLayerState {
         store,
+        new_sessions,
         cookie: Arc::new(CookieSettings {
             name: settings.cookie_name.clone(),
             secure: settings.cookie_secure,
             same_site,
             key: signing_key(settings.secret.expose()),
-            previous_keys: Vec::new(),
+            previous_keys: settings
+                .previous_secrets
+                .iter()
+                .map(|secret| signing_key(secret.expose_secret()))
+                .collect(),
         }),
+        waiting: Arc::new(Semaphore::new(max_waiting)),
     }
 }
 
@@ -72,11 +95,10 @@ pub struct SessionContext {
 impl AppSession {
     /// The session of the request being served (inside a server function or a page render).
     pub fn from_request() -> Option<AppSession> {
-        let parts = leptos::prelude::use_context::<axum::http::request::Parts>()?;
-        let context = parts.extensions.get::<SessionContext>()?;
-        Some(AppSession::new(
-            context.session.clone(),
-            context.request_store.clone(),
-        ))
+        // Borrowed, not cloned: cloning the request's parts would copy every header.
+        let context = leptos::prelude::with_context(|parts: &axum::http::request::Parts| {
+            parts.extensions.get::<SessionContext>().cloned()
+        })??;
+        Some(AppSession::new(context.session, context.request_store))
     }
 }

@@ -27,6 +27,9 @@ pub mod meta {
     pub const USER: &str = "m:user";
     /// When the user signed in.
     pub const SIGNED_IN_AT: &str = "m:signed_in";
+    /// When the password was last entered in this session (sign-in, password change,
+    /// re-authentication); absent means at sign-in.
+    pub const PASSWORD_AT: &str = "m:password_at";
     /// The browser's User-Agent at sign-in, shortened, for "Your sessions".
     pub const USER_AGENT: &str = "m:agent";
     /// The client address at sign-in, for "Your sessions".
@@ -46,6 +49,8 @@ pub mod keys {
 pub struct SignedIn {
     pub user: Username,
     pub at: i64,
+    /// When the password was last entered in this session.
+    pub password_at: i64,
     pub user_agent: String,
     pub address: String,
 }
@@ -88,6 +93,7 @@ impl Meta {
         if let Some(signed_in) = &self.signed_in {
             fields.push((meta::USER, signed_in.user.to_string()));
             fields.push((meta::SIGNED_IN_AT, signed_in.at.to_string()));
+            fields.push((meta::PASSWORD_AT, signed_in.password_at.to_string()));
             fields.push((meta::USER_AGENT, signed_in.user_agent.clone()));
             fields.push((meta::ADDRESS, signed_in.address.clone()));
         }
@@ -128,14 +134,26 @@ pub fn decode(raw: HashMap<String, String>) -> Result<(Meta, Data), Undecodable>
         }
     }
     let meta = decode_meta(&bookkeeping).ok_or(Undecodable::MissingOrMistyped)?;
-    let typed = |key: &str, ok: fn(&Value) -> bool| data.get(key).is_none_or(ok);
-    let well_typed = typed(keys::COUNTER, Value::is_i64)
-        && typed(keys::NOTE, Value::is_string)
-        && typed(keys::THEME, Value::is_string);
-    if !well_typed {
+    if mistyped_key(&data).is_some() {
         return Err(Undecodable::MissingOrMistyped);
     }
     Ok((meta, data))
+}
+
+/// A data key the app reads with a type, and the check of that type.
+type TypedKey = (&'static str, fn(&Value) -> bool);
+
+/// The first key the app reads with a type whose value has another type, if any.
+pub fn mistyped_key(data: &Data) -> Option<&'static str> {
+    let typed: [TypedKey; 3] = [
+        (keys::COUNTER, Value::is_i64),
+        (keys::NOTE, Value::is_string),
+        (keys::THEME, Value::is_string),
+    ];
+    typed
+        .into_iter()
+        .find(|(key, ok)| data.get(*key).is_some_and(|value| !ok(value)))
+        .map(|(key, _)| key)
 }
 
 fn decode_meta(fields: &HashMap<String, String>) -> Option<Meta> {
@@ -152,6 +170,7 @@ fn decode_meta(fields: &HashMap<String, String>) -> Option<Meta> {
         Some(name) => Some(SignedIn {
             user: Username::parse(name).ok()?,
             at: instant(meta::SIGNED_IN_AT)?,
+            password_at: instant(meta::PASSWORD_AT).or(instant(meta::SIGNED_IN_AT))?,
             user_agent: fields.get(meta::USER_AGENT).cloned().unwrap_or_default(),
             address: fields.get(meta::ADDRESS).cloned().unwrap_or_default(),
         }),

@@ -19,20 +19,14 @@ use tower_sessions::{
 };
 
 use super::{
+    changes::{Changes, Failure},
+    creation::CreationGate,
     expiry,
     record::{self, Data, Meta, SignedIn},
-    store::{Changes, RedisSessionStore, StoreError},
+    store::{RedisSessionStore, StoreError},
+    user_index::SessionHandle,
 };
 use crate::shared::clock::now_ms;
-
-/// Why the last store operation of this request failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// Redis did not answer (or answered an error); the detail is for the log only.
-    Unavailable(String),
-    /// The session vanished (expired, signed out, revoked) before the change was written.
-    Ended,
-}
 
 /// The stored state of the session as this request last saw it.
 #[derive(Debug, Clone)]
@@ -53,12 +47,18 @@ struct State {
     refresh: Option<i64>,
     absolute_cap: Option<i64>,
     failure: Option<Failure>,
-    /// The last save wrote data (so its failure must be reported, not shrugged off).
+    /// The last write carried data or created a record (so its failure must be reported, not
+    /// shrugged off).
     saving_data: bool,
+    /// Ids this request loaded or deleted: never handed out again by `create`, so a flushed or
+    /// signed-out session cannot come back under its old id.
+    retired: Vec<Id>,
 }
 
 pub struct RequestStore {
     store: RedisSessionStore,
+    /// Asked before a brand-new session is stored.
+    gate: Option<CreationGate>,
     state: Mutex<State>,
 }
 
@@ -69,9 +69,10 @@ impl std::fmt::Debug for RequestStore {
 }
 
 impl RequestStore {
-    pub fn new(store: RedisSessionStore) -> Arc<RequestStore> {
+    pub fn new(store: RedisSessionStore, gate: Option<CreationGate>) -> Arc<RequestStore> {
         Arc::new(RequestStore {
             store,
+            gate,
             state: Mutex::new(State::default()),
         })
     }
@@ -116,8 +117,9 @@ impl RequestStore {
     pub fn slide_deadline(&self, force: bool) -> Option<(i64, i64)> {
         let mut state = self.state();
         let now = now_ms();
-        let policy = *self.store.policy();
-        let absolute = state.loaded.as_ref()?.meta.absolute_deadline;
+        let meta = &state.loaded.as_ref()?.meta;
+        let policy = self.store.policy().for_session(meta.signed_in.is_some());
+        let absolute = meta.absolute_deadline;
         let refreshed = state
             .refresh
             .unwrap_or(state.loaded.as_ref()?.meta.refreshed_at);
@@ -131,12 +133,13 @@ impl RequestStore {
     /// Ends the session no later than `at` (ms), however active it is.
     pub fn cap_absolute(&self, at: i64) {
         let mut state = self.state();
+        let earlier = state.absolute_cap.map_or(at, |cap| cap.min(at));
         if state
             .loaded
             .as_ref()
-            .is_some_and(|l| at < l.meta.absolute_deadline)
+            .is_none_or(|l| earlier < l.meta.absolute_deadline)
         {
-            state.absolute_cap = Some(at);
+            state.absolute_cap = Some(earlier);
         }
     }
 
@@ -155,13 +158,18 @@ impl RequestStore {
             .absolute_cap
             .unwrap_or(loaded.meta.absolute_deadline)
             .min(loaded.meta.absolute_deadline);
-        Some(self.store.policy().deadline(refreshed, absolute))
+        let policy = self
+            .store
+            .policy()
+            .for_session(loaded.meta.signed_in.is_some());
+        Some(policy.deadline(refreshed, absolute))
     }
 
     fn fail(&self, failure: Failure) -> session_store::Error {
         let message = match &failure {
-            Failure::Unavailable(detail) => detail.clone(),
+            Failure::Unavailable(detail) | Failure::Rejected(detail) => detail.clone(),
             Failure::Ended => "the session ended before the change was saved".to_string(),
+            Failure::TooManyNew(_) => "too many new sessions from this address".to_string(),
         };
         self.state().failure = Some(failure);
         session_store::Error::Backend(message)
@@ -171,14 +179,33 @@ impl RequestStore {
         self.fail(Failure::Unavailable(err.to_string()))
     }
 
+    /// A store call went through: an earlier failure in this request is history.
+    fn succeeded(&self) {
+        self.state().failure = None;
+    }
+
+    /// Asks the gate whether a brand-new session may be stored; the error to return if not.
+    async fn admit_new(&self) -> Option<session_store::Error> {
+        match self.gate.as_ref()?.admit().await {
+            Ok(None) => None,
+            Ok(Some(wait)) => Some(self.fail(Failure::TooManyNew(wait))),
+            Err(err) => Some(self.unavailable(err.into())),
+        }
+    }
+
     /// What `record` changed against what was loaded, plus any pending deadline move.
-    fn changes(&self, record: &Record, loaded: &Loaded) -> Result<Changes, StoreError> {
+    fn changes(&self, record: &Record, loaded: &Loaded) -> Result<Changes, session_store::Error> {
+        if let Some(key) = record::mistyped_key(&record.data) {
+            return Err(self.fail(Failure::Rejected(format!(
+                "the value under \"{key}\" has the wrong type for the app"
+            ))));
+        }
+        let encode = |err: serde_json::Error| self.unavailable(StoreError::Encode(err));
         let mut changes = Changes::default();
         for (key, value) in &record.data {
             if loaded.data.get(key) != Some(value) {
-                changes
-                    .set
-                    .push((record::data_field(key), serde_json::to_string(value)?));
+                let json = serde_json::to_string(value).map_err(encode)?;
+                changes.set.push((record::data_field(key), json));
             }
         }
         for key in loaded.data.keys() {
@@ -187,6 +214,7 @@ impl RequestStore {
             }
         }
         let state = self.state();
+        changes.signed_in = loaded.meta.signed_in.is_some();
         changes.refreshed_at = state.refresh;
         changes.absolute_cap = state.absolute_cap;
         Ok(changes)
@@ -198,12 +226,30 @@ impl SessionStore for RequestStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let now = now_ms();
         let policy = *self.store.policy();
-        let (sign_in, previous) = {
+        let (sign_in, previous, refresh, cap) = {
             let mut state = self.state();
-            (state.sign_in.take(), state.loaded.take())
+            state.saving_data = true;
+            // `cycle_id` has already given the record a new id and keeps the session's
+            // bookkeeping; after `flush()` the record still has the deleted id, and a write then
+            // starts a new session rather than bringing the deleted one back.
+            let cycled = state
+                .loaded
+                .as_ref()
+                .is_some_and(|loaded| loaded.id != record.id);
+            if state.retired.contains(&record.id) {
+                record.id = Id::default();
+            }
+            let previous = state.loaded.take().filter(|_| cycled);
+            (
+                state.sign_in.take(),
+                previous,
+                state.refresh.take(),
+                state.absolute_cap.take(),
+            )
         };
+        // A new id for an existing session (sign-in, `cycle_id`) is not a new session.
         let brand_new = previous.is_none();
-        let meta = match (sign_in, previous) {
+        let mut meta = match (sign_in, previous) {
             // Signing in restarts the absolute clock; the session's age is kept.
             (Some(signed_in), previous) => Meta {
                 signed_in: Some(signed_in),
@@ -212,20 +258,36 @@ impl SessionStore for RequestStore {
             .keeping_created_at(previous.as_ref().map(|p| &p.meta)),
             // `cycle_id` keeps everything but the id: a new id never extends a session's life.
             (None, Some(previous)) => previous.meta,
-            (None, None) => Meta::starting(now, policy.absolute_ms()),
+            (None, None) => {
+                if let Some(refusal) = self.admit_new().await {
+                    return Err(refusal);
+                }
+                Meta::starting(now, policy.absolute_ms())
+            }
         };
+        if let Some(refreshed) = refresh {
+            meta.refreshed_at = meta.refreshed_at.max(refreshed);
+        }
+        if let Some(cap) = cap {
+            meta.absolute_deadline = meta.absolute_deadline.min(cap);
+        }
+        if let Some(key) = record::mistyped_key(&record.data) {
+            return Err(self.fail(Failure::Rejected(format!(
+                "the value under \"{key}\" has the wrong type for the app"
+            ))));
+        }
         if let Err(err) = self.store.create(&mut record.id, &meta, &record.data).await {
             return Err(self.unavailable(err));
         }
-        // A new id for an existing session (sign-in, `cycle_id`) is not a new session.
+        self.succeeded();
         if brand_new {
             self.store.metrics().session_created();
         }
+        let policy = policy.for_session(meta.signed_in.is_some());
         record.expiry_date =
             expiry::date_of(policy.deadline(meta.refreshed_at, meta.absolute_deadline));
         let mut state = self.state();
-        state.refresh = None;
-        state.absolute_cap = None;
+        state.saving_data = false;
         state.loaded = Some(Loaded {
             id: record.id,
             meta,
@@ -253,15 +315,13 @@ impl SessionStore for RequestStore {
                 Err(err) => return Err(self.unavailable(err)),
             },
         };
-        let changes = self
-            .changes(record, &loaded)
-            .map_err(|err| self.unavailable(err))?;
+        let changes = self.changes(record, &loaded)?;
         if changes.is_empty() {
             return Ok(());
         }
         self.state().saving_data = changes.has_data();
         match self.store.save(&record.id, &changes).await {
-            Ok(true) => {}
+            Ok(true) => self.succeeded(),
             Ok(false) => return Err(self.fail(Failure::Ended)),
             Err(err) => return Err(self.unavailable(err)),
         }
@@ -274,15 +334,13 @@ impl SessionStore for RequestStore {
             if let Some(cap) = changes.absolute_cap {
                 loaded.meta.absolute_deadline = loaded.meta.absolute_deadline.min(cap);
             }
-            if changes.refreshed_at.is_some() || changes.absolute_cap.is_some() {
-                let deadline = self
-                    .store
-                    .policy()
-                    .deadline(loaded.meta.refreshed_at, loaded.meta.absolute_deadline);
-                let handle = super::SessionHandle::of(&record.id).to_string();
-                let later_only = changes.absolute_cap.is_none();
-                self.store.live().record(handle, deadline, later_only);
-            }
+            let (live, handle) = (self.store.live(), SessionHandle::of(&record.id));
+            live.saved(
+                handle.to_string(),
+                self.store.policy(),
+                &loaded.meta,
+                &changes,
+            );
         }
         state.refresh = None;
         state.absolute_cap = None;
@@ -296,6 +354,7 @@ impl SessionStore for RequestStore {
                 let deadline = self
                     .store
                     .policy()
+                    .for_session(meta.signed_in.is_some())
                     .deadline(meta.refreshed_at, meta.absolute_deadline);
                 let record = Record {
                     id: *id,
@@ -311,6 +370,7 @@ impl SessionStore for RequestStore {
             }
             Ok(None) => {
                 self.state().ended = true;
+                self.succeeded();
                 Ok(None)
             }
             Err(err) => Err(self.unavailable(err)),
@@ -324,9 +384,12 @@ impl SessionStore for RequestStore {
             .loaded()
             .filter(|loaded| loaded.id == *id)
             .and_then(|loaded| loaded.meta.signed_in.map(|s| s.user));
+        self.state().retired.push(*id);
         self.store
             .delete(id, user.as_ref())
             .await
-            .map_err(|err| self.unavailable(err))
+            .map_err(|err| self.unavailable(err))?;
+        self.succeeded();
+        Ok(())
     }
 }

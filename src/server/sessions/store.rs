@@ -30,46 +30,31 @@ use fred::{
 use tower_sessions::session::Id;
 
 use super::{
+    changes::Changes,
     expiry::ExpiryPolicy,
     live::LiveSessions,
     record::{self, Data, Meta},
     user_index::{SessionHandle, UserIndex},
 };
 use crate::{
-    server::{observability::Metrics, redis::KeySpace},
+    server::{
+        observability::Metrics,
+        redis::{Breaker, BreakerSettings, Fault, KeySpace, ReplicaWait},
+    },
     shared::input::Username,
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("Redis did not answer: {}", .0.details())]
+    #[error("Redis did not answer: {}", crate::server::redis::safe_text(.0))]
     Redis(#[from] fred::error::Error),
     #[error("a session value could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
 }
 
-/// What one request changed, ready for the save script. Values are JSON text.
-#[derive(Debug, Default)]
-pub struct Changes {
-    pub set: Vec<(String, String)>,
-    pub delete: Vec<String>,
-    /// Move the idle deadline: the new refreshed-at.
-    pub refreshed_at: Option<i64>,
-    /// End the session no later than this (a handler's `Expiry::AtDateTime`).
-    pub absolute_cap: Option<i64>,
-}
-
-impl Changes {
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
-            && self.delete.is_empty()
-            && self.refreshed_at.is_none()
-            && self.absolute_cap.is_none()
-    }
-
-    /// Data was written (not only a deadline moved).
-    pub fn has_data(&self) -> bool {
-        !self.set.is_empty() || !self.delete.is_empty()
+impl Fault for StoreError {
+    fn is_outage(&self) -> bool {
+        matches!(self, StoreError::Redis(err) if err.is_outage())
     }
 }
 
@@ -77,6 +62,7 @@ impl Changes {
 #[derive(Clone)]
 pub struct RedisSessionStore {
     inner: Arc<Inner>,
+    wait: ReplicaWait,
 }
 
 struct Inner {
@@ -90,6 +76,7 @@ struct Inner {
     save: Script,
     increment: Script,
     undecodable: AtomicU64,
+    breaker: Breaker,
 }
 
 impl std::fmt::Debug for RedisSessionStore {
@@ -111,6 +98,7 @@ impl RedisSessionStore {
     ///
     /// let policy = ExpiryPolicy {
     ///     idle: Duration::from_secs(604_800),
+    ///     anonymous_idle: Duration::from_secs(86_400),
     ///     absolute: Duration::from_secs(2_592_000),
     ///     refresh_fraction: 0.01,
     /// };
@@ -118,15 +106,33 @@ impl RedisSessionStore {
     /// # }
     /// ```
     pub fn new(pool: Pool, keys: KeySpace, policy: ExpiryPolicy) -> Self {
-        Self::observed(pool, keys, policy, Metrics::default(), false)
+        let settings = BreakerSettings {
+            command_timeout: std::time::Duration::from_millis(1500),
+            failures_to_open: 3,
+            probe_interval: std::time::Duration::from_millis(250),
+        };
+        let breaker = Breaker::new(settings, Some(pool.clone()), "Redis".into());
+        Self::with_breaker(pool, keys, policy, breaker)
     }
 
-    /// A store that reports into `metrics`. With `owner_keys`, a signed-in session also gets a
-    /// `KeySpace::session_owner` key, for the expiry-event handler (`SESSION_EXPIRY_EVENTS`).
+    /// A store whose every call goes through `breaker` (the pool's, in the app).
+    pub fn with_breaker(
+        pool: Pool,
+        keys: KeySpace,
+        policy: ExpiryPolicy,
+        breaker: Breaker,
+    ) -> Self {
+        Self::observed(pool, keys, policy, breaker, Metrics::default(), false)
+    }
+
+    /// A store whose every call goes through `breaker` and reports into `metrics`. With
+    /// `owner_keys`, a signed-in session also gets a `KeySpace::session_owner` key, for the
+    /// expiry-event handler (`SESSION_EXPIRY_EVENTS`).
     pub fn observed(
         pool: Pool,
         keys: KeySpace,
         policy: ExpiryPolicy,
+        breaker: Breaker,
         metrics: Metrics,
         owner_keys: bool,
     ) -> Self {
@@ -148,8 +154,25 @@ impl RedisSessionStore {
                 save: Script::from_lua(include_str!("scripts/save.lua")),
                 increment: Script::from_lua(include_str!("scripts/increment.lua")),
                 undecodable: AtomicU64::new(0),
+                breaker,
             }),
+            wait: ReplicaWait::default(),
         }
+    }
+
+    /// New sessions (a sign-in, a first visit) are answered only once `wait` is met
+    /// (`REDIS_WAIT_REPLICAS`).
+    pub fn with_replica_wait(mut self, wait: ReplicaWait) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    pub fn keys(&self) -> &KeySpace {
+        &self.inner.keys
     }
 
     pub fn policy(&self) -> &ExpiryPolicy {
@@ -170,8 +193,9 @@ impl RedisSessionStore {
         &self.inner.metrics
     }
 
-    pub fn keys(&self) -> &KeySpace {
-        &self.inner.keys
+    /// The breaker every call of this store goes through.
+    pub fn breaker(&self) -> &Breaker {
+        &self.inner.breaker
     }
 
     /// The Redis key of a session.
@@ -181,10 +205,15 @@ impl RedisSessionStore {
 
     /// One `HGETALL`. `None` when there is no session, or none that can be read.
     pub async fn load(&self, id: &Id) -> Result<Option<(Meta, Data)>, StoreError> {
-        let raw: Result<HashMap<String, String>, _> = self
+        let raw: Result<HashMap<String, String>, fred::error::Error> = self
             .inner
             .metrics
-            .redis("session_load", self.inner.pool.hgetall(self.key(id)))
+            .redis(
+                "session_load",
+                self.inner
+                    .breaker
+                    .run(self.inner.pool.hgetall(self.key(id))),
+            )
             .await;
         let raw = match raw {
             Ok(raw) if raw.is_empty() => return Ok(None),
@@ -211,9 +240,20 @@ impl RedisSessionStore {
     /// Stores a new session and, when it is signed in, its entry in the user's index. A taken id
     /// (vanishingly rare) is replaced by a fresh one, so `id` may change.
     pub async fn create(&self, id: &mut Id, meta: &Meta, data: &Data) -> Result<(), StoreError> {
+        let breaker = self.inner.breaker.clone();
+        breaker.run(self.create_unguarded(id, meta, data)).await
+    }
+
+    async fn create_unguarded(
+        &self,
+        id: &mut Id,
+        meta: &Meta,
+        data: &Data,
+    ) -> Result<(), StoreError> {
         let deadline = self
             .inner
             .policy
+            .for_session(meta.signed_in.is_some())
             .deadline(meta.refreshed_at, meta.absolute_deadline);
         let mut args = Vec::with_capacity(1 + 2 * (data.len() + 7));
         args.push(deadline.to_string());
@@ -225,17 +265,16 @@ impl RedisSessionStore {
             args.push(record::data_field(key));
             args.push(serde_json::to_string(value)?);
         }
+        let client = self.inner.pool.next();
         loop {
             let created: i64 = self
                 .inner
                 .metrics
                 .redis(
                     "session_create",
-                    self.inner.create.evalsha_with_reload(
-                        self.inner.pool.next(),
-                        self.key(id),
-                        args.clone(),
-                    ),
+                    self.inner
+                        .create
+                        .evalsha_with_reload(client, self.key(id), args.clone()),
                 )
                 .await?;
             if created == 1 {
@@ -243,6 +282,7 @@ impl RedisSessionStore {
             }
             *id = Id::default();
         }
+        self.wait.after_write(client, &self.key(id)).await?;
         self.inner
             .live
             .record(SessionHandle::of(id).to_string(), deadline, false);
@@ -261,7 +301,8 @@ impl RedisSessionStore {
         args.push(record::meta::REFRESHED_AT.to_string());
         args.push(record::meta::ABSOLUTE_DEADLINE.to_string());
         args.push(optional(changes.refreshed_at));
-        args.push(self.inner.policy.idle_ms().to_string());
+        let policy = self.inner.policy.for_session(changes.signed_in);
+        args.push(policy.idle_ms().to_string());
         args.push(optional(changes.absolute_cap));
         args.push(changes.set.len().to_string());
         for (field, value) in &changes.set {
@@ -269,21 +310,28 @@ impl RedisSessionStore {
             args.push(value.clone());
         }
         args.extend(changes.delete.iter().cloned());
-        let save = self
-            .inner
-            .save
-            .evalsha_with_reload(self.inner.pool.next(), self.key(id), args);
+        let save = self.inner.breaker.run(self.inner.save.evalsha_with_reload(
+            self.inner.pool.next(),
+            self.key(id),
+            args,
+        ));
         let saved: i64 = self.inner.metrics.redis("session_save", save).await?;
         Ok(saved == 1)
     }
 
     /// Deletes a session's record, then its entry in its user's index.
     pub async fn delete(&self, id: &Id, user: Option<&Username>) -> Result<(), StoreError> {
-        let _: i64 = self
-            .inner
+        self.inner
             .metrics
-            .redis("session_delete", self.inner.pool.del(self.key(id)))
-            .await?;
+            .redis(
+                "session_delete",
+                self.inner.breaker.run(self.delete_unguarded(id, user)),
+            )
+            .await
+    }
+
+    async fn delete_unguarded(&self, id: &Id, user: Option<&Username>) -> Result<(), StoreError> {
+        let _: i64 = self.inner.pool.del(self.key(id)).await?;
         self.inner
             .live
             .remove(vec![SessionHandle::of(id).to_string()]);
@@ -312,7 +360,7 @@ impl RedisSessionStore {
         let value: Option<i64> = self
             .inner
             .metrics
-            .redis("session_increment", increment)
+            .redis("session_increment", self.inner.breaker.run(increment))
             .await?;
         Ok(value)
     }

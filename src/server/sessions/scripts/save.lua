@@ -11,8 +11,13 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local refreshed_field, absolute_field = ARGV[1], ARGV[2]
 local n = tonumber(ARGV[6])
 local first_delete = 7 + 2 * n
-if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 7, first_delete - 1)) end
-if #ARGV >= first_delete then redis.call('HDEL', KEYS[1], unpack(ARGV, first_delete)) end
+-- In chunks: Lua's unpack() takes only a few thousand values at once.
+for i = 7, first_delete - 1, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, first_delete - 1)))
+end
+for i = first_delete, #ARGV, 1000 do
+  redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
 if ARGV[3] == '' and ARGV[5] == '' then return 1 end
 
 local absolute = tonumber(redis.call('HGET', KEYS[1], absolute_field))

@@ -1,0 +1,145 @@
+//! How the app answers what never reaches a server function: errors as JSON with a stable code
+//! (a body over the limit, a body that is not text, an unknown `/api/…`), and the headers that
+//! keep session data out of caches and browsers on https.
+
+use std::time::Duration;
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    http::{
+        header::{CONTENT_LENGTH, CONTENT_TYPE, STRICT_TRANSPORT_SECURITY},
+        HeaderValue, StatusCode,
+    },
+    middleware::Next,
+    response::{IntoResponse, Response},
+    Json,
+};
+use http_body_util::LengthLimitError;
+
+use crate::{
+    server::observability::request_id_of,
+    shared::error::{ApiError, ErrorCode},
+};
+
+/// The largest request body the API reads; its forms hold a note of 200 characters at most.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// An error answer: `{code, message, request_id}` as `application/json`, its status following
+/// from the code.
+pub fn json_error(code: ErrorCode, message: &str, request_id: Option<&str>) -> Response {
+    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let error = ApiError::new(code, message).with_request_id(request_id.map(str::to_string));
+    (status, Json(error)).into_response()
+}
+
+/// The `Strict-Transport-Security` value production sends, or `None` outside production.
+pub fn hsts_value(
+    production: bool,
+    max_age: Duration,
+    include_subdomains: bool,
+) -> Option<HeaderValue> {
+    if !production {
+        return None;
+    }
+    let mut value = format!("max-age={}", max_age.as_secs());
+    if include_subdomains {
+        value.push_str("; includeSubDomains");
+    }
+    HeaderValue::from_str(&value).ok()
+}
+
+/// Middleware: adds `Strict-Transport-Security` when there is one to send.
+pub async fn strict_transport_security(
+    State(hsts): State<Option<HeaderValue>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if let Some(hsts) = hsts {
+        response
+            .headers_mut()
+            .insert(STRICT_TRANSPORT_SECURITY, hsts);
+    }
+    response
+}
+
+/// Middleware for `/api/…`: reads the body up to [`MAX_BODY_BYTES`] before the server function
+/// sees it, so that a body over the limit is a 413 and a body that claims to be text but is not
+/// UTF-8 a 400, each with a JSON error instead of a library's message.
+pub async fn checked_body(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let request_id = request_id_of(request.headers()).map(str::to_string);
+    let request_id = request_id.as_deref();
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return too_large(request_id);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(err) if is_length_limit(&err) => return too_large(request_id),
+        Err(_) => {
+            return json_error(
+                ErrorCode::BadRequest,
+                "The request body could not be read.",
+                request_id,
+            )
+        }
+    };
+    if claims_text(&parts.headers) && std::str::from_utf8(&bytes).is_err() {
+        return json_error(
+            ErrorCode::BadRequest,
+            "The request body is not valid UTF-8.",
+            request_id,
+        );
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn too_large(request_id: Option<&str>) -> Response {
+    json_error(
+        ErrorCode::PayloadTooLarge,
+        &format!(
+            "The request body is larger than {} KiB.",
+            MAX_BODY_BYTES / 1024
+        ),
+        request_id,
+    )
+}
+
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        if current.is::<LengthLimitError>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+/// Forms, JSON and text are decoded as UTF-8 by the server functions.
+fn claims_text(headers: &axum::http::HeaderMap) -> bool {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/x-www-form-urlencoded")
+        .to_ascii_lowercase();
+    content_type.starts_with("application/x-www-form-urlencoded")
+        || content_type.starts_with("application/json")
+        || content_type.starts_with("text/")
+}
+
+/// The answer for an `/api/…` path that names no server function.
+pub fn unknown_api(request_id: Option<&str>) -> Response {
+    json_error(
+        ErrorCode::NotFound,
+        "There is no such API endpoint.",
+        request_id,
+    )
+}

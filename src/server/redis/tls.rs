@@ -1,0 +1,79 @@
+//! The TLS connector: the system's CAs, or a private CA from `REDIS_TLS_CA_FILE`, plus an
+//! optional client certificate for servers started with `tls-auth-clients yes`.
+
+use std::{path::Path, sync::Arc};
+
+use fred::types::config::{TlsConfig, TlsConnector};
+use rustls::{
+    pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
+    ClientConfig, RootCertStore,
+};
+
+use super::RedisError;
+use crate::server::config::TlsSettings;
+
+fn unreadable(variable: &str, path: &Path, why: impl std::fmt::Display) -> RedisError {
+    RedisError::Config(format!(
+        "{variable}={:?} could not be read as PEM: {why}",
+        path.display().to_string()
+    ))
+}
+
+fn certificates(variable: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, RedisError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|err| unreadable(variable, path, err))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| unreadable(variable, path, err))?;
+    if certs.is_empty() {
+        return Err(unreadable(variable, path, "no CERTIFICATE block in it"));
+    }
+    Ok(certs)
+}
+
+/// The connector for a TLS connection; `None` leaves fred's choice from the URL scheme alone.
+pub fn config(tls: &TlsSettings, required: bool) -> Result<Option<TlsConfig>, RedisError> {
+    let custom = tls.ca_file.is_some() || tls.client_cert_file.is_some();
+    if !required {
+        return Ok(None);
+    }
+    if !custom {
+        let connector = TlsConnector::default_rustls().map_err(|err| {
+            RedisError::Config(format!(
+                "the system's CA certificates could not be read ({}); set REDIS_TLS_CA_FILE",
+                err.details()
+            ))
+        })?;
+        return Ok(Some(connector.into()));
+    }
+    let mut roots = RootCertStore::empty();
+    match &tls.ca_file {
+        Some(path) => {
+            for cert in certificates("REDIS_TLS_CA_FILE", path)? {
+                roots
+                    .add(cert)
+                    .map_err(|err| unreadable("REDIS_TLS_CA_FILE", path, err))?;
+            }
+        }
+        None => {
+            let system = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(system.certs);
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| RedisError::Config(format!("TLS set-up failed: {err}")))?
+        .with_root_certificates(roots);
+    let client = match (&tls.client_cert_file, &tls.client_key_file) {
+        (Some(cert), Some(key)) => {
+            let chain = certificates("REDIS_TLS_CLIENT_CERT_FILE", cert)?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|err| unreadable("REDIS_TLS_CLIENT_KEY_FILE", key, err))?;
+            builder.with_client_auth_cert(chain, key).map_err(|err| {
+                RedisError::Config(format!("REDIS_TLS_CLIENT_CERT_FILE and REDIS_TLS_CLIENT_KEY_FILE do not make a usable pair: {err}"))
+            })?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Some(TlsConnector::from(client).into()))
+}

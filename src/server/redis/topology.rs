@@ -1,0 +1,89 @@
+//! From our settings to fred's `Config`: one server, a cluster or a sentinel group, with TLS and
+//! credentials, and the per-topology client settings.
+
+use fred::{
+    prelude::{Config, ServerConfig},
+    types::config::ClusterDiscoveryPolicy,
+};
+use secrecy::ExposeSecret;
+
+use super::{failure, tls, RedisError};
+use crate::server::config::{RedisEndpoint, RedisSettings, Topology};
+
+pub fn fred_config(settings: &RedisSettings) -> Result<Config, RedisError> {
+    let mut config = match &settings.endpoint {
+        RedisEndpoint::Url(url) => Config::from_url(url.expose_secret()).map_err(|err| {
+            RedisError::Config(format!("REDIS_URL: {}", failure::safe_text(&err)))
+        })?,
+        RedisEndpoint::Parts {
+            host,
+            port,
+            username,
+            password,
+            db,
+        } => Config {
+            server: ServerConfig::new_centralized(host.clone(), *port),
+            username: username.clone(),
+            password: password.as_ref().map(|p| p.expose_secret().to_string()),
+            database: Some(*db),
+            ..Config::default()
+        },
+    };
+    // `SELECT 0` changes nothing and is one more command a minimal ACL user must be granted.
+    if config.database == Some(0) {
+        config.database = None;
+    }
+    if let ServerConfig::Sentinel {
+        username, password, ..
+    } = &mut config.server
+    {
+        if let Some(name) = &settings.sentinel_username {
+            *username = Some(name.clone());
+        }
+        if let Some(secret) = &settings.sentinel_password {
+            *password = Some(secret.expose_secret().to_string());
+        }
+    }
+    if let ServerConfig::Clustered { policy, .. } = &mut config.server {
+        // Reconnecting tries the last known nodes too, not only the seed addresses, so a seed
+        // node that is down does not keep the client from the rest of the cluster.
+        *policy = ClusterDiscoveryPolicy::UseCache;
+    }
+    if let Some(tls) = tls::config(&settings.tls, settings.uses_tls())? {
+        config.tls = Some(tls);
+    }
+    Ok(config)
+}
+
+/// Every address we were given, for logs and errors (never credentials).
+pub fn describe(settings: &RedisSettings) -> String {
+    let servers = match &settings.endpoint {
+        RedisEndpoint::Parts { host, port, .. } => return format!("{host}:{port}"),
+        RedisEndpoint::Url(_) => match fred_config(settings).map(|config| config.server) {
+            Ok(ServerConfig::Centralized { server }) => vec![server],
+            Ok(ServerConfig::Clustered { hosts, .. }) => hosts,
+            Ok(ServerConfig::Sentinel { hosts, .. }) => hosts,
+            _ => return "(REDIS_URL)".to_string(),
+        },
+    };
+    let list: Vec<String> = servers
+        .iter()
+        .map(|s| format!("{}:{}", s.host, s.port))
+        .collect();
+    match settings.topology() {
+        Topology::Single => list.join(", "),
+        Topology::Cluster => format!("cluster via {}", list.join(", ")),
+        Topology::Sentinel => format!("sentinels {}", list.join(", ")),
+    }
+}
+
+/// The port to suggest in "start Redis" hints.
+pub fn first_port(settings: &RedisSettings) -> u16 {
+    match &settings.endpoint {
+        RedisEndpoint::Parts { port, .. } => *port,
+        RedisEndpoint::Url(url) => url::Url::parse(url.expose_secret())
+            .ok()
+            .and_then(|url| url.port())
+            .unwrap_or(6379),
+    }
+}

@@ -1,0 +1,135 @@
+//! The session panel: what the session holds and, as two bars and as text, how long it has
+//! left — the idle timeout (slides with activity) and the absolute one (does not).
+
+use leptos::prelude::*;
+
+use crate::shared::{
+    clock::{format_remaining, format_utc},
+    dto::SessionView,
+    error::ApiError,
+};
+
+/// Pushes the idle deadline back now ("stay signed in"). `POST /api/stay`.
+#[server(prefix = "/api", endpoint = "stay")]
+pub async fn stay_signed_in() -> Result<SessionView, ApiError> {
+    use crate::server::{context, error::answer};
+    answer(async { Ok(context::app_session()?.stay().await?) }.await)
+}
+
+#[component]
+pub fn SessionPanel(
+    view: SessionView,
+    now: RwSignal<i64>,
+    stay: ServerAction<StaySignedIn>,
+    expired_at: RwSignal<Option<i64>>,
+) -> impl IntoView {
+    if !view.active {
+        let notice = match expired_at.get_untracked() {
+            Some(at) => Some(format!("Your session expired at {}. A new one starts with your next action.", format_utc(at))),
+            None if view.previous_ended => Some(
+                "Your previous session has ended (it expired or was signed out). A new one starts with your next action."
+                    .to_string(),
+            ),
+            None => None,
+        }
+        .map(|text| view! { <p class="notice" data-testid="ended-notice">{text}</p> });
+        return view! {
+            <section class="card panel" data-testid="session-panel" data-active="false">
+                <h2>"No session yet"</h2>
+                {notice}
+                <p>"Count or save a note to start one. Sessions end after "
+                    {format_remaining(view.idle_timeout_seconds as i64 * 1000)}
+                    " without activity, or "
+                    {format_remaining(view.absolute_timeout_seconds as i64 * 1000)}
+                    " after they began."</p>
+                <p>"Counter: " <strong data-testid="counter">"0"</strong></p>
+            </section>
+        }
+        .into_any();
+    }
+    let expires_at = view.expires_at;
+    let idle_at = view.idle_expires_at;
+    let absolute_at = view.absolute_expires_at;
+    let expired = move || now.get() >= expires_at;
+    let note = view
+        .data
+        .get("note")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .unwrap_or_default();
+    view! {
+        <section class="card panel" data-testid="session-panel" data-active="true">
+            <h2>"Session " <code data-testid="fingerprint">{view.id_fingerprint.clone()}</code></h2>
+            <Show when=expired>
+                <p class="notice" data-testid="expired-notice">
+                    "This session expired at " {format_utc(expires_at)} "."
+                </p>
+            </Show>
+            <Timeline view=view.clone() now/>
+            <dl>
+                <dt>"Counter"</dt>
+                <dd><strong data-testid="counter">{view.counter}</strong></dd>
+                <dt>"Note"</dt>
+                <dd data-testid="note">{note}</dd>
+                <dt>"Created"</dt>
+                <dd>{format_utc(view.created_at)}</dd>
+                <dt>"Last active"</dt>
+                <dd>{format_utc(view.last_active)}</dd>
+                <dt>"Idle expiry in"</dt>
+                <dd data-testid="idle-countdown">{move || format_remaining(idle_at - now.get())}</dd>
+                <dt>"Absolute expiry in"</dt>
+                <dd data-testid="absolute-countdown">{move || format_remaining(absolute_at - now.get())}</dd>
+                <dt>"Expires at"</dt>
+                <dd data-testid="expires-at">{format_utc(expires_at)}</dd>
+                <dt>"Redis TTL when loaded"</dt>
+                <dd data-testid="ttl">{view.ttl_seconds} " s"</dd>
+            </dl>
+            <ActionForm action=stay attr:class="inline-form stay-form">
+                <button type="submit" data-testid="stay">"Stay signed in"</button>
+            </ActionForm>
+        </section>
+    }
+    .into_any()
+}
+
+/// Two bars: what is left of the idle timeout and of the absolute one, moving every second. The
+/// mark on the absolute bar is where the session ends if nothing happens; "Stay signed in" refills
+/// the idle bar. Each bar is a `meter` with its time as text for screen readers.
+#[component]
+fn Timeline(view: SessionView, now: RwSignal<i64>) -> impl IntoView {
+    let idle_total = (view.idle_timeout_seconds as i64 * 1000).max(1);
+    let absolute_total = (view.absolute_timeout_seconds as i64 * 1000).max(1);
+    let (idle_at, absolute_at, expires_at) = (
+        view.idle_expires_at,
+        view.absolute_expires_at,
+        view.expires_at,
+    );
+    let percent = |left: i64, total: i64| (left.max(0) as f64 * 100.0 / total as f64).min(100.0);
+    let idle_left = move || idle_at - now.get();
+    let absolute_left = move || absolute_at - now.get();
+    // Where the session ends on the absolute bar's scale (its full width is the absolute timeout).
+    let mark = 100.0 - percent(absolute_at - expires_at, absolute_total);
+    view! {
+        <div class="timeline" data-testid="timeline">
+            <div class="timeline-row">
+                <span class="timeline-label" id="idle-bar-label">"Idle"</span>
+                <div class="bar" role="meter" aria-labelledby="idle-bar-label" data-testid="idle-bar"
+                    aria-valuemin="0" aria-valuemax=idle_total / 1000
+                    aria-valuenow=move || idle_left().max(0) / 1000
+                    aria-valuetext=move || format!("{} left of {}", format_remaining(idle_left()), format_remaining(idle_total))>
+                    <div class="fill idle" style:width=move || format!("{:.3}%", percent(idle_left(), idle_total))></div>
+                </div>
+            </div>
+            <div class="timeline-row">
+                <span class="timeline-label" id="absolute-bar-label">"Absolute"</span>
+                <div class="bar" role="meter" aria-labelledby="absolute-bar-label" data-testid="absolute-bar"
+                    aria-valuemin="0" aria-valuemax=absolute_total / 1000
+                    aria-valuenow=move || absolute_left().max(0) / 1000
+                    aria-valuetext=move || format!("{} left of {}", format_remaining(absolute_left()), format_remaining(absolute_total))>
+                    <div class="fill absolute" style:width=move || format!("{:.3}%", percent(absolute_left(), absolute_total))></div>
+                    <div class="deadline-mark" style:left=format!("{mark:.3}%") title="the session ends here if idle"></div>
+                </div>
+            </div>
+        </div>
+    }
+}

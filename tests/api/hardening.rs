@@ -1,0 +1,152 @@
+//! Answers that leak nothing: no caching of session data, HSTS in production, JSON errors with
+//! the right status for bodies and paths no server function takes, redirects that stay on this
+//! site, and the origin checks of state-changing requests.
+
+use reqwest::{redirect::Policy, Client};
+
+use crate::helpers::{TestApp, TestRedis, SAME_ORIGIN_JSON};
+
+fn header(res: &reqwest::Response, name: &str) -> String {
+    res.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn session_pages_and_api_answers_are_never_cached() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[]).await;
+    for path in ["/", "/api/session"] {
+        let res = app.get(path).await;
+        assert_eq!(header(&res, "cache-control"), "no-store", "{path}");
+    }
+    let res = app.post("/api/increment", &[]).await;
+    assert_eq!(header(&res, "cache-control"), "no-store");
+    assert_eq!(
+        header(&res, "strict-transport-security"),
+        "",
+        "no HSTS in development"
+    );
+}
+
+#[tokio::test]
+async fn production_sends_strict_transport_security_as_configured() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[("LEPTOS_ENV", "PROD")]).await;
+    let res = app.get("/healthz").await;
+    assert_eq!(
+        header(&res, "strict-transport-security"),
+        "max-age=31536000"
+    );
+    let app = TestApp::spawn(
+        &redis,
+        &[
+            ("LEPTOS_ENV", "PROD"),
+            ("HSTS_MAX_AGE_SECONDS", "600"),
+            ("HSTS_INCLUDE_SUBDOMAINS", "true"),
+        ],
+    )
+    .await;
+    let res = app.get("/").await;
+    assert_eq!(
+        header(&res, "strict-transport-security"),
+        "max-age=600; includeSubDomains"
+    );
+}
+
+#[tokio::test]
+async fn client_mistakes_get_json_errors_with_their_status() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[]).await;
+    let client = Client::new();
+    let post = |path: &str| {
+        let mut request = client.post(app.url(path));
+        for (name, value) in SAME_ORIGIN_JSON {
+            request = request.header(name, value);
+        }
+        request.header("content-type", "application/x-www-form-urlencoded")
+    };
+    let cases = [
+        (
+            post("/api/note").body(vec![b'a'; 3 * 1024 * 1024]),
+            413,
+            "payload_too_large",
+        ),
+        (
+            post("/api/note").body(b"note=\xff\xfe".to_vec()),
+            400,
+            "bad_request",
+        ),
+        (post("/api/x").body("a=1"), 404, "not_found"),
+        (client.get(app.url("/api/x")), 404, "not_found"),
+    ];
+    for (request, status, code) in cases {
+        let res = request.send().await.expect("the app answers");
+        let (got, content_type) = (res.status(), header(&res, "content-type"));
+        let body: serde_json::Value = res.json().await.expect("a JSON error");
+        assert_eq!(got, status, "{body}");
+        assert_eq!(content_type, "application/json");
+        assert_eq!(body["code"], code, "{body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(!message.contains("length limit") && !message.contains("server function"));
+    }
+    assert!(
+        redis.session_keys().is_empty(),
+        "no refused request made a session"
+    );
+}
+
+#[tokio::test]
+async fn a_form_posted_without_javascript_is_redirected_only_within_this_site() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[]).await;
+    let client = Client::builder().redirect(Policy::none()).build().unwrap();
+    let own_page = format!("http://{}/?from=form", app.addr);
+    for (referer, expected) in [
+        ("https://evil.example/", "/"),
+        ("//evil.example/", "/"),
+        (own_page.as_str(), "/?from=form"),
+    ] {
+        let res = client
+            .post(app.url("/api/increment"))
+            .header("accept", "text/html")
+            .header("sec-fetch-site", "same-origin")
+            .header("referer", referer)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_redirection(), "{}", res.status());
+        assert_eq!(header(&res, "location"), expected, "Referer {referer}");
+    }
+}
+
+#[tokio::test]
+async fn the_origin_must_match_scheme_host_and_port_and_without_it_the_referer_must() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[("DEMO_USERS", "ida:idas password")]).await;
+    let ours = format!("http://{}", app.addr);
+    let other_port = format!("http://127.0.0.1:{}", app.addr.port() + 1);
+    let ftp = format!("ftp://{}", app.addr);
+    let https = format!("https://{}", app.addr);
+    let own_page = format!("{ours}/");
+    let form = [("username", "ida"), ("password", "idas password")];
+    let json = ("accept", "application/json");
+    for (headers, status) in [
+        (vec![("origin", ftp.as_str())], 403),
+        (vec![("origin", https.as_str())], 403),
+        (vec![("origin", other_port.as_str())], 403),
+        (vec![("origin", "null")], 403),
+        (vec![], 403),
+        (vec![("referer", "http://evil.example/")], 403),
+        (vec![("referer", own_page.as_str())], 200),
+        (vec![("origin", ours.as_str())], 200),
+    ] {
+        let browser = app.new_browser();
+        let mut all = headers.clone();
+        all.push(json);
+        let res = browser.post_with_headers("/api/login", &all, &form).await;
+        assert_eq!(res.status(), status, "{headers:?}");
+    }
+}

@@ -1,0 +1,185 @@
+//! Bounded concurrent load against a test app, and the app's log lines captured per test.
+
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use reqwest::Client;
+use sessionboard::server::DEFAULT_LOG_FILTER;
+use tracing::{field::Field, Event, Level, Subscriber};
+use tracing_subscriber::{
+    layer::{Context, SubscriberExt},
+    EnvFilter, Layer,
+};
+
+use crate::helpers::http_client;
+
+/// One request of the load: when it started, how long it took, and what came back (`None`: no
+/// answer within the client's 10 s, or a broken connection).
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub started: Instant,
+    pub latency: Duration,
+    pub status: Option<u16>,
+    pub page: bool,
+    /// The page showed the "Session store unavailable" banner.
+    pub banner: bool,
+    pub body: String,
+}
+
+/// `workers` connections repeating requests with `cookie` until `stop` is set or `limit` has
+/// passed: worker 0 renders the page `/`, the others read `/api/session`.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    workers: Vec<tokio::task::JoinHandle<Vec<Sample>>>,
+}
+
+impl Load {
+    pub fn start(base: String, cookie: String, workers: usize, limit: Duration) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let deadline = Instant::now() + limit;
+        let workers = (0..workers)
+            .map(|worker| {
+                let (base, cookie, stop) = (base.clone(), cookie.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let client = http_client(false);
+                    let path = if worker == 0 { "/" } else { "/api/session" };
+                    let mut samples = Vec::new();
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        samples.push(one(&client, &base, path, &cookie).await);
+                    }
+                    samples
+                })
+            })
+            .collect();
+        Load { stop, workers }
+    }
+
+    /// Stops the workers and returns every sample, in order of start.
+    pub async fn finish(self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut samples = Vec::new();
+        for worker in self.workers {
+            samples.extend(worker.await.expect("load worker"));
+        }
+        samples.sort_by_key(|s| s.started);
+        samples
+    }
+}
+
+async fn one(client: &Client, base: &str, path: &str, cookie: &str) -> Sample {
+    let started = Instant::now();
+    let sent = client
+        .get(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .header("accept", "application/json")
+        .send()
+        .await;
+    let (status, body) = match sent {
+        Ok(res) => {
+            let status = res.status().as_u16();
+            (Some(status), res.text().await.unwrap_or_default())
+        }
+        Err(_) => (None, String::new()),
+    };
+    Sample {
+        started,
+        latency: started.elapsed(),
+        status,
+        page: path == "/",
+        banner: body.contains("Session store unavailable"),
+        body: if path == "/" { String::new() } else { body },
+    }
+}
+
+/// The latency at quantile `q` (0..=1) of `samples`.
+pub fn quantile(samples: &[&Sample], q: f64) -> Duration {
+    let mut latencies: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
+    latencies.sort();
+    if latencies.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len());
+    latencies[rank - 1]
+}
+
+/// A log line the app wrote, as the binary's default filter lets it through.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub at: Instant,
+    pub level: Level,
+    pub target: String,
+    pub message: String,
+}
+
+#[derive(Clone, Default)]
+pub struct Lines(Arc<Mutex<Vec<Line>>>);
+
+impl Lines {
+    pub fn between(&self, from: Instant, to: Instant) -> Vec<Line> {
+        let lines = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        lines
+            .iter()
+            .filter(|l| l.at >= from && l.at <= to)
+            .cloned()
+            .collect()
+    }
+}
+
+struct Capture(Lines);
+
+impl<S: Subscriber> Layer<S> for Capture {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                if self.0.is_empty() || field.name() == "message" {
+                    self.0 = format!("{}={value:?}", field.name());
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        let mut lines = (self.0).0.lock().unwrap_or_else(|p| p.into_inner());
+        lines.push(Line {
+            at: Instant::now(),
+            level: *event.metadata().level(),
+            target: event.metadata().target().to_string(),
+            message: message.0,
+        });
+    }
+}
+
+/// Runs `test` on a runtime of its own (2 workers) whose threads log only into the returned
+/// lines, filtered as the binary filters by default. Tests running in parallel use other threads,
+/// so they never mix in.
+pub fn with_captured_logs<F, Fut>(test: F) -> Lines
+where
+    F: FnOnce(Lines) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let lines = Lines::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(EnvFilter::new(DEFAULT_LOG_FILTER))
+        .with(Capture(lines.clone()));
+    let dispatch = tracing::Dispatch::new(subscriber);
+    let on_start = dispatch.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || {
+            // Kept for the thread's life: the runtime's threads end with the runtime.
+            std::mem::forget(tracing::dispatcher::set_default(&on_start));
+        })
+        .build()
+        .expect("a runtime");
+    let _guard = tracing::dispatcher::set_default(&dispatch);
+    runtime.block_on(test(lines.clone()));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    lines
+}

@@ -1,0 +1,189 @@
+//! Limits that cannot be turned on a victim: the hard lock is per (name, address), a name guessed
+//! from many addresses slows down instead of locking, an address over its limit touches no name;
+//! registrations are limited per address, never delay sign-ins, and unused accounts expire.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::{count, in_parallel, TestApp, TestRedis};
+
+#[tokio::test]
+async fn the_owner_signs_in_from_another_address_after_an_attackers_failures() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[("DEMO_USERS", "olga:olgas password")]).await;
+    let attacker = app.browser_from("127.0.0.1");
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        statuses.push(attacker.login("olga", &format!("guess {i}")).await);
+    }
+    assert_eq!(count(&statuses, 401), 5, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 3, "the pair is locked: {statuses:?}");
+
+    let owner = app.browser_from("127.0.0.10");
+    let started = Instant::now();
+    let status = owner.login("olga", "olgas password").await;
+    println!(
+        "owner's sign-in from another address after 8 failed guesses: {status} in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 200, "the owner is not locked out");
+    assert_eq!(
+        attacker.login("olga", "olgas password").await,
+        429,
+        "the attacker's address stays locked even with the password"
+    );
+}
+
+#[tokio::test]
+async fn guesses_from_many_addresses_slow_a_name_down_without_locking_its_owner_out() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(
+        &redis,
+        &[
+            ("DEMO_USERS", "pia:pias password"),
+            ("LOGIN_SLOWDOWN_AFTER_FAILURES_PER_USER", "3"),
+            ("LOGIN_SLOWDOWN_MAX_SECONDS", "2"),
+        ],
+    )
+    .await;
+    let mut statuses = Vec::new();
+    for i in 1..=4 {
+        let attacker = app.browser_from(&format!("127.0.1.{i}"));
+        statuses.push(attacker.login("pia", "a wrong guess").await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401]);
+    let res = app
+        .browser_from("127.0.1.5")
+        .login_response("pia", "another guess")
+        .await;
+    assert_eq!(res.status(), 429, "the next guess must wait");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("Try again in"));
+
+    let owner = app.browser_from("127.0.1.20");
+    let started = Instant::now();
+    let mut status = owner.login("pia", "pias password").await;
+    while status == 429 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        status = owner.login("pia", "pias password").await;
+    }
+    assert_eq!(status, 200, "the owner gets in within the cap");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn an_address_over_its_limit_touches_no_name() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(
+        &redis,
+        &[
+            ("DEMO_USERS", "quinn:quinns password"),
+            ("LOGIN_MAX_FAILURES_PER_ADDRESS", "3"),
+        ],
+    )
+    .await;
+    let attacker = app.browser_from("127.0.2.1");
+    for user in ["u1", "u2", "u3"] {
+        assert_eq!(attacker.login(user, "whatever1").await, 401);
+    }
+    for _ in 0..5 {
+        assert_eq!(attacker.login("quinn", "whatever1").await, 429);
+    }
+    let touched = redis.cli(&["--scan", "--pattern", "*quinn*"]);
+    assert_eq!(
+        touched.trim(),
+        "sessionboard:user:{quinn}:account",
+        "{touched}"
+    );
+    let owner = app.browser_from("127.0.2.2");
+    assert_eq!(owner.login("quinn", "quinns password").await, 200);
+}
+
+#[tokio::test]
+async fn registrations_are_limited_per_address() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[("REGISTRATION_MAX_PER_ADDRESS_PER_HOUR", "3")]).await;
+    let one = app.browser_from("127.0.3.1");
+    for name in ["reg1", "reg2", "reg3"] {
+        one.register(name, "a good password").await;
+    }
+    let form = [("username", "reg4"), ("password", "a good password")];
+    let res = one.post("/api/register", &form).await;
+    assert_eq!(res.status(), 429);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("Try again in"), "{message}");
+    let wait: u64 = message
+        .split("Try again in ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a number of seconds");
+    assert!((3500..=3600).contains(&wait), "{message}");
+    assert_eq!(
+        redis
+            .cli(&["EXISTS", "sessionboard:user:{reg4}:account"])
+            .trim(),
+        "0"
+    );
+    app.browser_from("127.0.3.2")
+        .register("reg4", "a good password")
+        .await;
+}
+
+#[tokio::test]
+async fn accounts_that_never_signed_in_expire() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[("ACCOUNT_UNUSED_TTL_SECONDS", "1")]).await;
+    app.register("used", "a good password").await;
+    app.register("unused", "a good password").await;
+    let ttl = redis.pttl("sessionboard:user:{used}:account");
+    assert!((1..=1000).contains(&ttl), "{ttl}");
+    assert_eq!(app.login("used", "a good password").await, 200);
+    assert_eq!(
+        redis.pttl("sessionboard:user:{used}:account"),
+        -1,
+        "kept once used"
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(redis.pttl("sessionboard:user:{unused}:account"), -2);
+    let default = TestApp::spawn(&redis, &[]).await;
+    default.register("later", "a good password").await;
+    let ttl = redis.pttl("sessionboard:user:{later}:account");
+    assert!(ttl > 29 * 24 * 3600 * 1000, "30 days by default: {ttl}");
+}
+
+#[tokio::test]
+async fn sign_ins_do_not_wait_behind_a_burst_of_registrations() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[("DEMO_USERS", "rosa:rosas password")]).await;
+    let owner = app.browser_from("127.0.4.1");
+    let started = Instant::now();
+    assert_eq!(owner.login("rosa", "rosas password").await, 200);
+    let quiet = started.elapsed();
+
+    let flood = app.browser_from("127.0.4.2");
+    let burst = tokio::spawn(async move {
+        in_parallel(150, move |i| {
+            let flood = flood.clone();
+            async move {
+                let name = format!("flood{i}");
+                let form = [("username", name.as_str()), ("password", "a good password")];
+                flood.post("/api/register", &form).await.status().as_u16()
+            }
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let owner = app.browser_from("127.0.4.3");
+    let started = Instant::now();
+    assert_eq!(owner.login("rosa", "rosas password").await, 200);
+    let during = started.elapsed();
+    let statuses = burst.await.unwrap();
+    println!("sign-in: {quiet:?} alone, {during:?} during a burst of 150 registrations");
+    assert_eq!(count(&statuses, 200), 150);
+    assert!(during < Duration::from_secs(1), "{during:?}");
+}

@@ -1,0 +1,450 @@
+//! The app on a Redis Cluster, a sentinel group, TLS servers and a minimal ACL user: the core
+//! flows on each, two instances sharing one cluster, and failovers measured under load (run
+//! with `--nocapture` to see the figures).
+
+use std::time::{Duration, Instant};
+
+use sessionboard::shared::clock::now_ms;
+
+use crate::helpers::{in_parallel, Browser, TestApp, TestRedis};
+use crate::redis_topologies::{Certificates, Cluster, Node, SentinelGroup, SERVICE};
+
+const USERS: &str = "hana:hanas password";
+/// `REDIS_PORT` when `REDIS_URL` says where Redis is.
+const NO_PORT: u16 = 1;
+
+/// Increment, note, sign-in, sessions list, revoke, sign-out and the exact TTL, on any topology.
+/// `keys` lists the session keys, `pttl` reads a key's TTL.
+async fn core_flows(app: &TestApp, keys: impl Fn() -> Vec<String>, pttl: impl Fn(&str) -> i64) {
+    let phone = app.new_browser();
+    assert_eq!(phone.increment().await, 1);
+    assert_eq!(phone.increment().await, 2);
+    assert_eq!(phone.save_note("on every topology").await.status(), 200);
+    let view = phone.session().await;
+    assert_eq!(view.data["note"], "on every topology");
+    let deadline = keys()
+        .iter()
+        .map(|key| now_ms() + pttl(key))
+        .min_by_key(|deadline| (deadline - view.expires_at).abs())
+        .expect("a session key");
+    assert!(
+        (deadline - view.expires_at).abs() <= 1_000,
+        "Redis TTL matches the app's"
+    );
+
+    assert_eq!(phone.login("hana", "hanas password").await, 200);
+    assert_eq!(phone.session().await.user.as_deref(), Some("hana"));
+    let laptop = app.new_browser();
+    assert_eq!(laptop.login("hana", "hanas password").await, 200);
+    let listed = phone.sessions().await;
+    assert_eq!(listed.len(), 2);
+    let laptops = laptop.session().await.id_fingerprint;
+    assert_eq!(phone.revoke(&laptops).await.status(), 200);
+    assert!(laptop.session().await.user.is_none(), "revoked");
+    phone.logout().await;
+    assert!(phone.session().await.user.is_none(), "signed out");
+}
+
+/// One writer's record under load: seconds (since the trigger) of each failed increment, how
+/// many increments were acknowledged, and the session's counter before and after.
+struct Writer {
+    errors: Vec<f64>,
+    /// The longest any one increment took to answer, in seconds.
+    slowest: f64,
+    acknowledged: i64,
+    before: i64,
+    after: Option<i64>,
+}
+
+impl Writer {
+    fn error_seconds(&self) -> f64 {
+        match (self.errors.first(), self.errors.last()) {
+            (Some(first), Some(last)) => last - first + 0.05,
+            _ => 0.0,
+        }
+    }
+
+    fn lost(&self) -> i64 {
+        self.after
+            .map_or(self.acknowledged, |after| {
+                self.before + self.acknowledged - after
+            })
+            .max(0)
+    }
+}
+
+async fn increment_status(browser: &Browser) -> (u16, i64) {
+    let res = browser.post("/api/increment", &[]).await;
+    let status = res.status().as_u16();
+    let counter = res.json::<i64>().await.unwrap_or_default();
+    (status, counter)
+}
+
+/// Increments through every browser until `until`; `trigger` is when the failure starts.
+async fn under_load(browsers: &[Browser], trigger: Instant, until: Instant) -> Vec<Writer> {
+    let browsers = browsers.to_vec();
+    in_parallel(browsers.len(), move |i| {
+        let browser = browsers[i].clone();
+        async move {
+            let before = browser.session().await.counter;
+            let (mut errors, mut acknowledged, mut slowest) = (Vec::new(), 0, 0.0f64);
+            while Instant::now() < until {
+                let sent = Instant::now();
+                let (status, _) = increment_status(&browser).await;
+                slowest = slowest.max(sent.elapsed().as_secs_f64());
+                if status == 200 {
+                    acknowledged += 1;
+                } else {
+                    errors.push(
+                        Instant::now()
+                            .saturating_duration_since(trigger)
+                            .as_secs_f64(),
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let mut after = None;
+            for _ in 0..100 {
+                let res = browser.get("/api/session").await;
+                if res.status() == 200 {
+                    let view: sessionboard::shared::dto::SessionView = res.json().await.unwrap();
+                    after = view.active.then_some(view.counter);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Writer {
+                errors,
+                slowest,
+                acknowledged,
+                before,
+                after,
+            }
+        }
+    })
+    .await
+}
+
+/// Prints and returns (max seconds of errors, sessions lost, acknowledged increments lost).
+fn report(what: &str, writers: &[Writer]) -> (f64, usize, i64) {
+    let seconds = writers
+        .iter()
+        .map(Writer::error_seconds)
+        .fold(0.0, f64::max);
+    let sessions_lost = writers.iter().filter(|w| w.after.is_none()).count();
+    let lost: i64 = writers.iter().map(Writer::lost).sum();
+    let acked: i64 = writers.iter().map(|w| w.acknowledged).sum();
+    let slowest = writers.iter().map(|w| w.slowest).fold(0.0, f64::max);
+    println!("FAILOVER {what}: {} writers, {seconds:.1} s of errors, slowest answer {slowest:.1} s, {sessions_lost} sessions lost, {lost} of {acked} acknowledged increments lost", writers.len());
+    (seconds, sessions_lost, lost)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_serves_two_instances_and_keeps_sessions_through_a_master_kill() {
+    let mut cluster = Cluster::start();
+    let env = [
+        ("REDIS_URL", cluster.url()),
+        ("DEMO_USERS", USERS.to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let one = TestApp::spawn_on(NO_PORT, &env).await;
+    let two = TestApp::spawn_on(NO_PORT, &env).await;
+    core_flows(&one, || cluster.session_keys(), |key| cluster.pttl(key)).await;
+
+    // A cookie from one instance works on the other; increments through both add up.
+    let visitor = one.new_browser();
+    assert_eq!(visitor.increment().await, 1);
+    let there = visitor.at(&two);
+    assert_eq!(
+        there.session().await.id_fingerprint,
+        visitor.session().await.id_fingerprint
+    );
+    let (a, b) = (visitor.clone(), there.clone());
+    in_parallel(40, move |i| {
+        let browser = if i % 2 == 0 { a.clone() } else { b.clone() };
+        async move { browser.increment().await }
+    })
+    .await;
+    assert_eq!(visitor.session().await.counter, 41);
+    // Revoking on one instance signs out on the other.
+    let (phone, laptop) = (one.new_browser(), two.new_browser());
+    assert_eq!(phone.login("hana", "hanas password").await, 200);
+    assert_eq!(laptop.login("hana", "hanas password").await, 200);
+    let handle = laptop.session().await.id_fingerprint;
+    assert_eq!(phone.revoke(&handle).await.status(), 200);
+    assert!(laptop.session().await.user.is_none());
+
+    // SIGKILL the master holding the first writer's session while 24 sessions take increments.
+    let mut writers = Vec::new();
+    let mut homes = Vec::new();
+    for _ in 0..24 {
+        let known = cluster.session_keys();
+        let browser = one.new_browser();
+        browser.increment().await;
+        let key = cluster
+            .session_keys()
+            .into_iter()
+            .find(|k| !known.contains(k));
+        homes.push(key.and_then(|key| cluster.master_of(&key)));
+        writers.push(browser);
+    }
+    let victim = homes[0].expect("the first session's master");
+    let start = Instant::now();
+    let trigger = start + Duration::from_secs(1);
+    let load = tokio::spawn({
+        let writers = writers.clone();
+        async move { under_load(&writers, trigger, trigger + Duration::from_secs(9)).await }
+    });
+    tokio::time::sleep_until(trigger.into()).await;
+    cluster.nodes[victim].kill();
+    let results = load.await.expect("load");
+    let (on, off): (Vec<_>, Vec<_>) = results
+        .into_iter()
+        .zip(&homes)
+        .partition(|(_, home)| **home == Some(victim));
+    let on: Vec<Writer> = on.into_iter().map(|(w, _)| w).collect();
+    let off: Vec<Writer> = off.into_iter().map(|(w, _)| w).collect();
+    let (_, lost_on, _) = report("cluster master kill, sessions on the failed master", &on);
+    let (_, lost_off, _) = report("cluster master kill, sessions on the other masters", &off);
+    assert_eq!(lost_on + lost_off, 0, "no session lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_group_follows_planned_and_crash_failovers() {
+    let mut group = SentinelGroup::start();
+    let env = [
+        ("REDIS_URL", group.url()),
+        ("DEMO_USERS", USERS.to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_on(NO_PORT, &env).await;
+    let first_master = group.master_port();
+    {
+        let master = group
+            .servers
+            .iter()
+            .find(|n| n.port == first_master)
+            .unwrap();
+        core_flows(&app, || master.session_keys(), |key| pttl(master, key)).await;
+    }
+    let writers: Vec<Browser> = (0..4).map(|_| app.new_browser()).collect();
+
+    // A planned failover under concurrent increments: nothing acknowledged may be lost.
+    let trigger = Instant::now() + Duration::from_secs(1);
+    let load = tokio::spawn({
+        let writers = writers.clone();
+        async move { under_load(&writers, trigger, trigger + Duration::from_secs(7)).await }
+    });
+    tokio::time::sleep_until(trigger.into()).await;
+    assert_eq!(
+        group.sentinels[0]
+            .cli(&["SENTINEL", "FAILOVER", SERVICE])
+            .trim(),
+        "OK"
+    );
+    let planned = load.await.expect("load");
+    let (_, sessions_lost, lost) = report("sentinel planned failover", &planned);
+    assert_ne!(group.master_port(), first_master, "the master moved");
+
+    // Do now what the sentinels do some seconds later: the old master follows the new one.
+    let new_master = group.master_port().to_string();
+    let old = group
+        .servers
+        .iter()
+        .find(|n| n.port == first_master)
+        .unwrap();
+    old.cli(&["REPLICAOF", "127.0.0.1", &new_master]);
+    group.wait_ready();
+
+    // SIGKILL the new master under load.
+    let trigger = Instant::now() + Duration::from_secs(1);
+    let load = tokio::spawn({
+        let writers = writers.clone();
+        async move { under_load(&writers, trigger, trigger + Duration::from_secs(9)).await }
+    });
+    tokio::time::sleep_until(trigger.into()).await;
+    group.master().kill();
+    let crashed = load.await.expect("load");
+    let (_, crash_sessions_lost, _) = report("sentinel master kill", &crashed);
+    assert_eq!(
+        group.master_port(),
+        first_master,
+        "the old master is master again"
+    );
+    assert_eq!(sessions_lost + crash_sessions_lost, 0, "no session lost");
+    assert_eq!(
+        lost, 0,
+        "a planned failover loses no acknowledged increment"
+    );
+}
+
+fn pttl(node: &Node, key: &str) -> i64 {
+    node.cli(&["PTTL", key]).trim().parse().unwrap_or(-3)
+}
+
+#[tokio::test]
+async fn a_private_ca_and_a_client_certificate_work_from_the_settings_alone() {
+    let certs = Certificates::generate();
+    let (ca, cert, key) = (
+        certs.file("ca.crt"),
+        certs.file("client.crt"),
+        certs.file("client.key"),
+    );
+    let server = certs.server(false);
+    let port = server.port.to_string();
+    let tls = [
+        ("REDIS_TLS", "true"),
+        ("REDIS_TLS_CA_FILE", ca.as_str()),
+        ("DEMO_USERS", USERS),
+    ];
+    let app = TestApp::spawn_on(server.port, &tls).await;
+    core_flows(&app, || server.session_keys(), |key| pttl(&server, key)).await;
+
+    // Without the CA the certificate is not trusted, and the start says which setting to fix.
+    let err = TestApp::try_spawn(
+        server.port,
+        &[("REDIS_TLS", "true"), ("REDIS_STARTUP_WAIT_SECONDS", "3")],
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert!(
+        err.contains("REDIS_TLS_CA_FILE") && !err.contains('\n'),
+        "{err}"
+    );
+
+    let strict = certs.server(true);
+    let url = format!("rediss://127.0.0.1:{}", strict.port);
+    let with_cert = [
+        ("REDIS_URL", url.as_str()),
+        ("REDIS_TLS_CA_FILE", ca.as_str()),
+        ("REDIS_TLS_CLIENT_CERT_FILE", cert.as_str()),
+        ("REDIS_TLS_CLIENT_KEY_FILE", key.as_str()),
+        ("DEMO_USERS", USERS),
+    ];
+    let app = TestApp::spawn_on(NO_PORT, &with_cert).await;
+    core_flows(&app, || strict.session_keys(), |key| pttl(&strict, key)).await;
+    let without = [
+        ("REDIS_URL", url.as_str()),
+        ("REDIS_TLS_CA_FILE", ca.as_str()),
+        ("REDIS_STARTUP_WAIT_SECONDS", "3"),
+    ];
+    let started = Instant::now();
+    let err = TestApp::try_spawn(NO_PORT, &without)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.contains("REDIS_TLS_CLIENT_CERT_FILE"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stopped at once, not after the wait"
+    );
+    drop(port);
+}
+
+/// The minimal ACL of README "Scaling out", with the default key prefix.
+pub const ACL_RULES: &str =
+    "resetkeys ~sessionboard:* resetchannels -@all +ping +role +cluster|slots \
++hget +hgetall +hmget +hset +hdel +hincrby +del +exists +incr +decr +pexpire +pexpireat +persist +pttl \
++evalsha +script|load +wait +zadd +zrem +zremrangebyscore +zcard";
+
+#[tokio::test]
+async fn a_minimal_acl_user_runs_the_app_and_a_prefix_outside_it_stops_the_start() {
+    let redis = TestRedis::start();
+    let mut rules: Vec<&str> = vec!["ACL", "SETUSER", "sessionboard", "on", ">app password 1"];
+    rules.extend(ACL_RULES.split(' '));
+    assert_eq!(redis.cli(&rules).trim(), "OK");
+    let user = [
+        ("REDIS_USERNAME", "sessionboard"),
+        ("REDIS_PASSWORD", "app password 1"),
+        ("DEMO_USERS", USERS),
+    ];
+    let app = TestApp::spawn(&redis, &user).await;
+    core_flows(&app, || redis.session_keys(), |key| redis.pttl(key)).await;
+    assert_eq!(app.login("hana", "hanas password").await, 200);
+    assert_eq!(
+        app.change_password("hanas password", "hanas new password")
+            .await
+            .status(),
+        200
+    );
+
+    let started = Instant::now();
+    let mut outside = user.to_vec();
+    outside.push(("REDIS_KEY_PREFIX", "elsewhere:"));
+    let err = TestApp::try_spawn(redis.port, &outside)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("NOPERM") && err.contains("REDIS_KEY_PREFIX"),
+        "{err}"
+    );
+    let mut wrong = user.to_vec();
+    wrong[1] = ("REDIS_PASSWORD", "not the password");
+    let err = TestApp::try_spawn(redis.port, &wrong)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.contains("REDIS_PASSWORD"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "refusals stop the start at once"
+    );
+}
+
+/// Mean milliseconds of a first visit (a new session) and of a sign-in.
+async fn write_latency(app: &TestApp) -> (f64, f64) {
+    let (mut visit, mut sign_in) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..10 {
+        let browser = app.new_browser();
+        let started = Instant::now();
+        assert_eq!(increment_status(&browser).await.0, 200);
+        visit += started.elapsed();
+        let started = Instant::now();
+        assert_eq!(browser.login("hana", "hanas password").await, 200);
+        sign_in += started.elapsed();
+    }
+    (visit.as_secs_f64() * 100.0, sign_in.as_secs_f64() * 100.0)
+}
+
+#[tokio::test]
+async fn sign_ins_wait_for_the_replicas_asked_for() {
+    let master = TestRedis::start();
+    let port = crate::helpers::free_port();
+    let replica_args = [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--replicaof",
+        "127.0.0.1",
+        &master.port.to_string(),
+    ];
+    let replica = Node::start(port, &replica_args.map(String::from), Vec::new());
+    crate::redis_topologies::wait_until(Duration::from_secs(10), "the replica syncs", || {
+        replica.info("replication", "master_link_status") == "up"
+    });
+    let plain = TestApp::spawn(&master, &[("DEMO_USERS", USERS)]).await;
+    let waiting = TestApp::spawn(
+        &master,
+        &[("DEMO_USERS", USERS), ("REDIS_WAIT_REPLICAS", "1")],
+    )
+    .await;
+    let (visit, sign_in) = write_latency(&plain).await;
+    let (visit_waiting, sign_in_waiting) = write_latency(&waiting).await;
+    println!("WAIT latency: first visit {visit:.1} ms -> {visit_waiting:.1} ms, sign-in {sign_in:.1} ms -> {sign_in_waiting:.1} ms (REDIS_WAIT_REPLICAS 0 -> 1, loopback)");
+
+    // Two replicas asked for, one there: the sign-in is not acknowledged.
+    let strict = TestApp::spawn(&master, &[("REDIS_WAIT_REPLICAS", "2")]).await;
+    let started = Instant::now();
+    assert_eq!(strict.login("hana", "hanas password").await, 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "bounded by the command timeout"
+    );
+}
