@@ -23,5 +23,8 @@ pub mod state;
 /// What the binary logs unless `RUST_LOG` says otherwise. tower-sessions logs an ERROR for every
 /// request that cannot load its session, and fred a warning per pooled connection: during an
 /// outage that floods the log. The session-store breaker (`redis::Breaker`) logs the outage once
-/// each way instead.
-pub const DEFAULT_LOG_FILTER: &str = "info,fred=error,tower_sessions_core=off";
+/// each way instead. The per-request line (`sessionboard::request`) is off too, so an outage
+/// under load still writes a handful of lines; `RUST_LOG=info` (or adding
+/// `sessionboard::request=info`) turns it on.
+pub const DEFAULT_LOG_FILTER: &str =
+    "info,fred=error,tower_sessions_core=off,sessionboard::request=off";

@@ -229,7 +229,11 @@ async fn x_request_id_round_trips_and_an_unusable_one_is_replaced() {
 async fn json_errors_carry_the_request_id() {
     let mut redis = TestRedis::start();
     let app = TestApp::spawn(&redis, &[]).await;
-    let id = [("x-request-id", "err-1"), ("accept", "application/json")];
+    let id = [
+        ("x-request-id", "err-1"),
+        ("accept", "application/json"),
+        ("sec-fetch-site", "same-origin"),
+    ];
     let form = [("username", "nobody"), ("password", "wrong password")];
     let res = app.post_with_headers("/api/login", &id, &form).await;
     assert_eq!(res.status(), 401);
@@ -247,9 +251,18 @@ async fn json_errors_carry_the_request_id() {
         (&"cross_site_request".into(), &"err-2".into())
     );
 
-    redis.stop();
+    let unknown = [("x-request-id", "err-4"), ("sec-fetch-site", "same-origin")];
     let res = app
-        .post_with_headers("/api/increment", &[("x-request-id", "err-3")], &[])
+        .post_with_headers("/api/no-such-thing", &unknown, &[])
+        .await;
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["request_id"], "err-4", "{body}");
+
+    redis.stop();
+    let same_site = [("x-request-id", "err-3"), ("sec-fetch-site", "same-origin")];
+    let res = app
+        .post_with_headers("/api/increment", &same_site, &[])
         .await;
     assert_eq!(res.status(), 503);
     let body: Value = res.json().await.unwrap();
