@@ -16,7 +16,7 @@ use axum::{
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
 use tower_http::{
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    request_id::{PropagateRequestIdLayer, SetRequestIdLayer},
     set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
 };
@@ -29,7 +29,7 @@ use super::{
         responses::{self, checked_body},
         security::{self, SiteScheme},
     },
-    observability::{drop_invalid_request_id, request_id_of},
+    observability::{drop_invalid_request_id, request_id_of, FastRequestId},
     sessions::{self, manage_sessions},
     state::AppState,
 };
@@ -115,7 +115,7 @@ pub fn app(state: AppState, pages: Pages) -> Router {
         ))
         .layer(middleware::from_fn_with_state(observer, observe_requests))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(FastRequestId))
         .layer(middleware::map_request(drop_invalid_request_id))
         .with_state(state)
 }

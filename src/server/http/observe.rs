@@ -2,7 +2,7 @@
 
 use std::{
     collections::HashSet,
-    sync::Arc,
+    sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
 
@@ -13,10 +13,11 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use tracing::Level;
 
 use crate::{
     server::{
-        observability::{request_id_of, Metrics, SessionFingerprint, CONTENT_TYPE as METRICS},
+        observability::{Metrics, SessionFingerprint, CONTENT_TYPE as METRICS, REQUEST_ID_HEADER},
         state::AppState,
     },
     shared::clock::now_ms,
@@ -31,6 +32,9 @@ pub const SERVER_FN_ROUTE: &str = "/api/{*fn_name}";
 pub struct Observer {
     metrics: Metrics,
     server_fns: Arc<HashSet<&'static str>>,
+    /// The router's route patterns, each copied once to a `&'static str` the first time it is
+    /// matched: the router's patterns are a fixed set, so this stays as small as the router.
+    patterns: Arc<RwLock<HashSet<&'static str>>>,
 }
 
 impl Observer {
@@ -41,23 +45,44 @@ impl Observer {
         Observer {
             metrics,
             server_fns: Arc::new(server_fns),
+            patterns: Arc::default(),
         }
+    }
+
+    fn pattern(&self, pattern: &str) -> &'static str {
+        let known = self
+            .patterns
+            .read()
+            .ok()
+            .and_then(|p| p.get(pattern).copied());
+        if let Some(known) = known {
+            return known;
+        }
+        let Ok(mut patterns) = self.patterns.write() else {
+            return "unmatched";
+        };
+        if let Some(known) = patterns.get(pattern) {
+            return known;
+        }
+        let leaked: &'static str = Box::leak(pattern.to_string().into_boxed_str());
+        patterns.insert(leaked);
+        leaked
     }
 
     /// The route pattern of a request: a server function's own path, the pattern it matched, or
     /// `unmatched` (static files and 404s).
-    fn route(&self, request: &Request<Body>) -> String {
+    fn route(&self, request: &Request<Body>) -> &'static str {
         match request
             .extensions()
             .get::<MatchedPath>()
             .map(MatchedPath::as_str)
         {
             Some(SERVER_FN_ROUTE) => match self.server_fns.get(request.uri().path()) {
-                Some(path) => (*path).to_string(),
-                None => SERVER_FN_ROUTE.to_string(),
+                Some(path) => path,
+                None => SERVER_FN_ROUTE,
             },
-            Some(pattern) => pattern.to_string(),
-            None => "unmatched".to_string(),
+            Some(pattern) => self.pattern(pattern),
+            None => "unmatched",
         }
     }
 }
@@ -72,25 +97,31 @@ pub async fn observe_requests(
     let started = Instant::now();
     let method = request.method().clone();
     let route = observer.route(&request);
-    let request_id = request_id_of(request.headers()).map(str::to_string);
+    // The log line's fields are gathered only when it will be written.
+    let logged = tracing::enabled!(target: "sessionboard::request", Level::INFO);
+    let request_id = logged
+        .then(|| request.headers().get(REQUEST_ID_HEADER).cloned())
+        .flatten();
     let response = next.run(request).await;
     let took = started.elapsed();
     let status = response.status().as_u16();
-    observer.metrics.http_request(&route, &method, status, took);
-    let session = response
-        .extensions()
-        .get::<SessionFingerprint>()
-        .map(|fingerprint| fingerprint.0.as_str());
-    tracing::info!(
-        target: "sessionboard::request",
-        method = method.as_str(),
-        route = route.as_str(),
-        status,
-        latency_ms = took.as_secs_f64() * 1000.0,
-        request_id = request_id.as_deref(),
-        session,
-        "request"
-    );
+    observer.metrics.http_request(route, &method, status, took);
+    if logged {
+        let session = response
+            .extensions()
+            .get::<SessionFingerprint>()
+            .map(|fingerprint| fingerprint.0.as_str());
+        tracing::info!(
+            target: "sessionboard::request",
+            method = method.as_str(),
+            route,
+            status,
+            latency_ms = took.as_secs_f64() * 1000.0,
+            request_id = request_id.as_ref().and_then(|id| id.to_str().ok()),
+            session,
+            "request"
+        );
+    }
     response
 }
 

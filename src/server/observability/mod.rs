@@ -8,7 +8,7 @@ mod request_id;
 
 pub use logging::{init_logging, json_lines};
 pub use metrics::{EndReason, LoginResult, Metrics, CONTENT_TYPE};
-pub use request_id::{drop_invalid_request_id, request_id_of, REQUEST_ID_HEADER};
+pub use request_id::{drop_invalid_request_id, request_id_of, FastRequestId, REQUEST_ID_HEADER};
 
 /// The fingerprint (`SessionHandle`) of the session a request used, put in the response's
 /// extensions by the session layer so the request log line can name the session without its id.
