@@ -3,15 +3,9 @@
 async fn main() -> std::process::ExitCode {
     use std::process::ExitCode;
 
-    use sessionboard::server::{config::Settings, startup::Application, DEFAULT_LOG_FILTER};
-    use tracing_subscriber::EnvFilter;
-
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),
-        )
-        .init();
+    use sessionboard::server::{
+        config::Settings, observability::init_logging, startup::Application, DEFAULT_LOG_FILTER,
+    };
 
     let settings = match Settings::load() {
         Ok(settings) => settings,
@@ -20,6 +14,7 @@ async fn main() -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
+    init_logging(settings.server.log_format, DEFAULT_LOG_FILTER);
     let leptos_options = match leptos::config::get_configuration(None) {
         Ok(conf) => with_hashed_names_detected(conf.leptos_options),
         Err(err) => {

@@ -1,6 +1,8 @@
 //! The routes, and the layers each passes through. Probes and static files stay outside the
 //! session layer, so they never touch Redis; state-changing requests from another site are
-//! refused before the session layer, so they never touch it either.
+//! refused before the session layer, so they never touch it either. Around everything: the
+//! request id (a usable `X-Request-Id` or a new one, echoed back), then the request's metrics and
+//! log line. `/metrics` is outside the session layer too, or on `METRICS_ADDR` alone.
 
 use axum::{
     body::Body,
@@ -13,16 +15,22 @@ use axum::{
 };
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
-use tower_http::{set_header::SetResponseHeaderLayer, timeout::TimeoutLayer};
+use tower_http::{
+    request_id::{PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    timeout::TimeoutLayer,
+};
 
 use super::{
     config::Environment,
     http::{
         failover, health,
+        observe::{self, observe_requests, Observer},
         responses::{self, checked_body},
         security::{self, SiteScheme},
         static_files::{self, cache_hashed_files, HashedFiles},
     },
+    observability::{drop_invalid_request_id, request_id_of, FastRequestId},
     sessions::{self, manage_sessions},
     state::AppState,
 };
@@ -84,21 +92,15 @@ pub fn app(state: AppState, pages: Pages) -> Router {
             HeaderValue::from_static("no-store"),
         ));
 
-    // Static files (and the not-found page): the hashed ones are marked immutable.
-    let hashed = HashedFiles::new(
-        state.leptos_options.hash_files,
-        &state.leptos_options.site_pkg_dir,
-    );
-    let files = Router::new()
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            pages.shell,
-        ))
-        .layer(middleware::from_fn_with_state(hashed, cache_hashed_files))
-        .with_state(state.clone());
-
-    Router::new()
+    let files = static_files(&state, pages);
+    let observer = Observer::new(state.metrics.clone());
+    let mut router = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/readyz", get(health::readyz));
+    if state.settings.server.metrics_addr.is_none() {
+        router = router.route("/metrics", get(observe::metrics));
+    }
+    router
         .merge(with_sessions)
         .fallback_service(files)
         .layer(security::security_headers())
@@ -106,11 +108,37 @@ pub fn app(state: AppState, pages: Pages) -> Router {
             hsts,
             responses::strict_transport_security,
         ))
+        // Inside the request-id and metrics layers: a 408 is counted and carries its request id.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             state.settings.server.request_timeout,
         ))
         .layer(static_files::compression())
+        .layer(middleware::from_fn_with_state(observer, observe_requests))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(FastRequestId))
+        .layer(middleware::map_request(drop_invalid_request_id))
+        .with_state(state)
+}
+
+/// Static files (and the not-found page): the hashed ones are marked immutable.
+fn static_files(state: &AppState, pages: Pages) -> Router {
+    let hashed = HashedFiles::new(
+        state.leptos_options.hash_files,
+        &state.leptos_options.site_pkg_dir,
+    );
+    Router::new()
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            pages.shell,
+        ))
+        .layer(middleware::from_fn_with_state(hashed, cache_hashed_files))
+        .with_state(state.clone())
+}
+
+/// `/metrics` alone, for `METRICS_ADDR`: a listener that need not be reachable from outside.
+pub fn metrics_only(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(observe::metrics))
         .with_state(state)
 }
 
@@ -119,7 +147,7 @@ async fn server_fn_handler(State(state): State<AppState>, request: Request<Body>
     let known = leptos::server_fn::axum::server_fn_paths()
         .any(|(known, method)| known == path && method == request.method());
     if !known {
-        return responses::unknown_api();
+        return responses::unknown_api(request_id_of(request.headers()));
     }
     handle_server_fns_with_context(move || provide_context(state.clone()), request)
         .await

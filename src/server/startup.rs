@@ -5,16 +5,18 @@
 
 use std::net::SocketAddr;
 
+use fred::{clients::SubscriberClient, prelude::ClientLike};
 use leptos::prelude::LeptosOptions;
 use tokio::net::TcpListener;
 
 use super::{
     accounts::{AccountError, AccountPolicy, Accounts, LoginLimits, PasswordError},
     config::Settings,
+    observability::Metrics,
     redis::{KeySpace, RedisError, RedisPool},
     router::{self, Pages},
     serve::{serve, ConnectionLimits},
-    sessions::{ExpiryPolicy, RedisSessionStore},
+    sessions::{expiry_events, ExpiryPolicy, RedisSessionStore},
     state::{AppState, Shared},
 };
 
@@ -24,7 +26,7 @@ pub enum StartupError {
     Redis(#[from] RedisError),
     #[error("could not prepare accounts: {0}")]
     Accounts(String),
-    #[error("cannot listen on {addr}: {source} (set LEPTOS_SITE_ADDR)")]
+    #[error("cannot listen on {addr}: {source} (set LEPTOS_SITE_ADDR or METRICS_ADDR)")]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
@@ -48,6 +50,9 @@ pub struct Application {
     pages: Pages,
     listener: TcpListener,
     addr: SocketAddr,
+    /// `METRICS_ADDR`'s listener, when set.
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
+    expiry_events: Option<SubscriberClient>,
 }
 
 impl Application {
@@ -60,31 +65,38 @@ impl Application {
     ) -> Result<Application, StartupError> {
         let site_addr = settings.server.site_addr;
         leptos_options.site_addr = site_addr;
+        let metrics_addr = settings.server.metrics_addr;
         let state = connect(settings, leptos_options).await?;
-        let listener =
-            TcpListener::bind(site_addr)
-                .await
-                .map_err(|source| StartupError::Listen {
-                    addr: site_addr,
-                    source,
-                })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| StartupError::Listen {
-                addr: site_addr,
-                source,
-            })?;
+        let (listener, addr) = bind(site_addr).await?;
+        let metrics_listener = match metrics_addr {
+            Some(metrics_addr) => Some(bind(metrics_addr).await?),
+            None => None,
+        };
+        let expiry_events = if state.settings.session.expiry_events {
+            let settings = &state.settings.redis;
+            let store = state.sessions.clone();
+            Some(expiry_events::subscribe(settings, &state.redis.pool, store).await?)
+        } else {
+            None
+        };
         Ok(Application {
             state,
             pages,
             listener,
             addr,
+            metrics_listener,
+            expiry_events,
         })
     }
 
     /// Where it listens (the real port when the settings said 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     pub fn state(&self) -> &AppState {
@@ -94,6 +106,12 @@ impl Application {
     /// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the Redis pool closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let redis = self.state.redis.clone();
+        if let Some((listener, addr)) = self.metrics_listener {
+            let metrics = router::metrics_only(self.state.clone());
+            tracing::info!("serving /metrics on http://{addr}");
+            // Stops with the process; a scrape in flight at shutdown does not matter.
+            tokio::spawn(async move { axum::serve(listener, metrics).await });
+        }
         let server = &self.state.settings.server;
         let limits = ConnectionLimits {
             header_read: server.header_read_timeout,
@@ -104,6 +122,9 @@ impl Application {
         tracing::info!("listening on http://{}", self.addr);
         serve(self.listener, router, limits, shutdown_signal()).await;
         tracing::info!("stopped accepting requests; closing the Redis pool");
+        if let Some(subscriber) = self.expiry_events {
+            let _ = subscriber.quit().await;
+        }
         redis.quit().await;
         Ok(())
     }
@@ -115,6 +136,7 @@ async fn connect(
     leptos_options: LeptosOptions,
 ) -> Result<AppState, StartupError> {
     let redis = RedisPool::connect(&settings.redis).await?;
+    let metrics = Metrics::new(redis.reconnects());
     let keys = KeySpace::new(&settings.redis.key_prefix);
     let auth = &settings.auth;
     let policy = AccountPolicy {
@@ -134,6 +156,7 @@ async fn connect(
         keys.clone(),
         policy,
         redis.breaker().clone(),
+        metrics.clone(),
     )
     .await?
     .with_replica_wait(redis.replica_wait());
@@ -144,16 +167,31 @@ async fn connect(
         absolute: settings.session.absolute_timeout,
         refresh_fraction: settings.session.refresh_fraction,
     };
-    let sessions =
-        RedisSessionStore::with_breaker(redis.pool.clone(), keys, policy, redis.breaker().clone())
-            .with_replica_wait(redis.replica_wait());
+    let owner_keys = settings.session.expiry_events;
+    let sessions = RedisSessionStore::observed(
+        redis.pool.clone(),
+        keys,
+        policy,
+        redis.breaker().clone(),
+        metrics.clone(),
+        owner_keys,
+    )
+    .with_replica_wait(redis.replica_wait());
     Ok(AppState::new(Shared {
         settings,
         leptos_options,
         redis,
         sessions,
         accounts,
+        metrics,
     }))
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let failed = |source| StartupError::Listen { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    Ok((listener, bound))
 }
 
 async fn shutdown_signal() {

@@ -6,7 +6,10 @@ use std::{ops::Deref, sync::Arc};
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
-use super::{accounts::Accounts, config::Settings, redis::RedisPool, sessions::RedisSessionStore};
+use super::{
+    accounts::Accounts, config::Settings, observability::Metrics, redis::RedisPool,
+    sessions::RedisSessionStore,
+};
 
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
@@ -17,6 +20,7 @@ pub struct Shared {
     pub redis: RedisPool,
     pub sessions: RedisSessionStore,
     pub accounts: Accounts,
+    pub metrics: Metrics,
 }
 
 impl AppState {

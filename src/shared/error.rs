@@ -65,6 +65,10 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// A sentence for the user.
     pub message: String,
+    /// The id of the request that failed (its `X-Request-Id`), for the user to quote; set by the
+    /// server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
@@ -72,7 +76,25 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            request_id: None,
         }
+    }
+
+    pub fn with_request_id(self, request_id: Option<String>) -> Self {
+        ApiError { request_id, ..self }
+    }
+
+    /// Names the request being served (a no-op in the browser).
+    fn of_this_request(self) -> Self {
+        #[cfg(feature = "ssr")]
+        if let Some(parts) = leptos::prelude::use_context::<axum::http::request::Parts>() {
+            let id = parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok());
+            return self.with_request_id(id.map(str::to_string));
+        }
+        self
     }
 
     /// True when the session store could not be reached; the UI shows its banner for it.
@@ -96,22 +118,24 @@ impl FromServerFnError for ApiError {
             | ServerFnErrorErr::Deserialization(_) => {
                 ApiError::new(ErrorCode::BadRequest, "The request was not understood.").answered()
             }
-            _ => ApiError::new(ErrorCode::Internal, "Something went wrong on the server."),
+            _ => ApiError::new(ErrorCode::Internal, "Something went wrong on the server.")
+                .of_this_request(),
         }
     }
 }
 
 impl ApiError {
     /// Makes this error the answer of the server function being served: its status follows from
-    /// the code. A no-op in the browser.
+    /// the code, and it carries the request id. A no-op in the browser.
     pub fn answered(self) -> Self {
+        let error = self.of_this_request();
         #[cfg(feature = "ssr")]
         if let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-            if let Ok(status) = axum::http::StatusCode::from_u16(self.code.status()) {
+            if let Ok(status) = axum::http::StatusCode::from_u16(error.code.status()) {
                 options.set_status(status);
             }
         }
-        self
+        error
     }
 }
 

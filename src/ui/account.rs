@@ -52,8 +52,18 @@ pub async fn login(username: String, password: String) -> Result<String, ApiErro
 /// Signs out: the session is deleted from Redis and the cookie cleared. `POST /api/logout`.
 #[server(prefix = "/api", endpoint = "logout")]
 pub async fn logout() -> Result<(), ApiError> {
-    use crate::server::{context, error::answer};
-    answer(async { Ok(context::app_session()?.forget().await?) }.await)
+    use crate::server::{context, error::answer, observability::EndReason};
+    answer(
+        async {
+            if context::app_session()?.forget().await? {
+                context::state()?
+                    .metrics
+                    .sessions_ended(EndReason::SignedOut, 1);
+            }
+            Ok(())
+        }
+        .await,
+    )
 }
 
 /// The signed-in user's live sessions. `GET /api/sessions`.
@@ -89,7 +99,7 @@ pub async fn list_sessions() -> Result<Vec<SessionListing>, ApiError> {
 #[server(prefix = "/api", endpoint = "sessions/revoke")]
 pub async fn revoke_session(handle: String, password: Option<String>) -> Result<(), ApiError> {
     use crate::{
-        server::{context, error::answer, sessions::SessionHandle},
+        server::{context, error::answer, observability::EndReason, sessions::SessionHandle},
         shared::error::ErrorCode,
     };
     answer(
@@ -103,6 +113,9 @@ pub async fn revoke_session(handle: String, password: Option<String>) -> Result<
                 .revoke(&user, &SessionHandle::from_client(handle))
                 .await?
             {
+                context::state()?
+                    .metrics
+                    .sessions_ended(EndReason::Revoked, 1);
                 Ok(())
             } else {
                 Err(ApiError::new(ErrorCode::NotFound, "No such session."))
@@ -116,15 +129,19 @@ pub async fn revoke_session(handle: String, password: Option<String>) -> Result<
 /// `password` unless it was entered within the re-authentication window.
 #[server(prefix = "/api", endpoint = "sessions/revoke-others")]
 pub async fn revoke_other_sessions(password: Option<String>) -> Result<usize, ApiError> {
-    use crate::server::{context, error::answer};
+    use crate::server::{context, error::answer, observability::EndReason};
     answer(
         async {
             let (session, user) = context::signed_in().await?;
-            context::state()?
+            let state = context::state()?;
+            state
                 .accounts
                 .reauthenticate(&session, &user, password, &context::client())
                 .await?;
-            Ok(session.revoke_others(&user).await?)
+            let revoked = session.revoke_others(&user).await?;
+            let ended = u64::try_from(revoked).unwrap_or(u64::MAX);
+            state.metrics.sessions_ended(EndReason::Revoked, ended);
+            Ok(revoked)
         }
         .await,
     )
@@ -135,17 +152,20 @@ pub async fn revoke_other_sessions(password: Option<String>) -> Result<usize, Ap
 #[server(prefix = "/api", endpoint = "password")]
 pub async fn change_password(current: String, new: String) -> Result<usize, ApiError> {
     use crate::{
-        server::{context, error::answer},
+        server::{context, error::answer, observability::EndReason},
         shared::input::Password,
     };
     answer(
         async {
             let new = Password::new_checked(new)?;
             let (session, user) = context::signed_in().await?;
-            let signed_out = context::state()?
+            let state = context::state()?;
+            let signed_out = state
                 .accounts
                 .change_password(&session, &user, current, new, &context::client())
                 .await?;
+            let ended = u64::try_from(signed_out).unwrap_or(u64::MAX);
+            state.metrics.sessions_ended(EndReason::Revoked, ended);
             Ok(signed_out)
         }
         .await,

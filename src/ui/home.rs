@@ -85,8 +85,18 @@ pub async fn save_preferences(theme: String) -> Result<Theme, ApiError> {
 /// Deletes the session from Redis and clears its cookie. `POST /api/forget`.
 #[server(prefix = "/api", endpoint = "forget")]
 pub async fn forget_session() -> Result<(), ApiError> {
-    use crate::server::{context, error::answer};
-    answer(async { Ok(context::app_session()?.forget().await?) }.await)
+    use crate::server::{context, error::answer, observability::EndReason};
+    answer(
+        async {
+            if context::app_session()?.forget().await? {
+                context::state()?
+                    .metrics
+                    .sessions_ended(EndReason::Forgotten, 1);
+            }
+            Ok(())
+        }
+        .await,
+    )
 }
 
 #[component]

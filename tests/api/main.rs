@@ -9,6 +9,7 @@ mod hardening;
 mod helpers;
 mod load;
 mod lockout;
+mod observability;
 mod outages;
 mod probes_and_config;
 mod reauth;

@@ -17,6 +17,7 @@ pub use password::{PasswordError, ITERATIONS, MEMORY_KIB, PARALLELISM};
 use self::{limiter::LoginLimiter, store::AccountStore};
 use crate::{
     server::{
+        observability::{LoginResult, Metrics},
         redis::{Breaker, KeySpace, ReplicaWait, WindowCounter},
         sessions::{AppSession, ClientInfo, SessionError},
     },
@@ -72,6 +73,7 @@ pub struct Accounts {
     decoy_hash: Arc<str>,
     /// The session store's breaker: accounts live in the same Redis.
     breaker: Breaker,
+    metrics: Metrics,
 }
 
 impl Accounts {
@@ -80,6 +82,7 @@ impl Accounts {
         keys: KeySpace,
         policy: AccountPolicy,
         breaker: Breaker,
+        metrics: Metrics,
     ) -> Result<Accounts, PasswordError> {
         Ok(Accounts {
             store: AccountStore::new(pool.clone(), keys.clone()),
@@ -89,6 +92,7 @@ impl Accounts {
             policy,
             decoy_hash: password::decoy_hash().await?.into(),
             breaker,
+            metrics,
         })
     }
 
@@ -99,7 +103,8 @@ impl Accounts {
     }
 
     /// Creates an account for a visitor at `client`, within the registrations allowed from its
-    /// address; the account expires unless it signs in within the configured time.
+    /// address; the account expires unless it signs in within the configured time. Counted in
+    /// `sessionboard_registrations_total`.
     pub async fn register(
         &self,
         username: &Username,
@@ -112,7 +117,9 @@ impl Accounts {
             return Err(AccountError::TooManyRegistrations(wait));
         }
         self.create(username, password, Some(self.policy.unused_account_ttl))
-            .await
+            .await?;
+        self.metrics.registered();
+        Ok(())
     }
 
     async fn create(
@@ -123,7 +130,10 @@ impl Accounts {
     ) -> Result<(), AccountError> {
         let hash = password::hash(password).await?;
         if self
-            .redis(self.store.create(username, &hash, now_ms(), unused_ttl))
+            .redis(
+                "account_create",
+                self.store.create(username, &hash, now_ms(), unused_ttl),
+            )
             .await?
         {
             Ok(())
@@ -132,9 +142,30 @@ impl Accounts {
         }
     }
 
-    /// Checks the credentials within the attempt limits and signs `session` in with a new id.
-    /// A name that is not even valid is just a wrong name: same answer, same cost.
+    /// Checks the credentials within the attempt limits and signs `session` in with a new id;
+    /// counts the attempt by its result.
     pub async fn sign_in(
+        &self,
+        session: &AppSession,
+        username: &str,
+        password: String,
+        client: &ClientInfo,
+    ) -> Result<Username, AccountError> {
+        let outcome = self
+            .check_and_sign_in(session, username, password, client)
+            .await;
+        match &outcome {
+            Ok(_) => self.metrics.login(LoginResult::Ok),
+            Err(AccountError::InvalidCredentials) => self.metrics.login(LoginResult::Invalid),
+            Err(AccountError::TooManyAttempts(_)) => self.metrics.login(LoginResult::Limited),
+            // The store failed: no verdict on the credentials.
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    /// A name that is not even valid is just a wrong name: same answer, same cost.
+    async fn check_and_sign_in(
         &self,
         session: &AppSession,
         username: &str,
@@ -145,7 +176,7 @@ impl Accounts {
         let password = Password::attempt(password).ok_or(AccountError::InvalidCredentials)?;
         let Ok(name) = Username::parse(username) else {
             if let Some(wait) = self
-                .redis(self.limiter.attempt(None, &client.address))
+                .redis("login_attempt", self.limiter.attempt(None, &client.address))
                 .await?
             {
                 return Err(AccountError::TooManyAttempts(wait));
@@ -160,7 +191,9 @@ impl Accounts {
         // every other session; one checked against the old password must not outlive it. The
         // change writes the hash before reading the index, this reads the hash after writing its
         // entry: one of the two always sees the other.
-        let now_stored = self.redis(self.store.password_hash(name)).await?;
+        let now_stored = self
+            .redis("account_read", self.store.password_hash(name))
+            .await?;
         if now_stored.as_deref() != Some(verified.as_str()) {
             session.forget().await?;
             return Err(AccountError::InvalidCredentials);
@@ -183,7 +216,10 @@ impl Accounts {
         self.limited_verify(user, current, &client.address).await?;
         let hash = password::hash(new).await?;
         if !self
-            .redis(self.store.set_password_hash(user, &hash))
+            .redis(
+                "account_set_password",
+                self.store.set_password_hash(user, &hash),
+            )
             .await?
         {
             return Err(AccountError::InvalidCredentials);
@@ -239,15 +275,17 @@ impl Accounts {
         address: &str,
     ) -> Result<String, AccountError> {
         if let Some(wait) = self
-            .redis(self.limiter.attempt(Some(user), address))
+            .redis("login_attempt", self.limiter.attempt(Some(user), address))
             .await?
         {
             return Err(AccountError::TooManyAttempts(wait));
         }
         match self.verify(Some(user), password).await? {
             Some(hash) => {
-                self.redis(self.limiter.succeeded(user, address)).await?;
-                self.redis(self.store.mark_used(user)).await?;
+                self.redis("login_succeeded", self.limiter.succeeded(user, address))
+                    .await?;
+                self.redis("account_mark_used", self.store.mark_used(user))
+                    .await?;
                 Ok(hash)
             }
             None => Err(AccountError::InvalidCredentials),
@@ -257,9 +295,10 @@ impl Accounts {
     /// One call on the accounts in Redis, through the breaker.
     async fn redis<T>(
         &self,
+        operation: &'static str,
         call: impl std::future::Future<Output = Result<T, fred::error::Error>>,
     ) -> Result<T, fred::error::Error> {
-        self.breaker.run(call).await
+        self.metrics.redis(operation, self.breaker.run(call)).await
     }
 
     /// Whether the password is the user's; an unknown user costs one hash all the same.
@@ -269,7 +308,10 @@ impl Accounts {
         password: Password,
     ) -> Result<Option<String>, AccountError> {
         let stored = match user {
-            Some(user) => self.redis(self.store.password_hash(user)).await?,
+            Some(user) => {
+                self.redis("account_read", self.store.password_hash(user))
+                    .await?
+            }
             None => None,
         };
         match stored {

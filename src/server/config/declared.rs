@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use crate::server::client_address::TrustedProxies;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 
-use super::{topology, ConfigError, Environment, SameSite};
+use super::{topology, ConfigError, Environment, LogFormat, SameSite};
 
 /// What an entry says about one setting read through figment.
 pub struct Setting {
@@ -140,6 +140,9 @@ declare! {
         check environment;
     site_addr: SocketAddr = "127.0.0.1:3000", "LEPTOS_SITE_ADDR", "an address like 127.0.0.1:3000";
     data_dir: PathBuf = "data", "SESSIONBOARD_DATA_DIR", "a folder path";
+    metrics_addr: SocketAddr, "METRICS_ADDR", "an address like 127.0.0.1:9100";
+    log_format: String => Option<LogFormat> = "auto", "LOG_FORMAT", "auto, json or pretty",
+        check log_format;
     hsts_max_age_seconds: u64 = "31536000", "HSTS_MAX_AGE_SECONDS",
         "a whole number of seconds (0 = tell browsers to forget the policy)";
     hsts_include_subdomains: bool = "false", "HSTS_INCLUDE_SUBDOMAINS", "true or false";
@@ -201,6 +204,7 @@ declare! {
         check switch;
     cookie_same_site: String => SameSite = "lax", "SESSION_COOKIE_SAME_SITE", "lax or strict",
         check same_site;
+    expiry_events: bool = "false", "SESSION_EXPIRY_EVENTS", "true or false";
 
     [auth]
     max_failures_per_user: u32 = "5", "LOGIN_MAX_FAILURES_PER_USER", "a whole number above 0",
@@ -248,6 +252,16 @@ fn switch(name: String) -> Option<Switch> {
         "auto" => Some(Switch::Auto),
         "true" | "1" | "on" => Some(Switch::On),
         "false" | "0" | "off" => Some(Switch::Off),
+        _ => None,
+    }
+}
+
+/// `None` is "auto": pretty in development, JSON in production.
+fn log_format(name: String) -> Option<Option<LogFormat>> {
+    match name.to_ascii_lowercase().as_str() {
+        "auto" => Some(None),
+        "json" => Some(Some(LogFormat::Json)),
+        "pretty" => Some(Some(LogFormat::Pretty)),
         _ => None,
     }
 }

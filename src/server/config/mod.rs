@@ -77,6 +77,16 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// `TRUSTED_PROXIES`: peers whose `Forwarded` / `X-Forwarded-For` name the client.
     pub trusted_proxies: TrustedProxies,
+    /// `METRICS_ADDR`: when set, `/metrics` is served there only (not on the site address).
+    pub metrics_addr: Option<SocketAddr>,
+    pub log_format: LogFormat,
+}
+
+/// `LOG_FORMAT`: one JSON object per line for log collectors, or text for a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +134,9 @@ pub struct SessionSettings {
     pub cookie_secure: bool,
     pub cookie_same_site: SameSite,
     pub secret: SessionSecret,
+    /// `SESSION_EXPIRY_EVENTS`: count expired sessions and prune their index entries from Redis
+    /// keyspace notifications.
+    pub expiry_events: bool,
     /// `SESSION_SECRET_PREVIOUS`: cookies signed with one of these are still accepted, and
     /// re-issued signed with `secret`.
     pub previous_secrets: Vec<SecretString>,
@@ -226,6 +239,12 @@ impl Settings {
             server: ServerSettings {
                 site_addr: server.site_addr,
                 data_dir: server.data_dir,
+                metrics_addr: server.metrics_addr,
+                log_format: server.log_format.unwrap_or(if production {
+                    LogFormat::Json
+                } else {
+                    LogFormat::Pretty
+                }),
                 hsts_max_age: Duration::from_secs(server.hsts_max_age_seconds),
                 hsts_include_subdomains: server.hsts_include_subdomains,
                 header_read_timeout: server.header_read_timeout_seconds,
@@ -328,6 +347,7 @@ impl SessionSettings {
             cookie_secure,
             cookie_same_site: session.cookie_same_site,
             secret,
+            expiry_events: session.expiry_events,
             previous_secrets,
         }
     }

@@ -1,4 +1,4 @@
-//! Reading settings: defaults, layering, and the one-line errors.
+//! Reading settings: defaults, layering, the one-line errors, and secrets that never print.
 
 use super::*;
 
@@ -134,6 +134,18 @@ fn the_dev_secret_file_is_private() {
     assert!(secret.expose_secret().len() >= MIN_SECRET_LEN);
     assert_eq!(mode & 0o777, 0o600);
     assert_eq!(secret.expose_secret(), again.expose_secret());
+}
+
+#[test]
+fn logs_are_pretty_in_development_and_json_in_production_unless_chosen() {
+    assert_eq!(parse(&[]).unwrap().server.log_format, LogFormat::Pretty);
+    let secret = "s".repeat(32);
+    let production = parse(&[("LEPTOS_ENV", "PROD"), ("SESSION_SECRET", &secret)]).unwrap();
+    assert_eq!(production.server.log_format, LogFormat::Json);
+    let chosen = parse(&[("LOG_FORMAT", "json")]).unwrap();
+    assert_eq!(chosen.server.log_format, LogFormat::Json);
+    let err = parse(&[("LOG_FORMAT", "xml")]).unwrap_err().to_string();
+    assert!(err.starts_with("LOG_FORMAT"), "{err}");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use axum::{
 };
 
 use crate::{
-    server::state::AppState,
+    server::{observability::request_id_of, state::AppState},
     shared::error::{ApiError, ErrorCode},
 };
 
@@ -30,6 +30,7 @@ pub async fn hold_during_failover(
     let error = ApiError::new(
         ErrorCode::SessionStoreUnavailable,
         "The session store is changing masters — retrying. Nothing was changed.",
-    );
+    )
+    .with_request_id(request_id_of(request.headers()).map(str::to_string));
     (StatusCode::SERVICE_UNAVAILABLE, Json(error)).into_response()
 }

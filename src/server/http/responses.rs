@@ -17,15 +17,20 @@ use axum::{
 };
 use http_body_util::LengthLimitError;
 
-use crate::shared::error::{ApiError, ErrorCode};
+use crate::{
+    server::observability::request_id_of,
+    shared::error::{ApiError, ErrorCode},
+};
 
 /// The largest request body the API reads; its forms hold a note of 200 characters at most.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// An error answer: `{code, message}` as `application/json`, its status following from the code.
-pub fn json_error(code: ErrorCode, message: &str) -> Response {
+/// An error answer: `{code, message, request_id}` as `application/json`, its status following
+/// from the code.
+pub fn json_error(code: ErrorCode, message: &str, request_id: Option<&str>) -> Response {
     let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    (status, Json(ApiError::new(code, message))).into_response()
+    let error = ApiError::new(code, message).with_request_id(request_id.map(str::to_string));
+    (status, Json(error)).into_response()
 }
 
 /// The `Strict-Transport-Security` value production sends, or `None` outside production.
@@ -68,32 +73,42 @@ pub async fn checked_body(request: Request, next: Next) -> Response {
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let request_id = request_id_of(request.headers()).map(str::to_string);
+    let request_id = request_id.as_deref();
     if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return too_large();
+        return too_large(request_id);
     }
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
-        Err(err) if is_length_limit(&err) => return too_large(),
-        Err(_) => return json_error(ErrorCode::BadRequest, "The request body could not be read."),
+        Err(err) if is_length_limit(&err) => return too_large(request_id),
+        Err(_) => {
+            return json_error(
+                ErrorCode::BadRequest,
+                "The request body could not be read.",
+                request_id,
+            )
+        }
     };
     if claims_text(&parts.headers) && std::str::from_utf8(&bytes).is_err() {
         return json_error(
             ErrorCode::BadRequest,
             "The request body is not valid UTF-8.",
+            request_id,
         );
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }
 
-fn too_large() -> Response {
+fn too_large(request_id: Option<&str>) -> Response {
     json_error(
         ErrorCode::PayloadTooLarge,
         &format!(
             "The request body is larger than {} KiB.",
             MAX_BODY_BYTES / 1024
         ),
+        request_id,
     )
 }
 
@@ -121,6 +136,10 @@ fn claims_text(headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// The answer for an `/api/…` path that names no server function.
-pub fn unknown_api() -> Response {
-    json_error(ErrorCode::NotFound, "There is no such API endpoint.")
+pub fn unknown_api(request_id: Option<&str>) -> Response {
+    json_error(
+        ErrorCode::NotFound,
+        "There is no such API endpoint.",
+        request_id,
+    )
 }

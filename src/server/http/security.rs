@@ -18,7 +18,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use url::Url;
 
 use super::responses::json_error;
-use crate::shared::error::ErrorCode;
+use crate::{server::observability::request_id_of, shared::error::ErrorCode};
 
 /// The scheme this site is served on, as browsers see it: https whenever the session cookie is
 /// Secure (a Secure cookie only travels over https, even when a proxy in front speaks http to
@@ -65,6 +65,7 @@ pub async fn refuse_cross_site(
         return json_error(
             ErrorCode::CrossSiteRequest,
             "This request came from another site and was refused.",
+            request_id_of(headers),
         );
     }
     next.run(request).await

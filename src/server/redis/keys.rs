@@ -3,6 +3,8 @@
 //! | key | type | TTL |
 //! | --- | --- | --- |
 //! | `sessionboard:session:{<id>}` | hash: one session (see `sessions::record`) | the session's deadline |
+//! | `sessionboard:session-owner:{<id>}` | string: the signed-in user (only with `SESSION_EXPIRY_EVENTS`) | the absolute timeout + 1 min |
+//! | `sessionboard:sessions:live` | sorted set: session handle → deadline (the live-session gauge) | none |
 //! | `sessionboard:user:{<name>}:account` | hash: password hash, created_at | none |
 //! | `sessionboard:user:{<name>}:sessions` | hash: handle → index entry (JSON) | the absolute timeout, renewed at each sign-in |
 //! | `sessionboard:login-failures:user:{<name>}:ip:<addr>` | integer: attempts at a name from one address | the failure window |
@@ -35,6 +37,23 @@ impl KeySpace {
 
     pub fn session(&self, id: &Id) -> String {
         format!("{}session:{{{id}}}", self.prefix)
+    }
+
+    /// The id in a session key, if `key` is one (an expired key named by a keyspace event).
+    pub fn session_id_in<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(&*self.prefix)?
+            .strip_prefix("session:{")?
+            .strip_suffix('}')
+    }
+
+    /// Who a signed-in session belongs to, kept past the session's own deadline so the handler
+    /// of its expiry event can still find its user-index entry.
+    pub fn session_owner(&self, id: &str) -> String {
+        format!("{}session-owner:{{{id}}}", self.prefix)
+    }
+
+    pub fn live_sessions(&self) -> String {
+        format!("{}sessions:live", self.prefix)
     }
 
     pub fn account(&self, user: &Username) -> String {

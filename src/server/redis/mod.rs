@@ -13,9 +13,13 @@ use std::{
 };
 
 use fred::{
-    prelude::{ClientLike, EventInterface, HashesInterface, Pool, ReconnectPolicy, TcpConfig},
+    clients::SubscriberClient,
+    prelude::{
+        ClientLike, Config, EventInterface, HashesInterface, Pool, ReconnectPolicy, TcpConfig,
+    },
     types::Builder,
 };
+use prometheus_client::metrics::counter::Counter;
 
 use crate::server::config::RedisSettings;
 
@@ -72,10 +76,30 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 fn build_pool(settings: &RedisSettings) -> Result<Pool, RedisError> {
-    let config = topology::fred_config(settings)?;
+    builder(settings)?
+        .build_pool(settings.pool_size)
+        .map_err(|err| RedisError::Config(failure::safe_text(&err)))
+}
+
+/// A client for pub/sub (keyspace notifications), connected like the pool: same server,
+/// credentials, timeouts and reconnect policy. Not yet initialised.
+pub fn subscriber(settings: &RedisSettings) -> Result<SubscriberClient, RedisError> {
+    builder(settings)?
+        .build_subscriber_client()
+        .map_err(|err| RedisError::Config(failure::safe_text(&err)))
+}
+
+/// The database number the app uses (keyspace notifications are per database).
+pub fn database(settings: &RedisSettings) -> Result<u8, RedisError> {
+    Ok(topology::fred_config(settings)?.database.unwrap_or(0))
+}
+
+fn builder(settings: &RedisSettings) -> Result<Builder, RedisError> {
+    let config: Config = topology::fred_config(settings)?;
     let command_timeout = settings.command_timeout;
     let connect_timeout = settings.connect_timeout;
-    Builder::from_config(config)
+    let mut builder = Builder::from_config(config);
+    builder
         .with_connection_config(|conn| {
             conn.connection_timeout = connect_timeout;
             conn.internal_command_timeout = command_timeout;
@@ -89,9 +113,8 @@ fn build_pool(settings: &RedisSettings) -> Result<Pool, RedisError> {
         .with_performance_config(|perf| {
             perf.default_command_timeout = command_timeout;
         })
-        .set_policy(reconnect_policy())
-        .build_pool(settings.pool_size)
-        .map_err(|err| RedisError::Config(failure::safe_text(&err)))
+        .set_policy(reconnect_policy());
+    Ok(builder)
 }
 
 /// The connected pool, a flag the readiness check reads, and the breaker every session-store
@@ -100,6 +123,7 @@ fn build_pool(settings: &RedisSettings) -> Result<Pool, RedisError> {
 pub struct RedisPool {
     pub pool: Pool,
     connected: Arc<AtomicBool>,
+    reconnects: Counter,
     sentinels: SentinelWatch,
     wait: ReplicaWait,
     breaker: Breaker,
@@ -168,7 +192,13 @@ impl RedisPool {
             Some(pool.clone()),
             target.clone(),
         );
-        watch_connection(&pool, connected.clone(), breaker.clone());
+        let reconnects = Counter::default();
+        watch_connection(
+            &pool,
+            connected.clone(),
+            breaker.clone(),
+            reconnects.clone(),
+        );
         let sentinels = match topology::fred_config(settings) {
             Ok(config) => SentinelWatch::start(&config, &pool, settings.connect_timeout),
             Err(_) => SentinelWatch::default(),
@@ -177,6 +207,7 @@ impl RedisPool {
         RedisPool {
             pool,
             connected,
+            reconnects,
             sentinels,
             wait: ReplicaWait {
                 replicas: settings.wait_replicas,
@@ -207,6 +238,12 @@ impl RedisPool {
         self.connected.load(Ordering::Relaxed)
     }
 
+    /// Counts pooled connections re-established after a loss (one per connection, so an outage
+    /// of the whole pool counts `REDIS_POOL_SIZE`).
+    pub fn reconnects(&self) -> Counter {
+        self.reconnects.clone()
+    }
+
     /// One PING within the command timeout.
     pub async fn ping(&self) -> Result<(), String> {
         self.pool
@@ -235,7 +272,12 @@ async fn probe_key_prefix(pool: &Pool, prefix: &str) -> Result<(), fred::error::
 
 /// Tells the breaker the moment a connection is lost and the moment one is back, naming the
 /// server; the breaker logs the outage once each way, never once per failed command.
-fn watch_connection(pool: &Pool, connected: Arc<AtomicBool>, breaker: Breaker) {
+fn watch_connection(
+    pool: &Pool,
+    connected: Arc<AtomicBool>,
+    breaker: Breaker,
+    reconnects: Counter,
+) {
     for client in pool.clients() {
         let down = connected.clone();
         let down_breaker = breaker.clone();
@@ -251,7 +293,9 @@ fn watch_connection(pool: &Pool, connected: Arc<AtomicBool>, breaker: Breaker) {
         });
         let up = connected.clone();
         let up_breaker = breaker.clone();
+        let reconnected = reconnects.clone();
         client.on_reconnect(move |server| {
+            reconnected.inc();
             up.store(true, Ordering::Relaxed);
             tracing::debug!(redis = %format!("{}:{}", server.host, server.port), "reconnected");
             up_breaker.reconnected();

@@ -17,9 +17,9 @@ use serde_json::Value;
 use tower_sessions::Session;
 
 use super::{
+    changes::{Changes, Failure},
     record::{keys, meta, SignedIn},
-    request_store::{Failure, Loaded, RequestStore},
-    store::Changes,
+    request_store::{Loaded, RequestStore},
     user_index::{ListedSession, SessionHandle},
 };
 use crate::shared::{
@@ -200,10 +200,12 @@ impl AppSession {
         self.session.save().await.map_err(|err| self.error(err))
     }
 
-    /// Deletes the session (and its entry in its user's index) and clears the cookie.
-    pub async fn forget(&self) -> Result<(), SessionError> {
-        self.live().await?;
-        self.session.flush().await.map_err(|err| self.error(err))
+    /// Deletes the session (and its entry in its user's index) and clears the cookie. `true`
+    /// when there was a session to end.
+    pub async fn forget(&self) -> Result<bool, SessionError> {
+        let existed = self.live().await?.is_some();
+        self.session.flush().await.map_err(|err| self.error(err))?;
+        Ok(existed)
     }
 
     /// Signs `user` in: a new session id (the old one no longer loads anything), a new absolute

@@ -31,14 +31,15 @@ use tower_sessions::{
 };
 
 use super::{
-    creation::NewSessionLimit,
-    expiry,
-    request_store::{Failure, RequestStore},
-    store::RedisSessionStore,
+    changes::Failure, creation::NewSessionLimit, expiry, request_store::RequestStore,
+    store::RedisSessionStore, user_index::SessionHandle,
 };
-use crate::shared::{
-    clock::now_ms,
-    error::{ApiError, ErrorCode},
+use crate::{
+    server::observability::{request_id_of, SessionFingerprint},
+    shared::{
+        clock::now_ms,
+        error::{ApiError, ErrorCode},
+    },
 };
 
 /// A key read only to make tower-sessions load the record.
@@ -81,12 +82,16 @@ pub async fn manage_sessions(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let request_id = request_id_of(request.headers()).map(str::to_string);
     let Ok(_waiting) = state.waiting.clone().try_acquire_owned() else {
         tracing::debug!("too many requests waiting on the session store; refused one");
-        return unavailable(ApiError::new(
-            ErrorCode::SessionStoreUnavailable,
-            "The server is busy — retrying. Nothing was changed.",
-        ));
+        return unavailable(
+            ApiError::new(
+                ErrorCode::SessionStoreUnavailable,
+                "The server is busy — retrying. Nothing was changed.",
+            )
+            .with_request_id(request_id),
+        );
     };
     let incoming = read_cookie(&request, &state.cookie);
     let gate = state.new_sessions.gate(&request);
@@ -103,13 +108,26 @@ pub async fn manage_sessions(
         request_store: request_store.clone(),
     });
     let response = next.run(request).await;
-    let mut response = finish(&state.cookie, &session, &request_store, &incoming, response).await;
+    let mut response = finish(
+        &state.cookie,
+        &session,
+        &request_store,
+        &incoming,
+        response,
+        request_id,
+    )
+    .await;
     // Whatever answered 503 (a server function, a page), the client may retry in a second.
     if response.status() == StatusCode::SERVICE_UNAVAILABLE {
         response
             .headers_mut()
             .entry(RETRY_AFTER)
             .or_insert(HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    }
+    // The request log names the session by its fingerprint, never by its id.
+    if let Some(id) = session.id().or(incoming.id) {
+        let fingerprint = SessionFingerprint(SessionHandle::of(&id).to_string());
+        response.extensions_mut().insert(fingerprint);
     }
     response
 }
@@ -133,6 +151,7 @@ async fn finish(
     request_store: &RequestStore,
     incoming: &Incoming,
     mut response: Response,
+    request_id: Option<String>,
 ) -> Response {
     // A handler that chose another expiry: `AtDateTime` ends the session at that date at the
     // latest, `OnSessionEnd` makes this response's cookie a browser-session cookie. Either needs
@@ -168,7 +187,9 @@ async fn finish(
         match session.save().await {
             Ok(()) => saved = true,
             Err(err) => {
-                if let Some(refusal) = refuse_lost_change(request_store, cookie, incoming) {
+                if let Some(refusal) =
+                    refuse_lost_change(request_store, cookie, incoming, request_id)
+                {
                     return refusal;
                 }
                 // Only the deadline could not be moved: the session ends at its previous
@@ -203,6 +224,7 @@ fn refuse_lost_change(
     request_store: &RequestStore,
     cookie: &CookieSettings,
     incoming: &Incoming,
+    request_id: Option<String>,
 ) -> Option<Response> {
     let lost_data = request_store.failed_with_data();
     let error = match request_store.failure()? {
@@ -226,7 +248,8 @@ fn refuse_lost_change(
             ),
         ),
         Failure::Ended | Failure::Unavailable(_) => return None,
-    };
+    }
+    .with_request_id(request_id);
     let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::CONFLICT);
     let ended = error.code == ErrorCode::SessionEnded;
     if status == StatusCode::SERVICE_UNAVAILABLE {

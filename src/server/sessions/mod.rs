@@ -4,12 +4,16 @@
 //! `app_session` (the typed view the app uses) → `request_store` (the tower-sessions store of
 //! one request: saves only what changed) → `store` (Redis hashes, Lua in `scripts/`) and
 //! `user_index` (which sessions a user has), with `record` (the hash layout) and `expiry` (the
-//! deadlines) beside them.
+//! deadlines) beside them; `live` keeps the live-session count and `expiry_events` hears of
+//! sessions that expire.
 
 mod app_session;
+mod changes;
 mod creation;
 mod expiry;
+pub mod expiry_events;
 mod layer;
+mod live;
 mod record;
 mod request_store;
 mod store;
@@ -29,6 +33,7 @@ pub use app_session::{AppSession, ClientInfo, SessionError};
 pub use creation::NewSessionLimit;
 pub use expiry::ExpiryPolicy;
 pub use layer::{manage_sessions, CookieSettings, SessionLayerState};
+pub use live::LiveSessions;
 pub use request_store::RequestStore;
 pub use store::{RedisSessionStore, StoreError};
 pub use user_index::{ListedSession, SessionHandle};

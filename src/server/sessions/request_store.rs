@@ -10,10 +10,7 @@
 //! bookkeeping (deadlines, the signed-in user), whether the cookie named a session that has
 //! ended, and a sign-in waiting to be stored with the next created record.
 
-use std::{
-    sync::{Arc, Mutex, MutexGuard},
-    time::Duration,
-};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use tower_sessions::{
@@ -22,26 +19,14 @@ use tower_sessions::{
 };
 
 use super::{
+    changes::{Changes, Failure},
     creation::CreationGate,
     expiry,
     record::{self, Data, Meta, SignedIn},
-    store::{Changes, RedisSessionStore, StoreError},
+    store::{RedisSessionStore, StoreError},
+    user_index::SessionHandle,
 };
 use crate::shared::clock::now_ms;
-
-/// Why the last store operation of this request failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// Redis did not answer (or answered an error); the detail is for the log only.
-    Unavailable(String),
-    /// The session vanished (expired, signed out, revoked) before the change was written.
-    Ended,
-    /// A handler stored a value of the wrong type under a key the app reads with a type (a bug
-    /// in that handler, not the client's doing).
-    Rejected(String),
-    /// This client's address created too many sessions lately: none was created.
-    TooManyNew(Duration),
-}
 
 /// The stored state of the session as this request last saw it.
 #[derive(Debug, Clone)]
@@ -262,6 +247,8 @@ impl SessionStore for RequestStore {
                 state.absolute_cap.take(),
             )
         };
+        // A new id for an existing session (sign-in, `cycle_id`) is not a new session.
+        let brand_new = previous.is_none();
         let mut meta = match (sign_in, previous) {
             // Signing in restarts the absolute clock; the session's age is kept.
             (Some(signed_in), previous) => Meta {
@@ -293,6 +280,9 @@ impl SessionStore for RequestStore {
             return Err(self.unavailable(err));
         }
         self.succeeded();
+        if brand_new {
+            self.store.metrics().session_created();
+        }
         let policy = policy.for_session(meta.signed_in.is_some());
         record.expiry_date =
             expiry::date_of(policy.deadline(meta.refreshed_at, meta.absolute_deadline));
@@ -344,6 +334,13 @@ impl SessionStore for RequestStore {
             if let Some(cap) = changes.absolute_cap {
                 loaded.meta.absolute_deadline = loaded.meta.absolute_deadline.min(cap);
             }
+            let (live, handle) = (self.store.live(), SessionHandle::of(&record.id));
+            live.saved(
+                handle.to_string(),
+                self.store.policy(),
+                &loaded.meta,
+                &changes,
+            );
         }
         state.refresh = None;
         state.absolute_cap = None;

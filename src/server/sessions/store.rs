@@ -30,12 +30,17 @@ use fred::{
 use tower_sessions::session::Id;
 
 use super::{
+    changes::Changes,
     expiry::ExpiryPolicy,
+    live::LiveSessions,
     record::{self, Data, Meta},
     user_index::{SessionHandle, UserIndex},
 };
 use crate::{
-    server::redis::{Breaker, BreakerSettings, Fault, KeySpace, ReplicaWait},
+    server::{
+        observability::Metrics,
+        redis::{Breaker, BreakerSettings, Fault, KeySpace, ReplicaWait},
+    },
     shared::input::Username,
 };
 
@@ -53,34 +58,6 @@ impl Fault for StoreError {
     }
 }
 
-/// What one request changed, ready for the save script. Values are JSON text.
-#[derive(Debug, Default)]
-pub struct Changes {
-    pub set: Vec<(String, String)>,
-    pub delete: Vec<String>,
-    /// Move the idle deadline: the new refreshed-at.
-    pub refreshed_at: Option<i64>,
-    /// End the session no later than this (a handler's `Expiry::AtDateTime`).
-    pub absolute_cap: Option<i64>,
-    /// Whose idle timeout applies (a record never changes between anonymous and signed in: a
-    /// sign-in gets a new id).
-    pub signed_in: bool,
-}
-
-impl Changes {
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
-            && self.delete.is_empty()
-            && self.refreshed_at.is_none()
-            && self.absolute_cap.is_none()
-    }
-
-    /// Data was written (not only a deadline moved).
-    pub fn has_data(&self) -> bool {
-        !self.set.is_empty() || !self.delete.is_empty()
-    }
-}
-
 /// The shared store: cloning it clones one `Arc`.
 #[derive(Clone)]
 pub struct RedisSessionStore {
@@ -93,6 +70,8 @@ struct Inner {
     keys: KeySpace,
     policy: ExpiryPolicy,
     index: UserIndex,
+    live: LiveSessions,
+    metrics: Metrics,
     create: Script,
     save: Script,
     increment: Script,
@@ -143,9 +122,31 @@ impl RedisSessionStore {
         policy: ExpiryPolicy,
         breaker: Breaker,
     ) -> Self {
+        Self::observed(pool, keys, policy, breaker, Metrics::default(), false)
+    }
+
+    /// A store whose every call goes through `breaker` and reports into `metrics`. With
+    /// `owner_keys`, a signed-in session also gets a `KeySpace::session_owner` key, for the
+    /// expiry-event handler (`SESSION_EXPIRY_EVENTS`).
+    pub fn observed(
+        pool: Pool,
+        keys: KeySpace,
+        policy: ExpiryPolicy,
+        breaker: Breaker,
+        metrics: Metrics,
+        owner_keys: bool,
+    ) -> Self {
+        let live = LiveSessions::new(pool.clone(), &keys);
+        let index = UserIndex::new(pool.clone(), keys.clone(), policy).observed(
+            metrics.clone(),
+            live.clone(),
+            owner_keys,
+        );
         RedisSessionStore {
             inner: Arc::new(Inner {
-                index: UserIndex::new(pool.clone(), keys.clone(), policy),
+                index,
+                live,
+                metrics,
                 pool,
                 keys,
                 policy,
@@ -183,6 +184,15 @@ impl RedisSessionStore {
         &self.inner.index
     }
 
+    /// The count behind the live-session gauge.
+    pub fn live(&self) -> &LiveSessions {
+        &self.inner.live
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
     /// The breaker every call of this store goes through.
     pub fn breaker(&self) -> &Breaker {
         &self.inner.breaker
@@ -197,8 +207,13 @@ impl RedisSessionStore {
     pub async fn load(&self, id: &Id) -> Result<Option<(Meta, Data)>, StoreError> {
         let raw: Result<HashMap<String, String>, fred::error::Error> = self
             .inner
-            .breaker
-            .run(self.inner.pool.hgetall(self.key(id)))
+            .metrics
+            .redis(
+                "session_load",
+                self.inner
+                    .breaker
+                    .run(self.inner.pool.hgetall(self.key(id))),
+            )
             .await;
         let raw = match raw {
             Ok(raw) if raw.is_empty() => return Ok(None),
@@ -254,8 +269,13 @@ impl RedisSessionStore {
         loop {
             let created: i64 = self
                 .inner
-                .create
-                .evalsha_with_reload(client, self.key(id), args.clone())
+                .metrics
+                .redis(
+                    "session_create",
+                    self.inner
+                        .create
+                        .evalsha_with_reload(client, self.key(id), args.clone()),
+                )
                 .await?;
             if created == 1 {
                 break;
@@ -263,6 +283,9 @@ impl RedisSessionStore {
             *id = Id::default();
         }
         self.wait.after_write(client, &self.key(id)).await?;
+        self.inner
+            .live
+            .record(SessionHandle::of(id).to_string(), deadline, false);
         // The record first, then its entry: an entry whose record is missing is pruned when the
         // list is read, while a record without an entry could not be signed out from elsewhere.
         if let Some(signed_in) = &meta.signed_in {
@@ -287,28 +310,31 @@ impl RedisSessionStore {
             args.push(value.clone());
         }
         args.extend(changes.delete.iter().cloned());
-        let saved: i64 = self
-            .inner
-            .breaker
-            .run(
-                self.inner
-                    .save
-                    .evalsha_with_reload(self.inner.pool.next(), self.key(id), args),
-            )
-            .await?;
+        let save = self.inner.breaker.run(self.inner.save.evalsha_with_reload(
+            self.inner.pool.next(),
+            self.key(id),
+            args,
+        ));
+        let saved: i64 = self.inner.metrics.redis("session_save", save).await?;
         Ok(saved == 1)
     }
 
     /// Deletes a session's record, then its entry in its user's index.
     pub async fn delete(&self, id: &Id, user: Option<&Username>) -> Result<(), StoreError> {
         self.inner
-            .breaker
-            .run(self.delete_unguarded(id, user))
+            .metrics
+            .redis(
+                "session_delete",
+                self.inner.breaker.run(self.delete_unguarded(id, user)),
+            )
             .await
     }
 
     async fn delete_unguarded(&self, id: &Id, user: Option<&Username>) -> Result<(), StoreError> {
         let _: i64 = self.inner.pool.del(self.key(id)).await?;
+        self.inner
+            .live
+            .remove(vec![SessionHandle::of(id).to_string()]);
         if let Some(user) = user {
             self.inner
                 .index
@@ -326,14 +352,15 @@ impl RedisSessionStore {
         key: &str,
         amount: i64,
     ) -> Result<Option<i64>, StoreError> {
+        let increment = self.inner.increment.evalsha_with_reload(
+            self.inner.pool.next(),
+            self.key(id),
+            vec![record::data_field(key), amount.to_string()],
+        );
         let value: Option<i64> = self
             .inner
-            .breaker
-            .run(self.inner.increment.evalsha_with_reload(
-                self.inner.pool.next(),
-                self.key(id),
-                vec![record::data_field(key), amount.to_string()],
-            ))
+            .metrics
+            .redis("session_increment", self.inner.breaker.run(increment))
             .await?;
         Ok(value)
     }

@@ -9,19 +9,30 @@
 
 use std::{collections::HashMap, fmt};
 
-use fred::prelude::{HashesInterface, KeysInterface, Pool};
+use fred::{
+    prelude::{HashesInterface, KeysInterface, Pool},
+    types::Expiration,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tower_sessions::session::Id;
 
 use super::{
     expiry::ExpiryPolicy,
+    live::LiveSessions,
     record::{meta, SignedIn},
 };
-use crate::{server::redis::KeySpace, shared::input::Username};
+use crate::{
+    server::{observability::Metrics, redis::KeySpace},
+    shared::input::Username,
+};
 
 /// Entries younger than this are not pruned: their session may still be on its way to Redis.
 const PRUNE_GRACE_MS: i64 = 10_000;
+
+/// An owner key outlives its session's absolute deadline by this much, so that the expiry event
+/// of the session, delivered a little late, still finds it.
+const OWNER_GRACE_MS: i64 = 60_000;
 
 /// A short, stable, non-reversible label of a session id: lets a user tell sessions apart and
 /// revoke one without the id itself ever leaving the server.
@@ -68,16 +79,67 @@ pub struct ListedSession {
     pub expires_at: i64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct UserIndex {
     pool: Pool,
     keys: KeySpace,
     policy: ExpiryPolicy,
+    metrics: Metrics,
+    live: LiveSessions,
+    owner_keys: bool,
+}
+
+impl fmt::Debug for UserIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserIndex").finish_non_exhaustive()
+    }
 }
 
 impl UserIndex {
     pub fn new(pool: Pool, keys: KeySpace, policy: ExpiryPolicy) -> Self {
-        UserIndex { pool, keys, policy }
+        UserIndex {
+            live: LiveSessions::new(pool.clone(), &keys),
+            pool,
+            keys,
+            policy,
+            metrics: Metrics::default(),
+            owner_keys: false,
+        }
+    }
+
+    /// Reports into `metrics` and `live`; with `owner_keys`, each entry added also writes the
+    /// session's owner key (see `KeySpace::session_owner`).
+    pub fn observed(self, metrics: Metrics, live: LiveSessions, owner_keys: bool) -> Self {
+        UserIndex {
+            metrics,
+            live,
+            owner_keys,
+            ..self
+        }
+    }
+
+    /// Removes a session that expired from its user's index: its owner key names the user.
+    /// `true` when there was an entry to remove.
+    pub async fn prune_expired(&self, id: &str) -> Result<bool, fred::error::Error> {
+        let owner_key = self.keys.session_owner(id);
+        let prune = async {
+            let owner: Option<String> = self.pool.get(&owner_key).await?;
+            let Some(user) = owner.and_then(|name| Username::parse(&name).ok()) else {
+                return Ok::<_, fred::error::Error>(false);
+            };
+            let handle = id.parse::<Id>().map(|id| SessionHandle::of(&id).0);
+            let removed: i64 = match &handle {
+                Ok(handle) => {
+                    self.pool
+                        .hdel(self.keys.user_sessions(&user), handle)
+                        .await?
+                }
+                Err(_) => 0,
+            };
+            let _: i64 = self.pool.del(&owner_key).await?;
+            Ok(removed > 0)
+        };
+        self.metrics.redis("index_prune_expired", prune).await
     }
 
     pub async fn add(&self, id: &Id, signed_in: &SignedIn) -> Result<(), fred::error::Error> {
@@ -94,7 +156,15 @@ impl UserIndex {
         let _: () = pipeline
             .pexpire(&key, self.policy.absolute_ms(), None)
             .await?;
-        let _: ((), ()) = pipeline.all().await?;
+        if self.owner_keys {
+            let owner_key = self.keys.session_owner(&entry.id);
+            let ttl = Expiration::PX(self.policy.absolute_ms() + OWNER_GRACE_MS);
+            let user = signed_in.user.as_str();
+            let _: () = pipeline
+                .set(owner_key, user, Some(ttl), None, false)
+                .await?;
+        }
+        let _: Vec<fred::types::Value> = self.metrics.redis("index_add", pipeline.all()).await?;
         Ok(())
     }
 
@@ -103,9 +173,10 @@ impl UserIndex {
         user: &Username,
         handle: &SessionHandle,
     ) -> Result<(), fred::error::Error> {
+        let key = self.keys.user_sessions(user);
         let _: i64 = self
-            .pool
-            .hdel(self.keys.user_sessions(user), handle.as_str())
+            .metrics
+            .redis("index_remove", self.pool.hdel(key, handle.as_str()))
             .await?;
         Ok(())
     }
@@ -113,6 +184,16 @@ impl UserIndex {
     /// The user's live sessions, oldest sign-in first. Two round trips whatever the count: the
     /// index, then every session's deadline fields in one pipeline. Dead entries are pruned.
     pub async fn list(
+        &self,
+        user: &Username,
+        now: i64,
+    ) -> Result<Vec<ListedSession>, fred::error::Error> {
+        self.metrics
+            .redis("index_list", self.list_unobserved(user, now))
+            .await
+    }
+
+    async fn list_unobserved(
         &self,
         user: &Username,
         now: i64,
@@ -161,13 +242,20 @@ impl UserIndex {
         handle: &SessionHandle,
     ) -> Result<bool, fred::error::Error> {
         let key = self.keys.user_sessions(user);
-        let json: Option<String> = self.pool.hget(&key, handle.as_str()).await?;
-        let Some(entry) = json.and_then(|j| serde_json::from_str::<IndexEntry>(&j).ok()) else {
-            return Ok(false);
+        let revoke = async {
+            let json: Option<String> = self.pool.hget(&key, handle.as_str()).await?;
+            let Some(entry) = json.and_then(|j| serde_json::from_str::<IndexEntry>(&j).ok()) else {
+                return Ok::<_, fred::error::Error>(false);
+            };
+            let _: i64 = self.pool.del(self.session_key(&entry.id)).await?;
+            let _: i64 = self.pool.hdel(&key, handle.as_str()).await?;
+            Ok(true)
         };
-        let _: i64 = self.pool.del(self.session_key(&entry.id)).await?;
-        let _: i64 = self.pool.hdel(&key, handle.as_str()).await?;
-        Ok(true)
+        let revoked = self.metrics.redis("index_revoke", revoke).await?;
+        if revoked {
+            self.live.remove(vec![handle.0.clone()]);
+        }
+        Ok(revoked)
     }
 
     /// Revokes every session of the user but `keep`; returns how many.
@@ -176,6 +264,19 @@ impl UserIndex {
         user: &Username,
         keep: Option<&SessionHandle>,
     ) -> Result<usize, fred::error::Error> {
+        let revoke = self.revoke_all_except_unobserved(user, keep);
+        let handles = self.metrics.redis("index_revoke_all", revoke).await?;
+        let count = handles.len();
+        self.live.remove(handles);
+        Ok(count)
+    }
+
+    /// Revokes; returns the handles revoked.
+    async fn revoke_all_except_unobserved(
+        &self,
+        user: &Username,
+        keep: Option<&SessionHandle>,
+    ) -> Result<Vec<String>, fred::error::Error> {
         let key = self.keys.user_sessions(user);
         let (entries, broken) = self.entries(&key).await?;
         let victims: Vec<(SessionHandle, Option<IndexEntry>)> = entries
@@ -185,7 +286,7 @@ impl UserIndex {
             .filter(|(handle, _)| Some(handle) != keep)
             .collect();
         if victims.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         // Records first (one pipeline), then the entries.
         let pipeline = self.pool.next().pipeline();
@@ -194,8 +295,8 @@ impl UserIndex {
         }
         let _: Vec<i64> = pipeline.all().await?;
         let handles: Vec<String> = victims.iter().map(|(h, _)| h.0.clone()).collect();
-        let _: i64 = self.pool.hdel(&key, handles).await?;
-        Ok(victims.len())
+        let _: i64 = self.pool.hdel(&key, handles.clone()).await?;
+        Ok(handles)
     }
 
     /// The index's entries, and the handles of entries that cannot be read.

@@ -1,0 +1,150 @@
+//! Every request measured and logged once, and `/metrics` for Prometheus to scrape.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    body::Body,
+    extract::{MatchedPath, Request, State},
+    http::header::CONTENT_TYPE,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use tracing::Level;
+
+use crate::{
+    server::{
+        observability::{Metrics, SessionFingerprint, CONTENT_TYPE as METRICS, REQUEST_ID_HEADER},
+        state::AppState,
+    },
+    shared::clock::now_ms,
+};
+
+/// The route every server function is served under.
+pub const SERVER_FN_ROUTE: &str = "/api/{*fn_name}";
+
+/// What the request middleware needs: the metrics, and the server functions' paths (a bounded
+/// set, so `/api/session` can be its own label while `/api/anything-else` is not).
+#[derive(Clone)]
+pub struct Observer {
+    metrics: Metrics,
+    server_fns: Arc<HashSet<&'static str>>,
+    /// The router's route patterns, each copied once to a `&'static str` the first time it is
+    /// matched: the router's patterns are a fixed set, so this stays as small as the router.
+    patterns: Arc<RwLock<HashSet<&'static str>>>,
+}
+
+impl Observer {
+    pub fn new(metrics: Metrics) -> Self {
+        let server_fns = leptos::server_fn::axum::server_fn_paths()
+            .map(|(path, _method)| path)
+            .collect();
+        Observer {
+            metrics,
+            server_fns: Arc::new(server_fns),
+            patterns: Arc::default(),
+        }
+    }
+
+    fn pattern(&self, pattern: &str) -> &'static str {
+        let known = self
+            .patterns
+            .read()
+            .ok()
+            .and_then(|p| p.get(pattern).copied());
+        if let Some(known) = known {
+            return known;
+        }
+        let Ok(mut patterns) = self.patterns.write() else {
+            return "unmatched";
+        };
+        if let Some(known) = patterns.get(pattern) {
+            return known;
+        }
+        let leaked: &'static str = Box::leak(pattern.to_string().into_boxed_str());
+        patterns.insert(leaked);
+        leaked
+    }
+
+    /// The route pattern of a request: a server function's own path, the pattern it matched, or
+    /// `unmatched` (static files and 404s).
+    fn route(&self, request: &Request<Body>) -> &'static str {
+        match request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str)
+        {
+            Some(SERVER_FN_ROUTE) => match self.server_fns.get(request.uri().path()) {
+                Some(path) => path,
+                None => SERVER_FN_ROUTE,
+            },
+            Some(pattern) => self.pattern(pattern),
+            None => "unmatched",
+        }
+    }
+}
+
+/// Middleware, inside the request-id layers: counts and times the request by route pattern, and
+/// logs one line with its method, route, status, latency, request id and session fingerprint.
+pub async fn observe_requests(
+    State(observer): State<Observer>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = observer.route(&request);
+    // The log line's fields are gathered only when it will be written.
+    let logged = tracing::enabled!(target: "sessionboard::request", Level::INFO);
+    let request_id = logged
+        .then(|| request.headers().get(REQUEST_ID_HEADER).cloned())
+        .flatten();
+    let response = next.run(request).await;
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    observer.metrics.http_request(route, &method, status, took);
+    if logged {
+        let session = response
+            .extensions()
+            .get::<SessionFingerprint>()
+            .map(|fingerprint| fingerprint.0.as_str());
+        tracing::info!(
+            target: "sessionboard::request",
+            method = method.as_str(),
+            route,
+            status,
+            latency_ms = took.as_secs_f64() * 1000.0,
+            request_id = request_id.as_ref().and_then(|id| id.to_str().ok()),
+            session,
+            "request"
+        );
+    }
+    response
+}
+
+/// How long a scrape waits for the live-session count: a loopback `ZCARD` takes well under a
+/// millisecond, and a Redis that has just gone away must not hold the scrape for the whole
+/// command timeout.
+const LIVE_COUNT_BUDGET: Duration = Duration::from_millis(200);
+
+/// `GET /metrics`: the Prometheus text exposition. Reads two things at scrape time: the
+/// live-session count (one round trip, skipped while Redis is away and bounded by
+/// `LIVE_COUNT_BUDGET`), then whether the pool is connected (no Redis command).
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut live = None;
+    if state.redis.is_connected() {
+        let count = state.sessions.live().count(now_ms(), &state.metrics);
+        match tokio::time::timeout(LIVE_COUNT_BUDGET, count).await {
+            Ok(Ok(count)) => live = Some(count),
+            Ok(Err(err)) => {
+                tracing::debug!(error = %err.details(), "could not count live sessions")
+            }
+            Err(_) => tracing::debug!("counting live sessions took too long; skipped"),
+        }
+    }
+    state.metrics.set_readings(state.redis.is_connected(), live);
+    ([(CONTENT_TYPE, METRICS)], state.metrics.encode())
+}

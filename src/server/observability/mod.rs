@@ -1,0 +1,16 @@
+//! What an operator sees of the running app: Prometheus metrics (`metrics`), request ids and the
+//! session fingerprint that tie a log line to a request (`request_id`), and the log format
+//! (`logging`). A leaf: it knows no other server module, so every layer can report into it.
+
+mod logging;
+mod metrics;
+mod request_id;
+
+pub use logging::{init_logging, json_lines};
+pub use metrics::{EndReason, LoginResult, Metrics, CONTENT_TYPE};
+pub use request_id::{drop_invalid_request_id, request_id_of, FastRequestId, REQUEST_ID_HEADER};
+
+/// The fingerprint (`SessionHandle`) of the session a request used, put in the response's
+/// extensions by the session layer so the request log line can name the session without its id.
+#[derive(Debug, Clone)]
+pub struct SessionFingerprint(pub String);

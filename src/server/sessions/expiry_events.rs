@@ -1,0 +1,117 @@
+//! `SESSION_EXPIRY_EVENTS`: sessions that simply expire are counted
+//! (`sessionboard_sessions_ended_total{reason="expired"}`) and leave their user's index at once,
+//! instead of when the user next lists their sessions.
+//!
+//! Redis publishes `__keyevent@<db>__:expired` with the key's name when it deletes an expired key
+//! (keyspace notifications, flags `Ex`). By then the session's hash is gone, and with it the
+//! user's name that leads to the index entry; so a signed-in session also has a small owner key
+//! (`KeySpace::session_owner`, written with its index entry, living until its absolute deadline
+//! plus a minute) that the handler reads and deletes. The session's handle follows from its id.
+//!
+//! Limits, as Redis defines them: notifications are fire-and-forget (events during a subscriber
+//! reconnect are lost; the index is then pruned when next listed, as without this setting), and
+//! Redis deletes an expired key when it is accessed or found by its expiry cycle, so the event
+//! can come a little after the deadline. Every instance that enables this counts every event:
+//! sum the counter over one instance, or `max` across instances. On a Redis Cluster each master
+//! publishes only its own keys' events, so a subscriber per master would be needed; this
+//! implementation subscribes to one server (a standalone or a Sentinel-managed primary).
+
+use fred::{
+    clients::SubscriberClient,
+    prelude::{ClientLike, ConfigInterface, EventInterface, Pool, PubsubInterface},
+};
+
+use tokio::sync::broadcast::error::RecvError;
+
+use super::store::RedisSessionStore;
+use crate::server::{
+    config::RedisSettings,
+    observability::EndReason,
+    redis::{self, RedisError},
+};
+
+/// Subscribes and handles events in the background until the returned client quits.
+pub async fn subscribe(
+    settings: &RedisSettings,
+    pool: &Pool,
+    store: RedisSessionStore,
+) -> Result<SubscriberClient, RedisError> {
+    let unreachable = |err: fred::error::Error| RedisError::Config(redis::safe_text(&err));
+    enable_notifications(pool).await;
+    let channel = format!("__keyevent@{}__:expired", redis::database(settings)?);
+    let subscriber = redis::subscriber(settings)?;
+    subscriber.init().await.map_err(unreachable)?;
+    subscriber
+        .subscribe(channel.as_str())
+        .await
+        .map_err(unreachable)?;
+    // After a reconnect the subscription is renewed.
+    subscriber.manage_subscriptions();
+    // fred parses keyevent messages itself and hands them out as keyspace events.
+    let mut events = subscriber.keyspace_event_rx();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) if event.operation == "expired" => {
+                    if let Some(key) = event.key.as_str() {
+                        expired(&store, key).await;
+                    }
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "expiry events came faster than they were handled; some were not counted"
+                    );
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
+    tracing::info!(%channel, "counting expired sessions from keyspace notifications");
+    Ok(subscriber)
+}
+
+/// Turns on the `E` (keyevent) and `x` (expired) flags, keeping whatever else is configured.
+/// Managed Redis services often refuse `CONFIG SET`: then the server must be configured by hand.
+async fn enable_notifications(pool: &Pool) {
+    let current: Result<Vec<String>, _> = pool.config_get("notify-keyspace-events").await;
+    let flags = current
+        .ok()
+        .and_then(|pair| pair.into_iter().nth(1))
+        .unwrap_or_default();
+    let has = |flag: char| flags.contains(flag);
+    if has('E') && (has('x') || has('A')) {
+        return;
+    }
+    let mut wanted = flags.clone();
+    for flag in ['E', 'x'] {
+        if !wanted.contains(flag) {
+            wanted.push(flag);
+        }
+    }
+    match pool
+        .config_set("notify-keyspace-events", wanted.as_str())
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(flags = %wanted, "enabled Redis keyspace notifications for expired keys")
+        }
+        Err(err) => tracing::warn!(
+            error = %err.details(),
+            "SESSION_EXPIRY_EVENTS is on but Redis refused CONFIG SET: configure the server with \
+             `notify-keyspace-events Ex` (or add E and x to its flags), or no expiry is counted"
+        ),
+    }
+}
+
+/// One expired key: counted and pruned when it is a session.
+async fn expired(store: &RedisSessionStore, key: &str) {
+    let Some(id) = store.keys().session_id_in(key) else {
+        return;
+    };
+    store.metrics().sessions_ended(EndReason::Expired, 1);
+    if let Err(err) = store.index().prune_expired(id).await {
+        tracing::debug!(error = %err.details(), "could not prune an expired session's index entry");
+    }
+}

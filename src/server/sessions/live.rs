@@ -1,0 +1,101 @@
+//! The live-session count behind the `sessionboard_sessions_live` gauge, without scanning the
+//! keyspace: one sorted set (`KeySpace::live_sessions`) of session handle → deadline.
+//!
+//! A session is added when it is created and its score moved when its deadline moves (both rare:
+//! the deadline moves at most once per `SESSION_REFRESH_FRACTION` of the idle timeout); it is
+//! removed when it is deleted. Sessions that simply expire are trimmed at scrape time
+//! (`ZREMRANGEBYSCORE -inf now` + `ZCARD`, one round trip), so the set never outgrows the live
+//! sessions by more than those deleted since the last scrape.
+//!
+//! The writes run in the background: no request waits for this bookkeeping, and read-only
+//! requests never touch it. A write lost to an outage (or a removal that overtakes its addition)
+//! leaves the count off by one until that session's deadline passes — a gauge, not a ledger.
+//! The set lives in one slot; on a cluster it is one more key, written apart from the session.
+
+use std::sync::Arc;
+
+use fred::{
+    prelude::{Pool, SortedSetsInterface},
+    types::sorted_sets::Ordering,
+};
+
+use super::{changes::Changes, expiry::ExpiryPolicy, record::Meta};
+use crate::server::{observability::Metrics, redis::KeySpace};
+
+#[derive(Clone, Debug)]
+pub struct LiveSessions {
+    pool: Pool,
+    key: Arc<str>,
+}
+
+impl LiveSessions {
+    pub fn new(pool: Pool, keys: &KeySpace) -> Self {
+        LiveSessions {
+            pool,
+            key: keys.live_sessions().into(),
+        }
+    }
+
+    /// Records `handle` as live until `deadline`. `later_only` keeps a later deadline written by
+    /// a concurrent request (a refresh); without it the deadline may move earlier (a cap).
+    pub fn record(&self, handle: String, deadline: i64, later_only: bool) {
+        let (pool, key) = (self.pool.clone(), self.key.clone());
+        let ordering = later_only.then_some(Ordering::GreaterThan);
+        tokio::spawn(async move {
+            let outcome: Result<i64, _> = pool
+                .zadd(
+                    &*key,
+                    None,
+                    ordering,
+                    false,
+                    false,
+                    (deadline as f64, handle),
+                )
+                .await;
+            if let Err(err) = outcome {
+                tracing::debug!(error = %err.details(), "could not record a live session");
+            }
+        });
+    }
+
+    /// After a save: when it moved the session's deadline, the count follows.
+    pub fn saved(&self, handle: String, policy: &ExpiryPolicy, meta: &Meta, changes: &Changes) {
+        if changes.refreshed_at.is_none() && changes.absolute_cap.is_none() {
+            return;
+        }
+        let deadline = policy
+            .for_session(meta.signed_in.is_some())
+            .deadline(meta.refreshed_at, meta.absolute_deadline);
+        let later_only = changes.absolute_cap.is_none();
+        self.record(handle, deadline, later_only);
+    }
+
+    /// Removes ended sessions (by handle) from the count, in the background.
+    pub fn remove(&self, handles: Vec<String>) {
+        if handles.is_empty() {
+            return;
+        }
+        let (pool, key) = (self.pool.clone(), self.key.clone());
+        tokio::spawn(async move {
+            let outcome: Result<i64, _> = pool.zrem(&*key, handles).await;
+            if let Err(err) = outcome {
+                tracing::debug!(error = %err.details(), "could not remove an ended session");
+            }
+        });
+    }
+
+    /// Drops the sessions whose deadline has passed and counts the rest: one round trip.
+    pub async fn count(&self, now: i64, metrics: &Metrics) -> Result<u64, fred::error::Error> {
+        metrics
+            .redis("live_sessions_count", async {
+                let pipeline = self.pool.next().pipeline();
+                let _: () = pipeline
+                    .zremrangebyscore(&*self.key, f64::NEG_INFINITY, now as f64)
+                    .await?;
+                let _: () = pipeline.zcard(&*self.key).await?;
+                let (_, live): (i64, u64) = pipeline.all().await?;
+                Ok(live)
+            })
+            .await
+    }
+}
