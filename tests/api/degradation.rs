@@ -80,6 +80,9 @@ struct Outage {
 /// `connections` clients reading one session while Redis is killed for `outage`; asserts that
 /// nothing hung or failed with 500, pages showed the banner, and the session survived.
 fn outage_under_load(connections: usize, outage: Duration) -> Outage {
+    let _one_at_a_time = ONE_OUTAGE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut figures = None;
     let out = &mut figures;
     with_captured_logs(move |lines| async move {
@@ -168,10 +171,9 @@ fn killed_redis_under_load_answers_within_milliseconds_and_recovers_within_a_sec
     assert!(outage.lines.len() <= 5, "{:#?}", outage.lines);
 }
 
-/// The figures of the note. Run alone, it owns the CPU:
-/// `cargo test --features ssr --test api four_second -- --ignored --nocapture`.
+/// The figures of the note (`cargo test --features ssr --test api four_second -- --nocapture`;
+/// run alone for figures that are the machine's, not the other tests').
 #[test]
-#[ignore = "a measurement: 32 busy connections would slow the tests running beside it"]
 fn a_four_second_outage_under_32_connections_reports_its_figures() {
     const CONNECTIONS: usize = 32;
     let outage = outage_under_load(CONNECTIONS, Duration::from_secs(4));
@@ -205,8 +207,15 @@ async fn wait_for_session(app: &TestApp, cookie: &str, back: Instant) -> Duratio
     back.elapsed()
 }
 
+/// The outage tests load the machine for seconds at a time: one at a time, so that one's load is
+/// not mistaken for another's hung request.
+static ONE_OUTAGE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_five_second_outage_writes_at_most_five_log_lines() {
+    let _one_at_a_time = ONE_OUTAGE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut window = None;
     let outage = &mut window;
     let lines = with_captured_logs(move |_: Lines| async move {
