@@ -97,38 +97,48 @@ pub fn SessionPanel(
 /// the idle bar. Each bar is a `meter` with its time as text for screen readers.
 #[component]
 fn Timeline(view: SessionView, now: RwSignal<i64>) -> impl IntoView {
-    let idle_total = (view.idle_timeout_seconds as i64 * 1000).max(1);
     let absolute_total = (view.absolute_timeout_seconds as i64 * 1000).max(1);
-    let (idle_at, absolute_at, expires_at) = (
-        view.idle_expires_at,
-        view.absolute_expires_at,
-        view.expires_at,
-    );
-    let percent = |left: i64, total: i64| (left.max(0) as f64 * 100.0 / total as f64).min(100.0);
-    let idle_left = move || idle_at - now.get();
-    let absolute_left = move || absolute_at - now.get();
     // Where the session ends on the absolute bar's scale (its full width is the absolute timeout).
-    let mark = 100.0 - percent(absolute_at - expires_at, absolute_total);
+    let mark = 100.0 - percent(view.absolute_expires_at - view.expires_at, absolute_total);
     view! {
         <div class="timeline" data-testid="timeline">
-            <div class="timeline-row">
-                <span class="timeline-label" id="idle-bar-label">"Idle"</span>
-                <div class="bar" role="meter" aria-labelledby="idle-bar-label" data-testid="idle-bar"
-                    aria-valuemin="0" aria-valuemax=idle_total / 1000
-                    aria-valuenow=move || idle_left().max(0) / 1000
-                    aria-valuetext=move || format!("{} left of {}", format_remaining(idle_left()), format_remaining(idle_total))>
-                    <div class="fill idle" style:width=move || format!("{:.3}%", percent(idle_left(), idle_total))></div>
-                </div>
-            </div>
-            <div class="timeline-row">
-                <span class="timeline-label" id="absolute-bar-label">"Absolute"</span>
-                <div class="bar" role="meter" aria-labelledby="absolute-bar-label" data-testid="absolute-bar"
-                    aria-valuemin="0" aria-valuemax=absolute_total / 1000
-                    aria-valuenow=move || absolute_left().max(0) / 1000
-                    aria-valuetext=move || format!("{} left of {}", format_remaining(absolute_left()), format_remaining(absolute_total))>
-                    <div class="fill absolute" style:width=move || format!("{:.3}%", percent(absolute_left(), absolute_total))></div>
+            <LifetimeBar name="idle" label="Idle" ends_at=view.idle_expires_at
+                total_seconds=view.idle_timeout_seconds now mark=None/>
+            <LifetimeBar name="absolute" label="Absolute" ends_at=view.absolute_expires_at
+                total_seconds=view.absolute_timeout_seconds now mark=Some(mark)/>
+        </div>
+    }
+}
+
+/// `left` of `total` as a percentage from 0 to 100.
+fn percent(left: i64, total: i64) -> f64 {
+    (left.max(0) as f64 * 100.0 / total as f64).min(100.0)
+}
+
+/// One lifetime: a bar whose fill is what is left of it, with an optional mark (in percent).
+#[component]
+fn LifetimeBar(
+    name: &'static str,
+    label: &'static str,
+    ends_at: i64,
+    total_seconds: u64,
+    now: RwSignal<i64>,
+    mark: Option<f64>,
+) -> impl IntoView {
+    let total = (total_seconds as i64 * 1000).max(1);
+    let left = move || ends_at - now.get();
+    let label_id = format!("{name}-bar-label");
+    view! {
+        <div class="timeline-row">
+            <span class="timeline-label" id=label_id.clone()>{label}</span>
+            <div class="bar" role="meter" aria-labelledby=label_id data-testid=format!("{name}-bar")
+                aria-valuemin="0" aria-valuemax=total / 1000
+                aria-valuenow=move || left().max(0) / 1000
+                aria-valuetext=move || format!("{} left of {}", format_remaining(left()), format_remaining(total))>
+                <div class=format!("fill {name}") style:width=move || format!("{:.3}%", percent(left(), total))></div>
+                {mark.map(|mark| view! {
                     <div class="deadline-mark" style:left=format!("{mark:.3}%") title="the session ends here if idle"></div>
-                </div>
+                })}
             </div>
         </div>
     }
