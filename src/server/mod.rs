@@ -16,6 +16,8 @@ pub mod observability;
 pub mod redis;
 pub mod router;
 pub mod serve;
+pub mod session_api;
+pub mod session_gate;
 pub mod sessions;
 pub mod startup;
 pub mod state;

@@ -4,17 +4,22 @@
 //! request id (a usable `X-Request-Id` or a new one, echoed back), then the request's metrics and
 //! log line. `/metrics` is outside the session layer too, or on `METRICS_ADDR` alone.
 
+use std::convert::Infallible;
+
 use axum::{
     body::Body,
     extract::{Request, State},
-    http::{header::CACHE_CONTROL, HeaderValue, StatusCode},
+    http::{header::STRICT_TRANSPORT_SECURITY, StatusCode},
     middleware,
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
     Router,
 };
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use leptos_axum::{
+    generate_route_list_with_exclusions, handle_server_fns_with_context, LeptosRoutes,
+};
+use tower::{util::BoxCloneSyncService, ServiceBuilder};
 use tower_http::{
     request_id::{PropagateRequestIdLayer, SetRequestIdLayer},
     set_header::SetResponseHeaderLayer,
@@ -24,14 +29,16 @@ use tower_http::{
 use super::{
     config::Environment,
     http::{
-        failover, health,
+        health,
         observe::{self, observe_requests, Observer},
-        responses::{self, checked_body},
+        responses,
         security::{self, SiteScheme},
         static_files::{self, cache_hashed_files, HashedFiles},
     },
     observability::{drop_invalid_request_id, request_id_of, FastRequestId},
-    sessions::{self, manage_sessions},
+    session_api,
+    session_gate::{pass_session_gate, SessionGate},
+    sessions,
     state::AppState,
 };
 
@@ -43,10 +50,19 @@ pub struct Pages {
     pub app: fn() -> AnyView,
 }
 
-pub fn app(state: AppState, pages: Pages) -> Router {
-    let routes = generate_route_list(pages.app);
+/// The whole app as one service: the router, and around it the layers every response passes.
+pub type App = BoxCloneSyncService<Request<Body>, Response, Infallible>;
+
+pub fn app(state: AppState, pages: Pages) -> App {
+    // The paths with handlers of their own (`session_api`): Leptos must not route them too.
+    let own_handlers = [session_api::READ_SESSION_PATH, session_api::INCREMENT_PATH];
+    let routes = generate_route_list_with_exclusions(
+        pages.app,
+        Some(own_handlers.map(str::to_string).to_vec()),
+    );
     let sessions = sessions::layer_state(state.sessions.clone(), &state.settings);
     let site = SiteScheme::of(state.settings.session.cookie_secure);
+    let gate = SessionGate::new(site, state.redis.clone(), sessions);
     let server = &state.settings.server;
     let hsts = responses::hsts_value(
         state.settings.environment == Environment::Production,
@@ -55,6 +71,11 @@ pub fn app(state: AppState, pages: Pages) -> Router {
     );
 
     let with_sessions = Router::<AppState>::new()
+        .route(
+            session_api::READ_SESSION_PATH,
+            get(session_api::read_session),
+        )
+        .route(session_api::INCREMENT_PATH, post(session_api::increment))
         // Leptos routes each server function by its own path; this one takes the rest.
         .route(
             "/api/{*fn_name}",
@@ -72,53 +93,40 @@ pub fn app(state: AppState, pages: Pages) -> Router {
                 move || (pages.shell)(options.clone())
             },
         )
-        .layer(middleware::from_fn(checked_body))
-        .layer(middleware::from_fn_with_state(sessions, manage_sessions))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            failover::hold_during_failover,
-        ))
-        .layer(middleware::from_fn_with_state(
-            site,
-            security::refuse_cross_site,
-        ))
-        .layer(middleware::from_fn_with_state(
-            site,
-            security::same_origin_redirects,
-        ))
-        // Pages and API answers carry session or account data: no cache may keep them.
-        .layer(SetResponseHeaderLayer::overriding(
-            CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ));
+        .layer(middleware::from_fn_with_state(gate, pass_session_gate));
 
     let files = static_files(&state, pages);
     let observer = Observer::new(state.metrics.clone());
+    let request_timeout = state.settings.server.request_timeout;
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
     if state.settings.server.metrics_addr.is_none() {
         router = router.route("/metrics", get(observe::metrics));
     }
-    router
+    let router = router
         .merge(with_sessions)
         .fallback_service(files)
-        .layer(security::security_headers())
-        .layer(middleware::from_fn_with_state(
-            hsts,
-            responses::strict_transport_security,
-        ))
+        .with_state(state);
+    // Around the router, not `Router::layer`: that would box every route once per layer.
+    let layers = ServiceBuilder::new()
+        .map_request(drop_invalid_request_id)
+        .layer(SetRequestIdLayer::x_request_id(FastRequestId))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn_with_state(observer, observe_requests))
+        .layer(static_files::compression())
         // Inside the request-id and metrics layers: a 408 is counted and carries its request id.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            state.settings.server.request_timeout,
+            request_timeout,
         ))
-        .layer(static_files::compression())
-        .layer(middleware::from_fn_with_state(observer, observe_requests))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(FastRequestId))
-        .layer(middleware::map_request(drop_invalid_request_id))
-        .with_state(state)
+        .option_layer(
+            hsts.map(|value| SetResponseHeaderLayer::overriding(STRICT_TRANSPORT_SECURITY, value)),
+        )
+        .layer(security::security_headers())
+        .map_response(IntoResponse::into_response)
+        .service(router);
+    BoxCloneSyncService::new(layers)
 }
 
 /// Static files (and the not-found page): the hashed ones are marked immutable.
@@ -142,7 +150,8 @@ pub fn metrics_only(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn server_fn_handler(State(state): State<AppState>, request: Request<Body>) -> Response {
+/// Leptos' server-function dispatch, for every `/api/…` path without a handler of its own.
+pub async fn server_fn_handler(State(state): State<AppState>, request: Request<Body>) -> Response {
     let path = request.uri().path();
     let known = leptos::server_fn::axum::server_fn_paths()
         .any(|(known, method)| known == path && method == request.method());

@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{extract::ConnectInfo, Router};
+use axum::{body::Body, extract::ConnectInfo};
 use hyper::{body::Incoming, Request};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -27,6 +27,8 @@ use tokio::{
 };
 use tower::ServiceExt;
 
+use super::router::App;
+
 /// The connection limits, from the `[server]` settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -38,10 +40,10 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then waits for open requests.
+/// Serves `app` on `listener` until `shutdown` completes, then waits for open requests.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: App,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -74,12 +76,12 @@ pub async fn serve(
         };
         let activity = Arc::new(Activity::new());
         let service = hyper::service::service_fn({
-            let router = router.clone();
+            let app = app.clone();
             let activity = activity.clone();
             move |mut request: Request<Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
                 let in_flight = InFlight::start(activity.clone());
-                let response = router.clone().oneshot(request);
+                let response = app.clone().oneshot(request.map(Body::new));
                 async move {
                     let response = response.await;
                     drop(in_flight);

@@ -90,7 +90,7 @@ impl Accounts {
             registrations: WindowCounter::new(pool),
             keys,
             policy,
-            decoy_hash: password::decoy_hash().await?.into(),
+            decoy_hash: password::decoy_hash()?.into(),
             breaker,
             metrics,
         })

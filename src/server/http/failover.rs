@@ -4,33 +4,29 @@
 use std::time::Duration;
 
 use axum::{
-    extract::{Request, State},
-    http::StatusCode,
-    middleware::Next,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
 
 use crate::{
-    server::{observability::request_id_of, state::AppState},
+    server::{observability::request_id_of, redis::RedisPool},
     shared::error::{ApiError, ErrorCode},
 };
 
 /// How long a request waits for the new master; a planned failover takes one to two seconds.
 const HOLD: Duration = Duration::from_secs(4);
 
-pub async fn hold_during_failover(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if state.redis.failover_settled(HOLD).await {
-        return next.run(request).await;
+/// `Some(answer)` when a failover is still under way after [`HOLD`]; `None` (at once, when none
+/// runs) when the request may go on.
+pub async fn failover_refusal(redis: &RedisPool, headers: &HeaderMap) -> Option<Response> {
+    if redis.failover_settled(HOLD).await {
+        return None;
     }
     let error = ApiError::new(
         ErrorCode::SessionStoreUnavailable,
         "The session store is changing masters — retrying. Nothing was changed.",
     )
-    .with_request_id(request_id_of(request.headers()).map(str::to_string));
-    (StatusCode::SERVICE_UNAVAILABLE, Json(error)).into_response()
+    .with_request_id(request_id_of(headers).map(str::to_string));
+    Some((StatusCode::SERVICE_UNAVAILABLE, Json(error)).into_response())
 }

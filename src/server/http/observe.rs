@@ -110,7 +110,7 @@ pub async fn observe_requests(
         let session = response
             .extensions()
             .get::<SessionFingerprint>()
-            .map(|fingerprint| fingerprint.0.as_str());
+            .map(SessionFingerprint::text);
         tracing::info!(
             target: "sessionboard::request",
             method = method.as_str(),
@@ -118,7 +118,7 @@ pub async fn observe_requests(
             status,
             latency_ms = took.as_secs_f64() * 1000.0,
             request_id = request_id.as_ref().and_then(|id| id.to_str().ok()),
-            session,
+            session = session.as_deref(),
             "request"
         );
     }

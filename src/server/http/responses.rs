@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use axum::{
     body::Body,
-    extract::{Request, State},
+    body::HttpBody as _,
+    extract::Request,
     http::{
-        header::{CONTENT_LENGTH, CONTENT_TYPE, STRICT_TRANSPORT_SECURITY},
+        header::{CONTENT_LENGTH, CONTENT_TYPE},
         HeaderValue, StatusCode,
     },
-    middleware::Next,
     response::{IntoResponse, Response},
     Json,
 };
@@ -49,66 +49,55 @@ pub fn hsts_value(
     HeaderValue::from_str(&value).ok()
 }
 
-/// Middleware: adds `Strict-Transport-Security` when there is one to send.
-pub async fn strict_transport_security(
-    State(hsts): State<Option<HeaderValue>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    if let Some(hsts) = hsts {
-        response
-            .headers_mut()
-            .insert(STRICT_TRANSPORT_SECURITY, hsts);
-    }
-    response
-}
-
-/// Middleware for `/api/…`: reads the body up to [`MAX_BODY_BYTES`] before the server function
+/// For `/api/…` and pages: reads the body up to [`MAX_BODY_BYTES`] before the server function
 /// sees it, so that a body over the limit is a 413 and a body that claims to be text but is not
-/// UTF-8 a 400, each with a JSON error instead of a library's message.
-pub async fn checked_body(request: Request, next: Next) -> Response {
+/// UTF-8 a 400, each with a JSON error instead of a library's message. A request without a body
+/// passes untouched.
+pub async fn checked_body(request: Request) -> Result<Request, Response> {
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let request_id = request_id_of(request.headers()).map(str::to_string);
-    let request_id = request_id.as_deref();
+    let refuse = |code, message: &str, request: &Request| {
+        Err(json_error(code, message, request_id_of(request.headers())))
+    };
     if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return too_large(request_id);
+        return refuse(ErrorCode::PayloadTooLarge, &too_large(), &request);
+    }
+    if declared == Some(0) || (declared.is_none() && request.body().is_end_stream()) {
+        return Ok(request);
     }
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await;
+    let request = Request::from_parts(parts, Body::empty());
+    let bytes = match bytes {
         Ok(bytes) => bytes,
-        Err(err) if is_length_limit(&err) => return too_large(request_id),
+        Err(err) if is_length_limit(&err) => {
+            return refuse(ErrorCode::PayloadTooLarge, &too_large(), &request)
+        }
         Err(_) => {
-            return json_error(
+            return refuse(
                 ErrorCode::BadRequest,
                 "The request body could not be read.",
-                request_id,
+                &request,
             )
         }
     };
-    if claims_text(&parts.headers) && std::str::from_utf8(&bytes).is_err() {
-        return json_error(
+    if claims_text(request.headers()) && std::str::from_utf8(&bytes).is_err() {
+        return refuse(
             ErrorCode::BadRequest,
             "The request body is not valid UTF-8.",
-            request_id,
+            &request,
         );
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(request.map(|_| Body::from(bytes)))
 }
 
-fn too_large(request_id: Option<&str>) -> Response {
-    json_error(
-        ErrorCode::PayloadTooLarge,
-        &format!(
-            "The request body is larger than {} KiB.",
-            MAX_BODY_BYTES / 1024
-        ),
-        request_id,
+fn too_large() -> String {
+    format!(
+        "The request body is larger than {} KiB.",
+        MAX_BODY_BYTES / 1024
     )
 }
 

@@ -3,15 +3,15 @@
 
 use axum::{
     body::Body,
-    extract::{Request, State},
+    extract::Request,
     http::{
         header::{
             CONTENT_SECURITY_POLICY, HOST, LOCATION, ORIGIN, REFERER, REFERRER_POLICY,
             X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
         },
+        uri::Authority,
         HeaderMap, HeaderValue, Method, Request as HttpRequest, Uri,
     },
-    middleware::Next,
     response::Response,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -39,16 +39,14 @@ impl SiteScheme {
 /// neither header still sends the Referer of a same-origin form, while a cross-site form can only
 /// send a foreign one or none (`Referrer-Policy: no-referrer`). Scripts and curl therefore send
 /// `Origin` (or `Sec-Fetch-Site: same-origin`) themselves.
-pub async fn refuse_cross_site(
-    State(site): State<SiteScheme>,
-    request: Request<Body>,
-    next: Next,
-) -> Response {
+///
+/// `Some(answer)` when the request is refused.
+pub fn cross_site_refusal(site: SiteScheme, request: &Request<Body>) -> Option<Response> {
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     ) {
-        return next.run(request).await;
+        return None;
     }
     let headers = request.headers();
     let host = host_of(&request);
@@ -60,29 +58,28 @@ pub async fn refuse_cross_site(
             !same_origin(claimed, host.as_deref(), site)
         }
     };
-    if cross_site {
-        tracing::warn!(path = %request.uri().path(), ?fetch_site, "refused a cross-site request");
-        return json_error(
-            ErrorCode::CrossSiteRequest,
-            "This request came from another site and was refused.",
-            request_id_of(headers),
-        );
+    if !cross_site {
+        return None;
     }
-    next.run(request).await
+    tracing::warn!(path = %request.uri().path(), ?fetch_site, "refused a cross-site request");
+    Some(json_error(
+        ErrorCode::CrossSiteRequest,
+        "This request came from another site and was refused.",
+        request_id_of(headers),
+    ))
 }
 
 /// Rewrites the `Location` of a redirect that leaves this site to `/`. Leptos answers a form
 /// posted without JavaScript by redirecting to its `Referer`, which another site may set.
-pub async fn same_origin_redirects(
-    State(site): State<SiteScheme>,
-    request: Request<Body>,
-    next: Next,
+pub fn keep_redirect_on_site(
+    site: SiteScheme,
+    host: &AskedHost,
+    mut response: Response,
 ) -> Response {
-    let host = host_of(&request);
-    let mut response = next.run(request).await;
     if !response.status().is_redirection() {
         return response;
     }
+    let host = host.text();
     let location = response
         .headers()
         .get(LOCATION)
@@ -109,6 +106,30 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The host (and port) the client addressed: `Host`, or the URI's authority under HTTP/2.
+/// The host a request asked for, kept until a redirect needs it: copying the header is a
+/// reference count, where reading it as text on every request would allocate.
+pub struct AskedHost {
+    header: Option<HeaderValue>,
+    authority: Option<Authority>,
+}
+
+impl AskedHost {
+    pub fn of<B>(request: &HttpRequest<B>) -> AskedHost {
+        AskedHost {
+            header: request.headers().get(HOST).cloned(),
+            authority: request.uri().authority().cloned(),
+        }
+    }
+
+    fn text(&self) -> Option<String> {
+        match (&self.header, &self.authority) {
+            (Some(header), _) => header.to_str().ok().map(str::to_string),
+            (None, Some(authority)) => Some(authority.to_string()),
+            (None, None) => None,
+        }
+    }
+}
+
 fn host_of<B>(request: &HttpRequest<B>) -> Option<String> {
     header(request.headers(), HOST.as_str())
         .map(str::to_string)

@@ -12,5 +12,23 @@ pub use request_id::{drop_invalid_request_id, request_id_of, FastRequestId, REQU
 
 /// The fingerprint (`SessionHandle`) of the session a request used, put in the response's
 /// extensions by the session layer so the request log line can name the session without its id.
-#[derive(Debug, Clone)]
-pub struct SessionFingerprint(pub String);
+/// It holds the id and the function that names it, so the name (a hash) is worked out only when a
+/// log line is written.
+#[derive(Clone)]
+pub struct SessionFingerprint {
+    id: tower_sessions::session::Id,
+    name: fn(&tower_sessions::session::Id) -> String,
+}
+
+impl SessionFingerprint {
+    pub fn new(
+        id: tower_sessions::session::Id,
+        name: fn(&tower_sessions::session::Id) -> String,
+    ) -> Self {
+        SessionFingerprint { id, name }
+    }
+
+    pub fn text(&self) -> String {
+        (self.name)(&self.id)
+    }
+}

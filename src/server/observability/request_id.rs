@@ -22,9 +22,9 @@ fn usable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// Middleware (`axum::middleware::map_request`), before `SetRequestIdLayer`: an unusable
-/// incoming id is dropped, so the layer generates one instead of trusting it.
-pub async fn drop_invalid_request_id(mut request: Request<Body>) -> Request<Body> {
+/// Before `SetRequestIdLayer` (`ServiceBuilder::map_request`): an unusable incoming id is
+/// dropped, so the layer generates one instead of trusting it.
+pub fn drop_invalid_request_id(mut request: Request<Body>) -> Request<Body> {
     let keep = request
         .headers()
         .get(REQUEST_ID_HEADER)

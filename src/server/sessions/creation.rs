@@ -36,7 +36,7 @@ impl NewSessionLimit {
     }
 
     /// The gate of one request, from its client's address.
-    pub fn gate(&self, request: &axum::extract::Request) -> CreationGate {
+    pub fn gate(self: &Arc<Self>, request: &axum::extract::Request) -> CreationGate {
         CreationGate {
             limit: self.clone(),
             address: self
@@ -48,7 +48,7 @@ impl NewSessionLimit {
 
 /// What a request needs to ask before it creates a session.
 pub struct CreationGate {
-    limit: NewSessionLimit,
+    limit: Arc<NewSessionLimit>,
     address: String,
 }
 

@@ -23,7 +23,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_sessions::{
     cookie::{Cookie, CookieJar, Key, SameSite},
     session::Id,
@@ -65,7 +65,7 @@ pub struct SessionLayerState {
     pub cookie: Arc<CookieSettings>,
     /// One permit per request inside the layer.
     pub waiting: Arc<Semaphore>,
-    pub new_sessions: NewSessionLimit,
+    pub new_sessions: Arc<NewSessionLimit>,
 }
 
 /// The session id a request's cookie carried, if it was ours and intact.
@@ -76,25 +76,46 @@ struct Incoming {
     resign: bool,
 }
 
-/// Middleware: `axum::middleware::from_fn_with_state(state, manage_sessions)`.
+/// Middleware: `axum::middleware::from_fn_with_state(state, manage_sessions)`. The app's router
+/// runs the same two steps, [`begin`] and [`Begun::finish`], inside its one session-path
+/// middleware.
 pub async fn manage_sessions(
     State(state): State<SessionLayerState>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    match begin(&state, &mut request) {
+        Ok(begun) => begun.finish(next.run(request).await).await,
+        Err(refused) => refused,
+    }
+}
+
+/// A request inside the session layer: its session, and what the response needs to know.
+pub struct Begun {
+    cookie: Arc<CookieSettings>,
+    session: Session,
+    request_store: Arc<RequestStore>,
+    incoming: Incoming,
+    request_id: Option<String>,
+    _waiting: OwnedSemaphorePermit,
+}
+
+/// Gives `request` its session (read from the cookie, loaded from Redis only when a handler asks),
+/// or refuses it at once when too many requests are already waiting on the store.
+pub fn begin(state: &SessionLayerState, request: &mut Request) -> Result<Begun, Response> {
     let request_id = request_id_of(request.headers()).map(str::to_string);
-    let Ok(_waiting) = state.waiting.clone().try_acquire_owned() else {
+    let Ok(waiting) = state.waiting.clone().try_acquire_owned() else {
         tracing::debug!("too many requests waiting on the session store; refused one");
-        return unavailable(
+        return Err(unavailable(
             ApiError::new(
                 ErrorCode::SessionStoreUnavailable,
                 "The server is busy — retrying. Nothing was changed.",
             )
             .with_request_id(request_id),
-        );
+        ));
     };
-    let incoming = read_cookie(&request, &state.cookie);
-    let gate = state.new_sessions.gate(&request);
+    let incoming = read_cookie(request, &state.cookie);
+    let gate = state.new_sessions.gate(request);
     let request_store = RequestStore::new(state.store.clone(), Some(gate));
     let idle = time::Duration::milliseconds(state.store.policy().idle_ms());
     let session = Session::new(
@@ -102,34 +123,48 @@ pub async fn manage_sessions(
         request_store.clone(),
         Some(Expiry::OnInactivity(idle)),
     );
-    request.extensions_mut().insert(session.clone());
     request.extensions_mut().insert(super::SessionContext {
         session: session.clone(),
         request_store: request_store.clone(),
     });
-    let response = next.run(request).await;
-    let mut response = finish(
-        &state.cookie,
-        &session,
-        &request_store,
-        &incoming,
-        response,
+    request.extensions_mut().insert(session.clone());
+    Ok(Begun {
+        cookie: state.cookie.clone(),
+        session,
+        request_store,
+        incoming,
         request_id,
-    )
-    .await;
-    // Whatever answered 503 (a server function, a page), the client may retry in a second.
-    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        _waiting: waiting,
+    })
+}
+
+impl Begun {
+    /// After the handler: saves what it changed, sets or clears the cookie, and names the session
+    /// (by its fingerprint) for the request log.
+    pub async fn finish(self, response: Response) -> Response {
+        let mut response = finish(
+            &self.cookie,
+            &self.session,
+            &self.request_store,
+            &self.incoming,
+            response,
+            self.request_id,
+        )
+        .await;
+        // Whatever answered 503 (a server function, a page), the client may retry in a second.
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .entry(RETRY_AFTER)
+                .or_insert(HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
+        // The request log names the session by its fingerprint, never by its id.
+        if let Some(id) = self.session.id().or(self.incoming.id) {
+            let fingerprint = SessionFingerprint::new(id, |id| SessionHandle::of(id).to_string());
+            response.extensions_mut().insert(fingerprint);
+        }
         response
-            .headers_mut()
-            .entry(RETRY_AFTER)
-            .or_insert(HeaderValue::from_static(RETRY_AFTER_SECONDS));
     }
-    // The request log names the session by its fingerprint, never by its id.
-    if let Some(id) = session.id().or(incoming.id) {
-        let fingerprint = SessionFingerprint(SessionHandle::of(&id).to_string());
-        response.extensions_mut().insert(fingerprint);
-    }
-    response
 }
 
 /// How long a client is asked to wait before retrying a 503.

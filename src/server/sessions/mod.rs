@@ -32,7 +32,7 @@ use tower_sessions::{
 pub use app_session::{AppSession, ClientInfo, SessionError};
 pub use creation::NewSessionLimit;
 pub use expiry::ExpiryPolicy;
-pub use layer::{manage_sessions, CookieSettings, SessionLayerState};
+pub use layer::{begin, manage_sessions, Begun, CookieSettings, SessionLayerState};
 pub use live::LiveSessions;
 pub use request_store::RequestStore;
 pub use store::{RedisSessionStore, StoreError};
@@ -48,12 +48,12 @@ use crate::server::{
 /// accepted and re-signed, one whose signature matches none is ignored, as if there were none),
 /// and at most `REDIS_MAX_WAITING_REQUESTS` requests inside the layer at once.
 pub fn layer_state(store: RedisSessionStore, settings: &Settings) -> SessionLayerState {
-    let new_sessions = NewSessionLimit::new(
+    let new_sessions = Arc::new(NewSessionLimit::new(
         WindowCounter::new(store.pool().clone()),
         store.keys().clone(),
         settings.session.new_per_address_per_minute,
         settings.server.trusted_proxies.clone(),
-    );
+    ));
     let max_waiting = settings.redis.max_waiting_requests;
     let settings = &settings.session;
     let same_site = match settings.cookie_same_site {
@@ -93,6 +93,12 @@ pub struct SessionContext {
 }
 
 impl AppSession {
+    /// The session the session layer gave `request`.
+    pub fn of<B>(request: &axum::http::Request<B>) -> Option<AppSession> {
+        let context = request.extensions().get::<SessionContext>()?.clone();
+        Some(AppSession::new(context.session, context.request_store))
+    }
+
     /// The session of the request being served (inside a server function or a page render).
     pub fn from_request() -> Option<AppSession> {
         // Borrowed, not cloned: cloning the request's parts would copy every header.
