@@ -93,6 +93,16 @@ if num("wasm_raw") is not None:
     print(f"first visit (page + {r['asset_count']} files, br/gzip accepted): "
           f"{num('first_visit') / 1024:.1f} KB transferred; repeat visit: "
           f"{num('repeat_visit') / 1024:.1f} KB (headers included)")
+ir_off, ir_on, ir_log = num("sb_ir_off"), num("sb_ir_on"), num("sb_ir_log")
+if ir_off and ir_on:
+    with_log = f", {ir_log:,.0f} with metrics and the JSON request log line" if ir_log else ""
+    print(f"metrics and logging, instructions per session read (callgrind): {ir_off:,.0f} with "
+          f"METRICS_ENABLED=false, {ir_on:,.0f} with metrics (the default){with_log}")
+    off, on = num("sb_obs_rps_off"), num("sb_obs_rps_on")
+    if off and on:
+        print(f"reads/s, alternating wrk runs: {off:,.0f} metrics off, {on:,.0f} metrics on "
+              f"({100 * (off - on) / off:+.1f} % cost; run-to-run noise on 2 shared cores is "
+              "larger than this)")
 print()
 
 
@@ -145,3 +155,10 @@ x = num("sb_read_trips")
 goal("Redis round trips per read", x, "1", x is not None and x <= 1.0, unit="")
 x = num("sb_write_trips")
 goal("Redis round trips per write", x, "<= 2", x is not None and x <= 2.0, unit="")
+x = None if not (ir_off and ir_on) else 100 * (ir_on - ir_off) / ir_off
+goal("metrics cost per session read (instructions)", x, "<= 5 %",
+     x is not None and x <= 5, unit=" %")
+x = None if not (ir_off and ir_log) else 100 * (ir_log - ir_off) / ir_off
+if x is not None:
+    print(f"  (with the per-request log line switched on as well: {x:.1f} % — why it is off by "
+          "default: README, Operating sessionboard)")

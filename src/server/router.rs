@@ -60,6 +60,11 @@ pub fn app(state: AppState, pages: Pages) -> App {
         pages.app,
         Some(own_handlers.map(str::to_string).to_vec()),
     );
+    // (The excluded ones are listed too: they are server functions' paths, routes all the same.)
+    let page_paths: Vec<String> = routes
+        .iter()
+        .map(|route| route.path().to_string())
+        .collect();
     let sessions = sessions::layer_state(state.sessions.clone(), &state.settings);
     let site = SiteScheme::of(state.settings.session.cookie_secure);
     let gate = SessionGate::new(site, state.redis.clone(), sessions);
@@ -96,12 +101,18 @@ pub fn app(state: AppState, pages: Pages) -> App {
         .layer(middleware::from_fn_with_state(gate, pass_session_gate));
 
     let files = static_files(&state, pages);
-    let observer = Observer::new(state.metrics.clone());
+    let observed_routes = page_paths
+        .into_iter()
+        .chain(["/healthz", "/readyz", "/metrics"].map(str::to_string));
+    let observer = Observer::new(state.metrics.clone(), observed_routes);
     let request_timeout = state.settings.server.request_timeout;
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
-    if state.settings.server.metrics_addr.is_none() {
+    // Measured and logged when anyone is to see it: metrics on, or the request log switched on.
+    let observed = state.metrics.enabled()
+        || tracing::enabled!(target: "sessionboard::request", tracing::Level::INFO);
+    if state.metrics.enabled() && state.settings.server.metrics_addr.is_none() {
         router = router.route("/metrics", get(observe::metrics));
     }
     let router = router
@@ -113,7 +124,8 @@ pub fn app(state: AppState, pages: Pages) -> App {
         .map_request(drop_invalid_request_id)
         .layer(SetRequestIdLayer::x_request_id(FastRequestId))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(middleware::from_fn_with_state(observer, observe_requests))
+        .option_layer(observed.then(|| middleware::from_fn_with_state(observer, observe_requests)))
+        .map_response(IntoResponse::into_response)
         .layer(static_files::compression())
         // Inside the request-id and metrics layers: a 408 is counted and carries its request id.
         .layer(TimeoutLayer::with_status_code(
@@ -124,7 +136,6 @@ pub fn app(state: AppState, pages: Pages) -> App {
             hsts.map(|value| SetResponseHeaderLayer::overriding(STRICT_TRANSPORT_SECURITY, value)),
         )
         .layer(security::security_headers())
-        .map_response(IntoResponse::into_response)
         .service(router);
     BoxCloneSyncService::new(layers)
 }

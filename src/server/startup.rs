@@ -136,7 +136,10 @@ async fn connect(
     leptos_options: LeptosOptions,
 ) -> Result<AppState, StartupError> {
     let redis = RedisPool::connect(&settings.redis).await?;
-    let metrics = Metrics::new(redis.reconnects());
+    let metrics = match settings.server.metrics_enabled {
+        true => Metrics::new(redis.reconnects()),
+        false => Metrics::off(),
+    };
     let keys = KeySpace::new(&settings.redis.key_prefix);
     let auth = &settings.auth;
     let policy = AccountPolicy {

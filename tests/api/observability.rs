@@ -349,3 +349,18 @@ async fn json_log_lines_parse_and_carry_the_request_id_and_no_session_id() {
         "a session id in the log"
     );
 }
+
+#[tokio::test]
+async fn metrics_switched_off_serve_no_metrics_and_the_app_works_on() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[("METRICS_ENABLED", "false")]).await;
+    let scrape = http_client(false)
+        .get(format!("http://{}/metrics", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scrape.status(), 404);
+    let browser = app.new_browser();
+    assert_eq!(browser.increment().await, 1);
+    assert_eq!(browser.session().await.counter, 1);
+}

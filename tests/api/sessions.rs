@@ -88,3 +88,41 @@ async fn forgetting_deletes_the_key_and_the_cookie() {
     let view = app.session().await;
     assert!(!view.active);
 }
+
+/// `GET /api/session` and `POST /api/increment` have handlers of their own (for speed); what they
+/// answer must be what the Leptos server functions answer, errors included.
+#[tokio::test]
+async fn the_session_read_and_the_count_answer_like_the_other_server_functions() {
+    let mut redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[]).await;
+    let browser = app.new_browser();
+    let counted = browser.post("/api/increment", &[]).await;
+    assert_eq!(counted.status(), 200);
+    assert_eq!(counted.headers()["content-type"], "application/json");
+    assert_eq!(counted.text().await.unwrap(), "1");
+    let read = browser.get("/api/session").await;
+    assert_eq!(read.headers()["content-type"], "application/json");
+    let view: serde_json::Value = read.json().await.unwrap();
+    assert_eq!(view["counter"], 1);
+
+    redis.stop();
+    for (path, response) in [
+        ("/api/session", browser.get("/api/session").await),
+        ("/api/increment", browser.post("/api/increment", &[]).await),
+        (
+            "/api/note",
+            browser.post("/api/note", &[("note", "hi")]).await,
+        ),
+    ] {
+        assert_eq!(response.status(), 503, "{path}");
+        assert_eq!(response.headers()["serverfnerror"], path);
+        assert_eq!(response.headers()["retry-after"], "1", "{path}");
+        let request_id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let error: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error["code"], "session_store_unavailable", "{path}");
+        assert_eq!(error["request_id"], request_id.as_str(), "{path}");
+    }
+}

@@ -141,6 +141,7 @@ declare! {
     site_addr: SocketAddr = "127.0.0.1:3000", "LEPTOS_SITE_ADDR", "an address like 127.0.0.1:3000";
     data_dir: PathBuf = "data", "SESSIONBOARD_DATA_DIR", "a folder path";
     metrics_addr: SocketAddr, "METRICS_ADDR", "an address like 127.0.0.1:9100";
+    metrics_enabled: bool = "true", "METRICS_ENABLED", "true or false";
     log_format: String => Option<LogFormat> = "auto", "LOG_FORMAT", "auto, json or pretty",
         check log_format;
     hsts_max_age_seconds: u64 = "31536000", "HSTS_MAX_AGE_SECONDS",

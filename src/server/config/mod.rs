@@ -79,6 +79,8 @@ pub struct ServerSettings {
     pub trusted_proxies: TrustedProxies,
     /// `METRICS_ADDR`: when set, `/metrics` is served there only (not on the site address).
     pub metrics_addr: Option<SocketAddr>,
+    /// `METRICS_ENABLED=false`: no request metrics, no Redis timings, no `/metrics`.
+    pub metrics_enabled: bool,
     pub log_format: LogFormat,
 }
 
@@ -239,7 +241,8 @@ impl Settings {
             server: ServerSettings {
                 site_addr: server.site_addr,
                 data_dir: server.data_dir,
-                metrics_addr: server.metrics_addr,
+                metrics_addr: server.metrics_addr.filter(|_| server.metrics_enabled),
+                metrics_enabled: server.metrics_enabled,
                 log_format: server.log_format.unwrap_or(if production {
                     LogFormat::Json
                 } else {

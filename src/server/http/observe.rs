@@ -2,13 +2,13 @@
 
 use std::{
     collections::HashSet,
-    sync::{Arc, RwLock},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use axum::{
     body::Body,
-    extract::{MatchedPath, Request, State},
+    extract::{Request, State},
     http::header::CONTENT_TYPE,
     middleware::Next,
     response::{IntoResponse, Response},
@@ -26,62 +26,38 @@ use crate::{
 /// The route every server function is served under.
 pub const SERVER_FN_ROUTE: &str = "/api/{*fn_name}";
 
-/// What the request middleware needs: the metrics, and the server functions' paths (a bounded
-/// set, so `/api/session` can be its own label while `/api/anything-else` is not).
+/// What the request middleware needs: the metrics, and the app's routes. It runs around the
+/// router (before it matches anything), so it names a request's route itself: the app's routes
+/// are fixed paths — pages, probes, server functions — matched exactly; any other `/api/…` is
+/// `/api/{*fn_name}` and everything else (static files, 404s) `unmatched`. A bounded set either
+/// way.
 #[derive(Clone)]
 pub struct Observer {
     metrics: Metrics,
-    server_fns: Arc<HashSet<&'static str>>,
-    /// The router's route patterns, each copied once to a `&'static str` the first time it is
-    /// matched: the router's patterns are a fixed set, so this stays as small as the router.
-    patterns: Arc<RwLock<HashSet<&'static str>>>,
+    routes: Arc<HashSet<&'static str>>,
 }
 
 impl Observer {
-    pub fn new(metrics: Metrics) -> Self {
-        let server_fns = leptos::server_fn::axum::server_fn_paths()
-            .map(|(path, _method)| path)
+    /// `routes`: the router's own paths (pages, probes); server functions are added here.
+    pub fn new(metrics: Metrics, routes: impl IntoIterator<Item = String>) -> Self {
+        let server_fns = leptos::server_fn::axum::server_fn_paths().map(|(path, _method)| path);
+        // Copied once to `&'static str` labels: the router's paths are a fixed, small set.
+        let routes = routes
+            .into_iter()
+            .map(|route| &*Box::leak(route.into_boxed_str()))
+            .chain(server_fns)
             .collect();
         Observer {
             metrics,
-            server_fns: Arc::new(server_fns),
-            patterns: Arc::default(),
+            routes: Arc::new(routes),
         }
     }
 
-    fn pattern(&self, pattern: &str) -> &'static str {
-        let known = self
-            .patterns
-            .read()
-            .ok()
-            .and_then(|p| p.get(pattern).copied());
-        if let Some(known) = known {
-            return known;
-        }
-        let Ok(mut patterns) = self.patterns.write() else {
-            return "unmatched";
-        };
-        if let Some(known) = patterns.get(pattern) {
-            return known;
-        }
-        let leaked: &'static str = Box::leak(pattern.to_string().into_boxed_str());
-        patterns.insert(leaked);
-        leaked
-    }
-
-    /// The route pattern of a request: a server function's own path, the pattern it matched, or
-    /// `unmatched` (static files and 404s).
     fn route(&self, request: &Request<Body>) -> &'static str {
-        match request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str)
-        {
-            Some(SERVER_FN_ROUTE) => match self.server_fns.get(request.uri().path()) {
-                Some(path) => path,
-                None => SERVER_FN_ROUTE,
-            },
-            Some(pattern) => self.pattern(pattern),
+        let path = request.uri().path();
+        match self.routes.get(path) {
+            Some(route) => route,
+            None if path.starts_with("/api/") => SERVER_FN_ROUTE,
             None => "unmatched",
         }
     }

@@ -49,7 +49,7 @@ pub fn cross_site_refusal(site: SiteScheme, request: &Request<Body>) -> Option<R
         return None;
     }
     let headers = request.headers();
-    let host = host_of(&request);
+    let host = host_of(request);
     let fetch_site = header(headers, "sec-fetch-site");
     let cross_site = match fetch_site {
         Some(fetch_site) => !matches!(fetch_site, "same-origin" | "none"),

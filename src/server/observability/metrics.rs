@@ -123,6 +123,8 @@ fn method_label(method: &Method) -> &'static str {
 pub struct Metrics(Arc<Inner>);
 
 struct Inner {
+    /// Off (`METRICS_ENABLED=false`): requests and Redis calls are not timed.
+    timed: bool,
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Histograms<RouteLabel>,
@@ -201,6 +203,7 @@ impl Metrics {
             registrations.clone(),
         );
         Metrics(Arc::new(Inner {
+            timed: true,
             registry,
             http_requests,
             http_duration,
@@ -214,8 +217,25 @@ impl Metrics {
         }))
     }
 
+    /// Metrics that time nothing (`METRICS_ENABLED=false`); the counters still count, unserved.
+    pub fn off() -> Metrics {
+        let mut metrics = Metrics::default();
+        if let Some(inner) = Arc::get_mut(&mut metrics.0) {
+            inner.timed = false;
+        }
+        metrics
+    }
+
+    /// Whether requests and Redis calls are timed (and `/metrics` served).
+    pub fn enabled(&self) -> bool {
+        self.0.timed
+    }
+
     /// One answered request; `route` is a route pattern, never a raw path.
     pub fn http_request(&self, route: &'static str, method: &Method, status: u16, took: Duration) {
+        if !self.0.timed {
+            return;
+        }
         let labels = HttpLabels {
             route,
             method: method_label(method),
@@ -231,6 +251,9 @@ impl Metrics {
 
     /// Runs one Redis operation and records how long it took, whatever its outcome.
     pub async fn redis<T>(&self, operation: &'static str, run: impl Future<Output = T>) -> T {
+        if !self.0.timed {
+            return run.await;
+        }
         let started = Instant::now();
         let outcome = run.await;
         self.0

@@ -102,6 +102,9 @@ pub struct Begun {
 
 /// Gives `request` its session (read from the cookie, loaded from Redis only when a handler asks),
 /// or refuses it at once when too many requests are already waiting on the store.
+// The refusal is the answer itself; `Begun` is no smaller than a `Response`, so boxing the error
+// would save nothing and allocate.
+#[allow(clippy::result_large_err)]
 pub fn begin(state: &SessionLayerState, request: &mut Request) -> Result<Begun, Response> {
     let request_id = request_id_of(request.headers()).map(str::to_string);
     let Ok(waiting) = state.waiting.clone().try_acquire_owned() else {
