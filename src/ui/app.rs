@@ -3,7 +3,6 @@
 use std::sync::OnceLock;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     SsrMode, StaticSegment,
@@ -20,11 +19,15 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                // Fixed for the one page, so written here in the server-only shell: as leptos_meta
+                // components in the App they would be compiled into the wasm, where they were a
+                // sizeable part (every attribute a `<link>` can take) for no change in the browser.
+                <title>"sessionboard"</title>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
                 // With cargo-leptos `hash-files` both name the content-hashed files in hash.txt.
                 <link rel="stylesheet" id="leptos" href=stylesheet_href(&options)/>
                 <HydrationScripts options/>
-                <MetaTags/>
             </head>
             <body>
                 <App/>
@@ -80,10 +83,7 @@ fn set_page_policy() {
 
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
     view! {
-        <Title text="sessionboard"/>
-        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Router>
             <main>
                 <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
