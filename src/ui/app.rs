@@ -3,10 +3,6 @@
 use std::sync::OnceLock;
 
 use leptos::prelude::*;
-use leptos_router::{
-    components::{Route, Router, Routes},
-    SsrMode, StaticSegment,
-};
 
 use crate::ui::home::HomePage;
 
@@ -81,12 +77,20 @@ fn set_page_policy() {
     }
 }
 
+/// The pages. The server routes with leptos_router: its route list tells leptos_axum which paths
+/// are pages and how each is rendered, and a path that is none of them gets the not-found page
+/// (from the static-file fallback, with status 404).
+#[cfg(feature = "ssr")]
 #[component]
 pub fn App() -> impl IntoView {
+    use leptos_router::{
+        components::{Route, Router, Routes},
+        SsrMode, StaticSegment,
+    };
     view! {
         <Router>
             <main>
-                <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
+                <Routes fallback=NotFound>
                     // Async: the page is sent once its data is ready, so it is complete without
                     // JavaScript (out-of-order streaming needs scripts to place late content).
                     <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
@@ -94,4 +98,25 @@ pub fn App() -> impl IntoView {
             </main>
         </Router>
     }
+}
+
+/// The pages, in the browser: it hydrates the page the server sent, so it picks the page by the
+/// same rule from the path, without leptos_router. The router's code was about a sixth of the
+/// wasm, and the browser has no use for it: no page links to another, and every form posts to a
+/// server function. The markup is the same as the server's: the router adds none of its own.
+/// A new route goes in both.
+#[cfg(not(feature = "ssr"))]
+#[component]
+pub fn App() -> impl IntoView {
+    let home = window().location().pathname().is_ok_and(|path| path == "/");
+    view! {
+        <main>
+            {if home { HomePage().into_any() } else { NotFound().into_any() }}
+        </main>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    view! { <p class="not-found">"Page not found."</p> }
 }
