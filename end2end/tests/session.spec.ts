@@ -40,6 +40,27 @@ test("forget this session ends it", async ({ page }) => {
   await expect(page.getByTestId("session-panel")).toHaveAttribute("data-active", "false");
 });
 
+test("an unknown path gets the not-found page, and it hydrates cleanly", async ({ page }) => {
+  // The browser picks the page from the path by itself (without the server's router): a
+  // mismatch with what the server rendered would show as a page error during hydration.
+  const errors: string[] = [];
+  page.on("pageerror", (err) => errors.push(err.message));
+  page.on("console", (msg) => {
+    // The browser reports the page's own 404 status as a console error; that one is expected.
+    if (msg.type() === "error" && !msg.text().includes("404")) errors.push(msg.text());
+  });
+  const response = await page.goto(`${env.app.url}/no/such/page`);
+  expect(response?.status()).toBe(404);
+  await expect(page.locator("body[data-hydrated=true]")).toHaveCount(1, { timeout: 30_000 });
+  await expect(page.locator("main .not-found")).toHaveText("Page not found.");
+  await expect(page.getByTestId("session-panel")).toHaveCount(0);
+
+  await openHydrated(page, env.app.url);
+  await page.getByTestId("increment").click();
+  await expect(page.getByTestId("counter")).toHaveText("1");
+  expect(errors).toEqual([]);
+});
+
 test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 

@@ -28,20 +28,56 @@ pub struct SessionView {
     pub counter: i64,
     /// Data kept in the session through the tower-sessions API (the note, the theme, and any
     /// key a handler inserted), except the counter shown above.
-    pub data: serde_json::Map<String, serde_json::Value>,
+    pub data: SessionData,
     /// The signed-in user; `None` for an anonymous session.
     pub user: Option<String>,
     pub signed_in_at: Option<i64>,
 }
 
+/// The session's data as the server holds it: every key, whatever the type of its value.
+#[cfg(feature = "ssr")]
+pub type SessionData = serde_json::Map<String, serde_json::Value>;
+
+/// The session's data as the page reads it: only the two keys it shows. The server keeps both as
+/// strings (it refuses a session where either is not one) and sends every key; the others are
+/// skipped here. Reading any JSON value into a `serde_json::Value` map would cost the wasm far more
+/// code than these two fields.
+#[cfg(not(feature = "ssr"))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    theme: Option<String>,
+}
+
 impl SessionView {
+    /// The stored note; empty when none is stored.
+    pub fn note(&self) -> &str {
+        self.text("note").unwrap_or_default()
+    }
+
     /// The stored theme preference; `Default` when none is stored.
     pub fn theme(&self) -> Theme {
-        self.data
-            .get("theme")
-            .and_then(|value| value.as_str())
+        self.text("theme")
             .and_then(|text| Theme::parse(text).ok())
             .unwrap_or(Theme::Default)
+    }
+
+    /// The string the session's data holds under `key`, if any.
+    fn text(&self, key: &str) -> Option<&str> {
+        #[cfg(feature = "ssr")]
+        {
+            self.data.get(key).and_then(serde_json::Value::as_str)
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            match key {
+                "note" => self.data.note.as_deref(),
+                "theme" => self.data.theme.as_deref(),
+                _ => None,
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use crate::shared::{
     error::ApiError,
     input::{PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN},
 };
+use crate::ui::codec::Json;
 
 /// Creates an account. `POST /api/register` with `username`, `password`.
 #[server(prefix = "/api", endpoint = "register")]
@@ -262,7 +263,11 @@ pub fn SignInForms(actions: AccountActions) -> impl IntoView {
 /// The signed-in user's panel: who, since when, sign out, "Your sessions", password change.
 #[component]
 pub fn AccountPanel(user: String, signed_in_at: i64, actions: AccountActions) -> impl IntoView {
-    let sessions = Resource::new(move || actions.version(), |_| list_sessions());
+    let sessions = Resource::<_, Json>::new_with_options(
+        move || actions.version(),
+        |_| list_sessions(),
+        false,
+    );
     let password_error = error_of(actions.change_password);
     let password_done = move || actions.change_password.value().get().and_then(Result::ok);
     let revoke_error = error_of(actions.revoke);

@@ -3,11 +3,6 @@
 use std::sync::OnceLock;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, MetaTags, Title};
-use leptos_router::{
-    components::{Route, Router, Routes},
-    SsrMode, StaticSegment,
-};
 
 use crate::ui::home::HomePage;
 
@@ -20,11 +15,15 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                // Fixed for the one page, so written here in the server-only shell: as leptos_meta
+                // components in the App they would be compiled into the wasm, where they were a
+                // sizeable part (every attribute a `<link>` can take) for no change in the browser.
+                <title>"sessionboard"</title>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
                 // With cargo-leptos `hash-files` both name the content-hashed files in hash.txt.
                 <link rel="stylesheet" id="leptos" href=stylesheet_href(&options)/>
                 <HydrationScripts options/>
-                <MetaTags/>
             </head>
             <body>
                 <App/>
@@ -78,15 +77,20 @@ fn set_page_policy() {
     }
 }
 
+/// The pages. The server routes with leptos_router: its route list tells leptos_axum which paths
+/// are pages and how each is rendered, and a path that is none of them gets the not-found page
+/// (from the static-file fallback, with status 404).
+#[cfg(feature = "ssr")]
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
+    use leptos_router::{
+        components::{Route, Router, Routes},
+        SsrMode, StaticSegment,
+    };
     view! {
-        <Title text="sessionboard"/>
-        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Router>
             <main>
-                <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
+                <Routes fallback=NotFound>
                     // Async: the page is sent once its data is ready, so it is complete without
                     // JavaScript (out-of-order streaming needs scripts to place late content).
                     <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
@@ -94,4 +98,25 @@ pub fn App() -> impl IntoView {
             </main>
         </Router>
     }
+}
+
+/// The pages, in the browser: it hydrates the page the server sent, so it picks the page by the
+/// same rule from the path, without leptos_router. The router's code was about a sixth of the
+/// wasm, and the browser has no use for it: no page links to another, and every form posts to a
+/// server function. The markup is the same as the server's: the router adds none of its own.
+/// A new route goes in both.
+#[cfg(not(feature = "ssr"))]
+#[component]
+pub fn App() -> impl IntoView {
+    let home = window().location().pathname().is_ok_and(|path| path == "/");
+    view! {
+        <main>
+            {if home { HomePage().into_any() } else { NotFound().into_any() }}
+        </main>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    view! { <p class="not-found">"Page not found."</p> }
 }

@@ -14,6 +14,7 @@ use crate::{
     },
     ui::{
         account::{AccountActions, AccountPanel, SignInForms},
+        codec::Json,
         session_panel::{SessionPanel, StaySignedIn},
     },
 };
@@ -109,7 +110,7 @@ pub fn HomePage() -> impl IntoView {
     let account = AccountActions::new();
     // Bumped to re-read the session: after the store was unavailable, and when a deadline passed.
     let recheck = RwSignal::new(0u32);
-    let session = Resource::new(
+    let session = Resource::<_, Json>::new_with_options(
         move || {
             (
                 increment.version().get(),
@@ -122,6 +123,7 @@ pub fn HomePage() -> impl IntoView {
             )
         },
         |_| get_session(),
+        false,
     );
 
     // One clock for all countdowns; it only ticks in the browser.
@@ -184,7 +186,7 @@ pub fn HomePage() -> impl IntoView {
 /// due: every 2 s while the store is unavailable, and once when the session's deadline has passed.
 fn tick(
     now: RwSignal<i64>,
-    session: Resource<Result<SessionView, ApiError>>,
+    session: Resource<Result<SessionView, ApiError>, Json>,
     expired_at: RwSignal<Option<i64>>,
     recheck: RwSignal<u32>,
 ) {

@@ -4,5 +4,6 @@
 
 pub mod account;
 pub mod app;
+pub mod codec;
 pub mod home;
 pub mod session_panel;

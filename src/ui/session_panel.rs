@@ -51,12 +51,7 @@ pub fn SessionPanel(
     let idle_at = view.idle_expires_at;
     let absolute_at = view.absolute_expires_at;
     let expired = move || now.get() >= expires_at;
-    let note = view
-        .data
-        .get("note")
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-        .unwrap_or_default();
+    let note = view.note().to_string();
     view! {
         <section class="card panel" data-testid="session-panel" data-active="true">
             <h2>"Session " <code data-testid="fingerprint">{view.id_fingerprint.clone()}</code></h2>
