@@ -1,13 +1,14 @@
 //! The HTML shell and the router.
 
-use std::sync::OnceLock;
-
 use leptos::prelude::*;
 
 use crate::ui::home::HomePage;
 
+/// The HTML around the app: rendered on the server only.
+#[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
+    use leptos_meta::MetaTags;
+
     set_page_policy();
     view! {
         <!DOCTYPE html>
@@ -15,15 +16,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                // Fixed for the one page, so written here in the server-only shell: as leptos_meta
-                // components in the App they would be compiled into the wasm, where they were a
-                // sizeable part (every attribute a `<link>` can take) for no change in the browser.
-                <title>"sessionboard"</title>
-                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
                 // With cargo-leptos `hash-files` both name the content-hashed files in hash.txt.
                 <link rel="stylesheet" id="leptos" href=stylesheet_href(&options)/>
                 <HydrationScripts options/>
+                <MetaTags/>
             </head>
             <body>
                 <App/>
@@ -35,8 +32,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// The stylesheet's URL, with the content hash cargo-leptos put in its name when it hashes file
 /// names. Worked out once: leptos_meta's `HashedStylesheet` reads hash.txt on every page, which
 /// cost 6 % of a page's CPU.
+#[cfg(feature = "ssr")]
 fn stylesheet_href(options: &LeptosOptions) -> &'static str {
-    static HREF: OnceLock<String> = OnceLock::new();
+    static HREF: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HREF.get_or_init(|| {
         let name = &options.output_name;
         let file = match options.hash_files.then(|| css_hash(options)).flatten() {
@@ -48,6 +46,7 @@ fn stylesheet_href(options: &LeptosOptions) -> &'static str {
 }
 
 /// The `css: <hash>` line of hash.txt, which cargo-leptos writes next to the server binary.
+#[cfg(feature = "ssr")]
 fn css_hash(options: &LeptosOptions) -> Option<String> {
     let exe = std::env::current_exe().ok()?;
     let hashes = std::fs::read_to_string(exe.parent()?.join(options.hash_file.as_ref())).ok()?;
@@ -83,11 +82,17 @@ fn set_page_policy() {
 #[cfg(feature = "ssr")]
 #[component]
 pub fn App() -> impl IntoView {
+    use leptos_meta::{provide_meta_context, Link, Title};
     use leptos_router::{
         components::{Route, Router, Routes},
         SsrMode, StaticSegment,
     };
+    provide_meta_context();
     view! {
+        // The head's title and icon: server-only like the rest of the head (the browser's `App`
+        // has no use for leptos_meta).
+        <Title text="sessionboard"/>
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Router>
             <main>
                 <Routes fallback=NotFound>
