@@ -16,6 +16,7 @@ pub mod observability;
 pub mod redis;
 pub mod router;
 pub mod serve;
+pub mod server_fns;
 pub mod session_api;
 pub mod session_gate;
 pub mod sessions;

@@ -4,21 +4,19 @@
 //! request id (a usable `X-Request-Id` or a new one, echoed back), then the request's metrics and
 //! log line. `/metrics` is outside the session layer too, or on `METRICS_ADDR` alone.
 
-use std::convert::Infallible;
+use std::{convert::Infallible, time::Duration};
 
 use axum::{
     body::Body,
-    extract::{Request, State},
-    http::{header::STRICT_TRANSPORT_SECURITY, StatusCode},
+    extract::Request,
+    http::{header::STRICT_TRANSPORT_SECURITY, HeaderValue, StatusCode},
     middleware,
     response::{IntoResponse, Response},
     routing::{get, post},
     Router,
 };
 use leptos::prelude::*;
-use leptos_axum::{
-    generate_route_list_with_exclusions, handle_server_fns_with_context, LeptosRoutes,
-};
+use leptos_axum::{generate_route_list_with_exclusions, LeptosRoutes};
 use tower::{util::BoxCloneSyncService, ServiceBuilder};
 use tower_http::{
     request_id::{PropagateRequestIdLayer, SetRequestIdLayer},
@@ -35,7 +33,8 @@ use super::{
         security::{self, SiteScheme},
         static_files::{self, cache_hashed_files, HashedFiles},
     },
-    observability::{drop_invalid_request_id, request_id_of, FastRequestId},
+    observability::{drop_invalid_request_id, FastRequestId},
+    server_fns::server_fn_handler,
     session_api,
     session_gate::{pass_session_gate, SessionGate},
     sessions,
@@ -105,39 +104,61 @@ pub fn app(state: AppState, pages: Pages) -> App {
         .into_iter()
         .chain(["/healthz", "/readyz", "/metrics"].map(str::to_string));
     let observer = Observer::new(state.metrics.clone(), observed_routes);
-    let request_timeout = state.settings.server.request_timeout;
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
-    // Measured and logged when anyone is to see it: metrics on, or the request log switched on.
-    let observed = state.metrics.enabled()
-        || tracing::enabled!(target: "sessionboard::request", tracing::Level::INFO);
     if state.metrics.enabled() && state.settings.server.metrics_addr.is_none() {
         router = router.route("/metrics", get(observe::metrics));
     }
+    let outer = Outer {
+        observer,
+        // Measured and logged when anyone is to see it: metrics on, or the request log on.
+        observed: state.metrics.enabled()
+            || tracing::enabled!(target: "sessionboard::request", tracing::Level::INFO),
+        hsts,
+        request_timeout: state.settings.server.request_timeout,
+    };
     let router = router
         .merge(with_sessions)
         .fallback_service(files)
         .with_state(state);
-    // Around the router, not `Router::layer`: that would box every route once per layer.
-    let layers = ServiceBuilder::new()
-        .map_request(drop_invalid_request_id)
-        .layer(SetRequestIdLayer::x_request_id(FastRequestId))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .option_layer(observed.then(|| middleware::from_fn_with_state(observer, observe_requests)))
-        .map_response(IntoResponse::into_response)
-        .layer(static_files::compression())
-        // Inside the request-id and metrics layers: a 408 is counted and carries its request id.
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
-        ))
-        .option_layer(
-            hsts.map(|value| SetResponseHeaderLayer::overriding(STRICT_TRANSPORT_SECURITY, value)),
-        )
-        .layer(security::security_headers())
-        .service(router);
-    BoxCloneSyncService::new(layers)
+    outer.around(router)
+}
+
+/// What every response passes, outside the router.
+struct Outer {
+    observer: Observer,
+    observed: bool,
+    hsts: Option<HeaderValue>,
+    request_timeout: Duration,
+}
+
+impl Outer {
+    /// Around the router, not `Router::layer`: that would box every route once per layer.
+    fn around(self, router: Router) -> App {
+        let observe = self
+            .observed
+            .then(|| middleware::from_fn_with_state(self.observer, observe_requests));
+        let hsts = self
+            .hsts
+            .map(|value| SetResponseHeaderLayer::overriding(STRICT_TRANSPORT_SECURITY, value));
+        let layers = ServiceBuilder::new()
+            .map_request(drop_invalid_request_id)
+            .layer(SetRequestIdLayer::x_request_id(FastRequestId))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .option_layer(observe)
+            .map_response(IntoResponse::into_response)
+            .layer(static_files::compression())
+            // Inside the request-id and metrics layers: a 408 is counted and carries its id.
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                self.request_timeout,
+            ))
+            .option_layer(hsts)
+            .layer(security::security_headers())
+            .service(router);
+        BoxCloneSyncService::new(layers)
+    }
 }
 
 /// Static files (and the not-found page): the hashed ones are marked immutable.
@@ -159,17 +180,4 @@ pub fn metrics_only(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(observe::metrics))
         .with_state(state)
-}
-
-/// Leptos' server-function dispatch, for every `/api/…` path without a handler of its own.
-pub async fn server_fn_handler(State(state): State<AppState>, request: Request<Body>) -> Response {
-    let path = request.uri().path();
-    let known = leptos::server_fn::axum::server_fn_paths()
-        .any(|(known, method)| known == path && method == request.method());
-    if !known {
-        return responses::unknown_api(request_id_of(request.headers()));
-    }
-    handle_server_fns_with_context(move || provide_context(state.clone()), request)
-        .await
-        .into_response()
 }

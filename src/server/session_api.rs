@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::{
     observability::request_id_of,
-    router::server_fn_handler,
+    server_fns::server_fn_handler,
     sessions::{AppSession, SessionError},
     state::AppState,
 };
