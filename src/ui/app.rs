@@ -7,15 +7,20 @@ use crate::ui::home::HomePage;
 /// The HTML around the app: rendered on the server only.
 #[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    use leptos_meta::MetaTags;
+    use leptos_meta::{provide_meta_context, Link, MetaTags, Title};
 
     set_page_policy();
+    provide_meta_context();
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                // In the head, which the browser does not hydrate: the body's first node must be
+                // the browser's `App`.
+                <Title text="sessionboard"/>
+                <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
                 // With cargo-leptos `hash-files` both name the content-hashed files in hash.txt.
                 <link rel="stylesheet" id="leptos" href=stylesheet_href(&options)/>
@@ -82,17 +87,11 @@ fn set_page_policy() {
 #[cfg(feature = "ssr")]
 #[component]
 pub fn App() -> impl IntoView {
-    use leptos_meta::{provide_meta_context, Link, Title};
     use leptos_router::{
         components::{Route, Router, Routes},
         SsrMode, StaticSegment,
     };
-    provide_meta_context();
     view! {
-        // The head's title and icon: server-only like the rest of the head (the browser's `App`
-        // has no use for leptos_meta).
-        <Title text="sessionboard"/>
-        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Router>
             <main>
                 <Routes fallback=NotFound>
