@@ -34,9 +34,11 @@ redis_commands() {
     '/^cmdstat_/ && $1 !~ /^cmdstat_(config|info)/ { n += $3 } END { print n + 0 }'
 }
 
+# Waits until URL answers 2xx (false if PID exits first or after TRIES × 0.1 s, default 200).
+#   wait_for_http URL PID [TRIES]
 wait_for_http() {
-  local url=$1 pid=$2
-  for _ in $(seq 1 200); do
+  local url=$1 pid=$2 tries=${3:-200}
+  for _ in $(seq 1 "$tries"); do
     curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
     kill -0 "$pid" 2>/dev/null || return 1
     sleep 0.1

@@ -29,12 +29,7 @@ start_sessionboard() {
   obs_pid=$!
   pids+=("$obs_pid")
   # Under valgrind the start takes seconds.
-  for _ in $(seq 1 600); do
-    curl -fsS -o /dev/null "$obs_base/healthz" 2>/dev/null && return 0
-    kill -0 "$obs_pid" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
+  wait_for_http "$obs_base/healthz" "$obs_pid" 600
 }
 
 stop_sessionboard() {
