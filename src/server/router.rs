@@ -100,16 +100,19 @@ pub fn app(state: AppState, pages: Pages) -> App {
         .layer(middleware::from_fn_with_state(gate, pass_session_gate));
 
     let files = static_files(&state, pages);
-    let observed_routes = page_paths
-        .into_iter()
-        .chain(["/healthz", "/readyz", "/metrics"].map(str::to_string));
-    let observer = Observer::new(state.metrics.clone(), observed_routes);
+    let serves_metrics = state.metrics.enabled() && state.settings.server.metrics_addr.is_none();
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
-    if state.metrics.enabled() && state.settings.server.metrics_addr.is_none() {
+    let mut own_paths = vec!["/healthz", "/readyz"];
+    if serves_metrics {
         router = router.route("/metrics", get(observe::metrics));
+        own_paths.push("/metrics");
     }
+    let observed_routes = page_paths
+        .into_iter()
+        .chain(own_paths.into_iter().map(str::to_string));
+    let observer = Observer::new(state.metrics.clone(), observed_routes);
     let outer = Outer {
         observer,
         // Measured and logged when anyone is to see it: metrics on, or the request log on.

@@ -37,7 +37,7 @@ const SERVER_FN_ERROR: HeaderName = HeaderName::from_static("serverfnerror");
 
 pub async fn read_session(request: Request) -> Response {
     let Some(session) = AppSession::of(&request) else {
-        return misconfigured(&request);
+        return misconfigured(READ_SESSION_PATH, &request);
     };
     let view = session.view().await;
     answer(READ_SESSION_PATH, &request, view)
@@ -54,7 +54,7 @@ pub async fn increment(State(state): State<AppState>, request: Request) -> Respo
         return server_fn_handler(State(state), request).await;
     }
     let Some(session) = AppSession::of(&request) else {
-        return misconfigured(&request);
+        return misconfigured(INCREMENT_PATH, &request);
     };
     let counted = session.increment_counter().await;
     answer(INCREMENT_PATH, &request, counted)
@@ -84,16 +84,8 @@ fn error(path: &'static str, request: &Request, error: ApiError) -> Response {
     response
 }
 
-fn misconfigured(request: &Request) -> Response {
-    tracing::error!(
-        "the session layer is missing in front of {}",
-        request.uri().path()
-    );
-    let path = if request.uri().path() == INCREMENT_PATH {
-        INCREMENT_PATH
-    } else {
-        READ_SESSION_PATH
-    };
+fn misconfigured(path: &'static str, request: &Request) -> Response {
+    tracing::error!("the session layer is missing in front of {path}");
     error(
         path,
         request,

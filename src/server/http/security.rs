@@ -49,7 +49,7 @@ pub fn cross_site_refusal(site: SiteScheme, request: &Request<Body>) -> Option<R
         return None;
     }
     let headers = request.headers();
-    let host = host_of(request);
+    let host = AskedHost::of(request).text();
     let fetch_site = header(headers, "sec-fetch-site");
     let cross_site = match fetch_site {
         Some(fetch_site) => !matches!(fetch_site, "same-origin" | "none"),
@@ -105,9 +105,9 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The host (and port) the client addressed: `Host`, or the URI's authority under HTTP/2.
-/// The host a request asked for, kept until a redirect needs it: copying the header is a
-/// reference count, where reading it as text on every request would allocate.
+/// The host (and port) the client addressed: `Host`, or the URI's authority under HTTP/2. Kept
+/// as the request's own values until a redirect needs it as text: copying them is a reference
+/// count, where reading them as text on every request would allocate.
 pub struct AskedHost {
     header: Option<HeaderValue>,
     authority: Option<Authority>,
@@ -122,18 +122,12 @@ impl AskedHost {
     }
 
     fn text(&self) -> Option<String> {
-        match (&self.header, &self.authority) {
-            (Some(header), _) => header.to_str().ok().map(str::to_string),
-            (None, Some(authority)) => Some(authority.to_string()),
-            (None, None) => None,
-        }
+        self.header
+            .as_ref()
+            .and_then(|header| header.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| self.authority.as_ref().map(Authority::to_string))
     }
-}
-
-fn host_of<B>(request: &HttpRequest<B>) -> Option<String> {
-    header(request.headers(), HOST.as_str())
-        .map(str::to_string)
-        .or_else(|| request.uri().authority().map(|a| a.to_string()))
 }
 
 /// A path on this site: `/x`, but not `//host` or `/\host`, which browsers read as another host.

@@ -124,7 +124,7 @@ pub struct Metrics(Arc<Inner>);
 
 struct Inner {
     /// Off (`METRICS_ENABLED=false`): requests and Redis calls are not timed.
-    timed: bool,
+    enabled: bool,
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Histograms<RouteLabel>,
@@ -203,7 +203,7 @@ impl Metrics {
             registrations.clone(),
         );
         Metrics(Arc::new(Inner {
-            timed: true,
+            enabled: true,
             registry,
             http_requests,
             http_duration,
@@ -221,19 +221,19 @@ impl Metrics {
     pub fn off() -> Metrics {
         let mut metrics = Metrics::default();
         if let Some(inner) = Arc::get_mut(&mut metrics.0) {
-            inner.timed = false;
+            inner.enabled = false;
         }
         metrics
     }
 
     /// Whether requests and Redis calls are timed (and `/metrics` served).
     pub fn enabled(&self) -> bool {
-        self.0.timed
+        self.0.enabled
     }
 
     /// One answered request; `route` is a route pattern, never a raw path.
     pub fn http_request(&self, route: &'static str, method: &Method, status: u16, took: Duration) {
-        if !self.0.timed {
+        if !self.0.enabled {
             return;
         }
         let labels = HttpLabels {
@@ -251,7 +251,7 @@ impl Metrics {
 
     /// Runs one Redis operation and records how long it took, whatever its outcome.
     pub async fn redis<T>(&self, operation: &'static str, run: impl Future<Output = T>) -> T {
-        if !self.0.timed {
+        if !self.0.enabled {
             return run.await;
         }
         let started = Instant::now();
