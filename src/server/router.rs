@@ -28,7 +28,7 @@ use super::{
     config::Environment,
     http::{
         health,
-        observe::{self, observe_requests, Observer},
+        observe::{self, Observer},
         responses,
         security::{self, SiteScheme},
         static_files::{self, cache_hashed_files, HashedFiles},
@@ -112,7 +112,7 @@ pub fn app(state: AppState, pages: Pages) -> App {
     let observed_routes = page_paths
         .into_iter()
         .chain(own_paths.into_iter().map(str::to_string));
-    let observer = Observer::new(state.metrics.clone(), observed_routes);
+    let observer = Observer::new(&state.metrics, observed_routes.collect());
     let outer = Outer {
         observer,
         // Measured and logged when anyone is to see it: metrics on, or the request log on.
@@ -139,9 +139,7 @@ struct Outer {
 impl Outer {
     /// Around the router, not `Router::layer`: that would box every route once per layer.
     fn around(self, router: Router) -> App {
-        let observe = self
-            .observed
-            .then(|| middleware::from_fn_with_state(self.observer, observe_requests));
+        let observe = self.observed.then_some(self.observer);
         let hsts = self
             .hsts
             .map(|value| SetResponseHeaderLayer::overriding(STRICT_TRANSPORT_SECURITY, value));

@@ -364,3 +364,36 @@ async fn metrics_switched_off_serve_no_metrics_and_the_app_works_on() {
     assert_eq!(browser.increment().await, 1);
     assert_eq!(browser.session().await.counter, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_answered_on_several_threads_are_each_counted_once() {
+    let redis = TestRedis::start();
+    let app = Arc::new(TestApp::spawn(&redis, &[]).await);
+    let cookie = app.new_session_cookie().await;
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let (app, cookie) = (app.clone(), cookie.clone());
+            tokio::spawn(async move {
+                for _ in 0..25 {
+                    assert_eq!(app.session_with_cookie(&cookie).await.0, 200);
+                }
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.await.expect("reader task");
+    }
+
+    let text = scrape(&app).await;
+    let route = r#"route="/api/session""#;
+    let answered =
+        format!(r#"sessionboard_http_requests_total{{{route},method="GET",status="200"}}"#);
+    assert_eq!(sample(&text, &answered), 200.0, "{text}");
+    let timed = format!("sessionboard_http_request_duration_seconds_count{{{route}}}");
+    assert_eq!(sample(&text, &timed), 200.0, "{text}");
+    let all_buckets =
+        format!(r#"sessionboard_http_request_duration_seconds_bucket{{le="+Inf",{route}}}"#);
+    assert_eq!(sample(&text, &all_buckets), 200.0, "{text}");
+    let loads = r#"sessionboard_redis_command_duration_seconds_count{operation="session_load"}"#;
+    assert!(sample(&text, loads) >= 200.0, "{text}");
+}

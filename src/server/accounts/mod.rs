@@ -17,7 +17,7 @@ pub use password::{PasswordError, ITERATIONS, MEMORY_KIB, PARALLELISM};
 use self::{limiter::LoginLimiter, store::AccountStore};
 use crate::{
     server::{
-        observability::{LoginResult, Metrics},
+        observability::{LoginResult, Metrics, RedisOperation},
         redis::{Breaker, KeySpace, ReplicaWait, WindowCounter},
         sessions::{AppSession, ClientInfo, SessionError},
     },
@@ -131,7 +131,7 @@ impl Accounts {
         let hash = password::hash(password).await?;
         if self
             .redis(
-                "account_create",
+                RedisOperation::AccountCreate,
                 self.store.create(username, &hash, now_ms(), unused_ttl),
             )
             .await?
@@ -176,7 +176,10 @@ impl Accounts {
         let password = Password::attempt(password).ok_or(AccountError::InvalidCredentials)?;
         let Ok(name) = Username::parse(username) else {
             if let Some(wait) = self
-                .redis("login_attempt", self.limiter.attempt(None, &client.address))
+                .redis(
+                    RedisOperation::LoginAttempt,
+                    self.limiter.attempt(None, &client.address),
+                )
                 .await?
             {
                 return Err(AccountError::TooManyAttempts(wait));
@@ -192,7 +195,7 @@ impl Accounts {
         // change writes the hash before reading the index, this reads the hash after writing its
         // entry: one of the two always sees the other.
         let now_stored = self
-            .redis("account_read", self.store.password_hash(name))
+            .redis(RedisOperation::AccountRead, self.store.password_hash(name))
             .await?;
         if now_stored.as_deref() != Some(verified.as_str()) {
             session.forget().await?;
@@ -217,7 +220,7 @@ impl Accounts {
         let hash = password::hash(new).await?;
         if !self
             .redis(
-                "account_set_password",
+                RedisOperation::AccountSetPassword,
                 self.store.set_password_hash(user, &hash),
             )
             .await?
@@ -275,16 +278,22 @@ impl Accounts {
         address: &str,
     ) -> Result<String, AccountError> {
         if let Some(wait) = self
-            .redis("login_attempt", self.limiter.attempt(Some(user), address))
+            .redis(
+                RedisOperation::LoginAttempt,
+                self.limiter.attempt(Some(user), address),
+            )
             .await?
         {
             return Err(AccountError::TooManyAttempts(wait));
         }
         match self.verify(Some(user), password).await? {
             Some(hash) => {
-                self.redis("login_succeeded", self.limiter.succeeded(user, address))
-                    .await?;
-                self.redis("account_mark_used", self.store.mark_used(user))
+                self.redis(
+                    RedisOperation::LoginSucceeded,
+                    self.limiter.succeeded(user, address),
+                )
+                .await?;
+                self.redis(RedisOperation::AccountMarkUsed, self.store.mark_used(user))
                     .await?;
                 Ok(hash)
             }
@@ -295,7 +304,7 @@ impl Accounts {
     /// One call on the accounts in Redis, through the breaker.
     async fn redis<T>(
         &self,
-        operation: &'static str,
+        operation: RedisOperation,
         call: impl std::future::Future<Output = Result<T, fred::error::Error>>,
     ) -> Result<T, fred::error::Error> {
         self.metrics.redis(operation, self.breaker.run(call)).await
@@ -309,7 +318,7 @@ impl Accounts {
     ) -> Result<Option<String>, AccountError> {
         let stored = match user {
             Some(user) => {
-                self.redis("account_read", self.store.password_hash(user))
+                self.redis(RedisOperation::AccountRead, self.store.password_hash(user))
                     .await?
             }
             None => None,

@@ -4,37 +4,18 @@
 //! Every label takes its values from a bounded set: route patterns (never raw paths), HTTP
 //! methods and statuses, and the fixed names below.
 
-use std::{
-    fmt,
-    future::Future,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{fmt, future::Future, sync::Arc, time::Instant};
 
-use axum::http::Method;
 use prometheus_client::{
     encoding::{text::encode, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
-    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 
-// `&'static str` labels: looking a series up on the request path allocates nothing.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct HttpLabels {
-    route: &'static str,
-    method: &'static str,
-    status: u16,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabel {
-    route: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OperationLabel {
-    operation: &'static str,
-}
+use super::{
+    http_routes::{HttpRoutes, InstalledRoutes},
+    redis_timings::{RedisOperation, RedisTimings},
+};
 
 /// Why a session ended.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -86,38 +67,6 @@ struct ResultLabel {
     result: LoginResult,
 }
 
-type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
-
-fn http_buckets() -> Histogram {
-    // 1 ms … ~4 s: page renders and Argon2 sign-ins included.
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-        0.001, 2.0, 13,
-    ))
-}
-
-fn redis_buckets() -> Histogram {
-    // 100 µs … ~1.6 s: a loopback round trip up to the command timeout.
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-        0.0001, 2.0, 15,
-    ))
-}
-
-/// The standard methods by name; any other is `other`, so a client cannot add series.
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::HEAD => "HEAD",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        Method::PATCH => "PATCH",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "other",
-    }
-}
-
 /// Cheap to clone (one `Arc`); every handle inside counts into this app's registry.
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
@@ -126,9 +75,9 @@ struct Inner {
     /// Off (`METRICS_ENABLED=false`): requests and Redis calls are not timed.
     enabled: bool,
     registry: Registry,
-    http_requests: Family<HttpLabels, Counter>,
-    http_duration: Histograms<RouteLabel>,
-    redis_duration: Histograms<OperationLabel>,
+    /// Requests by route: filled in when the router is built.
+    http_routes: InstalledRoutes,
+    redis_timings: Arc<RedisTimings>,
     redis_up: Gauge,
     sessions_created: Counter,
     sessions_ended: Family<ReasonLabel, Counter>,
@@ -148,29 +97,15 @@ impl Metrics {
     /// `redis_reconnects` is the counter the Redis pool's connection watcher increments.
     pub fn new(redis_reconnects: Counter) -> Metrics {
         let mut registry = Registry::with_prefix("sessionboard");
-        let http_requests = Family::<HttpLabels, Counter>::default();
-        let http_duration = Histograms::<RouteLabel>::new_with_constructor(http_buckets);
-        let redis_duration = Histograms::<OperationLabel>::new_with_constructor(redis_buckets);
+        let http_routes = InstalledRoutes::default();
+        let redis_timings = Arc::new(RedisTimings::default());
         let (redis_up, sessions_live) = (Gauge::default(), Gauge::default());
         let (sessions_created, registrations) = (Counter::default(), Counter::default());
         let sessions_ended = Family::<ReasonLabel, Counter>::default();
         let logins = Family::<ResultLabel, Counter>::default();
         let r = &mut registry;
-        r.register(
-            "http_requests",
-            "HTTP requests answered",
-            http_requests.clone(),
-        );
-        r.register(
-            "http_request_duration_seconds",
-            "Time to answer an HTTP request, by route pattern",
-            http_duration.clone(),
-        );
-        r.register(
-            "redis_command_duration_seconds",
-            "Time of the app's Redis operations (one round trip or script each), by operation",
-            redis_duration.clone(),
-        );
+        r.register_collector(Box::new(http_routes.clone()));
+        r.register_collector(Box::new(redis_timings.clone()));
         r.register(
             "redis_up",
             "1 while the pool is connected to Redis",
@@ -205,9 +140,8 @@ impl Metrics {
         Metrics(Arc::new(Inner {
             enabled: true,
             registry,
-            http_requests,
-            http_duration,
-            redis_duration,
+            http_routes,
+            redis_timings,
             redis_up,
             sessions_created,
             sessions_ended,
@@ -231,35 +165,21 @@ impl Metrics {
         self.0.enabled
     }
 
-    /// One answered request; `route` is a route pattern, never a raw path.
-    pub fn http_request(&self, route: &'static str, method: &Method, status: u16, took: Duration) {
-        if !self.0.enabled {
-            return;
-        }
-        let labels = HttpLabels {
-            route,
-            method: method_label(method),
-            status,
-        };
-        self.0.http_requests.get_or_create(&labels).inc();
-        let route = RouteLabel { route };
-        self.0
-            .http_duration
-            .get_or_create(&route)
-            .observe(took.as_secs_f64());
+    /// The table requests are counted in, one entry per route pattern in `routes` (called
+    /// once, when the router is built; a second call gets the first table).
+    pub fn http_routes(&self, routes: impl FnOnce() -> Vec<&'static str>) -> Arc<HttpRoutes> {
+        self.0.http_routes.install(routes)
     }
 
     /// Runs one Redis operation and records how long it took, whatever its outcome.
-    pub async fn redis<T>(&self, operation: &'static str, run: impl Future<Output = T>) -> T {
+    pub async fn redis<T>(&self, operation: RedisOperation, run: impl Future<Output = T>) -> T {
         if !self.0.enabled {
             return run.await;
         }
         let started = Instant::now();
         let outcome = run.await;
-        self.0
-            .redis_duration
-            .get_or_create(&OperationLabel { operation })
-            .observe(started.elapsed().as_secs_f64());
+        let timings = self.0.redis_timings.of(operation);
+        timings.observe(started.elapsed());
         outcome
     }
 

@@ -20,7 +20,10 @@ use fred::{
 };
 
 use super::{changes::Changes, expiry::ExpiryPolicy, record::Meta};
-use crate::server::{observability::Metrics, redis::KeySpace};
+use crate::server::{
+    observability::{Metrics, RedisOperation},
+    redis::KeySpace,
+};
 
 #[derive(Clone, Debug)]
 pub struct LiveSessions {
@@ -87,7 +90,7 @@ impl LiveSessions {
     /// Drops the sessions whose deadline has passed and counts the rest: one round trip.
     pub async fn count(&self, now: i64, metrics: &Metrics) -> Result<u64, fred::error::Error> {
         metrics
-            .redis("live_sessions_count", async {
+            .redis(RedisOperation::LiveSessionsCount, async {
                 let pipeline = self.pool.next().pipeline();
                 let _: () = pipeline
                     .zremrangebyscore(&*self.key, f64::NEG_INFINITY, now as f64)

@@ -38,7 +38,7 @@ use super::{
 };
 use crate::{
     server::{
-        observability::Metrics,
+        observability::{Metrics, RedisOperation},
         redis::{Breaker, BreakerSettings, Fault, KeySpace, ReplicaWait},
     },
     shared::input::Username,
@@ -209,7 +209,7 @@ impl RedisSessionStore {
             .inner
             .metrics
             .redis(
-                "session_load",
+                RedisOperation::SessionLoad,
                 self.inner
                     .breaker
                     .run(self.inner.pool.hgetall(self.key(id))),
@@ -271,7 +271,7 @@ impl RedisSessionStore {
                 .inner
                 .metrics
                 .redis(
-                    "session_create",
+                    RedisOperation::SessionCreate,
                     self.inner
                         .create
                         .evalsha_with_reload(client, self.key(id), args.clone()),
@@ -315,7 +315,11 @@ impl RedisSessionStore {
             self.key(id),
             args,
         ));
-        let saved: i64 = self.inner.metrics.redis("session_save", save).await?;
+        let saved: i64 = self
+            .inner
+            .metrics
+            .redis(RedisOperation::SessionSave, save)
+            .await?;
         Ok(saved == 1)
     }
 
@@ -324,7 +328,7 @@ impl RedisSessionStore {
         self.inner
             .metrics
             .redis(
-                "session_delete",
+                RedisOperation::SessionDelete,
                 self.inner.breaker.run(self.delete_unguarded(id, user)),
             )
             .await
@@ -360,7 +364,10 @@ impl RedisSessionStore {
         let value: Option<i64> = self
             .inner
             .metrics
-            .redis("session_increment", self.inner.breaker.run(increment))
+            .redis(
+                RedisOperation::SessionIncrement,
+                self.inner.breaker.run(increment),
+            )
             .await?;
         Ok(value)
     }

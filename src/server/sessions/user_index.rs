@@ -23,7 +23,10 @@ use super::{
     record::{meta, SignedIn},
 };
 use crate::{
-    server::{observability::Metrics, redis::KeySpace},
+    server::{
+        observability::{Metrics, RedisOperation},
+        redis::KeySpace,
+    },
     shared::input::Username,
 };
 
@@ -139,7 +142,9 @@ impl UserIndex {
             let _: i64 = self.pool.del(&owner_key).await?;
             Ok(removed > 0)
         };
-        self.metrics.redis("index_prune_expired", prune).await
+        self.metrics
+            .redis(RedisOperation::IndexPruneExpired, prune)
+            .await
     }
 
     pub async fn add(&self, id: &Id, signed_in: &SignedIn) -> Result<(), fred::error::Error> {
@@ -164,7 +169,10 @@ impl UserIndex {
                 .set(owner_key, user, Some(ttl), None, false)
                 .await?;
         }
-        let _: Vec<fred::types::Value> = self.metrics.redis("index_add", pipeline.all()).await?;
+        let _: Vec<fred::types::Value> = self
+            .metrics
+            .redis(RedisOperation::IndexAdd, pipeline.all())
+            .await?;
         Ok(())
     }
 
@@ -176,7 +184,10 @@ impl UserIndex {
         let key = self.keys.user_sessions(user);
         let _: i64 = self
             .metrics
-            .redis("index_remove", self.pool.hdel(key, handle.as_str()))
+            .redis(
+                RedisOperation::IndexRemove,
+                self.pool.hdel(key, handle.as_str()),
+            )
             .await?;
         Ok(())
     }
@@ -189,7 +200,7 @@ impl UserIndex {
         now: i64,
     ) -> Result<Vec<ListedSession>, fred::error::Error> {
         self.metrics
-            .redis("index_list", self.list_unobserved(user, now))
+            .redis(RedisOperation::IndexList, self.list_unobserved(user, now))
             .await
     }
 
@@ -251,7 +262,10 @@ impl UserIndex {
             let _: i64 = self.pool.hdel(&key, handle.as_str()).await?;
             Ok(true)
         };
-        let revoked = self.metrics.redis("index_revoke", revoke).await?;
+        let revoked = self
+            .metrics
+            .redis(RedisOperation::IndexRevoke, revoke)
+            .await?;
         if revoked {
             self.live.remove(vec![handle.0.clone()]);
         }
@@ -265,7 +279,10 @@ impl UserIndex {
         keep: Option<&SessionHandle>,
     ) -> Result<usize, fred::error::Error> {
         let revoke = self.revoke_all_except_unobserved(user, keep);
-        let handles = self.metrics.redis("index_revoke_all", revoke).await?;
+        let handles = self
+            .metrics
+            .redis(RedisOperation::IndexRevokeAll, revoke)
+            .await?;
         let count = handles.len();
         self.live.remove(handles);
         Ok(count)
