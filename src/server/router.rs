@@ -123,6 +123,8 @@ pub fn app(state: AppState, pages: Pages) -> App {
     };
     let router = router
         .merge(with_sessions)
+        // On every route registered so far, so after the merge.
+        .method_not_allowed_fallback(responses::method_not_allowed)
         .fallback_service(files)
         .with_state(state);
     outer.around(router)
@@ -144,6 +146,7 @@ impl Outer {
             .hsts
             .map(|value| SetResponseHeaderLayer::overriding(STRICT_TRANSPORT_SECURITY, value));
         let layers = ServiceBuilder::new()
+            .map_response(responses::explain_timeout)
             .map_request(drop_invalid_request_id)
             .layer(SetRequestIdLayer::x_request_id(FastRequestId))
             .layer(PropagateRequestIdLayer::x_request_id())

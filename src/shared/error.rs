@@ -27,6 +27,8 @@ pub enum ErrorCode {
     NotSignedIn,
     ReauthRequired,
     NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
     BadRequest,
     PayloadTooLarge,
     CrossSiteRequest,
@@ -51,6 +53,8 @@ impl ErrorCode {
             }
             ErrorCode::TooManyAttempts => 429,
             ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::BadRequest => 400,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::CrossSiteRequest => 403,

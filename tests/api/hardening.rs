@@ -81,6 +81,17 @@ async fn client_mistakes_get_json_errors_with_their_status() {
         ),
         (post("/api/x").body("a=1"), 404, "not_found"),
         (client.get(app.url("/api/x")), 404, "not_found"),
+        (
+            client.get(app.url("/api/increment")),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            client.get(app.url("/api/logout")),
+            405,
+            "method_not_allowed",
+        ),
+        (post("/healthz"), 405, "method_not_allowed"),
     ];
     for (request, status, code) in cases {
         let res = request.send().await.expect("the app answers");
@@ -92,6 +103,8 @@ async fn client_mistakes_get_json_errors_with_their_status() {
         let message = body["message"].as_str().unwrap_or_default();
         assert!(!message.contains("length limit") && !message.contains("server function"));
     }
+    let res = client.get(app.url("/api/increment")).send().await.unwrap();
+    assert_eq!(header(&res, "allow"), "POST", "the method it does answer");
     assert!(
         redis.session_keys().is_empty(),
         "no refused request made a session"

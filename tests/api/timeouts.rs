@@ -80,7 +80,13 @@ async fn a_request_whose_body_never_arrives_times_out() {
         .await
         .expect("an answer within 5 s")
         .unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"));
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    let error: serde_json::Value = serde_json::from_str(body).expect("a JSON error");
+    assert_eq!(error["code"], "request_timeout", "{answer}");
+    let id = error["request_id"].as_str().expect("the request id");
+    assert!(head.contains(&format!("x-request-id: {id}")), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(redis.session_keys().is_empty());
 }

@@ -1,6 +1,6 @@
 //! How the app answers what never reaches a server function: errors as JSON with a stable code
-//! (a body over the limit, a body that is not text, an unknown `/api/…`), and the headers that
-//! keep session data out of caches and browsers on https.
+//! (a body over the limit, a body that is not text, an unknown `/api/…`, a method a route does
+//! not serve, a request cut by the timeout), and the headers that keep session data out of caches and browsers on https.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use axum::{
     extract::Request,
     http::{
         header::{CONTENT_LENGTH, CONTENT_TYPE},
-        HeaderValue, StatusCode,
+        HeaderMap, HeaderValue, StatusCode,
     },
     response::{IntoResponse, Response},
     Json,
@@ -124,6 +124,37 @@ fn claims_text(headers: &axum::http::HeaderMap) -> bool {
     content_type.starts_with("application/x-www-form-urlencoded")
         || content_type.starts_with("application/json")
         || content_type.starts_with("text/")
+}
+
+/// The answer for a method a route does not serve; the router adds the `Allow` header.
+pub async fn method_not_allowed(headers: HeaderMap) -> Response {
+    json_error(
+        ErrorCode::MethodNotAllowed,
+        "This address does not answer that method.",
+        request_id_of(&headers),
+    )
+}
+
+/// Gives the request timeout's 408, which arrives without a body, the JSON error with the
+/// request id the response carries (so it runs outside the request-id layers). Every other
+/// response passes untouched.
+pub fn explain_timeout(mut response: Response) -> Response {
+    if response.status() != StatusCode::REQUEST_TIMEOUT
+        || response.headers().contains_key(CONTENT_TYPE)
+    {
+        return response;
+    }
+    let message = "The request took too long and was stopped. Please try again.";
+    let request_id = request_id_of(response.headers()).map(str::to_owned);
+    let (parts, body) =
+        json_error(ErrorCode::RequestTimeout, message, request_id.as_deref()).into_parts();
+    let headers = response.headers_mut();
+    headers.remove(CONTENT_LENGTH);
+    if let Some(json) = parts.headers.get(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, json.clone());
+    }
+    *response.body_mut() = body;
+    response
 }
 
 /// The answer for an `/api/…` path that names no server function.
