@@ -1,6 +1,7 @@
 //! How the app answers what never reaches a server function: errors as JSON with a stable code
 //! (a body over the limit, a body that is not text, an unknown `/api/…`, a method a route does
-//! not serve, a request cut by the timeout), and the headers that keep session data out of caches and browsers on https.
+//! not serve, a request cut by the timeout), and the headers that keep session data out of
+//! caches and browsers on https.
 
 use std::time::Duration;
 
