@@ -1,5 +1,5 @@
-"""Prints scripts/bench's results (key=value lines) as tables and as the goals of the performance
-issue, each as measured ratio vs target: PASS/FAIL.
+"""Prints scripts/bench's results (key=value lines) as tables and as the performance goals,
+each as measured ratio vs target: PASS/FAIL.
 
 Usage: bench-report.py RESULTS DURATION THREADS CONNECTIONS
 """

@@ -5,6 +5,7 @@ use axum::http::{header::USER_AGENT, request::Parts};
 use leptos::prelude::use_context;
 
 use super::{
+    accounts::TrustedDevice,
     sessions::{AppSession, ClientInfo},
     state::AppState,
 };
@@ -35,6 +36,24 @@ pub async fn signed_in() -> Result<(AppSession, Username), ApiError> {
     }
 }
 
+/// The signed-in user of this request once the password is confirmed: entered in this session
+/// within the re-authentication window, or given now (checked within the sign-in limits); 401
+/// otherwise.
+pub async fn reauthenticated(password: Option<String>) -> Result<(AppSession, Username), ApiError> {
+    let (session, user) = signed_in().await?;
+    state()?
+        .accounts
+        .reauthenticate(
+            &session,
+            &user,
+            password,
+            &client(),
+            trusted_device().as_ref(),
+        )
+        .await?;
+    Ok((session, user))
+}
+
 /// The client's address and User-Agent, for the limiter and the session list.
 pub fn client() -> ClientInfo {
     let parts = use_context::<Parts>();
@@ -55,5 +74,24 @@ pub fn client() -> ClientInfo {
     ClientInfo {
         address,
         user_agent,
+    }
+}
+
+/// The browser's device cookie, when it is one we signed (see `accounts::DeviceCookies`).
+pub fn trusted_device() -> Option<TrustedDevice> {
+    let state = use_context::<AppState>()?;
+    leptos::prelude::with_context(|parts: &Parts| state.devices.read(&parts.headers))?
+}
+
+/// Trusts this browser for `user`'s next sign-ins: a new device cookie on the response.
+pub fn remember_device(user: &Username) {
+    let (Some(state), Some(response)) = (
+        use_context::<AppState>(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
+        return;
+    };
+    if let Some(cookie) = state.devices.issue(user) {
+        response.append_header(axum::http::header::SET_COOKIE, cookie);
     }
 }

@@ -2,7 +2,10 @@
 //! Redis pool already logs an outage once each way, so per-request store failures are logged at
 //! debug level only.
 
-use super::{accounts::AccountError, sessions::SessionError};
+use super::{
+    accounts::AccountError,
+    sessions::{SessionError, UNCONFIRMED_MESSAGE},
+};
 use crate::shared::error::{ApiError, ErrorCode};
 
 /// The last step of every server function: the error's code decides the response status.
@@ -10,12 +13,18 @@ pub fn answer<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
     result.map_err(ApiError::answered)
 }
 
+/// Whole seconds to tell a client to wait, rounded up: a client that waits as told is never
+/// refused again for being a fraction of a second early.
+pub fn seconds_to_wait(wait: std::time::Duration) -> u64 {
+    wait.as_millis().div_ceil(1000).max(1) as u64
+}
+
 pub fn too_many_new_sessions(wait: std::time::Duration) -> ApiError {
     ApiError::new(
         ErrorCode::TooManyAttempts,
         format!(
             "Too many new sessions from your address. Try again in {} s.",
-            wait.as_secs().max(1)
+            seconds_to_wait(wait)
         ),
     )
 }
@@ -32,6 +41,10 @@ impl From<SessionError> for ApiError {
     fn from(err: SessionError) -> Self {
         match err {
             SessionError::StoreUnavailable(detail) => store_unavailable(&detail),
+            SessionError::Unconfirmed(detail) => {
+                tracing::debug!(%detail, "a session write was not confirmed");
+                ApiError::new(ErrorCode::SessionStoreUnconfirmed, UNCONFIRMED_MESSAGE)
+            }
             SessionError::Ended => ApiError::new(
                 ErrorCode::SessionEnded,
                 "Your session ended before the change could be saved. Reload to start a new one.",
@@ -58,14 +71,14 @@ impl From<AccountError> for ApiError {
                 ErrorCode::TooManyAttempts,
                 format!(
                     "Too many failed sign-ins. Try again in {} s.",
-                    wait.as_secs().max(1)
+                    seconds_to_wait(wait)
                 ),
             ),
             AccountError::TooManyRegistrations(wait) => ApiError::new(
                 ErrorCode::TooManyAttempts,
                 format!(
                     "Too many new accounts from your address. Try again in {} s.",
-                    wait.as_secs().max(1)
+                    seconds_to_wait(wait)
                 ),
             ),
             AccountError::ReauthRequired => ApiError::new(
@@ -74,6 +87,14 @@ impl From<AccountError> for ApiError {
             ),
             AccountError::Store(err) => store_unavailable(err.details()),
             AccountError::Session(err) => err.into(),
+            AccountError::PasswordChangedUnfinished(err) => {
+                tracing::debug!(error = %err, "a password change did not finish");
+                ApiError::new(
+                    ErrorCode::PasswordChangeIncomplete,
+                    "Your password was changed, but not every other session could be signed out. \
+                     Use “Sign out all other sessions” once the session store is back.",
+                )
+            }
             AccountError::Password(err) => {
                 tracing::error!(error = %err, "password hashing failed");
                 ApiError::new(

@@ -6,6 +6,7 @@
 //! `observability` is what an operator sees: metrics, request ids, the log format.
 
 pub mod accounts;
+pub mod allowed_hosts;
 pub mod client_address;
 pub mod config;
 pub mod context;

@@ -2,7 +2,8 @@
 //! session layer, so they never touch Redis; state-changing requests from another site are
 //! refused before the session layer, so they never touch it either. Around everything: the
 //! request id (a usable `X-Request-Id` or a new one, echoed back), then the request's metrics and
-//! log line. `/metrics` is outside the session layer too, or on `METRICS_ADDR` alone.
+//! log line. `/metrics` is outside the session layer too, or on `METRICS_ADDR` alone (always so
+//! in production). Inside those, requests for a host this site is not are refused.
 
 use std::{convert::Infallible, time::Duration};
 
@@ -28,16 +29,15 @@ use super::{
     config::Environment,
     http::{
         health,
+        hosts::CheckHostLayer,
         observe::{self, Observer},
-        responses,
-        security::{self, SiteScheme},
+        responses, security,
         static_files::{self, cache_hashed_files, HashedFiles},
     },
-    observability::{drop_invalid_request_id, FastRequestId},
+    observability::{drop_invalid_request_id, FastRequestId, Refusal},
     server_fns::server_fn_handler,
     session_api,
     session_gate::{pass_session_gate, SessionGate},
-    sessions,
     state::AppState,
 };
 
@@ -64,9 +64,7 @@ pub fn app(state: AppState, pages: Pages) -> App {
         .iter()
         .map(|route| route.path().to_string())
         .collect();
-    let sessions = sessions::layer_state(state.sessions.clone(), &state.settings);
-    let site = SiteScheme::of(state.settings.session.cookie_secure);
-    let gate = SessionGate::new(site, state.redis.clone(), sessions);
+    let gate = SessionGate::of(&state);
     let server = &state.settings.server;
     let hsts = responses::hsts_value(
         state.settings.environment == Environment::Production,
@@ -100,15 +98,7 @@ pub fn app(state: AppState, pages: Pages) -> App {
         .layer(middleware::from_fn_with_state(gate, pass_session_gate));
 
     let files = static_files(&state, pages);
-    let serves_metrics = state.metrics.enabled() && state.settings.server.metrics_addr.is_none();
-    let mut router = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
-    let mut own_paths = vec!["/healthz", "/readyz"];
-    if serves_metrics {
-        router = router.route("/metrics", get(observe::metrics));
-        own_paths.push("/metrics");
-    }
+    let (router, own_paths) = own_routes(&state);
     let observed_routes = page_paths
         .into_iter()
         .chain(own_paths.into_iter().map(str::to_string));
@@ -120,6 +110,10 @@ pub fn app(state: AppState, pages: Pages) -> App {
             || tracing::enabled!(target: "sessionboard::request", tracing::Level::INFO),
         hsts,
         request_timeout: state.settings.server.request_timeout,
+        check_host: CheckHostLayer::new(
+            &state.settings.server.allowed_hosts,
+            state.metrics.refusals(Refusal::HostNotAllowed),
+        ),
     };
     let router = router
         .merge(with_sessions)
@@ -136,6 +130,7 @@ struct Outer {
     observed: bool,
     hsts: Option<HeaderValue>,
     request_timeout: Duration,
+    check_host: Option<CheckHostLayer>,
 }
 
 impl Outer {
@@ -160,9 +155,42 @@ impl Outer {
             ))
             .option_layer(hsts)
             .layer(security::security_headers())
+            // Inside the rest: a refusal is counted, logged and carries its request id.
+            .option_layer(self.check_host)
             .service(router);
         BoxCloneSyncService::new(layers)
     }
+}
+
+/// The probes, and `/metrics` when the site address serves it; with their paths.
+fn own_routes(state: &AppState) -> (Router<AppState>, Vec<&'static str>) {
+    let mut router = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+    let mut own_paths = vec!["/healthz", "/readyz"];
+    if metrics_on_site(state) {
+        router = router.route("/metrics", get(observe::metrics));
+        own_paths.push("/metrics");
+    }
+    (router, own_paths)
+}
+
+/// Whether `/metrics` is served on the site address: only when `METRICS_ADDR` does not take it,
+/// and never in production, where the site address is public and the metrics name every route,
+/// the sign-in failure rate and the Redis state for anyone to read.
+fn metrics_on_site(state: &AppState) -> bool {
+    let server = &state.settings.server;
+    if !state.metrics.enabled() || server.metrics_addr.is_some() {
+        return false;
+    }
+    if state.settings.environment == Environment::Production {
+        tracing::info!(
+            "/metrics is not served: in production it is served only on METRICS_ADDR, \
+             which is not set"
+        );
+        return false;
+    }
+    true
 }
 
 /// Static files (and the not-found page): the hashed ones are marked immutable.

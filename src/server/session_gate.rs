@@ -6,11 +6,13 @@
 //! again per request, which a profile of the session read showed as a fifth of the server's CPU.
 //! Each step stays in its own module and is a plain function here.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
+
+use prometheus_client::metrics::counter::Counter;
 
 use axum::{
     extract::{Request, State},
-    http::{header::CACHE_CONTROL, HeaderValue},
+    http::{header::CACHE_CONTROL, HeaderValue, Method},
     middleware::Next,
     response::Response,
 };
@@ -18,11 +20,14 @@ use axum::{
 use super::{
     http::{
         failover::failover_refusal,
+        page_deadline::{page_deadline, render_within},
         responses::checked_body,
         security::{cross_site_refusal, keep_redirect_on_site, AskedHost, SiteScheme},
     },
+    observability::Refusal,
     redis::RedisPool,
     sessions::{self, SessionLayerState},
+    state::AppState,
 };
 
 /// What the gate needs, shared by every request.
@@ -33,14 +38,22 @@ struct Steps {
     site: SiteScheme,
     redis: RedisPool,
     sessions: SessionLayerState,
+    /// `requests_refused_total{reason="cross_site"}`.
+    cross_site_refused: Counter,
+    /// Pages are answered within this (`http::page_deadline`).
+    page_deadline: Duration,
 }
 
 impl SessionGate {
-    pub fn new(site: SiteScheme, redis: RedisPool, sessions: SessionLayerState) -> Self {
+    /// The gate as `state`'s settings configure it.
+    pub fn of(state: &AppState) -> Self {
+        let settings = &state.settings;
         SessionGate(Arc::new(Steps {
-            site,
-            redis,
-            sessions,
+            site: SiteScheme::of(settings.session.cookie_secure),
+            redis: state.redis.clone(),
+            sessions: sessions::layer_state(state.sessions.clone(), settings),
+            cross_site_refused: state.metrics.refusals(Refusal::CrossSite),
+            page_deadline: page_deadline(settings.redis.command_timeout),
         }))
     }
 }
@@ -62,6 +75,7 @@ pub async fn pass_session_gate(
 async fn through(steps: &Steps, mut request: Request, next: Next) -> Response {
     // Refused before any Redis work.
     if let Some(refused) = cross_site_refusal(steps.site, &request) {
+        steps.cross_site_refused.inc();
         return refused;
     }
     if let Some(held) = failover_refusal(&steps.redis, request.headers()).await {
@@ -72,7 +86,10 @@ async fn through(steps: &Steps, mut request: Request, next: Next) -> Response {
         Ok(begun) => begun,
         Err(refused) => return refused,
     };
+    // A page (not an API call: those are bounded by their Redis calls alone).
+    let page = request.method() == Method::GET && !request.uri().path().starts_with("/api/");
     let response = match checked_body(request).await {
+        Ok(request) if page => render_within(steps.page_deadline, next.run(request)).await,
         Ok(request) => next.run(request).await,
         Err(refused) => refused,
     };

@@ -3,20 +3,20 @@
 //! Tests and the benchmark build the same `Application` on port 0, with the pages from
 //! `sessionboard::pages()`.
 
-use std::net::SocketAddr;
+use std::{future::Future, net::SocketAddr};
 
 use fred::{clients::SubscriberClient, prelude::ClientLike};
 use leptos::prelude::LeptosOptions;
 use tokio::net::TcpListener;
 
 use super::{
-    accounts::{AccountError, AccountPolicy, Accounts, LoginLimits, PasswordError},
+    accounts::{AccountError, AccountPolicy, Accounts, DeviceCookies, LoginLimits, PasswordError},
     config::Settings,
     observability::Metrics,
     redis::{KeySpace, RedisError, RedisPool},
     router::{self, Pages},
     serve::{serve, ConnectionLimits},
-    sessions::{expiry_events, ExpiryPolicy, RedisSessionStore},
+    sessions::{self, expiry_events, ExpiryPolicy, RedisSessionStore},
     state::{AppState, Shared},
 };
 
@@ -103,8 +103,14 @@ impl Application {
         &self.state
     }
 
-    /// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the Redis pool closes.
+    /// Serves until Ctrl-C or SIGTERM; then drains (`SERVER_SHUTDOWN_DRAIN_MS`), in-flight
+    /// requests finish, and the Redis pool closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then as [`Application::run_until_stopped`].
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> std::io::Result<()> {
         let redis = self.state.redis.clone();
         if let Some((listener, addr)) = self.metrics_listener {
             let metrics = router::metrics_only(self.state.clone());
@@ -117,10 +123,28 @@ impl Application {
             header_read: server.header_read_timeout,
             keep_alive: server.keep_alive_timeout,
             max_connections: server.max_connections,
+            max_per_address: server.max_connections_per_address,
+            trusted_proxies: server.trusted_proxies.clone(),
+            h2c: server.h2c,
+            shutdown_grace: server.request_timeout,
+        };
+        let draining = self.state.draining.clone();
+        let draining_for_serve = draining.clone();
+        let drain_time = server.shutdown_drain;
+        let stop = async move {
+            stop.await;
+            draining.start();
+            if !drain_time.is_zero() {
+                tracing::info!(
+                    drain_ms = drain_time.as_millis() as u64,
+                    "stopping: /readyz answers 503 and connections close after each response"
+                );
+                tokio::time::sleep(drain_time).await;
+            }
         };
         let router = router::app(self.state, self.pages);
         tracing::info!("listening on http://{}", self.addr);
-        serve(self.listener, router, limits, shutdown_signal()).await;
+        serve(self.listener, router, limits, draining_for_serve, stop).await;
         tracing::info!("stopped accepting requests; closing the Redis pool");
         if let Some(subscriber) = self.expiry_events {
             let _ = subscriber.quit().await;
@@ -163,7 +187,9 @@ async fn connect(
     )
     .await?
     .with_replica_wait(redis.replica_wait());
-    accounts.seed(&settings.auth.demo_users).await?;
+    accounts
+        .create_demo_users(&settings.auth.demo_users)
+        .await?;
     let policy = ExpiryPolicy {
         idle: settings.session.idle_timeout,
         anonymous_idle: settings.session.anonymous_idle_timeout,
@@ -180,13 +206,16 @@ async fn connect(
         owner_keys,
     )
     .with_replica_wait(redis.replica_wait());
+    let devices = DeviceCookies::like(&sessions::cookie_settings(&settings.session));
     Ok(AppState::new(Shared {
+        devices,
         settings,
         leptos_options,
         redis,
         sessions,
         accounts,
         metrics,
+        draining: Default::default(),
     }))
 }
 

@@ -1,13 +1,22 @@
 //! `AppState`: what every handler shares. One `Arc`: handing it to a request costs one atomic
 //! increment, not a copy of settings, pools and strings.
 
-use std::{ops::Deref, sync::Arc};
+use std::{
+    ops::Deref,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
 
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
 use super::{
-    accounts::Accounts, config::Settings, observability::Metrics, redis::RedisPool,
+    accounts::{Accounts, DeviceCookies},
+    config::Settings,
+    observability::Metrics,
+    redis::RedisPool,
     sessions::RedisSessionStore,
 };
 
@@ -21,6 +30,9 @@ pub struct Shared {
     pub sessions: RedisSessionStore,
     pub accounts: Accounts,
     pub metrics: Metrics,
+    /// Reads and issues the device cookies of browsers that signed in before.
+    pub devices: DeviceCookies,
+    pub draining: Draining,
 }
 
 impl AppState {
@@ -40,5 +52,21 @@ impl Deref for AppState {
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
+    }
+}
+
+/// Set once the process has been asked to stop. Until the drain time has passed, `/readyz`
+/// answers 503 and every response closes its connection, so a load balancer moves traffic to
+/// other instances before the listener closes: nobody's request lands on a closing socket.
+#[derive(Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }

@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     SessionStoreUnavailable,
+    /// A write was sent but Redis did not confirm it in time: it may or may not have been saved.
+    SessionStoreUnconfirmed,
+    /// The new password is stored, but the store failed before every other session was signed
+    /// out.
+    PasswordChangeIncomplete,
     SessionEnded,
     NoteEmpty,
     NoteTooLong,
@@ -32,6 +37,8 @@ pub enum ErrorCode {
     BadRequest,
     PayloadTooLarge,
     CrossSiteRequest,
+    /// The request names a host this site is not (`Host`, HTTP/2 `:authority`).
+    HostNotAllowed,
     Network,
     Internal,
 }
@@ -40,7 +47,9 @@ impl ErrorCode {
     /// The HTTP status an error with this code is answered with.
     pub const fn status(self) -> u16 {
         match self {
-            ErrorCode::SessionStoreUnavailable => 503,
+            ErrorCode::SessionStoreUnavailable
+            | ErrorCode::SessionStoreUnconfirmed
+            | ErrorCode::PasswordChangeIncomplete => 503,
             ErrorCode::SessionEnded | ErrorCode::UsernameTaken => 409,
             ErrorCode::NoteEmpty
             | ErrorCode::NoteTooLong
@@ -55,7 +64,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::RequestTimeout => 408,
-            ErrorCode::BadRequest => 400,
+            ErrorCode::BadRequest | ErrorCode::HostNotAllowed => 400,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::CrossSiteRequest => 403,
             ErrorCode::Network | ErrorCode::Internal => 500,
@@ -103,7 +112,10 @@ impl ApiError {
 
     /// True when the session store could not be reached; the UI shows its banner for it.
     pub fn is_store_unavailable(&self) -> bool {
-        self.code == ErrorCode::SessionStoreUnavailable
+        matches!(
+            self.code,
+            ErrorCode::SessionStoreUnavailable | ErrorCode::SessionStoreUnconfirmed
+        )
     }
 }
 

@@ -40,10 +40,18 @@ pub async fn login(username: String, password: String) -> Result<String, ApiErro
     answer(
         async {
             let session = context::app_session()?;
+            let device = context::trusted_device();
             let user = context::state()?
                 .accounts
-                .sign_in(&session, &username, password, &context::client())
+                .sign_in(
+                    &session,
+                    &username,
+                    password,
+                    &context::client(),
+                    device.as_ref(),
+                )
                 .await?;
+            context::remember_device(&user);
             Ok(user.to_string())
         }
         .await,
@@ -105,11 +113,7 @@ pub async fn revoke_session(handle: String, password: Option<String>) -> Result<
     };
     answer(
         async {
-            let (session, user) = context::signed_in().await?;
-            context::state()?
-                .accounts
-                .reauthenticate(&session, &user, password, &context::client())
-                .await?;
+            let (session, user) = context::reauthenticated(password).await?;
             if session
                 .revoke(&user, &SessionHandle::from_client(handle))
                 .await?
@@ -133,12 +137,8 @@ pub async fn revoke_other_sessions(password: Option<String>) -> Result<usize, Ap
     use crate::server::{context, error::answer, observability::EndReason};
     answer(
         async {
-            let (session, user) = context::signed_in().await?;
+            let (session, user) = context::reauthenticated(password).await?;
             let state = context::state()?;
-            state
-                .accounts
-                .reauthenticate(&session, &user, password, &context::client())
-                .await?;
             let revoked = session.revoke_others(&user).await?;
             let ended = u64::try_from(revoked).unwrap_or(u64::MAX);
             state.metrics.sessions_ended(EndReason::Revoked, ended);
@@ -163,8 +163,16 @@ pub async fn change_password(current: String, new: String) -> Result<usize, ApiE
             let state = context::state()?;
             let signed_out = state
                 .accounts
-                .change_password(&session, &user, current, new, &context::client())
+                .change_password(
+                    &session,
+                    &user,
+                    current,
+                    new,
+                    &context::client(),
+                    context::trusted_device().as_ref(),
+                )
                 .await?;
+            context::remember_device(&user);
             let ended = u64::try_from(signed_out).unwrap_or(u64::MAX);
             state.metrics.sessions_ended(EndReason::Revoked, ended);
             Ok(signed_out)

@@ -2,7 +2,7 @@
 //! number of new ones per address and minute. The address is the TCP peer unless it is a trusted
 //! proxy. A rotated cookie secret signs nobody out.
 
-use crate::helpers::{TestApp, TestRedis, TEST_SECRET};
+use crate::helpers::{Browser, TestApp, TestRedis, TEST_SECRET};
 
 #[tokio::test]
 async fn new_sessions_are_limited_per_address_and_refused_ones_store_nothing() {
@@ -62,7 +62,11 @@ async fn anonymous_sessions_idle_out_sooner_than_signed_in_ones() {
 }
 
 async fn address_seen(app: &TestApp, forwarded: &[(&str, &str)]) -> String {
-    let browser = app.new_browser();
+    address_seen_by(&app.new_browser(), forwarded).await
+}
+
+/// The address "Your sessions" shows for a sign-in by `browser` sending `forwarded` headers.
+async fn address_seen_by(browser: &Browser, forwarded: &[(&str, &str)]) -> String {
     let mut headers = crate::helpers::SAME_ORIGIN_JSON.to_vec();
     headers.extend_from_slice(forwarded);
     let form = [("username", "tess"), ("password", "tesss password")];
@@ -91,7 +95,63 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
     let spoofed = [("x-forwarded-for", "1.1.1.1, 198.51.100.8")];
     assert_eq!(address_seen(&proxied, &spoofed).await, "198.51.100.8");
     let forwarded = [("forwarded", "for=\"[2001:db8::9]:443\"")];
-    assert_eq!(address_seen(&proxied, &forwarded).await, "2001:db8::9");
+    assert_eq!(address_seen(&proxied, &forwarded).await, "127.0.0.1");
+
+    let overrides = [
+        users,
+        ("TRUSTED_PROXIES", "127.0.0.0/8"),
+        ("TRUSTED_PROXY_HEADER", "forwarded"),
+    ];
+    let standard = TestApp::spawn(&redis, &overrides).await;
+    assert_eq!(address_seen(&standard, &forwarded).await, "2001:db8::9");
+    assert_eq!(address_seen(&standard, &xff).await, "127.0.0.1");
+}
+
+/// A proxy that appends to `X-Forwarded-For` passes the client's own `Forwarded` through: only
+/// the configured header may name the client, or every per-address limit keys on an address
+/// the client picks.
+#[tokio::test]
+async fn a_clients_own_forwarded_header_does_not_choose_its_address() {
+    let redis = TestRedis::start();
+    let overrides = [
+        ("DEMO_USERS", "tess:tesss password"),
+        ("TRUSTED_PROXIES", "127.0.0.0/8"),
+    ];
+    let app = TestApp::spawn(&redis, &overrides).await;
+    let proxy = app.browser_from("127.0.0.9");
+    let both = [
+        ("forwarded", "for=203.0.113.66"),
+        ("x-forwarded-for", "198.51.100.7"),
+    ];
+    assert_eq!(address_seen_by(&proxy, &both).await, "198.51.100.7");
+    let only_forwarded = [("forwarded", "for=203.0.113.67")];
+    let proxy = app.browser_from("127.0.0.9");
+    assert_eq!(address_seen_by(&proxy, &only_forwarded).await, "127.0.0.9");
+
+    let limited = TestApp::spawn(
+        &redis,
+        &[
+            ("TRUSTED_PROXIES", "127.0.0.0/8"),
+            ("SESSION_NEW_PER_ADDRESS_PER_MINUTE", "2"),
+        ],
+    )
+    .await;
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let forwarded = format!("for=203.0.113.{n}");
+        let headers = [
+            ("accept", "application/json"),
+            ("sec-fetch-site", "same-origin"),
+            ("x-forwarded-for", "198.51.100.20"),
+            ("forwarded", forwarded.as_str()),
+        ];
+        let browser = limited.browser_from("127.0.0.9");
+        let res = browser
+            .post_with_headers("/api/increment", &headers, &[])
+            .await;
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429], "one client, one count");
 }
 
 #[tokio::test]

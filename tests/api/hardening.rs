@@ -163,3 +163,86 @@ async fn the_origin_must_match_scheme_host_and_port_and_without_it_the_referer_m
         assert_eq!(res.status(), status, "{headers:?}");
     }
 }
+
+#[tokio::test]
+async fn a_same_origin_referer_whose_path_looks_like_another_host_redirects_to_a_path_here() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[]).await;
+    let client = Client::builder().redirect(Policy::none()).build().unwrap();
+    let ours = format!("http://{}", app.addr);
+    for (path, expected) in [
+        ("//evil.example/x", "/evil.example/x"),
+        ("///evil.example/x", "/evil.example/x"),
+        ("/\\evil.example/x", "/evil.example/x"),
+        ("/%5Cevil.example", "/%5Cevil.example"),
+    ] {
+        let referer = format!("{ours}{path}");
+        let res = client
+            .post(app.url("/api/increment"))
+            .header("accept", "text/html")
+            .header("sec-fetch-site", "same-origin")
+            .header("referer", &referer)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_redirection(), "{}", res.status());
+        let location = header(&res, "location");
+        assert!(
+            location.starts_with(expected),
+            "Referer {referer}: Location {location}"
+        );
+        let second = location.chars().nth(1);
+        assert!(!matches!(second, Some('/' | '\\')), "{location}");
+    }
+}
+
+/// Every line the app logs while `test` runs on a runtime of its own, as JSON, filtered by
+/// `filter`: the fields too, which is where a request's path would go.
+fn logged_json<F, Fut>(filter: &str, test: F) -> String
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use tracing_subscriber::layer::SubscriberExt;
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new(filter))
+        .with(sessionboard::server::observability::json_lines(move || {
+            writer.clone()
+        }));
+    crate::load::on_runtime_logging_to(tracing::Dispatch::new(subscriber), test());
+    let text = buffer.0.lock().unwrap().clone();
+    String::from_utf8(text).unwrap()
+}
+
+#[test]
+fn a_refused_cross_site_request_costs_at_most_a_short_log_line() {
+    let long_path = format!("/api/{}", "a".repeat(60_000));
+    let text = logged_json("sessionboard=debug", || async {
+        let redis = TestRedis::start();
+        let app = TestApp::spawn(&redis, &[]).await;
+        let cross_site = [
+            ("sec-fetch-site", "cross-site"),
+            ("accept", "application/json"),
+        ];
+        let res = app.post_with_headers(&long_path, &cross_site, &[]).await;
+        assert_eq!(res.status(), 403);
+        let scrape = app.get("/metrics").await.text().await.unwrap();
+        let refused = r#"sessionboard_requests_refused_total{reason="cross_site"} 1"#;
+        assert!(scrape.contains(refused), "{scrape}");
+    });
+    let longest = text.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 600, "a log line of {longest} bytes");
+}

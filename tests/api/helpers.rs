@@ -183,6 +183,7 @@ pub fn settings(redis_port: u16, overrides: &[(&str, &str)]) -> Result<Settings,
             "10000".into(),
         ),
         ("SESSION_NEW_PER_ADDRESS_PER_MINUTE".into(), "100000".into()),
+        ("SERVER_MAX_CONNECTIONS_PER_ADDRESS".into(), "100000".into()),
     ]);
     for (k, v) in overrides {
         env.insert(k.to_string(), v.to_string());
@@ -196,6 +197,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub state: AppState,
     server: JoinHandle<std::io::Result<()>>,
+    /// Sending (or dropping) it stops the app the way SIGTERM does.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     browser: Browser,
     /// No cookie store: for tests that carry cookies by hand, such as stale or forged ones a
     /// browser would not send.
@@ -222,15 +225,31 @@ impl TestApp {
             .map_err(|err| err.to_string())?;
         let addr = application.addr();
         let state = application.state().clone();
-        let server = tokio::spawn(application.run_until_stopped());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(application.run_until(async move {
+            let _ = stopped.await;
+        }));
         let app_url = format!("http://{addr}");
         Ok(TestApp {
             addr,
             state,
             server,
+            stop: Some(stop),
             browser: Browser::new(app_url),
             bare: http_client(false),
         })
+    }
+
+    /// The app's server has returned (after a stop, once its connections were answered).
+    pub fn has_stopped(&self) -> bool {
+        self.server.is_finished()
+    }
+
+    /// Asks the app to stop, as SIGTERM does: it drains, then closes its listener.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 
     /// Stops serving at once (like a crash), leaving Redis as it is.

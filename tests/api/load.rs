@@ -10,25 +10,30 @@ use std::{
 };
 
 use reqwest::Client;
-use sessionboard::server::DEFAULT_LOG_FILTER;
+use sessionboard::server::{observability::log_filter, DEFAULT_LOG_FILTER};
 use tracing::{field::Field, Event, Level, Subscriber};
 use tracing_subscriber::{
     layer::{Context, SubscriberExt},
-    EnvFilter, Layer,
+    Layer,
 };
 
 use crate::helpers::http_client;
 
 /// One request of the load: when it started, how long it took, and what came back (`None`: no
-/// answer within the client's 10 s, or a broken connection).
+/// answer, and `failure` says why).
 #[derive(Debug, Clone)]
 pub struct Sample {
     pub started: Instant,
     pub latency: Duration,
     pub status: Option<u16>,
+    /// Why there is no status: the client's 10 s timeout, a refused connect, or the connection
+    /// closed or reset before the answer (with the error chain).
+    pub failure: Option<String>,
     pub page: bool,
     /// The page showed the "Session store unavailable" banner.
     pub banner: bool,
+    /// The page missed its render deadline and was answered "try again" instead.
+    pub past_deadline: bool,
     pub body: String,
 }
 
@@ -80,21 +85,46 @@ async fn one(client: &Client, base: &str, path: &str, cookie: &str) -> Sample {
         .header("accept", "application/json")
         .send()
         .await;
-    let (status, body) = match sent {
+    let (status, body, failure) = match sent {
         Ok(res) => {
             let status = res.status().as_u16();
-            (Some(status), res.text().await.unwrap_or_default())
+            match res.text().await {
+                Ok(body) => (Some(status), body, None),
+                Err(err) => (Some(status), String::new(), Some(why(&err))),
+            }
         }
-        Err(_) => (None, String::new()),
+        Err(err) => (None, String::new(), Some(why(&err))),
     };
     Sample {
         started,
         latency: started.elapsed(),
         status,
+        failure,
         page: path == "/",
         banner: body.contains("Session store unavailable"),
+        past_deadline: body.contains("took too long to prepare"),
         body: if path == "/" { String::new() } else { body },
     }
+}
+
+/// What kind of failure, and the whole error chain (hyper's reason is at the bottom of it).
+pub fn why(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timeout"
+    } else if err.is_connect() {
+        "connect"
+    } else if err.is_body() || err.is_decode() {
+        "body"
+    } else {
+        "request"
+    };
+    let mut chain = format!("{kind}: {err}");
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        chain.push_str(&format!(" <- {cause}"));
+        source = cause.source();
+    }
+    chain
 }
 
 /// The latency at quantile `q` (0..=1) of `samples`.
@@ -163,11 +193,26 @@ where
     F: FnOnce(Lines) -> Fut,
     Fut: Future<Output = ()>,
 {
+    with_captured_logs_under(None, test)
+}
+
+/// As [`with_captured_logs`], filtered as the binary filters with `RUST_LOG=rust_log`.
+pub fn with_captured_logs_under<F, Fut>(rust_log: Option<&str>, test: F) -> Lines
+where
+    F: FnOnce(Lines) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let lines = Lines::default();
     let subscriber = tracing_subscriber::registry()
-        .with(EnvFilter::new(DEFAULT_LOG_FILTER))
+        .with(log_filter(rust_log, DEFAULT_LOG_FILTER))
         .with(Capture(lines.clone()));
-    let dispatch = tracing::Dispatch::new(subscriber);
+    on_runtime_logging_to(tracing::Dispatch::new(subscriber), test(lines.clone()));
+    lines
+}
+
+/// Runs `test` on a runtime of its own (2 workers) whose threads log only to `dispatch`. Tests
+/// running in parallel use other threads, so they never mix in.
+pub fn on_runtime_logging_to(dispatch: tracing::Dispatch, test: impl Future<Output = ()>) {
     let on_start = dispatch.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -179,7 +224,6 @@ where
         .build()
         .expect("a runtime");
     let _guard = tracing::dispatcher::set_default(&dispatch);
-    runtime.block_on(test(lines.clone()));
+    runtime.block_on(test);
     runtime.shutdown_timeout(Duration::from_secs(2));
-    lines
 }

@@ -187,3 +187,155 @@ async fn sign_ins_do_not_wait_behind_a_burst_of_registrations() {
     assert_eq!(count(&statuses, 200), 150);
     assert!(during < Duration::from_secs(1), "{during:?}");
 }
+
+/// The wait a 429's message asks for, in whole seconds.
+async fn told_to_wait(res: reqwest::Response) -> u64 {
+    let body: serde_json::Value = res.json().await.expect("JSON");
+    let message = body["message"].as_str().expect("a message").to_string();
+    message
+        .split("Try again in ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no wait in {message:?}"))
+}
+
+#[tokio::test]
+async fn refused_attempts_do_not_count_toward_the_owners_lock() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(
+        &redis,
+        &[
+            ("DEMO_USERS", "rosa:rosas password"),
+            ("LOGIN_SLOWDOWN_AFTER_FAILURES_PER_USER", "2"),
+            ("LOGIN_SLOWDOWN_MAX_SECONDS", "2"),
+        ],
+    )
+    .await;
+    for i in 1..=3 {
+        let attacker = app.browser_from(&format!("127.0.5.{i}"));
+        attacker.login("rosa", "a wrong guess").await;
+    }
+    // The owner, without a device cookie, is refused by the name's slowdown more times than the
+    // hard lock allows failures — none of them reached the password check.
+    let owner = app.browser_from("127.0.5.20");
+    let mut wait = 0;
+    for _ in 0..7 {
+        let res = owner.login_response("rosa", "rosas password").await;
+        assert_eq!(res.status(), 429);
+        wait = told_to_wait(res).await;
+    }
+    // Waiting as told (the wait is rounded up) lets the owner in.
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    assert_eq!(owner.login("rosa", "rosas password").await, 200);
+}
+
+/// Guesses at `user` from many addresses, each as soon as the slowdown allows, until `stop`.
+fn guess_continuously(
+    app: &TestApp,
+    user: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<usize> {
+    let attackers: Vec<_> = (1..=12)
+        .map(|i| app.browser_from(&format!("127.0.6.{i}")))
+        .collect();
+    tokio::spawn(async move {
+        let mut guesses = 0;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+            let attacker = &attackers[guesses % attackers.len()];
+            attacker.login(user, "a wrong guess").await;
+            guesses += 1;
+        }
+        guesses
+    })
+}
+
+#[tokio::test]
+async fn the_owners_browser_signs_in_during_distributed_guessing() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(
+        &redis,
+        &[
+            ("DEMO_USERS", "sven:svens password"),
+            ("LOGIN_SLOWDOWN_AFTER_FAILURES_PER_USER", "2"),
+            ("LOGIN_SLOWDOWN_MAX_SECONDS", "30"),
+        ],
+    )
+    .await;
+    // The owner's browser signed in before: it holds a device cookie for sven.
+    let owner = app.browser_from("127.0.6.100");
+    assert_eq!(owner.login("sven", "svens password").await, 200);
+    owner.logout().await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let guessing = guess_continuously(&app, "sven", stop.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stranger = app.browser_from("127.0.6.101");
+    let from_elsewhere = stranger.login("sven", "svens password").await;
+    let started = Instant::now();
+    let from_owner = owner.login("sven", "svens password").await;
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let guesses = guessing.await.expect("guessing task");
+
+    assert_eq!(
+        from_elsewhere, 429,
+        "without the device cookie the name's slowdown applies"
+    );
+    assert_eq!(
+        from_owner, 200,
+        "the owner's browser is not behind anyone's guesses"
+    );
+    println!("owner signed in in {took:?} during {guesses} guesses from 12 addresses");
+}
+
+#[tokio::test]
+async fn a_device_cookie_is_locked_after_its_own_failures() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[("DEMO_USERS", "tove:toves password")]).await;
+    let browser = app.browser_from("127.0.7.1");
+    assert_eq!(browser.login("tove", "toves password").await, 200);
+    browser.logout().await;
+    // A thief with this browser's cookie gets the lock's few guesses, not more.
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        statuses.push(browser.login("tove", &format!("guess {i}")).await);
+    }
+    assert_eq!(count(&statuses, 401), 5, "{statuses:?}");
+    assert_eq!(statuses[5], 429);
+    assert_eq!(browser.login("tove", "toves password").await, 429);
+    // The lock is the cookie's alone: the owner, elsewhere, is not affected.
+    let elsewhere = app.browser_from("127.0.7.2");
+    assert_eq!(elsewhere.login("tove", "toves password").await, 200);
+}
+
+#[tokio::test]
+async fn signing_in_through_a_device_cookie_buys_an_address_no_extra_guesses() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(
+        &redis,
+        &[
+            ("DEMO_USERS", "mal:mals password"),
+            ("LOGIN_MAX_FAILURES_PER_ADDRESS", "3"),
+        ],
+    )
+    .await;
+    let attacker = app.browser_from("127.0.8.1");
+    assert_eq!(attacker.login("mal", "mals password").await, 200);
+    attacker.logout().await;
+    for user in ["u1", "u2"] {
+        assert_eq!(attacker.login(user, "a guess").await, 401);
+    }
+    // Its own account, through its device cookie: counted on the token, not on the address.
+    for _ in 0..3 {
+        assert_eq!(attacker.login("mal", "mals password").await, 200);
+        attacker.logout().await;
+    }
+    assert_eq!(attacker.login("u3", "a guess").await, 401);
+    assert_eq!(
+        attacker.login("u4", "a guess").await,
+        429,
+        "the address had its three guesses"
+    );
+}

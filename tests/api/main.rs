@@ -3,15 +3,20 @@
 
 mod accounts;
 mod anonymous;
+mod connections;
 mod degradation;
 mod expiry;
 mod hardening;
 mod helpers;
+mod live_count;
 mod load;
 mod lockout;
+mod metrics_exposure;
 mod observability;
+mod outage_logs;
 mod outages;
 mod probes_and_config;
+mod proxies_and_hosts;
 mod reauth;
 mod redis_topologies;
 mod security;

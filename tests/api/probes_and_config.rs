@@ -16,10 +16,48 @@ async fn probes_answer_and_healthz_never_needs_redis() {
 
     redis.stop();
     assert_eq!(app.get("/healthz").await.status(), 200);
-    let ready = app.get("/readyz").await;
+    // One readiness answer is shared for 100 ms: the next fresh one sees the outage.
+    let stopped = Instant::now();
+    let mut ready = app.get("/readyz").await;
+    while ready.status() == 200 && stopped.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        ready = app.get("/readyz").await;
+    }
     assert_eq!(ready.status(), 503);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert!(body["reason"].as_str().unwrap().contains("Redis"), "{body}");
+}
+
+/// A load balancer sends no traffic to an instance that is not ready: the readiness probe alone
+/// must notice Redis is back.
+#[tokio::test]
+async fn readyz_alone_brings_an_instance_back_after_an_outage() {
+    let mut redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[]).await;
+    redis.stop();
+    let down = Instant::now();
+    while app.get("/readyz").await.status() != 503 {
+        assert!(
+            down.elapsed() < Duration::from_secs(5),
+            "outage not noticed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    redis.resume();
+    let back = Instant::now();
+    loop {
+        let ready = app.get("/readyz").await;
+        if ready.status() == 200 {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "still not ready {:?} after Redis came back, with no other request: {}",
+            back.elapsed(),
+            ready.text().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[test]

@@ -117,3 +117,32 @@ async fn pages_and_files_without_hashed_names_are_compressed_but_never_immutable
 
     let _ = std::fs::remove_dir_all(site);
 }
+
+/// The status line of a request sent as written: an HTTP client would resolve the `..` itself.
+async fn raw_status(base: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn a_path_that_climbs_out_of_a_file_is_not_found() {
+    let redis = TestRedis::start();
+    let (url, site) = serve_site(&redis, false).await;
+    for path in [
+        "/favicon.svg/..",
+        "/favicon.svg/../favicon.svg",
+        "/favicon.svg/x",
+    ] {
+        let status = raw_status(&url, path).await;
+        assert_eq!(status, "HTTP/1.1 404 Not Found", "{path}");
+    }
+    assert_eq!(raw_status(&url, "/favicon.svg").await, "HTTP/1.1 200 OK");
+    let _ = std::fs::remove_dir_all(site);
+}

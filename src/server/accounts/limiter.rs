@@ -1,9 +1,10 @@
 //! Brute-force limits on password checks, kept in Redis so every app instance shares them, and
 //! shaped so that nobody can turn them against an account's owner.
 //!
-//! Every attempt is counted *before* the password is checked — so a burst of concurrent guesses
-//! cannot all slip past a limit while the first hashes run — in fixed windows that start with the
-//! first attempt, in this order:
+//! Only attempts that reach the password check are counted: an attempt a limit refuses costs
+//! its sender a wait, never a step toward a lock. Each limit is checked and counted in one step
+//! (a burst of concurrent guesses cannot all slip past a limit while the first hashes run), in
+//! fixed windows that start with the first attempt, in this order:
 //!
 //! 1. per client address: an address over its limit is refused before it touches any counter of
 //!    a name, so one client cannot lock or slow any number of accounts;
@@ -12,6 +13,10 @@
 //! 3. per name, across addresses: past a higher number of attempts, the next ones are spaced by a
 //!    wait that doubles up to a cap. Guessing from many addresses slows down; the owner waits at
 //!    most the cap.
+//!
+//! An attempt refused at a later step is taken back from the earlier ones. A browser whose
+//! device cookie vouches for the name skips all three: its attempts are counted under its token
+//! alone (see `trusted_device`), so no one else's guessing can keep the owner out.
 //!
 //! A successful check takes its attempt back from the address and clears the name's counters.
 
@@ -22,6 +27,7 @@ use fred::{
     types::scripts::Script,
 };
 
+use super::trusted_device::TrustedDevice;
 use crate::{
     server::redis::{KeySpace, WindowCounter},
     shared::{clock::now_ms, input::Username},
@@ -46,7 +52,6 @@ pub struct LoginLimiter {
     limits: LoginLimits,
     counter: WindowCounter,
     slow_attempt: Script,
-    uncount_attempt: Script,
 }
 
 impl LoginLimiter {
@@ -57,33 +62,64 @@ impl LoginLimiter {
             keys,
             limits,
             slow_attempt: Script::from_lua(include_str!("scripts/slow_attempt.lua")),
-            uncount_attempt: Script::from_lua(include_str!("scripts/uncount_attempt.lua")),
         }
     }
 
-    /// Counts an attempt for `user` (none when the name is not even valid) from `address`;
-    /// `Some(wait)` when it must be refused (the password must then not be checked).
+    /// Admits an attempt for `user` (none when the name is not even valid) from `address`, or
+    /// `Some(wait)` when it must be refused (the password must then not be checked). An admitted
+    /// attempt is counted; a refused one is not.
     pub async fn attempt(
         &self,
         user: Option<&Username>,
         address: &str,
+        device: Option<&TrustedDevice>,
     ) -> Result<Option<Duration>, fred::error::Error> {
-        let window = self.limits.window;
-        let from_address = self
+        let limits = self.limits;
+        if let (Some(user), Some(device)) = (user, device) {
+            if device.vouches_for(user) {
+                let key = self.keys.login_failures_for_device(device.token());
+                let counted = self
+                    .counter
+                    .count_within(key, limits.max_failures_per_user, limits.window)
+                    .await?;
+                return Ok(counted.err());
+            }
+        }
+        let address_key = self.keys.login_failures_for_address(address);
+        let counted = self
             .counter
-            .count(self.keys.login_failures_for_address(address), window)
+            .count_within(
+                address_key.clone(),
+                limits.max_failures_per_address,
+                limits.window,
+            )
             .await?;
-        if let Some(wait) = from_address.over(self.limits.max_failures_per_address) {
+        if let Err(wait) = counted {
             return Ok(Some(wait));
         }
         let Some(user) = user else {
             return Ok(None);
         };
-        let pair = self
+        let refused = self.attempt_at_name(user, address).await?;
+        if refused.is_some() {
+            self.counter.uncount(address_key).await?;
+        }
+        Ok(refused)
+    }
+
+    /// Steps 2 and 3 for an attempt already counted on its address.
+    async fn attempt_at_name(
+        &self,
+        user: &Username,
+        address: &str,
+    ) -> Result<Option<Duration>, fred::error::Error> {
+        let window = self.limits.window;
+        let pair_key = self.keys.login_failures_for_pair(user, address);
+        let counted = self
             .counter
-            .count(self.keys.login_failures_for_pair(user, address), window)
+            .count_within(pair_key.clone(), self.limits.max_failures_per_user, window)
             .await?;
-        if let Some(wait) = pair.over(self.limits.max_failures_per_user) {
+        if let Err(wait) = counted {
             return Ok(Some(wait));
         }
         let args = vec![
@@ -100,18 +136,30 @@ impl LoginLimiter {
                 args,
             )
             .await?;
-        Ok(
-            (wait_ms > 0)
-                .then(|| Duration::from_millis(wait_ms as u64).max(Duration::from_secs(1))),
-        )
+        if wait_ms <= 0 {
+            return Ok(None);
+        }
+        self.counter.uncount(pair_key).await?;
+        Ok(Some(
+            Duration::from_millis(wait_ms as u64).max(Duration::from_secs(1)),
+        ))
     }
 
-    /// A successful check: the name starts afresh and the address gets its attempt back.
+    /// A successful check. Through a trusted browser only its token starts afresh: nothing was
+    /// counted on the address or the name, so nothing is taken back there (and guessers at the
+    /// name keep their slowdown). Otherwise the name starts afresh and the address gets its
+    /// attempt back.
     pub async fn succeeded(
         &self,
         user: &Username,
         address: &str,
+        device: Option<&TrustedDevice>,
     ) -> Result<(), fred::error::Error> {
+        if let Some(device) = device.filter(|device| device.vouches_for(user)) {
+            let key = self.keys.login_failures_for_device(device.token());
+            let _: i64 = self.pool.del(key).await?;
+            return Ok(());
+        }
         let _: i64 = self
             .pool
             .del(vec![
@@ -119,14 +167,8 @@ impl LoginLimiter {
                 self.keys.login_slowdown_for_user(user),
             ])
             .await?;
-        let _: i64 = self
-            .uncount_attempt
-            .evalsha_with_reload(
-                self.pool.next(),
-                self.keys.login_failures_for_address(address),
-                Vec::<String>::new(),
-            )
-            .await?;
-        Ok(())
+        self.counter
+            .uncount(self.keys.login_failures_for_address(address))
+            .await
     }
 }

@@ -5,6 +5,7 @@
 mod limiter;
 mod password;
 mod store;
+mod trusted_device;
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use limiter::LoginLimits;
 pub use password::{PasswordError, ITERATIONS, MEMORY_KIB, PARALLELISM};
+pub use trusted_device::{DeviceCookies, TrustedDevice};
 
 use self::{limiter::LoginLimiter, store::AccountStore};
 use crate::{
@@ -44,6 +46,9 @@ pub enum AccountError {
     Store(#[from] fred::error::Error),
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The new password is stored; renewing the session or signing the others out failed.
+    #[error("the password was changed, but not every other session was signed out: {0}")]
+    PasswordChangedUnfinished(SessionError),
     #[error(transparent)]
     Password(#[from] PasswordError),
 }
@@ -142,17 +147,19 @@ impl Accounts {
         }
     }
 
-    /// Checks the credentials within the attempt limits and signs `session` in with a new id;
-    /// counts the attempt by its result.
+    /// Checks the credentials within the attempt limits (a browser whose `device` cookie vouches
+    /// for the name within its own) and signs `session` in with a new id; counts the attempt by
+    /// its result.
     pub async fn sign_in(
         &self,
         session: &AppSession,
         username: &str,
         password: String,
         client: &ClientInfo,
+        device: Option<&TrustedDevice>,
     ) -> Result<Username, AccountError> {
         let outcome = self
-            .check_and_sign_in(session, username, password, client)
+            .check_and_sign_in(session, username, password, client, device)
             .await;
         match &outcome {
             Ok(_) => self.metrics.login(LoginResult::Ok),
@@ -171,6 +178,7 @@ impl Accounts {
         username: &str,
         password: String,
         client: &ClientInfo,
+        device: Option<&TrustedDevice>,
     ) -> Result<Username, AccountError> {
         // Too long to be anyone's password: refused without spending a hash on it.
         let password = Password::attempt(password).ok_or(AccountError::InvalidCredentials)?;
@@ -178,7 +186,7 @@ impl Accounts {
             if let Some(wait) = self
                 .redis(
                     RedisOperation::LoginAttempt,
-                    self.limiter.attempt(None, &client.address),
+                    self.limiter.attempt(None, &client.address, None),
                 )
                 .await?
             {
@@ -188,7 +196,9 @@ impl Accounts {
             return Err(AccountError::InvalidCredentials);
         };
         let name = &name;
-        let verified = self.limited_verify(name, password, &client.address).await?;
+        let verified = self
+            .limited_verify(name, password, &client.address, device)
+            .await?;
         session.login(name, client).await?;
         // A password change that landed while this sign-in was hashing has already signed out
         // every other session; one checked against the old password must not outlive it. The
@@ -214,9 +224,11 @@ impl Accounts {
         current: String,
         new: Password,
         client: &ClientInfo,
+        device: Option<&TrustedDevice>,
     ) -> Result<usize, AccountError> {
         let current = Password::attempt(current).ok_or(AccountError::InvalidCredentials)?;
-        self.limited_verify(user, current, &client.address).await?;
+        self.limited_verify(user, current, &client.address, device)
+            .await?;
         let hash = password::hash(new).await?;
         if !self
             .redis(
@@ -227,9 +239,15 @@ impl Accounts {
         {
             return Err(AccountError::InvalidCredentials);
         }
-        session.renew_id().await?;
-        session.record_password_entry().await?;
-        Ok(session.revoke_others(user).await?)
+        // The new password is stored: from here on a failure must not read "nothing changed".
+        let finish = async {
+            session.renew_id().await?;
+            session.record_password_entry().await?;
+            session.revoke_others(user).await
+        };
+        finish
+            .await
+            .map_err(AccountError::PasswordChangedUnfinished)
     }
 
     /// Lets a sensitive change (revoking sessions) through when the password was entered in this
@@ -241,6 +259,7 @@ impl Accounts {
         user: &Username,
         password: Option<String>,
         client: &ClientInfo,
+        device: Option<&TrustedDevice>,
     ) -> Result<(), AccountError> {
         if session
             .password_entered_within(self.policy.reauth_window)
@@ -252,12 +271,16 @@ impl Accounts {
             .filter(|password| !password.is_empty())
             .ok_or(AccountError::ReauthRequired)?;
         let password = Password::attempt(password).ok_or(AccountError::InvalidCredentials)?;
-        self.limited_verify(user, password, &client.address).await?;
+        self.limited_verify(user, password, &client.address, device)
+            .await?;
         Ok(session.record_password_entry().await?)
     }
 
     /// Creates the `DEMO_USERS` accounts that do not exist yet; they never expire.
-    pub async fn seed(&self, users: &[(Username, SecretString)]) -> Result<(), AccountError> {
+    pub async fn create_demo_users(
+        &self,
+        users: &[(Username, SecretString)],
+    ) -> Result<(), AccountError> {
         for (name, secret) in users {
             let password = Password::attempt(secret.expose_secret().to_string())
                 .ok_or(AccountError::InvalidCredentials)?;
@@ -270,17 +293,19 @@ impl Accounts {
         Ok(())
     }
 
-    /// Verifies the password unless `user` or `address` is over its attempt limit.
+    /// Verifies the password unless `user` or `address` (or the trusted `device`) is over its
+    /// attempt limit.
     async fn limited_verify(
         &self,
         user: &Username,
         password: Password,
         address: &str,
+        device: Option<&TrustedDevice>,
     ) -> Result<String, AccountError> {
         if let Some(wait) = self
             .redis(
                 RedisOperation::LoginAttempt,
-                self.limiter.attempt(Some(user), address),
+                self.limiter.attempt(Some(user), address, device),
             )
             .await?
         {
@@ -290,7 +315,7 @@ impl Accounts {
             Some(hash) => {
                 self.redis(
                     RedisOperation::LoginSucceeded,
-                    self.limiter.succeeded(user, address),
+                    self.limiter.succeeded(user, address, device),
                 )
                 .await?;
                 self.redis(RedisOperation::AccountMarkUsed, self.store.mark_used(user))

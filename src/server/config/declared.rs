@@ -10,7 +10,10 @@ use std::{
 
 use secrecy::SecretString;
 
-use crate::server::client_address::TrustedProxies;
+use crate::server::{
+    allowed_hosts::AllowedHosts,
+    client_address::{ForwardingHeader, TrustedProxies},
+};
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 
 use super::{topology, ConfigError, Environment, LogFormat, SameSite};
@@ -153,11 +156,21 @@ declare! {
         SECONDS, check seconds;
     request_timeout_seconds: u64 => Duration = "30", "SERVER_REQUEST_TIMEOUT_SECONDS", SECONDS,
         check seconds;
+    shutdown_drain_ms: u64 => Duration = "0", "SERVER_SHUTDOWN_DRAIN_MS",
+        "a whole number of milliseconds, at most 600000 (0: no drain)", check drain_milliseconds;
     trusted_proxies: String => TrustedProxies = "", "TRUSTED_PROXIES",
         "addresses or networks (CIDR) separated by commas, like 10.0.0.0/8, 192.168.1.7",
         check TrustedProxies::parse_owned;
+    trusted_proxy_header: String => ForwardingHeader = "x-forwarded-for", "TRUSTED_PROXY_HEADER",
+        "x-forwarded-for or forwarded", check ForwardingHeader::parse_owned;
+    allowed_hosts: String => AllowedHosts, "ALLOWED_HOSTS",
+        "host names separated by commas, like example.com, www.example.com (or * for any)",
+        check AllowedHosts::parse_owned;
     max_connections: usize = "1024", "SERVER_MAX_CONNECTIONS", "a whole number from 1 to 100000",
         check within(1..=100_000);
+    max_connections_per_address: usize = "64", "SERVER_MAX_CONNECTIONS_PER_ADDRESS",
+        "a whole number from 1 to 100000", check within(1..=100_000);
+    h2c: bool = "true", "SERVER_H2C", "true or false";
 
     [redis]
     url: String => SecretString, "REDIS_URL", REDIS_URL_FORMS,
@@ -298,6 +311,11 @@ fn seconds(value: u64) -> Option<Duration> {
 
 fn milliseconds(value: u64) -> Option<Duration> {
     within_ten_years(value).map(Duration::from_millis)
+}
+
+/// Long enough for any load balancer's health checks to notice; a stop never waits longer.
+fn drain_milliseconds(value: u64) -> Option<Duration> {
+    (value <= 600_000).then_some(Duration::from_millis(value))
 }
 
 fn any_seconds(value: u64) -> Option<Duration> {

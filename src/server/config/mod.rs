@@ -19,7 +19,10 @@ use std::{
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{server::client_address::TrustedProxies, shared::input::Username};
+use crate::{
+    server::{allowed_hosts::AllowedHosts, client_address::TrustedProxies},
+    shared::input::Username,
+};
 
 use declared::Switch;
 pub use sources::load_or_create_dev_secret;
@@ -74,9 +77,20 @@ pub struct ServerSettings {
     pub keep_alive_timeout: Duration,
     /// A request is answered 408 when it takes longer than this in all.
     pub request_timeout: Duration,
+    /// After SIGTERM: how long `/readyz` answers 503 (and responses close their connections)
+    /// before the listener closes.
+    pub shutdown_drain: Duration,
     pub max_connections: usize,
-    /// `TRUSTED_PROXIES`: peers whose `Forwarded` / `X-Forwarded-For` name the client.
+    /// Connections one client address (an IPv6 /64) may hold; trusted proxies are exempt.
+    pub max_connections_per_address: usize,
+    /// Serve HTTP/2 over plain TCP (prior knowledge or `Upgrade: h2c`).
+    pub h2c: bool,
+    /// `TRUSTED_PROXIES`: peers whose forwarding header (`TRUSTED_PROXY_HEADER`) names the
+    /// client.
     pub trusted_proxies: TrustedProxies,
+    /// `ALLOWED_HOSTS`, or its default from the site address: requests for other hosts are
+    /// refused.
+    pub allowed_hosts: AllowedHosts,
     /// `METRICS_ADDR`: when set, `/metrics` is served there only (not on the site address).
     pub metrics_addr: Option<SocketAddr>,
     /// `METRICS_ENABLED=false`: no request metrics, no Redis timings, no `/metrics`.
@@ -236,6 +250,11 @@ impl Settings {
             None if production => return Err(ConfigError::MissingSecret),
             None => SessionSecret::Generated(dev_secret(&server.data_dir)?),
         };
+        let allowed_hosts = match server.allowed_hosts {
+            Some(hosts) => hosts,
+            None => AllowedHosts::default_for(server.site_addr, !production)
+                .ok_or_else(|| no_host_names(server.site_addr))?,
+        };
         Ok(Settings {
             environment: server.environment,
             server: ServerSettings {
@@ -253,8 +272,12 @@ impl Settings {
                 header_read_timeout: server.header_read_timeout_seconds,
                 keep_alive_timeout: server.keep_alive_timeout_seconds,
                 request_timeout: server.request_timeout_seconds,
+                shutdown_drain: server.shutdown_drain_ms,
                 max_connections: server.max_connections,
-                trusted_proxies: server.trusted_proxies,
+                max_connections_per_address: server.max_connections_per_address,
+                h2c: server.h2c,
+                trusted_proxies: server.trusted_proxies.reading(server.trusted_proxy_header),
+                allowed_hosts,
             },
             redis: RedisSettings::from_values(redis, env)?,
             session: SessionSettings::from_values(
@@ -276,6 +299,15 @@ impl Settings {
             },
         })
     }
+}
+
+/// Listening on every address, the site's name cannot be guessed; refusing every request but the
+/// probes would look healthy while serving nobody.
+fn no_host_names(site: SocketAddr) -> ConfigError {
+    ConfigError::Conflict(format!(
+        "ALLOWED_HOSTS is not set and LEPTOS_SITE_ADDR={site} names no host: production needs \
+         the host names the site is reached by, like ALLOWED_HOSTS=example.com,www.example.com"
+    ))
 }
 
 impl RedisSettings {

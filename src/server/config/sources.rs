@@ -236,7 +236,11 @@ pub fn load_or_create_dev_secret(data_dir: &Path) -> Result<SecretString, Config
     };
     match std::fs::read_to_string(&path) {
         Ok(text) if text.trim().len() >= MIN_SECRET_LEN => {
-            return Ok(SecretString::from(text.trim().to_string()))
+            keep_private(&path).map_err(|reason| ConfigError::DevSecret {
+                path: path.display().to_string(),
+                reason,
+            })?;
+            return Ok(SecretString::from(text.trim().to_string()));
         }
         Ok(_) => {}
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
@@ -249,6 +253,47 @@ pub fn load_or_create_dev_secret(data_dir: &Path) -> Result<SecretString, Config
     std::fs::create_dir_all(data_dir).map_err(fail)?;
     write_private(&path, &secret).map_err(fail)?;
     Ok(SecretString::from(secret))
+}
+
+/// Makes an existing secret file private again when its mode lets others read it (an unpacked
+/// archive, a copy, an editor that rewrote it): anyone who reads the secret can forge session
+/// cookies. Says so, as the owner should know others may have read it meanwhile.
+#[cfg(unix)]
+fn keep_private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let file = std::fs::File::open(path).map_err(|err| err.to_string())?;
+    let mode = file
+        .metadata()
+        .map_err(|err| err.to_string())?
+        .permissions()
+        .mode();
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|err| {
+            format!(
+                "others may read it (mode {:o}) and it could not be made private: {err}",
+                mode & 0o777
+            )
+        })?;
+    let message = format!(
+        "{} could be read by others (mode {:o}): it is now private (0600); replace the secret \
+         if others may have read it",
+        path.display(),
+        mode & 0o777
+    );
+    // Settings are read before the log is set up: then stderr is the only place to say so.
+    match tracing::dispatcher::has_been_set() {
+        true => tracing::warn!("{message}"),
+        false => eprintln!("sessionboard: warning: {message}"),
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn keep_private(_path: &Path) -> Result<(), String> {
+    Ok(())
 }
 
 /// Writes a file only its owner can read. The mode is also set on a file that already existed

@@ -136,6 +136,25 @@ fn the_dev_secret_file_is_private() {
     assert_eq!(secret.expose_secret(), again.expose_secret());
 }
 
+#[cfg(unix)]
+#[test]
+fn a_dev_secret_file_others_may_read_is_made_private_and_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("sessionboard-open-{}", std::process::id()));
+    let path = dir.join(sources::DEV_SECRET_FILE);
+    std::fs::create_dir_all(&dir).unwrap();
+    let kept = "k".repeat(64);
+    std::fs::write(&path, &kept).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let secret = load_or_create_dev_secret(&dir);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    assert_eq!(secret.unwrap().expose_secret(), kept);
+    assert_eq!(mode & 0o777, 0o600);
+}
+
 #[test]
 fn logs_are_pretty_in_development_and_json_in_production_unless_chosen() {
     assert_eq!(parse(&[]).unwrap().server.log_format, LogFormat::Pretty);
@@ -205,4 +224,51 @@ fn a_sentinel_password_stays_out_of_errors_and_files() {
         .unwrap_err()
         .to_string();
     assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn allowed_hosts_default_to_the_site_address_and_production_needs_a_name() {
+    let hosts = |env: &[(&str, &str)]| parse(env).map(|s| s.server.allowed_hosts);
+    assert_eq!(
+        hosts(&[("ALLOWED_HOSTS", "Example.com, www.example.com")]).unwrap(),
+        AllowedHosts::parse("example.com,www.example.com").unwrap()
+    );
+    let secret = "s".repeat(32);
+    let production = [("LEPTOS_ENV", "PROD"), ("SESSION_SECRET", secret.as_str())];
+    let everywhere = [
+        production[0],
+        production[1],
+        ("LEPTOS_SITE_ADDR", "0.0.0.0:3000"),
+    ];
+    let err = hosts(&everywhere).unwrap_err().to_string();
+    assert!(
+        err.contains("ALLOWED_HOSTS") && err.contains("0.0.0.0:3000"),
+        "{err}"
+    );
+    let named = [
+        everywhere[0],
+        everywhere[1],
+        everywhere[2],
+        ("ALLOWED_HOSTS", "*"),
+    ];
+    assert_eq!(hosts(&named).unwrap(), AllowedHosts::Any);
+    assert!(
+        hosts(&[("LEPTOS_SITE_ADDR", "0.0.0.0:3000")]).is_ok(),
+        "development"
+    );
+    let err = parse(&[("ALLOWED_HOSTS", "a.example/x")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("ALLOWED_HOSTS"), "{err}");
+}
+
+#[test]
+fn the_trusted_proxy_header_is_one_of_two() {
+    for value in ["x-forwarded-for", "Forwarded"] {
+        assert!(parse(&[("TRUSTED_PROXY_HEADER", value)]).is_ok(), "{value}");
+    }
+    let err = parse(&[("TRUSTED_PROXY_HEADER", "x-real-ip")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("TRUSTED_PROXY_HEADER"), "{err}");
 }

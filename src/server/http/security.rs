@@ -61,7 +61,14 @@ pub fn cross_site_refusal(site: SiteScheme, request: &Request<Body>) -> Option<R
     if !cross_site {
         return None;
     }
-    tracing::warn!(path = %request.uri().path(), ?fetch_site, "refused a cross-site request");
+    // Counted in `requests_refused_total`; the line is for debugging one client. Anyone can
+    // send these as fast as they like, with a path up to hyper's 64 KiB: logged in full at WARN,
+    // every refusal wrote its path to the log.
+    tracing::debug!(
+        path = shortened(request.uri().path(), 100),
+        fetch_site = fetch_site.map(|site| shortened(site, 20)),
+        "refused a cross-site request"
+    );
     Some(json_error(
         ErrorCode::CrossSiteRequest,
         "This request came from another site and was refused.",
@@ -90,7 +97,7 @@ pub fn keep_redirect_on_site(
     if !is_local_path(location) {
         let target = match same_origin(Some(location), host.as_deref(), site) {
             true => Url::parse(location)
-                .map(|url| url[url::Position::BeforePath..].to_string())
+                .map(|url| path_here(&url[url::Position::BeforePath..]))
                 .unwrap_or_else(|_| "/".to_string()),
             false => "/".to_string(),
         };
@@ -136,6 +143,27 @@ fn is_local_path(location: &str) -> bool {
         && !location.starts_with("//")
         && !location.starts_with("/\\")
         && location.parse::<Uri>().is_ok()
+}
+
+/// A same-origin URL's path and query as a `Location` that stays here: a path beginning with
+/// `//` or `/\` (`http://here//evil.example/x`) would send a browser to another host, so the
+/// leading slashes become one.
+fn path_here(path_and_query: &str) -> String {
+    let rest = path_and_query.trim_start_matches(['/', '\\']);
+    let path = format!("/{rest}");
+    match is_local_path(&path) {
+        true => path,
+        false => "/".to_string(),
+    }
+}
+
+/// At most `max` bytes of `text`, cut on a character boundary.
+fn shortened(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Whether `url` (an Origin or a Referer) has this site's scheme, host and port.

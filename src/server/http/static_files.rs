@@ -9,6 +9,9 @@ use axum::{
 };
 use tower_http::compression::CompressionLayer;
 
+use super::responses::json_error;
+use crate::{server::observability::request_id_of, shared::error::ErrorCode};
+
 /// Brotli or gzip, as the client asks. Files cargo-leptos precompressed (`--precompress`) are
 /// served as they are: a response that already has a Content-Encoding passes through.
 pub fn compression() -> CompressionLayer {
@@ -39,11 +42,19 @@ impl HashedFiles {
 
 /// Middleware for the static-file fallback: a successful answer for a hashed file may be kept
 /// for a year without asking again. Pages and API responses never pass through here.
+///
+/// A path with a `.` or `..` segment is not found: no file has one (browsers resolve them before
+/// asking), and Leptos, given the fallback's not-found page to render, would resolve it to a
+/// page — `/favicon.svg/..` is the home page — rendered without the session it needs: a 500.
 pub async fn cache_hashed_files(
     State(hashed): State<HashedFiles>,
     request: Request,
     next: Next,
 ) -> Response {
+    if has_dot_segment(request.uri().path()) {
+        let request_id = request_id_of(request.headers());
+        return json_error(ErrorCode::NotFound, "There is no such page.", request_id);
+    }
     let hashed_path = hashed.covers(request.uri().path());
     let mut response = next.run(request).await;
     if hashed_path && response.status().is_success() {
@@ -55,9 +66,36 @@ pub async fn cache_hashed_files(
     response
 }
 
+/// `.` or `..` between slashes, also percent-encoded (`%2e`), as URL parsers resolve them.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        segment.len() <= 6 && {
+            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+            decoded == "." || decoded == ".."
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::HashedFiles;
+    use super::{has_dot_segment, HashedFiles};
+
+    #[test]
+    fn dot_segments_are_found_also_percent_encoded() {
+        for path in ["/favicon.svg/..", "/./x", "/a/%2E%2e/b", "/%2e", "/x/../"] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/favicon.svg",
+            "/pkg/app.Ab.js",
+            "/..a",
+            "/a..",
+            "/.well-known/x",
+        ] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
+    }
 
     #[test]
     fn only_files_under_the_pkg_dir_count_as_hashed() {

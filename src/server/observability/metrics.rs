@@ -26,6 +26,15 @@ pub enum EndReason {
     Expired,
 }
 
+impl EndReason {
+    const ALL: [EndReason; 4] = [
+        EndReason::SignedOut,
+        EndReason::Revoked,
+        EndReason::Forgotten,
+        EndReason::Expired,
+    ];
+}
+
 impl EncodeLabelValue for EndReason {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
         let name = match self {
@@ -51,6 +60,10 @@ pub enum LoginResult {
     Limited,
 }
 
+impl LoginResult {
+    const ALL: [LoginResult; 3] = [LoginResult::Ok, LoginResult::Invalid, LoginResult::Limited];
+}
+
 impl EncodeLabelValue for LoginResult {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
         let name = match self {
@@ -65,6 +78,32 @@ impl EncodeLabelValue for LoginResult {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: LoginResult,
+}
+
+/// Why a request was refused before any session work.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Refusal {
+    CrossSite,
+    HostNotAllowed,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 2] = [Refusal::CrossSite, Refusal::HostNotAllowed];
+}
+
+impl EncodeLabelValue for Refusal {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
+        let name = match self {
+            Refusal::CrossSite => "cross_site",
+            Refusal::HostNotAllowed => "host_not_allowed",
+        };
+        EncodeLabelValue::encode(&name, encoder)
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabel {
+    reason: Refusal,
 }
 
 /// Cheap to clone (one `Arc`); every handle inside counts into this app's registry.
@@ -84,6 +123,7 @@ struct Inner {
     sessions_live: Gauge,
     logins: Family<ResultLabel, Counter>,
     registrations: Counter,
+    refused: Family<RefusalLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -103,6 +143,18 @@ impl Metrics {
         let (sessions_created, registrations) = (Counter::default(), Counter::default());
         let sessions_ended = Family::<ReasonLabel, Counter>::default();
         let logins = Family::<ResultLabel, Counter>::default();
+        let refused = Family::<RefusalLabel, Counter>::default();
+        // Every label value known up front reads 0 from the first scrape: a series that only
+        // appears with its first event hides that event from `rate()` and from alerts on it.
+        for reason in EndReason::ALL {
+            drop(sessions_ended.get_or_create(&ReasonLabel { reason }));
+        }
+        for result in LoginResult::ALL {
+            drop(logins.get_or_create(&ResultLabel { result }));
+        }
+        for reason in Refusal::ALL {
+            drop(refused.get_or_create(&RefusalLabel { reason }));
+        }
         let r = &mut registry;
         r.register_collector(Box::new(http_routes.clone()));
         r.register_collector(Box::new(redis_timings.clone()));
@@ -137,6 +189,11 @@ impl Metrics {
             "Accounts registered",
             registrations.clone(),
         );
+        r.register(
+            "requests_refused",
+            "Requests refused before any session work, by reason",
+            refused.clone(),
+        );
         Metrics(Arc::new(Inner {
             enabled: true,
             registry,
@@ -148,6 +205,7 @@ impl Metrics {
             sessions_live,
             logins,
             registrations,
+            refused,
         }))
     }
 
@@ -200,6 +258,15 @@ impl Metrics {
 
     pub fn registered(&self) {
         self.0.registrations.inc();
+    }
+
+    /// The counter of one kind of refusal, to keep and count into without the family's lock:
+    /// refusals come as fast as anyone cares to send them.
+    pub fn refusals(&self, reason: Refusal) -> Counter {
+        self.0
+            .refused
+            .get_or_create(&RefusalLabel { reason })
+            .clone()
     }
 
     /// The scrape-time readings: the pool's connection state and the live-session count (`None`

@@ -11,8 +11,8 @@ mod request_id;
 mod sharded;
 
 pub use http_routes::{HttpRoutes, RouteId};
-pub use logging::{init_logging, json_lines};
-pub use metrics::{EndReason, LoginResult, Metrics, CONTENT_TYPE};
+pub use logging::{init_logging, json_lines, log_filter};
+pub use metrics::{EndReason, LoginResult, Metrics, Refusal, CONTENT_TYPE};
 pub use redis_timings::RedisOperation;
 pub use request_id::{drop_invalid_request_id, request_id_of, FastRequestId, REQUEST_ID_HEADER};
 

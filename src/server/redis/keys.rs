@@ -13,6 +13,9 @@
 //! | `sessionboard:registrations:ip:{<addr>}` | integer | an hour |
 //! | `sessionboard:new-sessions:ip:{<addr>}` | integer | a minute |
 //!
+//! `<addr>` is a client address as the limits count it: IPv4 as is, IPv6 by its /64
+//! (`2001:db8:1:2::/64`).
+//!
 //! The `{…}` parts are Redis Cluster hash tags: a user's account and session index share a slot.
 //! Every script touches one key, so each runs on a cluster too.
 
@@ -20,7 +23,7 @@ use std::sync::Arc;
 
 use tower_sessions::session::Id;
 
-use crate::shared::input::Username;
+use crate::{server::client_address::limited_as, shared::input::Username};
 
 /// The key prefix, shared (not copied) by everything that builds keys.
 #[derive(Debug, Clone)]
@@ -66,7 +69,13 @@ impl KeySpace {
 
     /// Attempts at one name from one address: the hard lock.
     pub fn login_failures_for_pair(&self, user: &Username, address: &str) -> String {
+        let address = limited_as(address);
         format!("{}login-failures:user:{{{user}}}:ip:{address}", self.prefix)
+    }
+
+    /// Attempts from one trusted browser (its device cookie's token), at the name it vouches for.
+    pub fn login_failures_for_device(&self, token: &str) -> String {
+        format!("{}login-failures:device:{{{token}}}", self.prefix)
     }
 
     /// Attempts at one name from every address: the slowdown.
@@ -75,14 +84,51 @@ impl KeySpace {
     }
 
     pub fn registrations_for_address(&self, address: &str) -> String {
+        let address = limited_as(address);
         format!("{}registrations:ip:{{{address}}}", self.prefix)
     }
 
     pub fn new_sessions_for_address(&self, address: &str) -> String {
+        let address = limited_as(address);
         format!("{}new-sessions:ip:{{{address}}}", self.prefix)
     }
 
     pub fn login_failures_for_address(&self, address: &str) -> String {
+        let address = limited_as(address);
         format!("{}login-failures:ip:{{{address}}}", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_64_and_ipv4_by_address() {
+        let keys = KeySpace::new("p:");
+        let name = Username::parse("alice").unwrap();
+        let same_network = ["2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff"];
+        let per_address: [fn(&KeySpace, &str) -> String; 3] = [
+            KeySpace::registrations_for_address,
+            KeySpace::new_sessions_for_address,
+            KeySpace::login_failures_for_address,
+        ];
+        for key in per_address {
+            assert_eq!(key(&keys, same_network[0]), key(&keys, same_network[1]));
+            assert_ne!(key(&keys, "2001:db8:1:2::1"), key(&keys, "2001:db8:1:3::1"));
+            assert_ne!(key(&keys, "192.0.2.1"), key(&keys, "192.0.2.2"));
+            assert_eq!(key(&keys, "::ffff:192.0.2.1"), key(&keys, "192.0.2.1"));
+            assert_eq!(key(&keys, "unknown"), key(&keys, "unknown"));
+        }
+        let pair = |address| keys.login_failures_for_pair(&name, address);
+        assert_eq!(pair(same_network[0]), pair(same_network[1]));
+        assert_eq!(
+            keys.login_failures_for_address("2001:db8:1:2::1"),
+            "p:login-failures:ip:{2001:db8:1:2::/64}"
+        );
+        assert_eq!(
+            keys.new_sessions_for_address("::ffff:192.0.2.1"),
+            "p:new-sessions:ip:{192.0.2.1}"
+        );
     }
 }

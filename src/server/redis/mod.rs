@@ -1,7 +1,7 @@
 //! The Redis connection pool (fred) and its health.
 //!
 //! One pool serves the session store, readiness checks and our own atomic scripts. Every command
-//! has a timeout and the pool reconnects by itself with the seed's backoff, so no request waits on
+//! has a timeout and the pool reconnects by itself with a growing backoff, so no request waits on
 //! a Redis that is away.
 
 use std::{
@@ -60,7 +60,7 @@ pub enum RedisError {
     },
 }
 
-/// Reconnect delay per the seed: `min(attempt × 50 ms, 2 s)`, retrying forever — for the pool
+/// Reconnect delay: `min(attempt × 50 ms, 2 s)`, retrying forever — for the pool
 /// (fred's policy) and for the wait at start-up alike.
 const BACKOFF_STEP_MS: u32 = 50;
 const BACKOFF_MAX_MS: u32 = 2_000;
@@ -127,7 +127,15 @@ pub struct RedisPool {
     sentinels: SentinelWatch,
     wait: ReplicaWait,
     breaker: Breaker,
+    /// The last readiness answer and when it was found (see [`RedisPool::readiness`]).
+    readiness: Arc<tokio::sync::Mutex<Option<Readiness>>>,
 }
+
+/// When Redis last answered a readiness check, and how (the reason, safe to show, if not).
+type Readiness = (Instant, Result<(), String>);
+
+/// How long one readiness answer is shared.
+const READINESS_FRESH: Duration = Duration::from_millis(100);
 
 impl RedisPool {
     /// Connects, waiting up to `startup_wait` (retrying with the reconnect backoff) for Redis to
@@ -214,6 +222,7 @@ impl RedisPool {
                 timeout: settings.command_timeout,
             },
             breaker,
+            readiness: Default::default(),
         }
     }
 
@@ -245,6 +254,33 @@ impl RedisPool {
     }
 
     /// One PING within the command timeout.
+    /// Whether Redis answers, for `/readyz`: one check at a time, its answer shared for
+    /// [`READINESS_FRESH`] — the probe is unauthenticated, and a flood of it must not become a
+    /// flood of PINGs. While the breaker is closed the PING goes around it (a slow answer here
+    /// does not count toward opening it); while it is open the PING goes through it, so it is
+    /// refused at once unless a probe is due — then it is that probe, and an answer closes the
+    /// breaker even if no session request arrives (a load balancer sends none to an instance
+    /// that is not ready).
+    pub async fn readiness(&self) -> Result<(), String> {
+        let mut last = self.readiness.lock().await;
+        if let Some((at, answer)) = last.as_ref() {
+            if at.elapsed() < READINESS_FRESH {
+                return answer.clone();
+            }
+        }
+        let answer = if self.breaker.current() == BreakerState::Closed {
+            self.ping().await
+        } else {
+            self.breaker
+                .run(self.pool.next().ping::<String>(None))
+                .await
+                .map(|_| ())
+                .map_err(|err| failure::safe_text(&err))
+        };
+        *last = Some((Instant::now(), answer.clone()));
+        answer
+    }
+
     pub async fn ping(&self) -> Result<(), String> {
         self.pool
             .next()

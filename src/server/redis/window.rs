@@ -10,6 +10,8 @@ use fred::{prelude::Pool, types::scripts::Script};
 pub struct WindowCounter {
     pool: Pool,
     script: Script,
+    within_limit: Script,
+    uncount: Script,
 }
 
 /// One counted event: how many the window holds now, and when it ends.
@@ -31,6 +33,8 @@ impl WindowCounter {
         WindowCounter {
             pool,
             script: Script::from_lua(include_str!("scripts/count_in_window.lua")),
+            within_limit: Script::from_lua(include_str!("scripts/count_within_limit.lua")),
+            uncount: Script::from_lua(include_str!("scripts/uncount_in_window.lua")),
         }
     }
 
@@ -49,5 +53,34 @@ impl WindowCounter {
             count,
             remaining: Duration::from_millis(remaining.max(0) as u64),
         })
+    }
+
+    /// Counts one event under `key` unless the window already holds `limit`; `Err(wait)` (the
+    /// rest of the window, at least a second) when it does, and then nothing was counted.
+    pub async fn count_within(
+        &self,
+        key: String,
+        limit: u32,
+        window: Duration,
+    ) -> Result<Result<(), Duration>, fred::error::Error> {
+        let window = (window.as_millis() as u64).max(1).to_string();
+        let (counted, remaining): (i64, i64) = self
+            .within_limit
+            .evalsha_with_reload(self.pool.next(), key, vec![window, limit.to_string()])
+            .await?;
+        let remaining = Duration::from_millis(remaining.max(0) as u64);
+        Ok(match counted {
+            1 => Ok(()),
+            _ => Err(remaining.max(Duration::from_secs(1))),
+        })
+    }
+
+    /// Takes back one event counted under `key` in a window still open.
+    pub async fn uncount(&self, key: String) -> Result<(), fred::error::Error> {
+        let _: i64 = self
+            .uncount
+            .evalsha_with_reload(self.pool.next(), key, Vec::<String>::new())
+            .await?;
+        Ok(())
     }
 }

@@ -18,8 +18,8 @@ use tower_sessions::Session;
 
 use super::{
     changes::{Changes, Failure},
-    record::{keys, meta, SignedIn},
-    request_store::{Loaded, RequestStore},
+    record::{keys, meta, Loaded, SignedIn},
+    request_store::RequestStore,
     user_index::{ListedSession, SessionHandle},
 };
 use crate::shared::{
@@ -32,6 +32,8 @@ use crate::shared::{
 pub enum SessionError {
     #[error("the session store is unavailable: {0}")]
     StoreUnavailable(String),
+    #[error("the session store did not confirm a write: {0}")]
+    Unconfirmed(String),
     #[error("the session ended before the change could be saved")]
     Ended,
     #[error("a session value could not be encoded or decoded: {0}")]
@@ -84,6 +86,7 @@ impl AppSession {
         match self.request_store.failure() {
             Some(Failure::Ended) => SessionError::Ended,
             Some(Failure::Unavailable(detail)) => SessionError::StoreUnavailable(detail),
+            Some(Failure::Unconfirmed(detail)) => SessionError::Unconfirmed(detail),
             Some(Failure::Rejected(detail)) => SessionError::Value(detail),
             Some(Failure::TooManyNew(wait)) => SessionError::TooManyNew(wait),
             None => SessionError::Value(err.to_string()),
@@ -163,7 +166,10 @@ impl AppSession {
                 .store()
                 .increment(&loaded.id, keys::COUNTER, 1)
                 .await
-                .map_err(|err| SessionError::StoreUnavailable(err.to_string()))?
+                .map_err(|err| match err.may_have_applied() {
+                    true => SessionError::Unconfirmed(err.to_string()),
+                    false => SessionError::StoreUnavailable(err.to_string()),
+                })?
                 .ok_or(SessionError::Ended),
         }
     }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::record::{self, Data};
+
 /// What one request changed, ready for the save script. Values are JSON text.
 #[derive(Debug, Default)]
 pub struct Changes {
@@ -18,6 +20,23 @@ pub struct Changes {
 }
 
 impl Changes {
+    /// The data fields to set and delete to turn `loaded` into `now`; the rest is left as is.
+    pub fn between(loaded: &Data, now: &Data) -> Result<Changes, serde_json::Error> {
+        let mut changes = Changes::default();
+        for (key, value) in now {
+            if loaded.get(key) != Some(value) {
+                let json = serde_json::to_string(value)?;
+                changes.set.push((record::data_field(key), json));
+            }
+        }
+        for key in loaded.keys() {
+            if !now.contains_key(key) {
+                changes.delete.push(record::data_field(key));
+            }
+        }
+        Ok(changes)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.set.is_empty()
             && self.delete.is_empty()
@@ -36,6 +55,8 @@ impl Changes {
 pub enum Failure {
     /// Redis did not answer (or answered an error); the detail is for the log only.
     Unavailable(String),
+    /// A write was sent but not confirmed (timed out, connection lost): it may have been saved.
+    Unconfirmed(String),
     /// The session vanished (expired, signed out, revoked) before the change was written.
     Ended,
     /// A handler stored a value of the wrong type under a key the app reads with a type (a bug

@@ -170,6 +170,11 @@ impl Begun {
     }
 }
 
+/// A write was sent and not confirmed: "Nothing was changed" would not be true.
+pub const UNCONFIRMED_MESSAGE: &str =
+    "The session store did not confirm the change in time: it may or may not have been saved. \
+     Reload to see.";
+
 /// How long a client is asked to wait before retrying a 503.
 const RETRY_AFTER_SECONDS: &str = "1";
 
@@ -274,6 +279,9 @@ fn refuse_lost_change(
             ErrorCode::SessionStoreUnavailable,
             "The session store is unavailable — retrying. Nothing was changed.",
         ),
+        Failure::Unconfirmed(_) if lost_data => {
+            ApiError::new(ErrorCode::SessionStoreUnconfirmed, UNCONFIRMED_MESSAGE)
+        }
         Failure::Rejected(detail) => {
             tracing::error!(%detail, "a handler stored a session value the app cannot read");
             ApiError::new(ErrorCode::Internal, "The change could not be saved.")
@@ -282,10 +290,10 @@ fn refuse_lost_change(
             ErrorCode::TooManyAttempts,
             format!(
                 "Too many new sessions from your address. Try again in {} s.",
-                wait.as_secs().max(1)
+                wait.as_millis().div_ceil(1000).max(1)
             ),
         ),
-        Failure::Ended | Failure::Unavailable(_) => return None,
+        Failure::Ended | Failure::Unavailable(_) | Failure::Unconfirmed(_) => return None,
     }
     .with_request_id(request_id);
     let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::CONFLICT);

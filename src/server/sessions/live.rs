@@ -3,9 +3,10 @@
 //!
 //! A session is added when it is created and its score moved when its deadline moves (both rare:
 //! the deadline moves at most once per `SESSION_REFRESH_FRACTION` of the idle timeout); it is
-//! removed when it is deleted. Sessions that simply expire are trimmed at scrape time
-//! (`ZREMRANGEBYSCORE -inf now` + `ZCARD`, one round trip), so the set never outgrows the live
-//! sessions by more than those deleted since the last scrape.
+//! removed when it is deleted. Sessions that simply expire are trimmed at every write and at
+//! scrape time (`ZREMRANGEBYSCORE -inf now`), and the set expires an absolute timeout after its
+//! last write: it never outgrows the live sessions, whether or not anyone scrapes. With metrics
+//! off nobody reads the count, so nothing is written at all.
 //!
 //! The writes run in the background: no request waits for this bookkeeping, and read-only
 //! requests never touch it. A write lost to an outage (or a removal that overtakes its addition)
@@ -16,44 +17,65 @@ use std::sync::Arc;
 
 use fred::{
     prelude::{Pool, SortedSetsInterface},
-    types::sorted_sets::Ordering,
+    types::scripts::Script,
 };
 
 use super::{changes::Changes, expiry::ExpiryPolicy, record::Meta};
-use crate::server::{
-    observability::{Metrics, RedisOperation},
-    redis::KeySpace,
+use crate::{
+    server::{
+        observability::{Metrics, RedisOperation},
+        redis::KeySpace,
+    },
+    shared::clock::now_ms,
 };
 
 #[derive(Clone, Debug)]
 pub struct LiveSessions {
     pool: Pool,
     key: Arc<str>,
+    /// `None`: metrics are off, and the set is not kept.
+    kept: Option<Kept>,
+}
+
+#[derive(Clone, Debug)]
+struct Kept {
+    record: Script,
+    /// The longest a session lives: the set outlives every member it holds by no more.
+    absolute_ms: i64,
 }
 
 impl LiveSessions {
-    pub fn new(pool: Pool, keys: &KeySpace) -> Self {
+    /// Kept only when `metrics` are on.
+    pub fn new(pool: Pool, keys: &KeySpace, policy: &ExpiryPolicy, metrics: &Metrics) -> Self {
+        let kept = metrics.enabled().then(|| Kept {
+            record: Script::from_lua(include_str!("scripts/live_record.lua")),
+            absolute_ms: policy.absolute_ms(),
+        });
         LiveSessions {
             pool,
             key: keys.live_sessions().into(),
+            kept,
         }
     }
 
     /// Records `handle` as live until `deadline`. `later_only` keeps a later deadline written by
     /// a concurrent request (a refresh); without it the deadline may move earlier (a cap).
     pub fn record(&self, handle: String, deadline: i64, later_only: bool) {
+        let Some(kept) = self.kept.clone() else {
+            return;
+        };
         let (pool, key) = (self.pool.clone(), self.key.clone());
-        let ordering = later_only.then_some(Ordering::GreaterThan);
+        let args = vec![
+            deadline.to_string(),
+            handle,
+            if later_only { "GT" } else { "" }.to_string(),
+            now_ms().to_string(),
+            kept.absolute_ms.max(1).to_string(),
+        ];
         tokio::spawn(async move {
-            let outcome: Result<i64, _> = pool
-                .zadd(
-                    &*key,
-                    None,
-                    ordering,
-                    false,
-                    false,
-                    (deadline as f64, handle),
-                )
+            let outcome: Result<i64, _> = kept
+                .record
+                .evalsha_with_reload(pool.next(), &*key, args)
                 .await;
             if let Err(err) = outcome {
                 tracing::debug!(error = %err.details(), "could not record a live session");
@@ -75,7 +97,7 @@ impl LiveSessions {
 
     /// Removes ended sessions (by handle) from the count, in the background.
     pub fn remove(&self, handles: Vec<String>) {
-        if handles.is_empty() {
+        if handles.is_empty() || self.kept.is_none() {
             return;
         }
         let (pool, key) = (self.pool.clone(), self.key.clone());

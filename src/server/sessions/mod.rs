@@ -17,6 +17,7 @@ mod live;
 mod record;
 mod request_store;
 mod store;
+mod store_error;
 mod user_index;
 
 use std::sync::Arc;
@@ -32,7 +33,9 @@ use tower_sessions::{
 pub use app_session::{AppSession, ClientInfo, SessionError};
 pub use creation::NewSessionLimit;
 pub use expiry::ExpiryPolicy;
-pub use layer::{begin, manage_sessions, Begun, CookieSettings, SessionLayerState};
+pub use layer::{
+    begin, manage_sessions, Begun, CookieSettings, SessionLayerState, UNCONFIRMED_MESSAGE,
+};
 pub use live::LiveSessions;
 pub use request_store::RequestStore;
 pub use store::{RedisSessionStore, StoreError};
@@ -54,27 +57,29 @@ pub fn layer_state(store: RedisSessionStore, settings: &Settings) -> SessionLaye
         settings.session.new_per_address_per_minute,
         settings.server.trusted_proxies.clone(),
     ));
-    let max_waiting = settings.redis.max_waiting_requests;
-    let settings = &settings.session;
-    let same_site = match settings.cookie_same_site {
-        config::SameSite::Lax => SameSite::Lax,
-        config::SameSite::Strict => SameSite::Strict,
-    };
     SessionLayerState {
         store,
         new_sessions,
-        cookie: Arc::new(CookieSettings {
-            name: settings.cookie_name.clone(),
-            secure: settings.cookie_secure,
-            same_site,
-            key: signing_key(settings.secret.expose()),
-            previous_keys: settings
-                .previous_secrets
-                .iter()
-                .map(|secret| signing_key(secret.expose_secret()))
-                .collect(),
-        }),
-        waiting: Arc::new(Semaphore::new(max_waiting)),
+        cookie: Arc::new(cookie_settings(&settings.session)),
+        waiting: Arc::new(Semaphore::new(settings.redis.max_waiting_requests)),
+    }
+}
+
+/// The session cookie as configured.
+pub fn cookie_settings(settings: &config::SessionSettings) -> CookieSettings {
+    CookieSettings {
+        name: settings.cookie_name.clone(),
+        secure: settings.cookie_secure,
+        same_site: match settings.cookie_same_site {
+            config::SameSite::Lax => SameSite::Lax,
+            config::SameSite::Strict => SameSite::Strict,
+        },
+        key: signing_key(settings.secret.expose()),
+        previous_keys: settings
+            .previous_secrets
+            .iter()
+            .map(|secret| signing_key(secret.expose_secret()))
+            .collect(),
     }
 }
 

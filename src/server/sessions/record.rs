@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
+use tower_sessions::session::Id;
 
 use crate::shared::input::Username;
 
@@ -119,6 +120,14 @@ impl Undecodable {
 
 /// A session's data, key → JSON value, as tower-sessions' record holds it.
 pub type Data = HashMap<String, Value>;
+
+/// The stored state of a session as one request last saw it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub id: Id,
+    pub meta: Meta,
+    pub data: Data,
+}
 
 /// Splits a stored hash into bookkeeping and data. Everything the app reads with a type is
 /// checked here, so a bad record is "no session" at once instead of an error at every read.

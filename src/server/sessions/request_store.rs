@@ -22,19 +22,11 @@ use super::{
     changes::{Changes, Failure},
     creation::CreationGate,
     expiry,
-    record::{self, Data, Meta, SignedIn},
+    record::{self, Loaded, Meta, SignedIn},
     store::{RedisSessionStore, StoreError},
     user_index::SessionHandle,
 };
 use crate::shared::clock::now_ms;
-
-/// The stored state of the session as this request last saw it.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    pub id: Id,
-    pub meta: Meta,
-    pub data: Data,
-}
 
 #[derive(Debug, Default)]
 struct State {
@@ -53,6 +45,16 @@ struct State {
     /// Ids this request loaded or deleted: never handed out again by `create`, so a flushed or
     /// signed-out session cannot come back under its old id.
     retired: Vec<Id>,
+}
+
+impl State {
+    /// How the last store call went. A write that may have applied stays uncertain, whatever
+    /// comes after: a later refusal must not turn it into "nothing was changed".
+    fn last_call(&mut self, failure: Option<Failure>) {
+        if !matches!(self.failure, Some(Failure::Unconfirmed(_))) {
+            self.failure = failure;
+        }
+    }
 }
 
 pub struct RequestStore {
@@ -167,11 +169,13 @@ impl RequestStore {
 
     fn fail(&self, failure: Failure) -> session_store::Error {
         let message = match &failure {
-            Failure::Unavailable(detail) | Failure::Rejected(detail) => detail.clone(),
+            Failure::Unavailable(detail)
+            | Failure::Unconfirmed(detail)
+            | Failure::Rejected(detail) => detail.clone(),
             Failure::Ended => "the session ended before the change was saved".to_string(),
             Failure::TooManyNew(_) => "too many new sessions from this address".to_string(),
         };
-        self.state().failure = Some(failure);
+        self.state().last_call(Some(failure));
         session_store::Error::Backend(message)
     }
 
@@ -179,9 +183,18 @@ impl RequestStore {
         self.fail(Failure::Unavailable(err.to_string()))
     }
 
+    /// A write failed: unconfirmed when it may still have been applied.
+    fn write_failed(&self, err: StoreError) -> session_store::Error {
+        if err.may_have_applied() {
+            self.fail(Failure::Unconfirmed(err.to_string()))
+        } else {
+            self.unavailable(err)
+        }
+    }
+
     /// A store call went through: an earlier failure in this request is history.
     fn succeeded(&self) {
-        self.state().failure = None;
+        self.state().last_call(None);
     }
 
     /// Asks the gate whether a brand-new session may be stored; the error to return if not.
@@ -200,19 +213,8 @@ impl RequestStore {
                 "the value under \"{key}\" has the wrong type for the app"
             ))));
         }
-        let encode = |err: serde_json::Error| self.unavailable(StoreError::Encode(err));
-        let mut changes = Changes::default();
-        for (key, value) in &record.data {
-            if loaded.data.get(key) != Some(value) {
-                let json = serde_json::to_string(value).map_err(encode)?;
-                changes.set.push((record::data_field(key), json));
-            }
-        }
-        for key in loaded.data.keys() {
-            if !record.data.contains_key(key) {
-                changes.delete.push(record::data_field(key));
-            }
-        }
+        let mut changes = Changes::between(&loaded.data, &record.data)
+            .map_err(|err| self.unavailable(StoreError::Encode(err)))?;
         let state = self.state();
         changes.signed_in = loaded.meta.signed_in.is_some();
         changes.refreshed_at = state.refresh;
@@ -277,7 +279,7 @@ impl SessionStore for RequestStore {
             ))));
         }
         if let Err(err) = self.store.create(&mut record.id, &meta, &record.data).await {
-            return Err(self.unavailable(err));
+            return Err(self.write_failed(err));
         }
         self.succeeded();
         if brand_new {
@@ -323,7 +325,7 @@ impl SessionStore for RequestStore {
         match self.store.save(&record.id, &changes).await {
             Ok(true) => self.succeeded(),
             Ok(false) => return Err(self.fail(Failure::Ended)),
-            Err(err) => return Err(self.unavailable(err)),
+            Err(err) => return Err(self.write_failed(err)),
         }
         let mut state = self.state();
         if let Some(loaded) = state.loaded.as_mut() {
@@ -388,7 +390,7 @@ impl SessionStore for RequestStore {
         self.store
             .delete(id, user.as_ref())
             .await
-            .map_err(|err| self.unavailable(err))?;
+            .map_err(|err| self.write_failed(err))?;
         self.succeeded();
         Ok(())
     }

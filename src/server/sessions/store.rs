@@ -29,6 +29,7 @@ use fred::{
 };
 use tower_sessions::session::Id;
 
+pub use super::store_error::StoreError;
 use super::{
     changes::Changes,
     expiry::ExpiryPolicy,
@@ -39,24 +40,10 @@ use super::{
 use crate::{
     server::{
         observability::{Metrics, RedisOperation},
-        redis::{Breaker, BreakerSettings, Fault, KeySpace, ReplicaWait},
+        redis::{Breaker, BreakerSettings, KeySpace, ReplicaWait},
     },
     shared::input::Username,
 };
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("Redis did not answer: {}", crate::server::redis::safe_text(.0))]
-    Redis(#[from] fred::error::Error),
-    #[error("a session value could not be encoded: {0}")]
-    Encode(#[from] serde_json::Error),
-}
-
-impl Fault for StoreError {
-    fn is_outage(&self) -> bool {
-        matches!(self, StoreError::Redis(err) if err.is_outage())
-    }
-}
 
 /// The shared store: cloning it clones one `Arc`.
 #[derive(Clone)]
@@ -136,7 +123,7 @@ impl RedisSessionStore {
         metrics: Metrics,
         owner_keys: bool,
     ) -> Self {
-        let live = LiveSessions::new(pool.clone(), &keys);
+        let live = LiveSessions::new(pool.clone(), &keys, &policy, &metrics);
         let index = UserIndex::new(pool.clone(), keys.clone(), policy).observed(
             metrics.clone(),
             live.clone(),

@@ -101,7 +101,7 @@ impl fmt::Debug for UserIndex {
 impl UserIndex {
     pub fn new(pool: Pool, keys: KeySpace, policy: ExpiryPolicy) -> Self {
         UserIndex {
-            live: LiveSessions::new(pool.clone(), &keys),
+            live: LiveSessions::new(pool.clone(), &keys, &policy, &Metrics::off()),
             pool,
             keys,
             policy,

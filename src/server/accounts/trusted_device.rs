@@ -1,0 +1,156 @@
+//! Device cookies: a browser that has signed in to an account before carries a signed token
+//! naming that account, and its sign-ins are limited per token instead of per name and address.
+//!
+//! Limits on a name can always be spent by someone else: guesses spread over many addresses
+//! keep a name's slowdown engaged, so its owner would wait behind them. With a device cookie
+//! (OWASP's "slow down online guessing attacks with device cookies") the owner's own browser is
+//! never behind anyone else's guesses; a stolen cookie buys only its own few attempts before the
+//! token is locked for the window, and a browser without one is treated as today.
+
+use axum::http::{header::COOKIE, HeaderMap, HeaderValue};
+use rand::RngCore;
+use tower_sessions::cookie::{Cookie, CookieJar, Key, SameSite};
+
+use crate::{server::sessions::CookieSettings, shared::input::Username};
+
+/// How long a browser stays trusted after its last sign-in (browsers cap cookies at 400 days).
+const TRUSTED_FOR: time::Duration = time::Duration::days(365);
+
+/// A browser's claim to have signed in as `user`, proven by the cookie's signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedDevice {
+    user: Username,
+    token: String,
+}
+
+impl TrustedDevice {
+    /// Trusted for sign-ins to `user` only.
+    pub fn vouches_for(&self, user: &Username) -> bool {
+        &self.user == user
+    }
+
+    /// What its attempts are counted under.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+/// The device cookie's name and signing keys, as the session cookie has them.
+#[derive(Clone)]
+pub struct DeviceCookies {
+    name: String,
+    secure: bool,
+    same_site: SameSite,
+    key: Key,
+    previous_keys: Vec<Key>,
+}
+
+impl DeviceCookies {
+    /// Named after the session cookie (`<name>-device`), with its attributes and keys.
+    pub fn like(session_cookie: &CookieSettings) -> DeviceCookies {
+        DeviceCookies {
+            name: format!("{}-device", session_cookie.name),
+            secure: session_cookie.secure,
+            same_site: session_cookie.same_site,
+            key: session_cookie.key.clone(),
+            previous_keys: session_cookie.previous_keys.clone(),
+        }
+    }
+
+    /// The trusted device the request's cookies prove, if any. A cookie whose signature fails
+    /// (tampered, or signed with a key no longer configured) is simply not trusted.
+    pub fn read(&self, headers: &HeaderMap) -> Option<TrustedDevice> {
+        let keys: Vec<&Key> = std::iter::once(&self.key)
+            .chain(&self.previous_keys)
+            .collect();
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(Cookie::split_parse_encoded)
+            .filter_map(Result::ok)
+            .filter(|cookie| cookie.name() == self.name)
+            .find_map(|cookie| {
+                let cookie = cookie.into_owned();
+                keys.iter()
+                    .find_map(|key| CookieJar::new().signed(key).verify(cookie.clone()))
+                    .and_then(|verified| parse(verified.value()))
+            })
+    }
+
+    /// A `Set-Cookie` value trusting this browser for `user` with a new token.
+    pub fn issue(&self, user: &Username) -> Option<HeaderValue> {
+        let mut bytes = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let value = format!("{}.{user}", hex::encode(bytes));
+        let cookie = Cookie::build((self.name.clone(), value))
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(self.same_site)
+            .path("/")
+            .max_age(TRUSTED_FOR)
+            .build();
+        let mut jar = CookieJar::new();
+        jar.signed_mut(&self.key).add(cookie);
+        let signed = jar.get(&self.name)?;
+        HeaderValue::from_str(&signed.encoded().to_string()).ok()
+    }
+}
+
+/// `<32 hex digits>.<username>`; anything else is not a device token.
+fn parse(value: &str) -> Option<TrustedDevice> {
+    let (token, user) = value.split_once('.')?;
+    let well_formed = token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit());
+    let user = Username::parse(user).ok()?;
+    well_formed.then(|| TrustedDevice {
+        user,
+        token: token.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cookies(key: &[u8]) -> DeviceCookies {
+        DeviceCookies::like(&CookieSettings {
+            name: "sessionboard".to_string(),
+            secure: false,
+            same_site: SameSite::Lax,
+            key: Key::from(&[key, &[7u8; 64]].concat()[..64]),
+            previous_keys: Vec::new(),
+        })
+    }
+
+    fn request_with(set_cookie: &HeaderValue) -> HeaderMap {
+        let pair = set_cookie.to_str().unwrap().split(';').next().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, HeaderValue::from_str(pair).unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_device_cookie_vouches_only_for_its_user_and_only_when_signed_by_us() {
+        let ours = cookies(b"ours");
+        let olga = Username::parse("olga").unwrap();
+        let issued = ours.issue(&olga).unwrap();
+        let device = ours.read(&request_with(&issued)).expect("trusted");
+        assert!(device.vouches_for(&olga));
+        assert!(!device.vouches_for(&Username::parse("pia").unwrap()));
+        assert_eq!(device.token().len(), 32);
+
+        assert_eq!(cookies(b"theirs").read(&request_with(&issued)), None);
+        let forged =
+            HeaderValue::from_static("sessionboard-device=0123456789abcdef0123456789abcdef.olga");
+        assert_eq!(ours.read(&request_with(&forged)), None);
+    }
+
+    #[test]
+    fn each_sign_in_gets_a_new_token() {
+        let ours = cookies(b"ours");
+        let olga = Username::parse("olga").unwrap();
+        let first = ours.read(&request_with(&ours.issue(&olga).unwrap()));
+        let second = ours.read(&request_with(&ours.issue(&olga).unwrap()));
+        assert_ne!(first.unwrap().token(), second.unwrap().token());
+    }
+}

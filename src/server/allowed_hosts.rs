@@ -1,0 +1,149 @@
+//! The host names this site answers to (`ALLOWED_HOSTS`). A request naming another host in its
+//! `Host` (or HTTP/2 `:authority`) was not meant for this site — DNS rebinding, a cache keyed on
+//! a forged host, links built from it — and is refused before any session work.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::http::{header::HOST, uri::Authority, Request};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedHosts {
+    /// `*`: the check is left to something in front.
+    Any,
+    /// Host names without port, lower case, without a trailing dot or IPv6 brackets.
+    Only(Vec<String>),
+}
+
+impl AllowedHosts {
+    /// `example.com, www.example.com`, or `*` for any.
+    pub fn parse(list: &str) -> Option<AllowedHosts> {
+        let names: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .collect();
+        if names == ["*"] {
+            return Some(AllowedHosts::Any);
+        }
+        let plain = |name: &&str| {
+            name.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
+        };
+        if names.is_empty() || !names.iter().all(plain) {
+            return None;
+        }
+        Some(AllowedHosts::Only(
+            names.into_iter().map(normalized).collect(),
+        ))
+    }
+
+    pub fn parse_owned(list: String) -> Option<AllowedHosts> {
+        AllowedHosts::parse(&list)
+    }
+
+    /// Without `ALLOWED_HOSTS`: the site address's own host, and in development this machine's
+    /// loopback names too (a browser on `localhost:3000` reaches a site on `127.0.0.1:3000`).
+    /// `None` in production when the site listens on every address: no name to go by.
+    pub fn default_for(site: SocketAddr, development: bool) -> Option<AllowedHosts> {
+        let mut names = Vec::new();
+        if !site.ip().is_unspecified() {
+            names.push(site.ip().to_string());
+        }
+        if development {
+            for name in ["localhost", "127.0.0.1", "::1"] {
+                if !names.iter().any(|known| known == name) {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        (!names.is_empty()).then_some(AllowedHosts::Only(names))
+    }
+
+    fn allows(&self, host: &str) -> bool {
+        match self {
+            AllowedHosts::Any => true,
+            AllowedHosts::Only(names) => {
+                let host = normalized(host);
+                names.contains(&host)
+            }
+        }
+    }
+
+    /// Whether every host the request names is allowed: its `Host` header and the authority of
+    /// its URI (HTTP/2's `:authority`, or an absolute-form request line), and at least one of
+    /// them is there.
+    pub fn admit<B>(&self, request: &Request<B>) -> bool {
+        if *self == AllowedHosts::Any {
+            return true;
+        }
+        let header = request.headers().get(HOST).map(|value| {
+            let text = value.to_str().ok();
+            text.and_then(|text| text.parse::<Authority>().ok())
+        });
+        let authority = request.uri().authority().cloned().map(Some);
+        let mut named = header.into_iter().chain(authority).peekable();
+        named.peek().is_some()
+            && named.all(|authority| authority.is_some_and(|a| self.allows(a.host())))
+    }
+}
+
+/// `WWW.Example.com.` → `www.example.com`; `[::1]` → `::1`, written as Rust writes it.
+fn normalized(host: &str) -> String {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(address) => address.to_string(),
+        Err(_) => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(host: Option<&str>, uri: &str) -> Request<()> {
+        let mut builder = Request::builder().uri(uri);
+        if let Some(host) = host {
+            builder = builder.header(HOST, host);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn hosts_match_by_name_whatever_the_port_case_or_trailing_dot() {
+        let hosts = AllowedHosts::parse("Example.com, [2001:db8::1]").unwrap();
+        for host in [
+            "example.com",
+            "EXAMPLE.com:8443",
+            "example.com.",
+            "[2001:db8::1]:443",
+        ] {
+            assert!(hosts.admit(&request(Some(host), "/")), "{host}");
+        }
+        for host in ["evil.example", "sub.example.com", "example.com@evil", ""] {
+            assert!(!hosts.admit(&request(Some(host), "/")), "{host}");
+        }
+        assert!(!hosts.admit(&request(None, "/")), "no host at all");
+        let h2 = request(None, "https://example.com/x");
+        assert!(hosts.admit(&h2), "HTTP/2 :authority");
+        let mixed = request(Some("example.com"), "https://evil.example/x");
+        assert!(!hosts.admit(&mixed), "every named host must be allowed");
+        assert!(AllowedHosts::parse("*").unwrap().admit(&request(None, "/")));
+        assert!(AllowedHosts::parse("a b").is_none());
+        assert!(AllowedHosts::parse(" , ").is_none());
+    }
+
+    #[test]
+    fn the_default_is_the_site_address_and_loopback_names_in_development() {
+        let site: SocketAddr = "192.0.2.7:3000".parse().unwrap();
+        let production = AllowedHosts::default_for(site, false).unwrap();
+        assert!(production.admit(&request(Some("192.0.2.7:3000"), "/")));
+        assert!(!production.admit(&request(Some("localhost:3000"), "/")));
+        let development = AllowedHosts::default_for(site, true).unwrap();
+        assert!(development.admit(&request(Some("localhost:3000"), "/")));
+        assert!(development.admit(&request(Some("[::1]:3000"), "/")));
+        let everywhere: SocketAddr = "0.0.0.0:3000".parse().unwrap();
+        assert_eq!(AllowedHosts::default_for(everywhere, false), None);
+        assert!(AllowedHosts::default_for(everywhere, true).is_some());
+    }
+}

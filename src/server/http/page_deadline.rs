@@ -1,0 +1,76 @@
+//! A page is answered within a deadline, whatever its render waits on.
+//!
+//! Every Redis call a render makes is bounded by the command timeout, so a render can only
+//! outlive the deadline if something else never wakes it. That happened, rarely, under load in
+//! the test suite: a page request got no answer at all for over ten seconds (no panic, no dropped
+//! connection, every Redis call bounded), consistent with the lost-wakeup races Leptos has had in
+//! server rendering. Whatever the cause, a visitor gets a short "try again" page at the deadline
+//! instead of a request that hangs until the whole-request timeout.
+
+use std::{future::Future, time::Duration};
+
+use axum::{
+    http::{
+        header::{CONTENT_TYPE, RETRY_AFTER},
+        HeaderValue, StatusCode,
+    },
+    response::{IntoResponse, Response},
+};
+
+/// The longest a page may take: two Redis calls at their timeout (the session, and the
+/// signed-in user's sessions), plus time to render on a busy machine.
+pub fn page_deadline(command_timeout: Duration) -> Duration {
+    command_timeout * 2 + Duration::from_secs(2)
+}
+
+/// `render`'s answer, or a 503 "try again" page once `deadline` has passed (the render is
+/// dropped).
+pub async fn render_within(deadline: Duration, render: impl Future<Output = Response>) -> Response {
+    match tokio::time::timeout(deadline, render).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(?deadline, "a page render missed its deadline; answered 503");
+            too_slow()
+        }
+    }
+}
+
+fn too_slow() -> Response {
+    let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        <title>sessionboard</title></head><body><main><h1>sessionboard</h1>\
+        <p>The page took too long to prepare. Reload it in a moment: nothing was lost.</p>\
+        </main></body></html>";
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, page).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_render_that_never_finishes_is_answered_at_the_deadline() {
+        let started = std::time::Instant::now();
+        let response = render_within(
+            Duration::from_millis(50),
+            std::future::pending::<Response>(),
+        )
+        .await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+    }
+
+    #[tokio::test]
+    async fn a_render_in_time_is_answered_as_it_is() {
+        let render = async { StatusCode::OK.into_response() };
+        let response = render_within(Duration::from_secs(5), render).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+}
