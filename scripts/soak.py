@@ -285,9 +285,9 @@ class ClusterRedis:
 
     def app_env(self) -> dict:
         first, *rest = self.nodes
-        seeds = "&".join(f"node={HOST}:{n.port}" for n in rest)
+        other_nodes = "&".join(f"node={HOST}:{n.port}" for n in rest)
         # WAIT for one replica, so that a sign-in or registration acknowledged has reached one.
-        return {"REDIS_URL": f"redis-cluster://{HOST}:{first.port}?{seeds}",
+        return {"REDIS_URL": f"redis-cluster://{HOST}:{first.port}?{other_nodes}",
                 "REDIS_WAIT_REPLICAS": "1"}
 
     def victim(self) -> RedisNode:
