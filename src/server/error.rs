@@ -6,17 +6,14 @@ use super::{
     accounts::AccountError,
     sessions::{SessionError, UNCONFIRMED_MESSAGE},
 };
-use crate::shared::error::{ApiError, ErrorCode};
+use crate::shared::{
+    clock::seconds_to_wait,
+    error::{ApiError, ErrorCode},
+};
 
 /// The last step of every server function: the error's code decides the response status.
 pub fn answer<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
     result.map_err(ApiError::answered)
-}
-
-/// Whole seconds to tell a client to wait, rounded up: a client that waits as told is never
-/// refused again for being a fraction of a second early.
-pub fn seconds_to_wait(wait: std::time::Duration) -> u64 {
-    wait.as_millis().div_ceil(1000).max(1) as u64
 }
 
 pub fn too_many_new_sessions(wait: std::time::Duration) -> ApiError {

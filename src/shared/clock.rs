@@ -17,6 +17,12 @@ pub fn now_ms() -> i64 {
 }
 
 /// `2026-11-28 01:02:03 UTC`
+/// Whole seconds to tell a client to wait, rounded up (at least one): a client that waits as
+/// told is never refused again for being a fraction of a second early.
+pub fn seconds_to_wait(wait: std::time::Duration) -> u64 {
+    wait.as_millis().div_ceil(1000).max(1) as u64
+}
+
 pub fn format_utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);

@@ -41,16 +41,9 @@ impl Activity {
         }
     }
 
-    /// Bytes arrived: activity on HTTP/1, where they are a request under way.
-    fn read(&self) {
-        if !self.http2.load(Ordering::Relaxed) {
-            self.touch();
-        }
-    }
-
-    /// Bytes sent: activity on HTTP/1 (an answer going out); on HTTP/2 answers end in a stream's
-    /// end, which `InFlight` notes.
-    fn wrote(&self) {
+    /// Bytes moved either way: activity on HTTP/1, where they are a request or its answer on the
+    /// way; on HTTP/2 only streams count, which `InFlight` notes.
+    fn bytes_moved(&self) {
         if !self.http2.load(Ordering::Relaxed) {
             self.touch();
         }
@@ -178,7 +171,7 @@ impl Tracked {
 
     fn note_write<T>(&self, result: Poll<io::Result<T>>, moved: bool) -> Poll<io::Result<T>> {
         if moved && matches!(result, Poll::Ready(Ok(_))) {
-            self.activity.wrote();
+            self.activity.bytes_moved();
         }
         result
     }
@@ -198,7 +191,7 @@ impl AsyncRead for Tracked {
             // Bytes of a preface still undecided do not count: a client trickling the HTTP/2
             // preface a byte at a time is idle (an HTTP/1 request differs by its second byte).
             if this.preface_matched.is_none() {
-                this.activity.read();
+                this.activity.bytes_moved();
             }
         }
         result

@@ -37,7 +37,7 @@ use super::{
 use crate::{
     server::observability::{request_id_of, SessionFingerprint},
     shared::{
-        clock::now_ms,
+        clock::{now_ms, seconds_to_wait},
         error::{ApiError, ErrorCode},
     },
 };
@@ -290,7 +290,7 @@ fn refuse_lost_change(
             ErrorCode::TooManyAttempts,
             format!(
                 "Too many new sessions from your address. Try again in {} s.",
-                wait.as_millis().div_ceil(1000).max(1)
+                seconds_to_wait(wait)
             ),
         ),
         Failure::Ended | Failure::Unavailable(_) | Failure::Unconfirmed(_) => return None,
