@@ -2,14 +2,16 @@
 //! Redis pool already logs an outage once each way, so per-request store failures are logged at
 //! debug level only.
 
-use super::{
-    accounts::AccountError,
-    sessions::{SessionError, UNCONFIRMED_MESSAGE},
-};
+use super::{accounts::AccountError, sessions::SessionError};
 use crate::shared::{
     clock::seconds_to_wait,
     error::{ApiError, ErrorCode},
 };
+
+/// A write was sent and not confirmed: "Nothing was changed" would not be true.
+pub const UNCONFIRMED_MESSAGE: &str =
+    "The session store did not confirm the change in time: it may or may not have been saved. \
+     Reload to see.";
 
 /// The last step of every server function: the error's code decides the response status.
 pub fn answer<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {

@@ -12,7 +12,10 @@ use prometheus_client::metrics::counter::Counter;
 
 use axum::{
     extract::{Request, State},
-    http::{header::CACHE_CONTROL, HeaderValue, Method},
+    http::{
+        header::{CACHE_CONTROL, RETRY_AFTER},
+        HeaderValue, Method, StatusCode,
+    },
     middleware::Next,
     response::Response,
 };
@@ -26,7 +29,7 @@ use super::{
     },
     observability::Refusal,
     redis::RedisPool,
-    sessions::{self, SessionLayerState},
+    sessions::{self, SessionLayer},
     state::AppState,
 };
 
@@ -37,7 +40,7 @@ pub struct SessionGate(Arc<Steps>);
 struct Steps {
     site: SiteScheme,
     redis: RedisPool,
-    sessions: SessionLayerState,
+    sessions: SessionLayer,
     /// `requests_refused_total{reason="cross_site"}`.
     cross_site_refused: Counter,
     /// Pages are answered within this (`http::page_deadline`).
@@ -51,7 +54,7 @@ impl SessionGate {
         SessionGate(Arc::new(Steps {
             site: SiteScheme::of(settings.session.cookie_secure),
             redis: state.redis.clone(),
-            sessions: sessions::layer_state(state.sessions.clone(), settings),
+            sessions: sessions::session_layer(state.sessions.clone(), settings),
             cross_site_refused: state.metrics.refusals(Refusal::CrossSite),
             page_deadline: page_deadline(settings.redis.command_timeout),
         }))
@@ -82,7 +85,7 @@ async fn through(steps: &Steps, mut request: Request, next: Next) -> Response {
         return held;
     }
     let host = AskedHost::of(&request);
-    let begun = match sessions::begin(&steps.sessions, &mut request) {
+    let begun = match steps.sessions.begin(&mut request) {
         Ok(begun) => begun,
         Err(refused) => return refused,
     };
@@ -93,6 +96,14 @@ async fn through(steps: &Steps, mut request: Request, next: Next) -> Response {
         Ok(request) => next.run(request).await,
         Err(refused) => refused,
     };
-    let response = begun.finish(response).await;
+    let mut response = begun.finish(response).await;
+    // Whatever answered 503 (a server function, a page, the session layer), the client may
+    // retry in a second.
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .entry(RETRY_AFTER)
+            .or_insert(HeaderValue::from_static("1"));
+    }
     keep_redirect_on_site(steps.site, &host, response)
 }

@@ -16,7 +16,7 @@ use super::{
     redis::{KeySpace, RedisError, RedisPool},
     router::{self, Pages},
     serve::{serve, ConnectionLimits},
-    sessions::{self, expiry_events, ExpiryPolicy, RedisSessionStore},
+    sessions::{self, expiry_events, LiveSessions},
     state::{AppState, Shared},
 };
 
@@ -74,8 +74,8 @@ impl Application {
         };
         let expiry_events = if state.settings.session.expiry_events {
             let settings = &state.settings.redis;
-            let store = state.sessions.clone();
-            Some(expiry_events::subscribe(settings, &state.redis.pool, store).await?)
+            let (store, metrics) = (state.sessions.clone(), state.metrics.clone());
+            Some(expiry_events::subscribe(settings, &state.redis.pool, store, metrics).await?)
         } else {
             None
         };
@@ -190,22 +190,9 @@ async fn connect(
     accounts
         .create_demo_users(&settings.auth.demo_users)
         .await?;
-    let policy = ExpiryPolicy {
-        idle: settings.session.idle_timeout,
-        anonymous_idle: settings.session.anonymous_idle_timeout,
-        absolute: settings.session.absolute_timeout,
-        refresh_fraction: settings.session.refresh_fraction,
-    };
-    let owner_keys = settings.session.expiry_events;
-    let sessions = RedisSessionStore::observed(
-        redis.pool.clone(),
-        keys,
-        policy,
-        redis.breaker().clone(),
-        metrics.clone(),
-        owner_keys,
-    )
-    .with_replica_wait(redis.replica_wait());
+    let policy = sessions::expiry_policy(&settings.session);
+    let live_sessions = LiveSessions::new(redis.pool.clone(), &keys, &policy, &metrics);
+    let sessions = sessions::build_store(&settings, &redis, &metrics, &live_sessions);
     let devices = DeviceCookies::like(&sessions::cookie_settings(&settings.session));
     Ok(AppState::new(Shared {
         devices,
@@ -213,6 +200,7 @@ async fn connect(
         leptos_options,
         redis,
         sessions,
+        live_sessions,
         accounts,
         metrics,
         draining: Default::default(),

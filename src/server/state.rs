@@ -17,7 +17,7 @@ use super::{
     config::Settings,
     observability::Metrics,
     redis::RedisPool,
-    sessions::RedisSessionStore,
+    sessions::{LiveSessions, RedisSessionStore},
 };
 
 #[derive(Clone)]
@@ -28,6 +28,8 @@ pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub redis: RedisPool,
     pub sessions: RedisSessionStore,
+    /// The count behind the live-session gauge.
+    pub live_sessions: LiveSessions,
     pub accounts: Accounts,
     pub metrics: Metrics,
     /// Reads and issues the device cookies of browsers that signed in before.

@@ -6,10 +6,7 @@ use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
 use axum::{routing::get, Router};
 use reqwest::{header, Client, Response};
-use sessionboard::server::{
-    redis::{KeySpace, RedisPool},
-    sessions::{self, manage_sessions, ExpiryPolicy, RedisSessionStore},
-};
+use sessionboard::server::{redis::RedisPool, sessions};
 use time::OffsetDateTime;
 use tower_sessions::{Expiry, Session};
 
@@ -117,19 +114,8 @@ impl DataApp {
     async fn spawn(redis: &TestRedis, overrides: &[(&str, &str)]) -> DataApp {
         let settings = settings(redis.port, overrides).expect("valid test settings");
         let pool = RedisPool::connect(&settings.redis).await.expect("redis");
-        let policy = ExpiryPolicy {
-            anonymous_idle: settings.session.anonymous_idle_timeout,
-            idle: settings.session.idle_timeout,
-            absolute: settings.session.absolute_timeout,
-            refresh_fraction: settings.session.refresh_fraction,
-        };
-        let store =
-            RedisSessionStore::new(pool.pool.clone(), KeySpace::new("sessionboard:"), policy);
-        let layer_state = sessions::layer_state(store, &settings);
-        let app = routes().layer(axum::middleware::from_fn_with_state(
-            layer_state,
-            manage_sessions,
-        ));
+        let store = sessions::store_builder(&settings, pool.pool.clone()).build();
+        let app = routes().layer(sessions::session_layer(store, &settings));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });

@@ -113,13 +113,12 @@ mod tests {
     use super::*;
 
     fn cookies(key: &[u8]) -> DeviceCookies {
-        DeviceCookies::like(&CookieSettings {
-            name: "sessionboard".to_string(),
-            secure: false,
-            same_site: SameSite::Lax,
-            key: Key::from(&[key, &[7u8; 64]].concat()[..64]),
-            previous_keys: Vec::new(),
-        })
+        let key = Key::from(&[key, &[7u8; 64]].concat()[..64]);
+        DeviceCookies::like(
+            &CookieSettings::new(key)
+                .with_name("sessionboard")
+                .with_secure(false),
+        )
     }
 
     fn request_with(set_cookie: &HeaderValue) -> HeaderMap {

@@ -15,14 +15,12 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use tower::{Layer, Service};
+use tower_sessions_fred_store::ServedSession;
 use tracing::Level;
 
 use crate::{
     server::{
-        observability::{
-            HttpRoutes, Metrics, RouteId, SessionFingerprint, CONTENT_TYPE as METRICS,
-            REQUEST_ID_HEADER,
-        },
+        observability::{HttpRoutes, Metrics, RouteId, CONTENT_TYPE as METRICS, REQUEST_ID_HEADER},
         state::AppState,
     },
     shared::clock::now_ms,
@@ -186,8 +184,8 @@ impl Seen {
         }
         let session = response
             .extensions()
-            .get::<SessionFingerprint>()
-            .map(SessionFingerprint::text);
+            .get::<ServedSession>()
+            .map(|served| served.handle().to_string());
         tracing::info!(
             target: "sessionboard::request",
             method = self.method.as_str(),
@@ -212,7 +210,7 @@ const LIVE_COUNT_BUDGET: Duration = Duration::from_millis(200);
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut live = None;
     if state.redis.is_connected() {
-        let count = state.sessions.live().count(now_ms(), &state.metrics);
+        let count = state.live_sessions.count(now_ms(), &state.metrics);
         match tokio::time::timeout(LIVE_COUNT_BUDGET, count).await {
             Ok(Ok(count)) => live = Some(count),
             Ok(Err(err)) => {

@@ -236,9 +236,15 @@ impl Metrics {
         }
         let started = Instant::now();
         let outcome = run.await;
-        let timings = self.0.redis_timings.of(operation);
-        timings.observe(started.elapsed());
+        self.redis_observed(operation, started.elapsed());
         outcome
+    }
+
+    /// Records one Redis operation someone else timed (the session store's observer).
+    pub fn redis_observed(&self, operation: RedisOperation, elapsed: std::time::Duration) {
+        if self.0.enabled {
+            self.0.redis_timings.of(operation).observe(elapsed);
+        }
     }
 
     pub fn session_created(&self) {

@@ -1,6 +1,6 @@
-//! What an operator sees of the running app: Prometheus metrics (`metrics`), request ids and the
-//! session fingerprint that tie a log line to a request (`request_id`), and the log format
-//! (`logging`). A leaf: it knows no other server module, so every layer can report into it.
+//! What an operator sees of the running app: Prometheus metrics (`metrics`), request ids that tie
+//! a log line to a request (`request_id`), and the log format (`logging`). A leaf: it knows no
+//! other server module, so every layer can report into it.
 
 mod histogram;
 mod http_routes;
@@ -15,26 +15,3 @@ pub use logging::{init_logging, json_lines, log_filter};
 pub use metrics::{EndReason, LoginResult, Metrics, Refusal, CONTENT_TYPE};
 pub use redis_timings::RedisOperation;
 pub use request_id::{drop_invalid_request_id, request_id_of, FastRequestId, REQUEST_ID_HEADER};
-
-/// The fingerprint (`SessionHandle`) of the session a request used, put in the response's
-/// extensions by the session layer so the request log line can name the session without its id.
-/// It holds the id and the function that names it, so the name (a hash) is worked out only when a
-/// log line is written.
-#[derive(Clone)]
-pub struct SessionFingerprint {
-    id: tower_sessions::session::Id,
-    name: fn(&tower_sessions::session::Id) -> String,
-}
-
-impl SessionFingerprint {
-    pub fn new(
-        id: tower_sessions::session::Id,
-        name: fn(&tower_sessions::session::Id) -> String,
-    ) -> Self {
-        SessionFingerprint { id, name }
-    }
-
-    pub fn text(&self) -> String {
-        (self.name)(&self.id)
-    }
-}

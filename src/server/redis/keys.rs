@@ -2,7 +2,7 @@
 //!
 //! | key | type | TTL |
 //! | --- | --- | --- |
-//! | `sessionboard:session:{<id>}` | hash: one session (see `sessions::record`) | the session's deadline |
+//! | `sessionboard:session:{<id>}` | hash: one session (the session store's layout) | the session's deadline |
 //! | `sessionboard:session-owner:{<id>}` | string: the signed-in user (only with `SESSION_EXPIRY_EVENTS`) | the absolute timeout + 1 min |
 //! | `sessionboard:sessions:live` | sorted set: session handle → deadline (the live-session gauge) | none |
 //! | `sessionboard:user:{<name>}:account` | hash: password hash, created_at | none |
@@ -21,38 +21,34 @@
 
 use std::sync::Arc;
 
-use tower_sessions::session::Id;
+use tower_sessions_fred_store::SessionKeys;
 
 use crate::{server::client_address::limited_as, shared::input::Username};
 
-/// The key prefix, shared (not copied) by everything that builds keys.
+/// The key prefix, shared (not copied) by everything that builds keys. The session store's own
+/// keys (sessions, user indexes, owner keys) are built by the store's [`SessionKeys`] under the
+/// same prefix.
 #[derive(Debug, Clone)]
 pub struct KeySpace {
     prefix: Arc<str>,
+    sessions: SessionKeys,
 }
 
 impl KeySpace {
     pub fn new(prefix: &str) -> Self {
         KeySpace {
             prefix: prefix.into(),
+            sessions: SessionKeys::new(prefix),
         }
     }
 
-    pub fn session(&self, id: &Id) -> String {
-        format!("{}session:{{{id}}}", self.prefix)
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
-    /// The id in a session key, if `key` is one (an expired key named by a keyspace event).
-    pub fn session_id_in<'k>(&self, key: &'k str) -> Option<&'k str> {
-        key.strip_prefix(&*self.prefix)?
-            .strip_prefix("session:{")?
-            .strip_suffix('}')
-    }
-
-    /// Who a signed-in session belongs to, kept past the session's own deadline so the handler
-    /// of its expiry event can still find its user-index entry.
-    pub fn session_owner(&self, id: &str) -> String {
-        format!("{}session-owner:{{{id}}}", self.prefix)
+    /// The session store's keys.
+    pub fn sessions(&self) -> &SessionKeys {
+        &self.sessions
     }
 
     pub fn live_sessions(&self) -> String {
@@ -61,10 +57,6 @@ impl KeySpace {
 
     pub fn account(&self, user: &Username) -> String {
         format!("{}user:{{{user}}}:account", self.prefix)
-    }
-
-    pub fn user_sessions(&self, user: &Username) -> String {
-        format!("{}user:{{{user}}}:sessions", self.prefix)
     }
 
     /// Attempts at one name from one address: the hard lock.

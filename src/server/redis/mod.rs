@@ -23,19 +23,17 @@ use prometheus_client::metrics::counter::Counter;
 
 use crate::server::config::RedisSettings;
 
-mod breaker;
-mod durability;
 mod failover;
 mod failure;
 mod keys;
 mod tls;
 mod topology;
 mod window;
-pub use breaker::{Breaker, BreakerSettings, BreakerState, Fault};
-pub use durability::ReplicaWait;
-pub use failure::{classify, safe_text, Failure};
+pub use failure::{classify, safe_text, ConnectFailure};
+// The breaker and the replica wait are the session store's; the pool's other users share them.
 pub use keys::KeySpace;
 pub use topology::describe;
+pub use tower_sessions_fred_store::{Breaker, BreakerSettings, BreakerState, Fault, ReplicaWait};
 pub use window::{Counted, WindowCounter};
 
 use failover::SentinelWatch;

@@ -16,17 +16,24 @@ use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 use tower_sessions::Session;
 
-use super::{
-    changes::{Changes, Failure},
-    record::{keys, meta, Loaded, SignedIn},
-    request_store::RequestStore,
-    user_index::{ListedSession, SessionHandle},
+use tower_sessions_fred_store::{
+    ListedSession, Loaded, RequestStore, SessionFailure, SessionHandle, SignedIn, UserIndex,
 };
+
 use crate::shared::{
     clock::now_ms,
     dto::SessionView,
     input::{Note, Username},
 };
+
+/// Data keys the app itself reads with a type (declared to the store, which treats a record where
+/// one has another type as corrupt).
+pub mod keys {
+    /// The demo counter; a bare integer so that Redis can increment it (`HINCRBY`).
+    pub const COUNTER: &str = "counter";
+    pub const NOTE: &str = "note";
+    pub const THEME: &str = "theme";
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -40,6 +47,20 @@ pub enum SessionError {
     Value(String),
     #[error("too many new sessions from this address; retry in {0:?}")]
     TooManyNew(std::time::Duration),
+}
+
+impl From<SessionFailure> for SessionError {
+    fn from(failure: SessionFailure) -> Self {
+        match failure {
+            SessionFailure::Ended => SessionError::Ended,
+            SessionFailure::Unavailable(detail) => SessionError::StoreUnavailable(detail),
+            SessionFailure::Unconfirmed(detail) => SessionError::Unconfirmed(detail),
+            SessionFailure::Rejected(detail) => SessionError::Value(detail),
+            SessionFailure::TooManyNew(wait) => SessionError::TooManyNew(wait),
+            // A kind of failure a newer store may add: the store could not do what was asked.
+            other => SessionError::StoreUnavailable(format!("{other:?}")),
+        }
+    }
 }
 
 /// Where a sign-in comes from, as "Your sessions" shows it.
@@ -84,11 +105,7 @@ impl AppSession {
     /// Maps a tower-sessions error to what the request store saw go wrong.
     fn error(&self, err: tower_sessions::session::Error) -> SessionError {
         match self.request_store.failure() {
-            Some(Failure::Ended) => SessionError::Ended,
-            Some(Failure::Unavailable(detail)) => SessionError::StoreUnavailable(detail),
-            Some(Failure::Unconfirmed(detail)) => SessionError::Unconfirmed(detail),
-            Some(Failure::Rejected(detail)) => SessionError::Value(detail),
-            Some(Failure::TooManyNew(wait)) => SessionError::TooManyNew(wait),
+            Some(failure) => failure.into(),
             None => SessionError::Value(err.to_string()),
         }
     }
@@ -149,7 +166,7 @@ impl AppSession {
                 .and_then(Value::as_i64)
                 .unwrap_or(0),
             data,
-            user: loaded.meta.signed_in.as_ref().map(|s| s.user.to_string()),
+            user: loaded.meta.signed_in.as_ref().map(|s| s.user.clone()),
             signed_in_at: loaded.meta.signed_in.as_ref().map(|s| s.at),
         }
     }
@@ -224,7 +241,7 @@ impl AppSession {
         let existing = self.live().await?;
         let now = now_ms();
         self.request_store.prepare_sign_in(SignedIn {
-            user: user.clone(),
+            user: user.to_string(),
             at: now,
             password_at: now,
             user_agent: shorten(&client.user_agent, 120),
@@ -268,24 +285,22 @@ impl AppSession {
         let Some(id) = self.session.id() else {
             return Ok(());
         };
-        let changes = Changes {
-            set: vec![(meta::PASSWORD_AT.to_string(), now_ms().to_string())],
-            signed_in: true,
-            ..Changes::default()
-        };
-        match self.request_store.store().save(&id, &changes).await {
+        let store = self.request_store.store();
+        match store.record_password_entry(&id, now_ms()).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(SessionError::Ended),
             Err(err) => Err(SessionError::StoreUnavailable(err.to_string())),
         }
     }
 
-    /// The signed-in user's name, if any.
+    /// The signed-in user's name, if any. A stored name the app would not accept (written by
+    /// something else) counts as nobody signed in.
     pub async fn user(&self) -> Result<Option<Username>, SessionError> {
         Ok(self
             .live()
             .await?
-            .and_then(|loaded| loaded.meta.signed_in.map(|s| s.user)))
+            .and_then(|loaded| loaded.meta.signed_in)
+            .and_then(|signed_in| Username::parse(&signed_in.user).ok()))
     }
 
     /// This session's handle in its user's index.
@@ -295,7 +310,8 @@ impl AppSession {
 
     /// The live sessions of `user` (the signed-in user of this session).
     pub async fn list_sessions(&self, user: &Username) -> Result<Vec<ListedSession>, SessionError> {
-        self.index_call(self.index().list(user, now_ms())).await
+        self.index_call(self.index().list(user.as_str(), now_ms()))
+            .await
     }
 
     /// Signs out one of `user`'s sessions; `false` when the user has no such session.
@@ -304,17 +320,18 @@ impl AppSession {
         user: &Username,
         handle: &SessionHandle,
     ) -> Result<bool, SessionError> {
-        self.index_call(self.index().revoke(user, handle)).await
+        self.index_call(self.index().revoke(user.as_str(), handle))
+            .await
     }
 
     /// Signs out every session of `user` but this one; returns how many.
     pub async fn revoke_others(&self, user: &Username) -> Result<usize, SessionError> {
         let keep = self.handle();
-        self.index_call(self.index().revoke_all_except(user, keep.as_ref()))
+        self.index_call(self.index().revoke_all_except(user.as_str(), keep.as_ref()))
             .await
     }
 
-    fn index(&self) -> &super::user_index::UserIndex {
+    fn index(&self) -> &UserIndex {
         self.request_store.store().index()
     }
 

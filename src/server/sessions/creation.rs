@@ -4,6 +4,10 @@
 
 use std::{sync::Arc, time::Duration};
 
+use async_trait::async_trait;
+use axum::http::{Extensions, HeaderMap};
+use tower_sessions_fred_store::{NewSessionGate, NewSessionPolicy};
+
 use crate::server::{
     client_address::TrustedProxies,
     redis::{KeySpace, WindowCounter},
@@ -12,12 +16,13 @@ use crate::server::{
 const WINDOW: Duration = Duration::from_secs(60);
 
 /// The limit, shared by every request.
-#[derive(Clone)]
-pub struct NewSessionLimit {
+pub struct NewSessionLimit(Arc<Limit>);
+
+struct Limit {
     counter: WindowCounter,
     keys: KeySpace,
     per_minute: u32,
-    proxies: Arc<TrustedProxies>,
+    proxies: TrustedProxies,
 }
 
 impl NewSessionLimit {
@@ -27,34 +32,35 @@ impl NewSessionLimit {
         per_minute: u32,
         proxies: TrustedProxies,
     ) -> Self {
-        NewSessionLimit {
+        NewSessionLimit(Arc::new(Limit {
             counter,
             keys,
             per_minute,
-            proxies: Arc::new(proxies),
-        }
+            proxies,
+        }))
     }
+}
 
+impl NewSessionPolicy for NewSessionLimit {
     /// The gate of one request, from its client's address.
-    pub fn gate(self: &Arc<Self>, request: &axum::extract::Request) -> CreationGate {
-        CreationGate {
-            limit: self.clone(),
-            address: self
-                .proxies
-                .client_address(request.extensions(), request.headers()),
-        }
+    fn gate(&self, headers: &HeaderMap, extensions: &Extensions) -> Box<dyn NewSessionGate> {
+        Box::new(CreationGate {
+            limit: self.0.clone(),
+            address: self.0.proxies.client_address(extensions, headers),
+        })
     }
 }
 
 /// What a request needs to ask before it creates a session.
-pub struct CreationGate {
-    limit: Arc<NewSessionLimit>,
+struct CreationGate {
+    limit: Arc<Limit>,
     address: String,
 }
 
-impl CreationGate {
+#[async_trait]
+impl NewSessionGate for CreationGate {
     /// Counts a new session from this address; `Some(wait)` when it must not be created.
-    pub async fn admit(&self) -> Result<Option<Duration>, fred::error::Error> {
+    async fn admit(&self) -> Result<Option<Duration>, fred::error::Error> {
         let key = self.limit.keys.new_sessions_for_address(&self.address);
         let counted = self.limit.counter.count(key, WINDOW).await?;
         Ok(counted.over(self.limit.per_minute))

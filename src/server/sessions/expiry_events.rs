@@ -5,7 +5,7 @@
 //! Redis publishes `__keyevent@<db>__:expired` with the key's name when it deletes an expired key
 //! (keyspace notifications, flags `Ex`). By then the session's hash is gone, and with it the
 //! user's name that leads to the index entry; so a signed-in session also has a small owner key
-//! (`KeySpace::session_owner`, written with its index entry, living until its absolute deadline
+//! (the store's `SessionKeys::session_owner`, written with its index entry, living until its absolute deadline
 //! plus a minute) that the handler reads and deletes. The session's handle follows from its id.
 //!
 //! Limits, as Redis defines them: notifications are fire-and-forget (events during a subscriber
@@ -23,10 +23,11 @@ use fred::{
 
 use tokio::sync::broadcast::error::RecvError;
 
-use super::store::RedisSessionStore;
+use tower_sessions_fred_store::RedisSessionStore;
+
 use crate::server::{
     config::RedisSettings,
-    observability::EndReason,
+    observability::{EndReason, Metrics},
     redis::{self, RedisError},
 };
 
@@ -35,6 +36,7 @@ pub async fn subscribe(
     settings: &RedisSettings,
     pool: &Pool,
     store: RedisSessionStore,
+    metrics: Metrics,
 ) -> Result<SubscriberClient, RedisError> {
     let unreachable = |err: fred::error::Error| RedisError::Config(redis::safe_text(&err));
     enable_notifications(pool).await;
@@ -54,7 +56,7 @@ pub async fn subscribe(
             match events.recv().await {
                 Ok(event) if event.operation == "expired" => {
                     if let Some(key) = event.key.as_str() {
-                        expired(&store, key).await;
+                        expired(&store, &metrics, key).await;
                     }
                 }
                 Ok(_) => {}
@@ -106,11 +108,11 @@ async fn enable_notifications(pool: &Pool) {
 }
 
 /// One expired key: counted and pruned when it is a session.
-async fn expired(store: &RedisSessionStore, key: &str) {
+async fn expired(store: &RedisSessionStore, metrics: &Metrics, key: &str) {
     let Some(id) = store.keys().session_id_in(key) else {
         return;
     };
-    store.metrics().sessions_ended(EndReason::Expired, 1);
+    metrics.sessions_ended(EndReason::Expired, 1);
     if let Err(err) = store.index().prune_expired(id).await {
         tracing::debug!(error = %err.details(), "could not prune an expired session's index entry");
     }

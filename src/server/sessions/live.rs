@@ -20,7 +20,8 @@ use fred::{
     types::scripts::Script,
 };
 
-use super::{changes::Changes, expiry::ExpiryPolicy, record::Meta};
+use tower_sessions_fred_store::{ExpiryPolicy, SessionHandle};
+
 use crate::{
     server::{
         observability::{Metrics, RedisOperation},
@@ -60,14 +61,14 @@ impl LiveSessions {
 
     /// Records `handle` as live until `deadline`. `later_only` keeps a later deadline written by
     /// a concurrent request (a refresh); without it the deadline may move earlier (a cap).
-    pub fn record(&self, handle: String, deadline: i64, later_only: bool) {
+    pub fn record(&self, handle: &SessionHandle, deadline: i64, later_only: bool) {
         let Some(kept) = self.kept.clone() else {
             return;
         };
         let (pool, key) = (self.pool.clone(), self.key.clone());
         let args = vec![
             deadline.to_string(),
-            handle,
+            handle.to_string(),
             if later_only { "GT" } else { "" }.to_string(),
             now_ms().to_string(),
             kept.absolute_ms.max(1).to_string(),
@@ -83,23 +84,12 @@ impl LiveSessions {
         });
     }
 
-    /// After a save: when it moved the session's deadline, the count follows.
-    pub fn saved(&self, handle: String, policy: &ExpiryPolicy, meta: &Meta, changes: &Changes) {
-        if changes.refreshed_at.is_none() && changes.absolute_cap.is_none() {
-            return;
-        }
-        let deadline = policy
-            .for_session(meta.signed_in.is_some())
-            .deadline(meta.refreshed_at, meta.absolute_deadline);
-        let later_only = changes.absolute_cap.is_none();
-        self.record(handle, deadline, later_only);
-    }
-
     /// Removes ended sessions (by handle) from the count, in the background.
-    pub fn remove(&self, handles: Vec<String>) {
+    pub fn remove(&self, handles: &[SessionHandle]) {
         if handles.is_empty() || self.kept.is_none() {
             return;
         }
+        let handles: Vec<String> = handles.iter().map(SessionHandle::to_string).collect();
         let (pool, key) = (self.pool.clone(), self.key.clone());
         tokio::spawn(async move {
             let outcome: Result<i64, _> = pool.zrem(&*key, handles).await;

@@ -1,115 +1,136 @@
-//! Server-side sessions, in the order a request meets them:
+//! The app's side of server-side sessions. The session store itself — the layer, the per-request
+//! store, the Redis layout, the user index, the breaker — is the workspace crate
+//! `tower-sessions-fred-store`; this module builds it from the settings (`build_store`,
+//! `store_builder`, `session_layer`: the one place) and adds what is the app's own:
 //!
-//! `layer` (cookie → `Session` for the request, save and cookie after the handler) →
-//! `app_session` (the typed view the app uses) → `request_store` (the tower-sessions store of
-//! one request: saves only what changed) → `store` (Redis hashes, Lua in `scripts/`) and
-//! `user_index` (which sessions a user has), with `record` (the hash layout) and `expiry` (the
-//! deadlines) beside them; `live` keeps the live-session count and `expiry_events` hears of
-//! sessions that expire.
+//! `app_session` (the typed view the app uses) · `creation` (new sessions per client address) ·
+//! `observer` (the store's calls → metrics and the live-session count in `live`) ·
+//! `refusals` (the layer's own answers in the app's error shape) · `expiry_events` (sessions that
+//! expire, counted and pruned from their user's index).
 
 mod app_session;
-mod changes;
 mod creation;
-mod expiry;
 pub mod expiry_events;
-mod layer;
 mod live;
-mod record;
-mod request_store;
-mod store;
-mod store_error;
-mod user_index;
+mod observer;
+mod refusals;
 
 use std::sync::Arc;
 
+use fred::prelude::Pool;
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha512};
-use tokio::sync::Semaphore;
-use tower_sessions::{
-    cookie::{Key, SameSite},
-    Session,
+use tower_sessions::{cookie::SameSite, Session};
+pub use tower_sessions_fred_store::{
+    CookieSettings, ExpiryPolicy, ListedSession, RedisSessionStore, RequestStore, SessionHandle,
+    SessionLayer, StoreError,
 };
+use tower_sessions_fred_store::{StoreBuilder, ValueKind};
 
-pub use app_session::{AppSession, ClientInfo, SessionError};
+pub use app_session::{keys, AppSession, ClientInfo, SessionError};
 pub use creation::NewSessionLimit;
-pub use expiry::ExpiryPolicy;
-pub use layer::{
-    begin, manage_sessions, Begun, CookieSettings, SessionLayerState, UNCONFIRMED_MESSAGE,
-};
 pub use live::LiveSessions;
-pub use request_store::RequestStore;
-pub use store::{RedisSessionStore, StoreError};
-pub use user_index::{ListedSession, SessionHandle};
+pub use observer::SessionObserver;
 
 use crate::server::{
     config::{self, Settings},
-    redis::WindowCounter,
+    observability::Metrics,
+    redis::{KeySpace, RedisPool, WindowCounter},
 };
 
-/// What the session layer needs: the store, and the cookie as configured (HttpOnly, SameSite and
-/// Secure as set, signed with `SESSION_SECRET`; one signed with a `SESSION_SECRET_PREVIOUS` is
-/// accepted and re-signed, one whose signature matches none is ignored, as if there were none),
-/// and at most `REDIS_MAX_WAITING_REQUESTS` requests inside the layer at once.
-pub fn layer_state(store: RedisSessionStore, settings: &Settings) -> SessionLayerState {
-    let new_sessions = Arc::new(NewSessionLimit::new(
+/// The session store as the settings configure it, sharing the pool's breaker and reporting
+/// into `metrics` and `live`.
+pub fn build_store(
+    settings: &Settings,
+    redis: &RedisPool,
+    metrics: &Metrics,
+    live: &LiveSessions,
+) -> RedisSessionStore {
+    let wait = redis.replica_wait();
+    store_builder(settings, redis.pool.clone())
+        .breaker(redis.breaker().clone())
+        .wait_for_replicas(wait.replicas, wait.timeout)
+        .observer(Arc::new(SessionObserver::new(
+            metrics.clone(),
+            live.clone(),
+        )))
+        .owner_keys(settings.session.expiry_events)
+        .build()
+}
+
+/// What the app's sessions are, whoever runs them: the key prefix, the deadlines and the keys
+/// the app reads with a type.
+pub fn store_builder(settings: &Settings, pool: Pool) -> StoreBuilder {
+    RedisSessionStore::builder(pool)
+        .key_prefix(settings.redis.key_prefix.clone())
+        .expiry(expiry_policy(&settings.session))
+        .typed_key(keys::COUNTER, ValueKind::Integer)
+        .typed_key(keys::NOTE, ValueKind::String)
+        .typed_key(keys::THEME, ValueKind::String)
+}
+
+/// The deadlines as configured.
+pub fn expiry_policy(session: &config::SessionSettings) -> ExpiryPolicy {
+    ExpiryPolicy {
+        idle: session.idle_timeout,
+        anonymous_idle: session.anonymous_idle_timeout,
+        absolute: session.absolute_timeout,
+        refresh_fraction: session.refresh_fraction,
+    }
+}
+
+/// The session layer: the cookie as configured (HttpOnly, SameSite and Secure as set, signed
+/// with `SESSION_SECRET`; one signed with a `SESSION_SECRET_PREVIOUS` is accepted and re-signed,
+/// one whose signature matches none is ignored, as if there were none), at most
+/// `REDIS_MAX_WAITING_REQUESTS` requests inside at once, new sessions limited per address, and
+/// refusals in the app's JSON error shape.
+pub fn session_layer(store: RedisSessionStore, settings: &Settings) -> SessionLayer {
+    let new_sessions = NewSessionLimit::new(
         WindowCounter::new(store.pool().clone()),
-        store.keys().clone(),
+        KeySpace::new(&settings.redis.key_prefix),
         settings.session.new_per_address_per_minute,
         settings.server.trusted_proxies.clone(),
-    ));
-    SessionLayerState {
-        store,
-        new_sessions,
-        cookie: Arc::new(cookie_settings(&settings.session)),
-        waiting: Arc::new(Semaphore::new(settings.redis.max_waiting_requests)),
-    }
+    );
+    SessionLayer::new(store, cookie_settings(&settings.session))
+        .with_max_waiting(settings.redis.max_waiting_requests)
+        .with_new_session_policy(Arc::new(new_sessions))
+        .with_refusals(Arc::new(refusals::AppRefusals))
 }
 
 /// The session cookie as configured.
 pub fn cookie_settings(settings: &config::SessionSettings) -> CookieSettings {
-    CookieSettings {
-        name: settings.cookie_name.clone(),
-        secure: settings.cookie_secure,
-        same_site: match settings.cookie_same_site {
+    let key = |secret: &str| CookieSettings::key_from_secret(secret.as_bytes());
+    CookieSettings::new(key(settings.secret.expose()))
+        .with_name(settings.cookie_name.clone())
+        .with_secure(settings.cookie_secure)
+        .with_same_site(match settings.cookie_same_site {
             config::SameSite::Lax => SameSite::Lax,
             config::SameSite::Strict => SameSite::Strict,
-        },
-        key: signing_key(settings.secret.expose()),
-        previous_keys: settings
-            .previous_secrets
-            .iter()
-            .map(|secret| signing_key(secret.expose_secret()))
-            .collect(),
-    }
-}
-
-/// The cookie crate wants 64 bytes of key; SHA-512 stretches any configured secret to that.
-fn signing_key(secret: &str) -> Key {
-    let digest = Sha512::digest(secret.as_bytes());
-    Key::from(digest.as_slice())
-}
-
-/// The session of the request being served, as the layer put it in the request: a standard
-/// `Session` and the store of this request.
-#[derive(Clone)]
-pub struct SessionContext {
-    pub session: Session,
-    pub request_store: Arc<RequestStore>,
+        })
+        .with_previous_keys(
+            settings
+                .previous_secrets
+                .iter()
+                .map(|secret| key(secret.expose_secret()))
+                .collect(),
+        )
 }
 
 impl AppSession {
     /// The session the session layer gave `request`.
     pub fn of<B>(request: &axum::http::Request<B>) -> Option<AppSession> {
-        let context = request.extensions().get::<SessionContext>()?.clone();
-        Some(AppSession::new(context.session, context.request_store))
+        let extensions = request.extensions();
+        let session = extensions.get::<Session>()?.clone();
+        let request_store = extensions.get::<Arc<RequestStore>>()?.clone();
+        Some(AppSession::new(session, request_store))
     }
 
     /// The session of the request being served (inside a server function or a page render).
     pub fn from_request() -> Option<AppSession> {
         // Borrowed, not cloned: cloning the request's parts would copy every header.
-        let context = leptos::prelude::with_context(|parts: &axum::http::request::Parts| {
-            parts.extensions.get::<SessionContext>().cloned()
-        })??;
-        Some(AppSession::new(context.session, context.request_store))
+        leptos::prelude::with_context(|parts: &axum::http::request::Parts| {
+            let session = parts.extensions.get::<Session>()?.clone();
+            let request_store = parts.extensions.get::<Arc<RequestStore>>()?.clone();
+            Some(AppSession::new(session, request_store))
+        })?
     }
 }

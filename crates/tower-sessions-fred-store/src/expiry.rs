@@ -13,10 +13,25 @@ pub struct ExpiryPolicy {
     /// The idle timeout of an anonymous session (never longer than `idle`): a visitor who never
     /// signs in is not kept for as long.
     pub anonymous_idle: Duration,
+    /// How long a session lives at most, counted from its creation (or sign-in).
     pub absolute: Duration,
     /// The idle deadline is pushed only when it would move by more than this fraction of the idle
     /// timeout, so most read-only requests cost one Redis command and no write.
     pub refresh_fraction: f64,
+}
+
+impl Default for ExpiryPolicy {
+    /// Signed-in sessions idle out after 7 days, anonymous ones after 1 day, every session ends
+    /// 30 days after it began; the deadline moves when it would move by more than 1 % of the idle
+    /// timeout.
+    fn default() -> Self {
+        ExpiryPolicy {
+            idle: Duration::from_secs(7 * 86_400),
+            anonymous_idle: Duration::from_secs(86_400),
+            absolute: Duration::from_secs(30 * 86_400),
+            refresh_fraction: 0.01,
+        }
+    }
 }
 
 impl ExpiryPolicy {
@@ -32,15 +47,27 @@ impl ExpiryPolicy {
         }
     }
 
+    /// The idle timeout in milliseconds.
     pub fn idle_ms(&self) -> i64 {
         self.idle.as_millis() as i64
     }
 
+    /// The absolute timeout in milliseconds.
     pub fn absolute_ms(&self) -> i64 {
         self.absolute.as_millis() as i64
     }
 
-    /// The moment a session ends: its idle deadline, capped by its absolute deadline.
+    /// The moment a session ends: its idle deadline, capped by its absolute deadline. The one
+    /// place this rule is written; the save script is handed its parts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_sessions_fred_store::ExpiryPolicy;
+    ///
+    /// let policy = ExpiryPolicy { idle: Duration::from_secs(10), ..ExpiryPolicy::default() };
+    /// assert_eq!(policy.deadline(1_000, 60_000), 11_000);
+    /// assert_eq!(policy.deadline(55_000, 60_000), 60_000);
+    /// ```
     pub fn deadline(&self, refreshed_at: i64, absolute_deadline: i64) -> i64 {
         refreshed_at
             .saturating_add(self.idle_ms())

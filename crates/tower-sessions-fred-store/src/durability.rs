@@ -1,6 +1,6 @@
-//! `REDIS_WAIT_REPLICAS`: a write that matters (a new session, a new account, a new password) is
-//! answered only once that many replicas hold it, so a master crash right after cannot take back
-//! a sign-in the user already saw succeed.
+//! Waiting for replicas: a write that matters (a new session, a sign-in) is acknowledged only
+//! once that many replicas hold it, so a master crash right after cannot take back a sign-in the
+//! user already saw succeed.
 
 use std::time::Duration;
 
@@ -16,7 +16,9 @@ use fred::{
 /// How many replicas must acknowledge, and for how long to wait for them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReplicaWait {
+    /// How many replicas must hold the write; 0 waits for none (the default).
     pub replicas: u32,
+    /// How long to wait for them before the write counts as failed.
     pub timeout: Duration,
 }
 
@@ -40,7 +42,7 @@ impl ReplicaWait {
         if acknowledged < i64::from(self.replicas) {
             return Err(Error::new(
                 ErrorKind::Timeout,
-                "NOREPLICAS fewer replicas than REDIS_WAIT_REPLICAS confirmed the write in time",
+                "NOREPLICAS fewer replicas than required confirmed the write in time",
             ));
         }
         Ok(())

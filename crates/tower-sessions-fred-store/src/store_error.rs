@@ -1,11 +1,16 @@
 //! How a call on the session store failed, and what the failure says about a write.
 
-use crate::server::redis::Fault;
+use crate::fault::{safe_text, Fault};
 
+/// An error of a [`crate::RedisSessionStore`] call. Its text never holds command arguments or
+/// reply values (see [`safe_text`]), so it can be logged as it is.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
-    #[error("Redis did not answer: {}", crate::server::redis::safe_text(.0))]
+    /// Redis did not answer, or answered an error.
+    #[error("Redis did not answer: {}", safe_text(.0))]
     Redis(#[from] fred::error::Error),
+    /// A session value could not be turned into JSON.
     #[error("a session value could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
 }

@@ -18,15 +18,12 @@ use tower_sessions::{
     session_store, SessionStore,
 };
 
-use super::{
-    changes::{Changes, Failure},
-    creation::CreationGate,
-    expiry,
+use crate::{
+    changes::{Changes, SessionFailure},
+    expiry, now_ms,
     record::{self, Loaded, Meta, SignedIn},
-    store::{RedisSessionStore, StoreError},
-    user_index::SessionHandle,
+    NewSessionGate, RedisSessionStore, SessionHandle, StoreError,
 };
-use crate::shared::clock::now_ms;
 
 #[derive(Debug, Default)]
 struct State {
@@ -38,7 +35,7 @@ struct State {
     /// A refreshed-at decided during the request, written by the next save.
     refresh: Option<i64>,
     absolute_cap: Option<i64>,
-    failure: Option<Failure>,
+    failure: Option<SessionFailure>,
     /// The last write carried data or created a record (so its failure must be reported, not
     /// shrugged off).
     saving_data: bool,
@@ -50,17 +47,20 @@ struct State {
 impl State {
     /// How the last store call went. A write that may have applied stays uncertain, whatever
     /// comes after: a later refusal must not turn it into "nothing was changed".
-    fn last_call(&mut self, failure: Option<Failure>) {
-        if !matches!(self.failure, Some(Failure::Unconfirmed(_))) {
+    fn last_call(&mut self, failure: Option<SessionFailure>) {
+        if !matches!(self.failure, Some(SessionFailure::Unconfirmed(_))) {
             self.failure = failure;
         }
     }
 }
 
+/// The tower-sessions `SessionStore` of one request under [`crate::SessionLayer`]: remembers
+/// what the request loaded, so a save writes only what it changed. The layer puts it in the
+/// request's extensions as `Arc<RequestStore>`, beside the request's `Session`.
 pub struct RequestStore {
     store: RedisSessionStore,
     /// Asked before a brand-new session is stored.
-    gate: Option<CreationGate>,
+    gate: Option<Box<dyn NewSessionGate>>,
     state: Mutex<State>,
 }
 
@@ -71,7 +71,12 @@ impl std::fmt::Debug for RequestStore {
 }
 
 impl RequestStore {
-    pub fn new(store: RedisSessionStore, gate: Option<CreationGate>) -> Arc<RequestStore> {
+    /// The store of one request; `gate`, when given, is asked before a brand-new session is
+    /// stored.
+    pub fn new(
+        store: RedisSessionStore,
+        gate: Option<Box<dyn NewSessionGate>>,
+    ) -> Arc<RequestStore> {
         Arc::new(RequestStore {
             store,
             gate,
@@ -79,6 +84,7 @@ impl RequestStore {
         })
     }
 
+    /// The shared store underneath.
     pub fn store(&self) -> &RedisSessionStore {
         &self.store
     }
@@ -95,16 +101,18 @@ impl RequestStore {
         self.state().loaded.clone()
     }
 
+    /// The request's cookie named a session that no longer exists (or cannot be read).
     pub fn ended(&self) -> bool {
         self.state().ended
     }
 
-    pub fn failure(&self) -> Option<Failure> {
+    /// Why the last store call of this request failed, if it did.
+    pub fn failure(&self) -> Option<SessionFailure> {
         self.state().failure.clone()
     }
 
     /// Whether the last failed save carried data (and so lost a change).
-    pub fn failed_with_data(&self) -> bool {
+    pub(crate) fn failed_with_data(&self) -> bool {
         self.state().saving_data
     }
 
@@ -113,9 +121,9 @@ impl RequestStore {
         self.state().sign_in = Some(signed_in);
     }
 
-    /// Decides, once per request, whether it moves the idle deadline. Returns the session's
-    /// (refreshed-at, deadline) as they will be after this request, so what a page shows is what
-    /// Redis gets.
+    /// Decides, once per request, whether it moves the idle deadline (`force`: whenever it moves
+    /// at all). Returns the session's (refreshed-at, deadline) as they will be after this request,
+    /// so what a page shows is what Redis gets.
     pub fn slide_deadline(&self, force: bool) -> Option<(i64, i64)> {
         let mut state = self.state();
         let now = now_ms();
@@ -133,7 +141,7 @@ impl RequestStore {
     }
 
     /// Ends the session no later than `at` (ms), however active it is.
-    pub fn cap_absolute(&self, at: i64) {
+    pub(crate) fn cap_absolute(&self, at: i64) {
         let mut state = self.state();
         let earlier = state.absolute_cap.map_or(at, |cap| cap.min(at));
         if state
@@ -146,12 +154,12 @@ impl RequestStore {
     }
 
     /// A refresh or a cap is waiting to be saved.
-    pub fn has_pending_deadline(&self) -> bool {
+    pub(crate) fn has_pending_deadline(&self) -> bool {
         let state = self.state();
         state.refresh.is_some() || state.absolute_cap.is_some()
     }
 
-    /// The deadline of the session as it stands after this request's writes.
+    /// The deadline of the session (ms) as it stands after this request's writes.
     pub fn deadline(&self) -> Option<i64> {
         let state = self.state();
         let loaded = state.loaded.as_ref()?;
@@ -167,26 +175,26 @@ impl RequestStore {
         Some(policy.deadline(refreshed, absolute))
     }
 
-    fn fail(&self, failure: Failure) -> session_store::Error {
+    fn fail(&self, failure: SessionFailure) -> session_store::Error {
         let message = match &failure {
-            Failure::Unavailable(detail)
-            | Failure::Unconfirmed(detail)
-            | Failure::Rejected(detail) => detail.clone(),
-            Failure::Ended => "the session ended before the change was saved".to_string(),
-            Failure::TooManyNew(_) => "too many new sessions from this address".to_string(),
+            SessionFailure::Unavailable(detail)
+            | SessionFailure::Unconfirmed(detail)
+            | SessionFailure::Rejected(detail) => detail.clone(),
+            SessionFailure::Ended => "the session ended before the change was saved".to_string(),
+            SessionFailure::TooManyNew(_) => "too many new sessions from this address".to_string(),
         };
         self.state().last_call(Some(failure));
         session_store::Error::Backend(message)
     }
 
     fn unavailable(&self, err: StoreError) -> session_store::Error {
-        self.fail(Failure::Unavailable(err.to_string()))
+        self.fail(SessionFailure::Unavailable(err.to_string()))
     }
 
     /// A write failed: unconfirmed when it may still have been applied.
     fn write_failed(&self, err: StoreError) -> session_store::Error {
         if err.may_have_applied() {
-            self.fail(Failure::Unconfirmed(err.to_string()))
+            self.fail(SessionFailure::Unconfirmed(err.to_string()))
         } else {
             self.unavailable(err)
         }
@@ -201,18 +209,24 @@ impl RequestStore {
     async fn admit_new(&self) -> Option<session_store::Error> {
         match self.gate.as_ref()?.admit().await {
             Ok(None) => None,
-            Ok(Some(wait)) => Some(self.fail(Failure::TooManyNew(wait))),
+            Ok(Some(wait)) => Some(self.fail(SessionFailure::TooManyNew(wait))),
             Err(err) => Some(self.unavailable(err.into())),
+        }
+    }
+
+    /// A value the application reads with a type has another one: a bug in the handler.
+    fn refuse_mistyped(&self, record: &Record) -> Result<(), session_store::Error> {
+        match record::mistyped_key(&record.data, self.store.typed()) {
+            Some(key) => Err(self.fail(SessionFailure::Rejected(format!(
+                "the value under \"{key}\" has the wrong type for the application"
+            )))),
+            None => Ok(()),
         }
     }
 
     /// What `record` changed against what was loaded, plus any pending deadline move.
     fn changes(&self, record: &Record, loaded: &Loaded) -> Result<Changes, session_store::Error> {
-        if let Some(key) = record::mistyped_key(&record.data) {
-            return Err(self.fail(Failure::Rejected(format!(
-                "the value under \"{key}\" has the wrong type for the app"
-            ))));
-        }
+        self.refuse_mistyped(record)?;
         let mut changes = Changes::between(&loaded.data, &record.data)
             .map_err(|err| self.unavailable(StoreError::Encode(err)))?;
         let state = self.state();
@@ -273,17 +287,13 @@ impl SessionStore for RequestStore {
         if let Some(cap) = cap {
             meta.absolute_deadline = meta.absolute_deadline.min(cap);
         }
-        if let Some(key) = record::mistyped_key(&record.data) {
-            return Err(self.fail(Failure::Rejected(format!(
-                "the value under \"{key}\" has the wrong type for the app"
-            ))));
-        }
+        self.refuse_mistyped(record)?;
         if let Err(err) = self.store.create(&mut record.id, &meta, &record.data).await {
             return Err(self.write_failed(err));
         }
         self.succeeded();
         if brand_new {
-            self.store.metrics().session_created();
+            self.store.observer().session_created();
         }
         let policy = policy.for_session(meta.signed_in.is_some());
         record.expiry_date =
@@ -304,16 +314,11 @@ impl SessionStore for RequestStore {
             // tower-sessions saves a record it never loaded after `clear()`: that record is the
             // whole intended state, so the difference is taken against what Redis holds now.
             None => match self.store.load(&record.id).await {
-                Ok(Some((meta, data))) => {
-                    let loaded = Loaded {
-                        id: record.id,
-                        meta,
-                        data,
-                    };
+                Ok(Some(loaded)) => {
                     self.state().loaded = Some(loaded.clone());
                     loaded
                 }
-                Ok(None) => return Err(self.fail(Failure::Ended)),
+                Ok(None) => return Err(self.fail(SessionFailure::Ended)),
                 Err(err) => return Err(self.unavailable(err)),
             },
         };
@@ -324,7 +329,7 @@ impl SessionStore for RequestStore {
         self.state().saving_data = changes.has_data();
         match self.store.save(&record.id, &changes).await {
             Ok(true) => self.succeeded(),
-            Ok(false) => return Err(self.fail(Failure::Ended)),
+            Ok(false) => return Err(self.fail(SessionFailure::Ended)),
             Err(err) => return Err(self.write_failed(err)),
         }
         let mut state = self.state();
@@ -336,13 +341,20 @@ impl SessionStore for RequestStore {
             if let Some(cap) = changes.absolute_cap {
                 loaded.meta.absolute_deadline = loaded.meta.absolute_deadline.min(cap);
             }
-            let (live, handle) = (self.store.live(), SessionHandle::of(&record.id));
-            live.saved(
-                handle.to_string(),
-                self.store.policy(),
-                &loaded.meta,
-                &changes,
-            );
+            if changes.refreshed_at.is_some() || changes.absolute_cap.is_some() {
+                let deadline = self
+                    .store
+                    .policy()
+                    .for_session(loaded.meta.signed_in.is_some())
+                    .deadline(loaded.meta.refreshed_at, loaded.meta.absolute_deadline);
+                // A refresh only ever moves it later; a cap may move it earlier.
+                let later_only = changes.absolute_cap.is_none();
+                self.store.observer().deadline_set(
+                    &SessionHandle::of(&record.id),
+                    deadline,
+                    later_only,
+                );
+            }
         }
         state.refresh = None;
         state.absolute_cap = None;
@@ -352,7 +364,8 @@ impl SessionStore for RequestStore {
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match self.store.load(id).await {
-            Ok(Some((meta, data))) => {
+            Ok(Some(loaded)) => {
+                let meta = &loaded.meta;
                 let deadline = self
                     .store
                     .policy()
@@ -360,14 +373,10 @@ impl SessionStore for RequestStore {
                     .deadline(meta.refreshed_at, meta.absolute_deadline);
                 let record = Record {
                     id: *id,
-                    data: data.clone(),
+                    data: loaded.data.clone(),
                     expiry_date: expiry::date_of(deadline),
                 };
-                self.state().loaded = Some(Loaded {
-                    id: *id,
-                    meta,
-                    data,
-                });
+                self.state().loaded = Some(loaded);
                 Ok(Some(record))
             }
             Ok(None) => {
@@ -382,13 +391,9 @@ impl SessionStore for RequestStore {
     /// Deletes the record, and its user-index entry when it is signed in. The bookkeeping stays
     /// known to this request, so a `cycle_id` can carry it to the new id.
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        let user = self
-            .loaded()
-            .filter(|loaded| loaded.id == *id)
-            .and_then(|loaded| loaded.meta.signed_in.map(|s| s.user));
         self.state().retired.push(*id);
         self.store
-            .delete(id, user.as_ref())
+            .delete(id)
             .await
             .map_err(|err| self.write_failed(err))?;
         self.succeeded();

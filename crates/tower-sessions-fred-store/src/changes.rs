@@ -7,7 +7,7 @@ use super::record::{self, Data};
 
 /// What one request changed, ready for the save script. Values are JSON text.
 #[derive(Debug, Default)]
-pub struct Changes {
+pub(crate) struct Changes {
     pub set: Vec<(String, String)>,
     pub delete: Vec<String>,
     /// Move the idle deadline: the new refreshed-at.
@@ -21,7 +21,7 @@ pub struct Changes {
 
 impl Changes {
     /// The data fields to set and delete to turn `loaded` into `now`; the rest is left as is.
-    pub fn between(loaded: &Data, now: &Data) -> Result<Changes, serde_json::Error> {
+    pub(crate) fn between(loaded: &Data, now: &Data) -> Result<Changes, serde_json::Error> {
         let mut changes = Changes::default();
         for (key, value) in now {
             if loaded.get(key) != Some(value) {
@@ -37,7 +37,7 @@ impl Changes {
         Ok(changes)
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.set.is_empty()
             && self.delete.is_empty()
             && self.refreshed_at.is_none()
@@ -45,23 +45,24 @@ impl Changes {
     }
 
     /// Data was written (not only a deadline moved).
-    pub fn has_data(&self) -> bool {
+    pub(crate) fn has_data(&self) -> bool {
         !self.set.is_empty() || !self.delete.is_empty()
     }
 }
 
-/// Why the last store operation of this request failed.
+/// Why the last store operation of a request failed ([`crate::RequestStore::failure`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
+#[non_exhaustive]
+pub enum SessionFailure {
     /// Redis did not answer (or answered an error); the detail is for the log only.
     Unavailable(String),
     /// A write was sent but not confirmed (timed out, connection lost): it may have been saved.
     Unconfirmed(String),
     /// The session vanished (expired, signed out, revoked) before the change was written.
     Ended,
-    /// A handler stored a value of the wrong type under a key the app reads with a type (a bug
-    /// in that handler, not the client's doing).
+    /// A handler stored a value of the wrong type under a key the application reads with a type
+    /// ([`crate::StoreBuilder::typed_key`]): a bug in that handler, not the client's doing.
     Rejected(String),
-    /// This client's address created too many sessions lately: none was created.
+    /// The [`crate::NewSessionPolicy`] refused a new session; it may be tried after the wait.
     TooManyNew(Duration),
 }

@@ -24,6 +24,8 @@ use fred::{
     prelude::{ClientLike, Pool},
 };
 
+use crate::fault::Fault;
+
 /// How the breaker decides.
 #[derive(Debug, Clone, Copy)]
 pub struct BreakerSettings {
@@ -35,38 +37,30 @@ pub struct BreakerSettings {
     pub probe_interval: Duration,
 }
 
-/// What a failed call says about Redis: an outage, or an answer that happened to be an error.
-pub trait Fault {
-    /// Redis did not answer (timeout, connection lost), as opposed to answering an error.
-    fn is_outage(&self) -> bool;
-}
-
-impl Fault for Error {
-    /// Only a reply Redis sent about the command itself (wrong type, bad argument, a value that
-    /// does not parse) shows Redis is there. Everything else counts against it — fred's own
-    /// failures ("Too many failed write attempts", closed connections) included, and so are
-    /// replies such as `LOADING` or `BUSY`, which mean it cannot serve yet.
-    fn is_outage(&self) -> bool {
-        !matches!(
-            self.kind(),
-            ErrorKind::InvalidArgument
-                | ErrorKind::InvalidCommand
-                | ErrorKind::Parse
-                | ErrorKind::NotFound
-        )
+impl Default for BreakerSettings {
+    /// 1.5 s command timeout, open after 3 timed-out calls in a row, probe every 250 ms.
+    fn default() -> Self {
+        BreakerSettings {
+            command_timeout: Duration::from_millis(1500),
+            failures_to_open: 3,
+            probe_interval: Duration::from_millis(250),
+        }
     }
 }
 
 /// The breaker's state, as `/readyz` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
+    /// Calls go through.
     Closed,
+    /// Calls are refused at once.
     Open,
     /// Open, with a probe on its way.
     HalfOpen,
 }
 
 impl BreakerState {
+    /// `closed`, `open` or `half_open`.
     pub fn as_str(self) -> &'static str {
         match self {
             BreakerState::Closed => "closed",
@@ -99,7 +93,20 @@ struct Inner {
     opened: AtomicU64,
 }
 
-/// Shared by every clone (one `Arc`).
+/// A circuit breaker for Redis calls. Cloning it shares it (one `Arc`): give the session store
+/// and the application's other Redis calls the same one, so they open and close together.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_sessions_fred_store::{Breaker, BreakerSettings, BreakerState};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let breaker = Breaker::new(BreakerSettings::default(), None, "Redis".into());
+/// let answer: Result<i64, fred::error::Error> = breaker.run(async { Ok(1) }).await;
+/// assert_eq!(answer.unwrap(), 1);
+/// assert_eq!(breaker.current(), BreakerState::Closed);
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Breaker {
     inner: Arc<Inner>,
@@ -124,6 +131,7 @@ impl Drop for Permit<'_> {
 impl Breaker {
     /// `pool`, when given, is asked whether any connection is up before a probe is sent, so no
     /// request waits on a Redis the pool cannot reach.
+    /// `target` names the Redis in the log lines of an outage.
     pub fn new(settings: BreakerSettings, pool: Option<Pool>, target: String) -> Breaker {
         Breaker {
             inner: Arc::new(Inner {
@@ -145,6 +153,7 @@ impl Breaker {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether calls go through now.
     pub fn current(&self) -> BreakerState {
         match &self.state().outage {
             None => BreakerState::Closed,
@@ -164,6 +173,8 @@ impl Breaker {
     }
 
     /// Runs `call` if the breaker lets it, within the command timeout; records how it went.
+    /// A refused call fails with fred's `Canceled` error kind (nothing was sent); a call cut off
+    /// by the timeout with `Timeout`.
     pub async fn run<T, E, F>(&self, call: F) -> Result<T, E>
     where
         E: From<Error> + Fault,

@@ -1,13 +1,13 @@
 //! The per-user session index: which sessions a user is signed in with, so that they can be
 //! listed and revoked ("sign out that other device", "sign out everywhere else").
 //!
-//! A hash per user (`KeySpace::user_sessions`), field = the session's handle (a fingerprint of
+//! A hash per user ([`SessionKeys::user_sessions`]), field = the session's handle (a fingerprint of
 //! its id), value = JSON [`IndexEntry`]. The store adds an entry when it creates a signed-in
 //! session and removes it when it deletes one; entries of sessions that expired are pruned when
 //! the list is read. The hash's TTL is the absolute session timeout, renewed at each sign-in, so
 //! it never outlives the sessions it lists.
 
-use std::{collections::HashMap, fmt};
+use std::{collections::HashMap, fmt, sync::Arc};
 
 use fred::{
     prelude::{HashesInterface, KeysInterface, Pool},
@@ -17,17 +17,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tower_sessions::session::Id;
 
-use super::{
-    expiry::ExpiryPolicy,
-    live::LiveSessions,
-    record::{meta, SignedIn},
-};
 use crate::{
-    server::{
-        observability::{Metrics, RedisOperation},
-        redis::KeySpace,
-    },
-    shared::input::Username,
+    observer::{timed, Operation, StoreObserver},
+    record::{meta, SignedIn},
+    ExpiryPolicy, SessionKeys,
 };
 
 /// Entries younger than this are not pruned: their session may still be on its way to Redis.
@@ -43,6 +36,16 @@ const OWNER_GRACE_MS: i64 = 60_000;
 pub struct SessionHandle(String);
 
 impl SessionHandle {
+    /// The handle of session `id`: the first 6 bytes of its SHA-256, in hex.
+    ///
+    /// ```
+    /// use tower_sessions::session::Id;
+    /// use tower_sessions_fred_store::SessionHandle;
+    ///
+    /// let handle = SessionHandle::of(&Id(7));
+    /// assert_eq!(handle.as_str().len(), 12);
+    /// assert_eq!(handle, SessionHandle::of(&Id(7)));
+    /// ```
     pub fn of(id: &Id) -> SessionHandle {
         let digest = Sha256::digest(id.0.to_le_bytes());
         SessionHandle(hex::encode(&digest[..6]))
@@ -53,6 +56,7 @@ impl SessionHandle {
         SessionHandle(text)
     }
 
+    /// The handle as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -64,31 +68,41 @@ impl fmt::Display for SessionHandle {
     }
 }
 
+/// What the index keeps of one session (JSON in the user's hash).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexEntry {
-    /// The session id: server-side only, never sent to a browser.
+    /// The session id: server-side only, never to be sent to a browser.
     pub id: String,
+    /// When the user signed in (ms since the epoch).
     pub signed_in_at: i64,
+    /// The User-Agent at sign-in.
     pub user_agent: String,
+    /// The client address at sign-in.
     pub address: String,
 }
 
-/// One live session of a user, as "Your sessions" shows it.
+/// One live session of a user, as a "your sessions" page shows it.
 #[derive(Debug, Clone)]
 pub struct ListedSession {
+    /// The handle to revoke it by.
     pub handle: SessionHandle,
+    /// What was recorded at sign-in.
     pub entry: IndexEntry,
+    /// When its idle deadline last moved (ms).
     pub last_seen: i64,
+    /// When it ends unless used again (ms).
     pub expires_at: i64,
 }
 
+/// Which sessions each user is signed in with: list them, revoke one, revoke all others.
+/// From [`crate::RedisSessionStore::index`]. Calls are not guarded by the breaker; run them
+/// through [`crate::RedisSessionStore::breaker`] to fail fast during an outage.
 #[derive(Clone)]
 pub struct UserIndex {
     pool: Pool,
-    keys: KeySpace,
+    keys: SessionKeys,
     policy: ExpiryPolicy,
-    metrics: Metrics,
-    live: LiveSessions,
+    observer: Arc<dyn StoreObserver>,
     owner_keys: bool,
 }
 
@@ -99,26 +113,28 @@ impl fmt::Debug for UserIndex {
 }
 
 impl UserIndex {
-    pub fn new(pool: Pool, keys: KeySpace, policy: ExpiryPolicy) -> Self {
+    pub(crate) fn new(
+        pool: Pool,
+        keys: SessionKeys,
+        policy: ExpiryPolicy,
+        observer: Arc<dyn StoreObserver>,
+        owner_keys: bool,
+    ) -> Self {
         UserIndex {
-            live: LiveSessions::new(pool.clone(), &keys, &policy, &Metrics::off()),
             pool,
             keys,
             policy,
-            metrics: Metrics::default(),
-            owner_keys: false,
+            observer,
+            owner_keys,
         }
     }
 
-    /// Reports into `metrics` and `live`; with `owner_keys`, each entry added also writes the
-    /// session's owner key (see `KeySpace::session_owner`).
-    pub fn observed(self, metrics: Metrics, live: LiveSessions, owner_keys: bool) -> Self {
-        UserIndex {
-            metrics,
-            live,
-            owner_keys,
-            ..self
-        }
+    fn observed<'a, T: 'a>(
+        &'a self,
+        operation: Operation,
+        run: impl std::future::Future<Output = T> + 'a,
+    ) -> impl std::future::Future<Output = T> + 'a {
+        timed(&*self.observer, operation, run)
     }
 
     /// Removes a session that expired from its user's index: its owner key names the user.
@@ -127,7 +143,7 @@ impl UserIndex {
         let owner_key = self.keys.session_owner(id);
         let prune = async {
             let owner: Option<String> = self.pool.get(&owner_key).await?;
-            let Some(user) = owner.and_then(|name| Username::parse(&name).ok()) else {
+            let Some(user) = owner.filter(|name| SignedIn::valid_user(name)) else {
                 return Ok::<_, fred::error::Error>(false);
             };
             let handle = id.parse::<Id>().map(|id| SessionHandle::of(&id).0);
@@ -142,12 +158,14 @@ impl UserIndex {
             let _: i64 = self.pool.del(&owner_key).await?;
             Ok(removed > 0)
         };
-        self.metrics
-            .redis(RedisOperation::IndexPruneExpired, prune)
-            .await
+        self.observed(Operation::IndexPruneExpired, prune).await
     }
 
-    pub async fn add(&self, id: &Id, signed_in: &SignedIn) -> Result<(), fred::error::Error> {
+    pub(crate) async fn add(
+        &self,
+        id: &Id,
+        signed_in: &SignedIn,
+    ) -> Result<(), fred::error::Error> {
         let key = self.keys.user_sessions(&signed_in.user);
         let entry = IndexEntry {
             id: id.to_string(),
@@ -169,25 +187,19 @@ impl UserIndex {
                 .set(owner_key, user, Some(ttl), None, false)
                 .await?;
         }
-        let _: Vec<fred::types::Value> = self
-            .metrics
-            .redis(RedisOperation::IndexAdd, pipeline.all())
-            .await?;
+        let _: Vec<fred::types::Value> = self.observed(Operation::IndexAdd, pipeline.all()).await?;
         Ok(())
     }
 
+    /// Removes `handle` from `user`'s index (the session itself is left as it is).
     pub async fn remove(
         &self,
-        user: &Username,
+        user: &str,
         handle: &SessionHandle,
     ) -> Result<(), fred::error::Error> {
         let key = self.keys.user_sessions(user);
         let _: i64 = self
-            .metrics
-            .redis(
-                RedisOperation::IndexRemove,
-                self.pool.hdel(key, handle.as_str()),
-            )
+            .observed(Operation::IndexRemove, self.pool.hdel(key, handle.as_str()))
             .await?;
         Ok(())
     }
@@ -196,17 +208,16 @@ impl UserIndex {
     /// index, then every session's deadline fields in one pipeline. Dead entries are pruned.
     pub async fn list(
         &self,
-        user: &Username,
+        user: &str,
         now: i64,
     ) -> Result<Vec<ListedSession>, fred::error::Error> {
-        self.metrics
-            .redis(RedisOperation::IndexList, self.list_unobserved(user, now))
+        self.observed(Operation::IndexList, self.list_unobserved(user, now))
             .await
     }
 
     async fn list_unobserved(
         &self,
-        user: &Username,
+        user: &str,
         now: i64,
     ) -> Result<Vec<ListedSession>, fred::error::Error> {
         let key = self.keys.user_sessions(user);
@@ -222,16 +233,13 @@ impl UserIndex {
             for ((handle, entry), (refreshed, absolute, owner)) in entries.into_iter().zip(states) {
                 // The session must still exist and belong to this user.
                 match (refreshed, absolute) {
-                    (Some(refreshed), Some(absolute))
-                        if owner.as_deref() == Some(user.as_str()) =>
-                    {
-                        listed.push(ListedSession {
+                    (Some(refreshed), Some(absolute)) if owner.as_deref() == Some(user) => listed
+                        .push(ListedSession {
                             handle,
                             last_seen: refreshed,
                             expires_at: self.policy.deadline(refreshed, absolute),
                             entry,
-                        })
-                    }
+                        }),
                     _ if now - entry.signed_in_at > PRUNE_GRACE_MS => dead.push(handle),
                     _ => {}
                 }
@@ -249,7 +257,7 @@ impl UserIndex {
     /// its entry. `false` when the user has no such session.
     pub async fn revoke(
         &self,
-        user: &Username,
+        user: &str,
         handle: &SessionHandle,
     ) -> Result<bool, fred::error::Error> {
         let key = self.keys.user_sessions(user);
@@ -262,12 +270,9 @@ impl UserIndex {
             let _: i64 = self.pool.hdel(&key, handle.as_str()).await?;
             Ok(true)
         };
-        let revoked = self
-            .metrics
-            .redis(RedisOperation::IndexRevoke, revoke)
-            .await?;
+        let revoked = self.observed(Operation::IndexRevoke, revoke).await?;
         if revoked {
-            self.live.remove(vec![handle.0.clone()]);
+            self.observer.sessions_deleted(std::slice::from_ref(handle));
         }
         Ok(revoked)
     }
@@ -275,25 +280,21 @@ impl UserIndex {
     /// Revokes every session of the user but `keep`; returns how many.
     pub async fn revoke_all_except(
         &self,
-        user: &Username,
+        user: &str,
         keep: Option<&SessionHandle>,
     ) -> Result<usize, fred::error::Error> {
         let revoke = self.revoke_all_except_unobserved(user, keep);
-        let handles = self
-            .metrics
-            .redis(RedisOperation::IndexRevokeAll, revoke)
-            .await?;
-        let count = handles.len();
-        self.live.remove(handles);
-        Ok(count)
+        let handles = self.observed(Operation::IndexRevokeAll, revoke).await?;
+        self.observer.sessions_deleted(&handles);
+        Ok(handles.len())
     }
 
     /// Revokes; returns the handles revoked.
     async fn revoke_all_except_unobserved(
         &self,
-        user: &Username,
+        user: &str,
         keep: Option<&SessionHandle>,
-    ) -> Result<Vec<String>, fred::error::Error> {
+    ) -> Result<Vec<SessionHandle>, fred::error::Error> {
         let key = self.keys.user_sessions(user);
         let (entries, broken) = self.entries(&key).await?;
         let victims: Vec<(SessionHandle, Option<IndexEntry>)> = entries
@@ -311,8 +312,9 @@ impl UserIndex {
             let _: () = pipeline.del(self.session_key(&entry.id)).await?;
         }
         let _: Vec<i64> = pipeline.all().await?;
-        let handles: Vec<String> = victims.iter().map(|(h, _)| h.0.clone()).collect();
-        let _: i64 = self.pool.hdel(&key, handles.clone()).await?;
+        let handles: Vec<SessionHandle> = victims.into_iter().map(|(h, _)| h).collect();
+        let fields: Vec<&str> = handles.iter().map(SessionHandle::as_str).collect();
+        let _: i64 = self.pool.hdel(&key, fields).await?;
         Ok(handles)
     }
 

@@ -11,13 +11,11 @@ use std::collections::HashMap;
 use serde_json::Value;
 use tower_sessions::session::Id;
 
-use crate::shared::input::Username;
-
 /// Prefix of a data field: `d:` + the tower-sessions key.
-pub const DATA_PREFIX: &str = "d:";
+pub(crate) const DATA_PREFIX: &str = "d:";
 
 /// The store's own fields (values are plain text: decimal milliseconds or a name).
-pub mod meta {
+pub(crate) mod meta {
     /// When the session began.
     pub const CREATED_AT: &str = "m:created";
     /// When the idle deadline was last moved; the idle deadline is this plus the idle timeout.
@@ -37,37 +35,47 @@ pub mod meta {
     pub const ADDRESS: &str = "m:address";
 }
 
-/// Data keys the app itself reads with a type; a record where one has another type is corrupt.
-pub mod keys {
-    /// The demo counter; a bare integer so that Redis can increment it (`HINCRBY`).
-    pub const COUNTER: &str = "counter";
-    pub const NOTE: &str = "note";
-    pub const THEME: &str = "theme";
-}
-
 /// Who is signed in with a session, and from where.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignedIn {
-    pub user: Username,
+    /// The user's name (non-empty, at most 256 bytes, no braces or control characters: it is
+    /// part of the user's index key).
+    pub user: String,
+    /// When the user signed in (ms since the epoch).
     pub at: i64,
-    /// When the password was last entered in this session.
+    /// When the password was last entered in this session (sign-in, re-authentication).
     pub password_at: i64,
+    /// The browser's User-Agent at sign-in, as the application shortened it.
     pub user_agent: String,
+    /// The client address at sign-in.
     pub address: String,
+}
+
+impl SignedIn {
+    /// Whether `name` can be a signed-in user's name.
+    pub fn valid_user(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= 256
+            && !name.chars().any(|c| c.is_control() || c == '{' || c == '}')
+    }
 }
 
 /// The store's bookkeeping of one session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Meta {
+    /// When the session began (ms since the epoch).
     pub created_at: i64,
+    /// When the idle deadline last moved: the idle deadline is this plus the idle timeout.
     pub refreshed_at: i64,
+    /// The session ends at this moment however active it is.
     pub absolute_deadline: i64,
+    /// Who is signed in, if anyone.
     pub signed_in: Option<SignedIn>,
 }
 
 impl Meta {
     /// A session beginning at `now`.
-    pub fn starting(now: i64, absolute_timeout_ms: i64) -> Meta {
+    pub(crate) fn starting(now: i64, absolute_timeout_ms: i64) -> Meta {
         Meta {
             created_at: now,
             refreshed_at: now,
@@ -77,7 +85,7 @@ impl Meta {
     }
 
     /// The same bookkeeping, but as old as `previous` (a session keeps its age across sign-in).
-    pub fn keeping_created_at(self, previous: Option<&Meta>) -> Meta {
+    pub(crate) fn keeping_created_at(self, previous: Option<&Meta>) -> Meta {
         Meta {
             created_at: previous.map_or(self.created_at, |p| p.created_at),
             ..self
@@ -85,14 +93,14 @@ impl Meta {
     }
 
     /// Field/value pairs as stored.
-    pub fn fields(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn fields(&self) -> Vec<(&'static str, String)> {
         let mut fields = vec![
             (meta::CREATED_AT, self.created_at.to_string()),
             (meta::REFRESHED_AT, self.refreshed_at.to_string()),
             (meta::ABSOLUTE_DEADLINE, self.absolute_deadline.to_string()),
         ];
         if let Some(signed_in) = &self.signed_in {
-            fields.push((meta::USER, signed_in.user.to_string()));
+            fields.push((meta::USER, signed_in.user.clone()));
             fields.push((meta::SIGNED_IN_AT, signed_in.at.to_string()));
             fields.push((meta::PASSWORD_AT, signed_in.password_at.to_string()));
             fields.push((meta::USER_AGENT, signed_in.user_agent.clone()));
@@ -104,7 +112,7 @@ impl Meta {
 
 /// Why a stored hash is not a usable session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Undecodable {
+pub(crate) enum Undecodable {
     NotJson,
     MissingOrMistyped,
 }
@@ -119,19 +127,61 @@ impl Undecodable {
 }
 
 /// A session's data, key → JSON value, as tower-sessions' record holds it.
-pub type Data = HashMap<String, Value>;
+pub(crate) type Data = HashMap<String, Value>;
 
 /// The stored state of a session as one request last saw it.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The session's id.
     pub id: Id,
+    /// The store's bookkeeping.
     pub meta: Meta,
-    pub data: Data,
+    /// The session's data, key → JSON value.
+    pub data: HashMap<String, Value>,
 }
+
+/// The JSON type the application reads a key with ([`crate::StoreBuilder::typed_key`]). A record
+/// where such a key holds another type is read as no session, and a handler storing another type
+/// under it is refused, so the application never meets a value it cannot read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueKind {
+    /// An integer (`i64`).
+    Integer,
+    /// Any number.
+    Number,
+    /// A string.
+    String,
+    /// `true` or `false`.
+    Bool,
+    /// An array.
+    Array,
+    /// An object.
+    Object,
+}
+
+impl ValueKind {
+    fn admits(self, value: &Value) -> bool {
+        match self {
+            ValueKind::Integer => value.is_i64(),
+            ValueKind::Number => value.is_number(),
+            ValueKind::String => value.is_string(),
+            ValueKind::Bool => value.is_boolean(),
+            ValueKind::Array => value.is_array(),
+            ValueKind::Object => value.is_object(),
+        }
+    }
+}
+
+/// The keys the application reads with a type.
+pub(crate) type TypedKeys = [(String, ValueKind)];
 
 /// Splits a stored hash into bookkeeping and data. Everything the app reads with a type is
 /// checked here, so a bad record is "no session" at once instead of an error at every read.
-pub fn decode(raw: HashMap<String, String>) -> Result<(Meta, Data), Undecodable> {
+pub(crate) fn decode(
+    raw: HashMap<String, String>,
+    typed: &TypedKeys,
+) -> Result<(Meta, Data), Undecodable> {
     let mut data = HashMap::with_capacity(raw.len());
     let mut bookkeeping = HashMap::new();
     for (field, text) in raw {
@@ -143,26 +193,18 @@ pub fn decode(raw: HashMap<String, String>) -> Result<(Meta, Data), Undecodable>
         }
     }
     let meta = decode_meta(&bookkeeping).ok_or(Undecodable::MissingOrMistyped)?;
-    if mistyped_key(&data).is_some() {
+    if mistyped_key(&data, typed).is_some() {
         return Err(Undecodable::MissingOrMistyped);
     }
     Ok((meta, data))
 }
 
-/// A data key the app reads with a type, and the check of that type.
-type TypedKey = (&'static str, fn(&Value) -> bool);
-
-/// The first key the app reads with a type whose value has another type, if any.
-pub fn mistyped_key(data: &Data) -> Option<&'static str> {
-    let typed: [TypedKey; 3] = [
-        (keys::COUNTER, Value::is_i64),
-        (keys::NOTE, Value::is_string),
-        (keys::THEME, Value::is_string),
-    ];
+/// The first key the application reads with a type whose value has another type, if any.
+pub(crate) fn mistyped_key<'k>(data: &Data, typed: &'k TypedKeys) -> Option<&'k str> {
     typed
-        .into_iter()
-        .find(|(key, ok)| data.get(*key).is_some_and(|value| !ok(value)))
-        .map(|(key, _)| key)
+        .iter()
+        .find(|(key, kind)| data.get(key).is_some_and(|value| !kind.admits(value)))
+        .map(|(key, _)| key.as_str())
 }
 
 fn decode_meta(fields: &HashMap<String, String>) -> Option<Meta> {
@@ -177,7 +219,7 @@ fn decode_meta(fields: &HashMap<String, String>) -> Option<Meta> {
     let signed_in = match fields.get(meta::USER) {
         None => None,
         Some(name) => Some(SignedIn {
-            user: Username::parse(name).ok()?,
+            user: Some(name.clone()).filter(|name| SignedIn::valid_user(name))?,
             at: instant(meta::SIGNED_IN_AT)?,
             password_at: instant(meta::PASSWORD_AT).or(instant(meta::SIGNED_IN_AT))?,
             user_agent: fields.get(meta::USER_AGENT).cloned().unwrap_or_default(),
@@ -193,7 +235,7 @@ fn decode_meta(fields: &HashMap<String, String>) -> Option<Meta> {
 }
 
 /// The Redis field of a data key.
-pub fn data_field(key: &str) -> String {
+pub(crate) fn data_field(key: &str) -> String {
     let mut field = String::with_capacity(DATA_PREFIX.len() + key.len());
     field.push_str(DATA_PREFIX);
     field.push_str(key);
@@ -221,7 +263,7 @@ mod tests {
     fn data_and_bookkeeping_never_mix() {
         let mut pairs = BOOKKEEPING.to_vec();
         pairs.extend([("d:cart", r#"["apple"]"#), ("d:m:created", "5")]);
-        let (meta, data) = decode(raw(&pairs)).unwrap();
+        let (meta, data) = decode(raw(&pairs), &[]).unwrap();
         assert_eq!(meta.created_at, 1000);
         assert_eq!(data["cart"], serde_json::json!(["apple"]));
         assert_eq!(
@@ -233,15 +275,30 @@ mod tests {
 
     #[test]
     fn broken_records_are_undecodable() {
+        let typed = [("counter".to_string(), ValueKind::Integer)];
         assert_eq!(
-            decode(raw(&[(meta::CREATED_AT, "1")])),
+            decode(raw(&[(meta::CREATED_AT, "1")]), &typed),
             Err(Undecodable::MissingOrMistyped)
         );
         let mut pairs = BOOKKEEPING.to_vec();
         pairs.push(("d:x", "{not json"));
-        assert_eq!(decode(raw(&pairs)), Err(Undecodable::NotJson));
+        assert_eq!(decode(raw(&pairs), &typed), Err(Undecodable::NotJson));
         let mut pairs = BOOKKEEPING.to_vec();
         pairs.push(("d:counter", r#""seven""#));
-        assert_eq!(decode(raw(&pairs)), Err(Undecodable::MissingOrMistyped));
+        assert_eq!(
+            decode(raw(&pairs), &typed),
+            Err(Undecodable::MissingOrMistyped)
+        );
+        assert!(
+            decode(raw(&pairs), &[]).is_ok(),
+            "untyped keys take any value"
+        );
+        let mut pairs = BOOKKEEPING.to_vec();
+        pairs.push((meta::USER, "a{b}"));
+        pairs.push((meta::SIGNED_IN_AT, "1500"));
+        assert_eq!(
+            decode(raw(&pairs), &typed),
+            Err(Undecodable::MissingOrMistyped)
+        );
     }
 }

@@ -1,0 +1,98 @@
+//! Server-side sessions for [tower-sessions] in Redis, on the [fred] client: one Redis hash per
+//! session, saves that write only what a request changed, idle and absolute deadlines, a
+//! per-user index of signed-in sessions, and a circuit breaker that fails fast while Redis is away.
+//!
+//! # Two ways in
+//!
+//! **Under the stock [`tower_sessions::SessionManagerLayer`]**: [`RedisSessionStore`] implements
+//! [`tower_sessions::SessionStore`]. Every save writes the whole record (the stock layer hands
+//! the store nothing else), so two concurrent requests that change the same session can still
+//! overwrite each other's keys, as with any store under that layer. What you get over a plain
+//! Redis store: keys under your prefix with Cluster hash tags, an absolute deadline the session
+//! never outlives, a record that cannot be decoded read as "no session" instead of an error,
+//! a save never re-creating a session that was deleted meanwhile, the breaker, and fred's
+//! Cluster, Sentinel, TLS and ACL support.
+//!
+//! ```no_run
+//! use tower_sessions::{Expiry, SessionManagerLayer};
+//! use tower_sessions_fred_store::RedisSessionStore;
+//!
+//! # async fn app(pool: fred::prelude::Pool) {
+//! let store = RedisSessionStore::builder(pool).key_prefix("myapp:").build();
+//! let layer = SessionManagerLayer::new(store)
+//!     .with_expiry(Expiry::OnInactivity(time::Duration::days(1)));
+//! # let _ = layer;
+//! # }
+//! ```
+//!
+//! **Under this crate's [`SessionLayer`]**: each request gets its own [`RequestStore`], which
+//! remembers what it loaded, so a save writes only the keys the request changed and concurrent
+//! requests lose nothing. It also: writes nothing for a request that changed nothing, moves the
+//! idle deadline only when it moves by more than a fraction of the idle timeout, never re-creates
+//! a session that ended meanwhile (409), answers a change it could not store with a JSON
+//! 503/409 instead of a bare 500, accepts cookies signed with previous keys, gives anonymous
+//! sessions a shorter idle timeout, and sheds load when too many requests wait on Redis.
+//! Handlers use the standard [`tower_sessions::Session`] either way.
+//!
+//! # What it keeps in Redis
+//!
+//! | key | what |
+//! | --- | --- |
+//! | `<prefix>session:{<id>}` | hash: `d:<key>` = JSON value of each session key, `m:*` = the store's bookkeeping |
+//! | `<prefix>user:{<name>}:sessions` | hash: a signed-in user's sessions, handle → entry ([`UserIndex`]) |
+//! | `<prefix>session-owner:{<id>}` | string: a session's user, only with [`StoreBuilder::owner_keys`] |
+//!
+//! The key's TTL is the session's deadline: `min(refreshed + idle, absolute)`.
+//!
+//! [tower-sessions]: https://docs.rs/tower-sessions
+//! [fred]: https://docs.rs/fred
+
+#![warn(missing_docs)]
+
+pub mod breaker;
+mod builder;
+mod changes;
+mod cookie;
+pub mod durability;
+mod expiry;
+pub mod fault;
+mod keys;
+mod layer;
+mod observer;
+mod record;
+mod refusal;
+mod request_store;
+mod stock;
+mod store;
+mod store_error;
+mod user_index;
+
+pub use breaker::{Breaker, BreakerSettings, BreakerState};
+pub use builder::StoreBuilder;
+pub use changes::SessionFailure;
+pub use cookie::CookieSettings;
+pub use durability::ReplicaWait;
+pub use expiry::{cookie_max_age, date_ms, date_of, ExpiryPolicy};
+pub use fault::Fault;
+pub use keys::SessionKeys;
+pub use layer::{Begun, ServedSession, SessionLayer, SessionService};
+pub use observer::{NoObserver, Operation, StoreObserver};
+pub use record::{Loaded, Meta, SignedIn, ValueKind};
+pub use refusal::{JsonRefusals, NewSessionGate, NewSessionPolicy, Refusal, RenderRefusal};
+pub use request_store::RequestStore;
+pub use store::RedisSessionStore;
+pub use store_error::StoreError;
+pub use user_index::{IndexEntry, ListedSession, SessionHandle, UserIndex};
+
+/// Milliseconds since the Unix epoch: the unit of every deadline the store keeps.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The README's examples, compiled as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,376 @@
+//! `RedisSessionStore`: sessions as Redis hashes on a fred pool, shared by every request.
+//!
+//! Why not `tower_sessions_redis_store::RedisStore`: it keeps a record as one opaque blob under
+//! the bare session id, rewrites the whole blob on every save (concurrent requests overwrite each
+//! other: most concurrent increments are lost), and fails every request for a blob
+//! it cannot decode. Here a record is a hash under a prefixed key (layout in `record`):
+//!
+//! * reading a session is one `HGETALL`;
+//! * a save writes only the fields its request changed, in one script that first checks the
+//!   session still exists, so concurrent writers never lose each other's updates and a revoked
+//!   session is never re-created;
+//! * a value that cannot be decoded (garbage, an older format, a key of another type) is logged
+//!   and read as "no session", so the visitor gets a fresh one instead of an error.
+//!
+//! Under this crate's layer, requests reach it through `RequestStore` (the tower-sessions
+//! `SessionStore` of one request), which knows what was loaded and therefore what changed; under
+//! the stock layer, through its own `SessionStore` implementation (`stock`), which saves whole
+//! records.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
+
+use fred::{
+    prelude::{HashesInterface, Pool},
+    types::scripts::Script,
+};
+use tower_sessions::session::Id;
+
+use crate::{
+    changes::Changes,
+    observer::{timed, Operation, StoreObserver},
+    record::{self, meta, Loaded, Meta, SignedIn, ValueKind},
+    user_index::{SessionHandle, UserIndex},
+    Breaker, ExpiryPolicy, ReplicaWait, SessionKeys, StoreBuilder, StoreError,
+};
+
+/// Sessions as Redis hashes on a fred [`Pool`], shared by every request: cloning it clones one
+/// `Arc`. Build it with [`RedisSessionStore::builder`].
+///
+/// It is a [`tower_sessions::SessionStore`] for the stock `SessionManagerLayer`, and the store
+/// behind this crate's [`crate::SessionLayer`], which gives each request a
+/// [`crate::RequestStore`] on top of it.
+#[derive(Clone)]
+pub struct RedisSessionStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: Pool,
+    pub(crate) keys: SessionKeys,
+    pub(crate) policy: ExpiryPolicy,
+    pub(crate) index: UserIndex,
+    pub(crate) observer: Arc<dyn StoreObserver>,
+    pub(crate) typed: Arc<[(String, ValueKind)]>,
+    pub(crate) scripts: Scripts,
+    pub(crate) undecodable: AtomicU64,
+    pub(crate) breaker: Breaker,
+    pub(crate) wait: ReplicaWait,
+}
+
+/// The store's Lua scripts, loaded into Redis on first use (`EVALSHA`, reloaded when missing).
+pub(crate) struct Scripts {
+    pub(crate) create: Script,
+    pub(crate) save: Script,
+    pub(crate) replace: Script,
+    pub(crate) delete: Script,
+    pub(crate) increment: Script,
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Scripts {
+            create: Script::from_lua(include_str!("scripts/create.lua")),
+            save: Script::from_lua(include_str!("scripts/save.lua")),
+            replace: Script::from_lua(include_str!("scripts/replace.lua")),
+            delete: Script::from_lua(include_str!("scripts/delete.lua")),
+            increment: Script::from_lua(include_str!("scripts/increment.lua")),
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSessionStore")
+            .field("keys", &self.inner.keys)
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisSessionStore {
+    /// A builder with the defaults: no key prefix, [`ExpiryPolicy::default`],
+    /// [`crate::BreakerSettings::default`], no replica wait, no observer.
+    ///
+    /// ```no_run
+    /// # async fn example(pool: fred::prelude::Pool) {
+    /// use std::time::Duration;
+    /// use tower_sessions_fred_store::RedisSessionStore;
+    ///
+    /// let store = RedisSessionStore::builder(pool)
+    ///     .key_prefix("myapp:")
+    ///     .idle_timeout(Duration::from_secs(3600))
+    ///     .absolute_timeout(Duration::from_secs(86_400))
+    ///     .build();
+    /// # }
+    /// ```
+    pub fn builder(pool: Pool) -> StoreBuilder {
+        StoreBuilder::new(pool)
+    }
+
+    /// The pool the store sends its commands on.
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// The keys the store writes.
+    pub fn keys(&self) -> &SessionKeys {
+        &self.inner.keys
+    }
+
+    /// The deadlines the store enforces.
+    pub fn policy(&self) -> &ExpiryPolicy {
+        &self.inner.policy
+    }
+
+    /// The per-user index of signed-in sessions kept beside the sessions.
+    pub fn index(&self) -> &UserIndex {
+        &self.inner.index
+    }
+
+    /// The breaker every call of this store goes through.
+    pub fn breaker(&self) -> &Breaker {
+        &self.inner.breaker
+    }
+
+    pub(crate) fn observer(&self) -> &dyn StoreObserver {
+        &*self.inner.observer
+    }
+
+    pub(crate) fn typed(&self) -> &[(String, ValueKind)] {
+        &self.inner.typed
+    }
+
+    /// The Redis key of a session.
+    pub fn key(&self, id: &Id) -> String {
+        self.inner.keys.session(id)
+    }
+
+    pub(crate) fn observed<'a, T: 'a>(
+        &'a self,
+        operation: Operation,
+        run: impl std::future::Future<Output = T> + 'a,
+    ) -> impl std::future::Future<Output = T> + 'a {
+        timed(&*self.inner.observer, operation, run)
+    }
+
+    /// One `HGETALL`. `None` when there is no session, or none that can be read.
+    pub async fn load(&self, id: &Id) -> Result<Option<Loaded>, StoreError> {
+        let raw: Result<HashMap<String, String>, fred::error::Error> = self
+            .observed(
+                Operation::SessionLoad,
+                self.inner
+                    .breaker
+                    .run(self.inner.pool.hgetall(self.key(id))),
+            )
+            .await;
+        let raw = match raw {
+            Ok(raw) if raw.is_empty() => return Ok(None),
+            Ok(raw) => raw,
+            Err(err) if err.details().starts_with("WRONGTYPE") => {
+                self.report_undecodable("the key holds another Redis type");
+                return Ok(None);
+            }
+            Err(err) if matches!(err.kind(), fred::error::ErrorKind::Parse) => {
+                self.report_undecodable("a field is not text");
+                return Ok(None);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        match record::decode(raw, self.typed()) {
+            Ok((meta, data)) => Ok(Some(Loaded {
+                id: *id,
+                meta,
+                data,
+            })),
+            Err(why) => {
+                self.report_undecodable(why.reason());
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stores a new session, ending at its policy's deadline, and, when it is signed in, its
+    /// entry in the user's index. A taken id (vanishingly rare) is replaced by a fresh one, so
+    /// `id` may change.
+    pub(crate) async fn create(
+        &self,
+        id: &mut Id,
+        meta: &Meta,
+        data: &record::Data,
+    ) -> Result<(), StoreError> {
+        let deadline = self
+            .inner
+            .policy
+            .for_session(meta.signed_in.is_some())
+            .deadline(meta.refreshed_at, meta.absolute_deadline);
+        let breaker = self.inner.breaker.clone();
+        // Boxed: creating spans the record, the replica wait and the index entry, a large future
+        // that would otherwise sit inline in every caller's.
+        breaker
+            .run(Box::pin(self.create_unguarded(id, meta, data, deadline)))
+            .await
+    }
+
+    /// Stores a new session whose key expires at `deadline` (ms); not through the breaker.
+    pub(crate) async fn create_unguarded(
+        &self,
+        id: &mut Id,
+        meta: &Meta,
+        data: &record::Data,
+        deadline: i64,
+    ) -> Result<(), StoreError> {
+        let mut args = Vec::with_capacity(1 + 2 * (data.len() + 7));
+        args.push(deadline.to_string());
+        for (field, value) in meta.fields() {
+            args.push(field.to_string());
+            args.push(value);
+        }
+        for (key, value) in data {
+            args.push(record::data_field(key));
+            args.push(serde_json::to_string(value)?);
+        }
+        let client = self.inner.pool.next();
+        loop {
+            let created: i64 = self
+                .observed(
+                    Operation::SessionCreate,
+                    self.inner.scripts.create.evalsha_with_reload(
+                        client,
+                        self.key(id),
+                        args.clone(),
+                    ),
+                )
+                .await?;
+            if created == 1 {
+                break;
+            }
+            *id = Id::default();
+        }
+        self.inner.wait.after_write(client, &self.key(id)).await?;
+        self.observer()
+            .deadline_set(&SessionHandle::of(id), deadline, false);
+        // The record first, then its entry: an entry whose record is missing is pruned when the
+        // list is read, while a record without an entry could not be signed out from elsewhere.
+        if let Some(signed_in) = &meta.signed_in {
+            self.inner.index.add(id, signed_in).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies one request's changes. `false` when the session no longer exists (it is not
+    /// re-created).
+    pub(crate) async fn save(&self, id: &Id, changes: &Changes) -> Result<bool, StoreError> {
+        let mut args = Vec::with_capacity(6 + 2 * changes.set.len() + changes.delete.len());
+        args.push(record::meta::REFRESHED_AT.to_string());
+        args.push(record::meta::ABSOLUTE_DEADLINE.to_string());
+        args.push(optional(changes.refreshed_at));
+        let policy = self.inner.policy.for_session(changes.signed_in);
+        args.push(policy.idle_ms().to_string());
+        args.push(optional(changes.absolute_cap));
+        args.push(changes.set.len().to_string());
+        for (field, value) in &changes.set {
+            args.push(field.clone());
+            args.push(value.clone());
+        }
+        args.extend(changes.delete.iter().cloned());
+        let save = self
+            .inner
+            .breaker
+            .run(self.inner.scripts.save.evalsha_with_reload(
+                self.inner.pool.next(),
+                self.key(id),
+                args,
+            ));
+        let saved: i64 = self.observed(Operation::SessionSave, save).await?;
+        Ok(saved == 1)
+    }
+
+    /// Notes that the signed-in user entered their password in this session at `at` (ms): what
+    /// [`crate::SignedIn::password_at`] reads, for actions that ask for a recent one. `false`
+    /// when the session no longer exists.
+    pub async fn record_password_entry(&self, id: &Id, at: i64) -> Result<bool, StoreError> {
+        let changes = Changes {
+            set: vec![(meta::PASSWORD_AT.to_string(), at.to_string())],
+            signed_in: true,
+            ..Changes::default()
+        };
+        self.save(id, &changes).await
+    }
+
+    /// Deletes a session's record, then its entry in its user's index (the record names the
+    /// user; one script reads and deletes it).
+    pub async fn delete(&self, id: &Id) -> Result<(), StoreError> {
+        self.observed(
+            Operation::SessionDelete,
+            self.inner.breaker.run(Box::pin(self.delete_unguarded(id))),
+        )
+        .await
+    }
+
+    async fn delete_unguarded(&self, id: &Id) -> Result<(), StoreError> {
+        let user: Option<String> = self
+            .inner
+            .scripts
+            .delete
+            .evalsha_with_reload(self.inner.pool.next(), self.key(id), vec![meta::USER])
+            .await?;
+        self.observer().sessions_deleted(&[SessionHandle::of(id)]);
+        if let Some(user) = user.as_deref().filter(|user| SignedIn::valid_user(user)) {
+            self.inner
+                .index
+                .remove(user, &SessionHandle::of(id))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Adds `amount` to an integer data key of an existing session; `None` when the session no
+    /// longer exists (it is never re-created as a half record).
+    pub async fn increment(
+        &self,
+        id: &Id,
+        key: &str,
+        amount: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let increment = self.inner.scripts.increment.evalsha_with_reload(
+            self.inner.pool.next(),
+            self.key(id),
+            vec![record::data_field(key), amount.to_string()],
+        );
+        let value: Option<i64> = self
+            .observed(
+                Operation::SessionIncrement,
+                self.inner.breaker.run(increment),
+            )
+            .await?;
+        Ok(value)
+    }
+
+    /// How many records could not be decoded since start (for tests and logs).
+    pub fn undecodable_count(&self) -> u64 {
+        self.inner.undecodable.load(Ordering::Relaxed)
+    }
+
+    /// Logs an undecodable record: the first one, then every 100th, so bad data cannot flood
+    /// the log. The key is not logged: it contains the session id.
+    pub(crate) fn report_undecodable(&self, reason: &str) {
+        let seen = self.inner.undecodable.fetch_add(1, Ordering::Relaxed);
+        if seen.is_multiple_of(100) {
+            tracing::warn!(
+                reason,
+                undecodable_so_far = seen + 1,
+                "session record cannot be decoded; treating it as no session"
+            );
+        }
+    }
+}
+
+fn optional(ms: Option<i64>) -> String {
+    ms.map(|ms| ms.to_string()).unwrap_or_default()
+}
