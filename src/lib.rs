@@ -25,7 +25,8 @@ pub fn pages() -> server::router::Pages {
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(ui::app::App);
+    // Only the islands hydrate; the rest of the page stays as the server rendered it.
+    leptos::mount::hydrate_islands();
     // Tests (and people) can tell that the page is interactive from here on.
     if let Some(body) = web_sys::window()
         .and_then(|window| window.document())

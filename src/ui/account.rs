@@ -10,7 +10,6 @@ use crate::shared::{
     error::ApiError,
     input::{PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN},
 };
-use crate::ui::codec::Json;
 
 /// Creates an account. `POST /api/register` with `username`, `password`.
 #[server(prefix = "/api", endpoint = "register")]
@@ -270,12 +269,12 @@ pub fn SignInForms(actions: AccountActions) -> impl IntoView {
 
 /// The signed-in user's panel: who, since when, sign out, "Your sessions", password change.
 #[component]
-pub fn AccountPanel(user: String, signed_in_at: i64, actions: AccountActions) -> impl IntoView {
-    let sessions = Resource::<_, Json>::new_with_options(
-        move || actions.version(),
-        |_| list_sessions(),
-        false,
-    );
+pub fn AccountPanel(
+    user: String,
+    signed_in_at: i64,
+    sessions: Result<Vec<SessionListing>, ApiError>,
+    actions: AccountActions,
+) -> impl IntoView {
     let password_error = error_of(actions.change_password);
     let password_done = move || actions.change_password.value().get().and_then(Result::ok);
     let revoke_error = error_of(actions.revoke);
@@ -288,14 +287,10 @@ pub fn AccountPanel(user: String, signed_in_at: i64, actions: AccountActions) ->
                 <button type="submit" class="danger" data-testid="logout">"Sign out"</button>
             </ActionForm>
             <h3>"Your sessions"</h3>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match sessions.await {
-                        Ok(list) => view! { <SessionList list actions/> }.into_any(),
-                        Err(err) => view! { <p class="error">{err.message}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {match sessions {
+                Ok(list) => view! { <SessionList list actions/> }.into_any(),
+                Err(err) => view! { <p class="error">{err.message}</p> }.into_any(),
+            }}
             {move || revoke_error().map(|m| view! { <p class="error" role="alert">{m}</p> })}
             {move || revoke_others_error().map(|m| view! { <p class="error" role="alert">{m}</p> })}
             <ActionForm action=actions.revoke_others attr:class="inline-form">

@@ -2,12 +2,18 @@
 
 use leptos::prelude::*;
 
-use crate::ui::home::HomePage;
+use leptos_meta::{provide_meta_context, Meta};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    SsrMode, StaticSegment,
+};
+
+use crate::ui::{about::AboutPage, home::HomePage};
 
 /// The HTML around the app: rendered on the server only.
 #[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    use leptos_meta::{provide_meta_context, Link, MetaTags, Title};
+    use leptos_meta::{Link, MetaTags};
 
     set_page_policy();
     provide_meta_context();
@@ -17,14 +23,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                // In the head, which the browser does not hydrate: the body's first node must be
-                // the browser's `App`.
-                <Title text="sessionboard"/>
                 <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
                 // With cargo-leptos `hash-files` both name the content-hashed files in hash.txt.
                 <link rel="stylesheet" id="leptos" href=stylesheet_href(&options)/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -81,46 +84,40 @@ fn set_page_policy() {
     }
 }
 
-/// The pages. The server routes with leptos_router: its route list tells leptos_axum which paths
-/// are pages and how each is rendered, and a path that is none of them gets the not-found page
-/// (from the static-file fallback, with status 404).
-#[cfg(feature = "ssr")]
+/// The pages. They render on the server: the route list tells leptos_axum which paths are pages,
+/// and a path that is none of them gets `NotFound` with status 404. In the browser only the
+/// islands (`#[island]` components, e.g. the home page's `SessionBoard`) hydrate; the router and
+/// leptos_meta stay on the server. A page is one `<Route>` here and one component (see
+/// `about.rs`).
 #[component]
 pub fn App() -> impl IntoView {
-    use leptos_router::{
-        components::{Route, Router, Routes},
-        SsrMode, StaticSegment,
-    };
+    provide_meta_context();
     view! {
+        <Meta name="description" content="A Leptos and Axum app whose sessions live in Redis: \
+            see your session's data and deadlines live, count, keep a note, sign in and revoke \
+            your other sessions."/>
         <Router>
             <main>
                 <Routes fallback=NotFound>
                     // Async: the page is sent once its data is ready, so it is complete without
                     // JavaScript (out-of-order streaming needs scripts to place late content).
                     <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("about") view=AboutPage/>
                 </Routes>
             </main>
         </Router>
     }
 }
 
-/// The pages, in the browser: it hydrates the page the server sent, so it picks the page by the
-/// same rule from the path, without leptos_router. The router's code was about a sixth of the
-/// wasm, and the browser has no use for it: no page links to another, and every form posts to a
-/// server function. The markup is the same as the server's: the router adds none of its own.
-/// A new route goes in both.
-#[cfg(not(feature = "ssr"))]
-#[component]
-pub fn App() -> impl IntoView {
-    let home = window().location().pathname().is_ok_and(|path| path == "/");
-    view! {
-        <main>
-            {if home { HomePage().into_any() } else { NotFound().into_any() }}
-        </main>
-    }
-}
-
 #[component]
 fn NotFound() -> impl IntoView {
-    view! { <p class="not-found">"Page not found."</p> }
+    use leptos_meta::Title;
+    use leptos_router::components::A;
+    view! {
+        <Title text="Page not found — sessionboard"/>
+        <div class="page">
+            <p class="not-found">"Page not found."</p>
+            <p><A href="/">"Back to your session"</A></p>
+        </div>
+    }
 }

@@ -4,16 +4,17 @@
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
+use leptos_meta::Title;
 
 use crate::{
     shared::{
         clock::{format_utc, now_ms},
-        dto::SessionView,
+        dto::{SessionListing, SessionView},
         error::ApiError,
         input::{Theme, NOTE_MAX_CHARS},
     },
     ui::{
-        account::{AccountActions, AccountPanel, SignInForms},
+        account::{list_sessions, AccountActions, AccountPanel, SignInForms},
         codec::Json,
         session_panel::{SessionPanel, StaySignedIn},
     },
@@ -100,8 +101,37 @@ pub async fn forget_session() -> Result<(), ApiError> {
     )
 }
 
+/// What the board shows: the session and, when someone is signed in, their sessions.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Board {
+    view: SessionView,
+    sessions: Option<Result<Vec<SessionListing>, ApiError>>,
+}
+
+/// Reads the session, then the signed-in user's sessions. One resource for both: a second one
+/// inside the signed-in panel, with a `Transition` of its own, did not hydrate inside the island.
+async fn read_board() -> Result<Board, ApiError> {
+    let view = get_session().await?;
+    let sessions = match view.user {
+        Some(_) => Some(list_sessions().await),
+        None => None,
+    };
+    Ok(Board { view, sessions })
+}
+
+/// The home page: the session board, the one part of the page that runs in the browser.
 #[component]
 pub fn HomePage() -> impl IntoView {
+    view! {
+        <Title text="sessionboard"/>
+        <SessionBoard/>
+    }
+}
+
+/// The session, live: the panel, the account forms and the controls, re-read after every action.
+/// An island: it hydrates in the browser, the page around it does not.
+#[island]
+fn SessionBoard() -> impl IntoView {
     let increment = ServerAction::<IncrementCounter>::new();
     let save = ServerAction::<SaveNote>::new();
     let forget = ServerAction::<ForgetSession>::new();
@@ -122,7 +152,7 @@ pub fn HomePage() -> impl IntoView {
                 recheck.get(),
             )
         },
-        |_| get_session(),
+        |_| read_board(),
         false,
     );
 
@@ -131,18 +161,7 @@ pub fn HomePage() -> impl IntoView {
     // The deadline of a session this page watched run out, so it can say when it ended.
     let expired_at = RwSignal::new(None::<i64>);
     tick(now, session, expired_at, recheck);
-    // Screen readers hear what changed without moving focus: the counter, and an expiry.
-    let announcement = RwSignal::new(String::new());
-    Effect::new(move |_| {
-        if let Some(Ok(count)) = increment.value().get() {
-            announcement.set(format!("Counter: {count}"));
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(at) = expired_at.get() {
-            announcement.set(format!("Your session expired at {}.", format_utc(at)));
-        }
-    });
+    let announcement = announcements(increment, expired_at);
 
     let actions = Controls {
         increment,
@@ -157,9 +176,12 @@ pub fn HomePage() -> impl IntoView {
                 let result = session.await;
                 let store_down = matches!(&result, Err(err) if err.is_store_unavailable());
                 let (theme, content) = match result {
-                    Ok(view) => {
+                    Ok(Board { view, sessions }) => {
                         let account_view = match (view.user.clone(), view.signed_in_at) {
-                            (Some(user), Some(since)) => view! { <AccountPanel user signed_in_at=since actions=account/> }.into_any(),
+                            (Some(user), Some(since)) => {
+                                let sessions = sessions.unwrap_or(Ok(Vec::new()));
+                                view! { <AccountPanel user signed_in_at=since sessions actions=account/> }.into_any()
+                            }
                             _ => view! { <SignInForms actions=account/> }.into_any(),
                         };
                         let theme = view.theme();
@@ -172,6 +194,8 @@ pub fn HomePage() -> impl IntoView {
                         <header class="masthead">
                             <h1>"sessionboard"</h1>
                             <p class="tagline">"Your server-side session, live from Redis."</p>
+                            // A plain link: inside an island there is no router (nor need of one).
+                            <nav aria-label="Pages"><a href="/about">"How it works"</a></nav>
                         </header>
                         {content}
                         <ControlsCard actions theme store_down/>
@@ -182,11 +206,30 @@ pub fn HomePage() -> impl IntoView {
     }
 }
 
+/// What screen readers hear without the focus moving: the counter, and an expiry.
+fn announcements(
+    increment: ServerAction<IncrementCounter>,
+    expired_at: RwSignal<Option<i64>>,
+) -> RwSignal<String> {
+    let announcement = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        if let Some(Ok(count)) = increment.value().get() {
+            announcement.set(format!("Counter: {count}"));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(at) = expired_at.get() {
+            announcement.set(format!("Your session expired at {}.", format_utc(at)));
+        }
+    });
+    announcement
+}
+
 /// Ticks the page's clock every second (in the browser only), and re-reads the session when it is
 /// due: every 2 s while the store is unavailable, and once when the session's deadline has passed.
 fn tick(
     now: RwSignal<i64>,
-    session: Resource<Result<SessionView, ApiError>, Json>,
+    session: Resource<Result<Board, ApiError>, Json>,
     expired_at: RwSignal<Option<i64>>,
     recheck: RwSignal<u32>,
 ) {
@@ -198,11 +241,13 @@ fn tick(
                     // Retry every 2 s while the store is unavailable.
                     Some(Err(err)) => err.is_store_unavailable() && now_ms() / 1000 % 2 == 0,
                     // Re-read once when the session's deadline has just passed.
-                    Some(Ok(view)) if view.active && now_ms() >= view.expires_at + 500 => {
+                    Some(Ok(Board { view, .. }))
+                        if view.active && now_ms() >= view.expires_at + 500 =>
+                    {
                         expired_at.set(Some(view.expires_at));
                         true
                     }
-                    Some(Ok(view)) => {
+                    Some(Ok(Board { view, .. })) => {
                         // A live session again: the old expiry is history.
                         if view.active && expired_at.get_untracked().is_some() {
                             expired_at.set(None);

@@ -2,6 +2,7 @@
 //! beside the component that uses it; its body runs only on the server and calls one
 //! server-side service).
 
+pub mod about;
 pub mod account;
 pub mod app;
 pub mod codec;

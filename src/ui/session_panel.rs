@@ -130,10 +130,16 @@ fn LifetimeBar(
                 aria-valuemin="0" aria-valuemax=total / 1000
                 aria-valuenow=move || left().max(0) / 1000
                 aria-valuetext=move || format!("{} left of {}", format_remaining(left()), format_remaining(total))>
-                <div class=format!("fill {name}") style:width=move || format!("{:.3}%", percent(left(), total))></div>
-                {mark.map(|mark| view! {
-                    <div class="deadline-mark" style:left=format!("{mark:.3}%") title="the session ends here if idle"></div>
-                })}
+                // SVG attributes, not inline styles: the page's Content-Security-Policy allows no
+                // `style` attribute, and these draw the same without JavaScript.
+                <svg class="bar-drawing" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true">
+                    <rect class=format!("fill {name}") height="10" width=move || format!("{:.3}", percent(left(), total))></rect>
+                    {mark.map(|mark| view! {
+                        <rect class="deadline-mark" x=format!("{:.3}", (mark - 0.5).max(0.0)) width="1" height="10">
+                            <title>"the session ends here if idle"</title>
+                        </rect>
+                    })}
+                </svg>
             </div>
         </div>
     }
