@@ -45,6 +45,7 @@ def lost(key):
 stacks = [
     ("plain", "plain app: axum + tower-sessions + tower-sessions-redis-store + fred"),
     ("sb", "sessionboard"),
+    ("nc", "sessionboard, SESSION_NEAR_CACHE=true"),
     ("node", "express-session + connect-redis"),
 ]
 
@@ -81,6 +82,11 @@ if page is not None:
     print(f"sessionboard page GET / with a session: {page:,.0f} req/s, "
           f"p50 / p99 {num('sb_page_p50'):.2f} / {num('sb_page_p99'):.2f} ms, "
           f"CPU {num('sb_page_cpu_us'):.0f} µs per page ({page / read:.2f}x the JSON read)")
+nc_read, nc_page = num("nc_read_rps"), num("nc_page_rps")
+if nc_read is not None and nc_page is not None:
+    print(f"with the near cache: page {nc_page:,.0f} req/s ({nc_page / nc_read:.2f}x its JSON "
+          f"read); reads answered from memory: "
+          f"{100 * max(0.0, 1 - num('nc_read_redis')):.1f} % (each miss is one HGETALL)")
 if num("wasm_raw") is not None:
     br = f", {num('wasm_br') / 1024:.0f} KB brotli (precompressed)" if num("wasm_br") else ""
     print(f"hydrate wasm {r.get('wasm_name', '')}: {num('wasm_raw') / 1024:.0f} KB raw, "
@@ -165,4 +171,23 @@ if ir_off and ir_on:
           "from run to run; wrk's figure also holds cache-line traffic between the cores)")
 if ir_off and ir_log:
     print(f"  (the per-request log line switched on as well: {100 * (ir_log - ir_off) / ir_off:.1f} % "
-          "of instructions — why it is off by default: README, Operating sessionboard)")
+          "of instructions — why it is off by default: docs/operations.md, Logs and request ids)")
+
+if num("nc_read_rps") is not None:
+    print()
+    print("near cache goals (SESSION_NEAR_CACHE=true vs the plain app, same run):")
+    x = ratio("nc_read_rps", "plain_read_rps")
+    goal("session reads", x, ">= 1.2x plain (2x moonshot)", x is not None and x >= 1.2)
+    x = num("nc_read_redis")
+    goal("Redis commands per steady-state read", x, "< 0.05", x is not None and x < 0.05, unit="")
+    x = ratio("nc_write_rps", "plain_write_rps")
+    n, _ = lost("nc")
+    goal("writes", x, ">= 0.9x plain", x is not None and x >= 0.9)
+    goal("lost increments", n, "0", n == 0, unit="")
+    x = ratio("nc_read_p99", "plain_read_p99")
+    goal("p99 read", x, "<= 1.0x plain", x is not None and x <= 1.0)
+    x = ratio("nc_page_rps", "nc_read_rps")
+    goal("page GET / rate", x, ">= 0.5x the JSON read", x is not None and x >= 0.5)
+    x = num("nc_rss_kb")
+    x = None if x is None else x / 1024
+    goal("RSS high-water under load", x, "<= 20 MB", x is not None and x <= 20, unit=" MB")

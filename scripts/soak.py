@@ -37,7 +37,7 @@ REUSE_IDLE_LIMIT_S = 3.0
 HEALTH_INTERVAL_S = 0.1
 APP_STOP_LIMIT_S = 20.0
 READY_LIMIT_S = 60.0
-# README promises recovery within a second of Redis' return; an instance not ready 20 s after it
+# docs/operations.md promises recovery within a second of Redis' return; an instance not ready 20 s after it
 # is reported, and the schedule goes on rather than drifting by a minute per outage.
 OUTAGE_READY_LIMIT_S = 20.0
 REDIS_START_LIMIT_S = 30.0

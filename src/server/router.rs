@@ -13,7 +13,7 @@ use axum::{
     http::{header::STRICT_TRANSPORT_SECURITY, HeaderValue, StatusCode},
     middleware,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::get,
     Router,
 };
 use leptos::prelude::*;
@@ -36,28 +36,39 @@ use super::{
     },
     observability::{drop_invalid_request_id, FastRequestId, Refusal},
     server_fns::server_fn_handler,
-    session_api,
+    session_api::FastPath,
     session_gate::{pass_session_gate, SessionGate},
     state::AppState,
 };
 
-/// The pages to serve: the Leptos app and the HTML shell around it. Handed in by the crate root
-/// (`sessionboard::pages`), so server code never depends on the UI that depends on it.
+/// The pages to serve: the Leptos app, the HTML shell around it, and the server functions also
+/// answered without Leptos' dispatch. Handed in by the crate root (`sessionboard::pages`), so
+/// server code never depends on the UI that depends on it.
 #[derive(Clone, Copy)]
 pub struct Pages {
     pub shell: fn(LeptosOptions) -> AnyView,
     pub app: fn() -> AnyView,
+    /// Routed ahead of Leptos, at their server functions' paths (`session_api`).
+    pub fast_paths: fn() -> Vec<FastPath>,
 }
 
 /// The whole app as one service: the router, and around it the layers every response passes.
 pub type App = BoxCloneSyncService<Request<Body>, Response, Infallible>;
 
 pub fn app(state: AppState, pages: Pages) -> App {
-    // The paths with handlers of their own (`session_api`): Leptos must not route them too.
-    let own_handlers = [session_api::READ_SESSION_PATH, session_api::INCREMENT_PATH];
+    // The server functions with fast paths (`session_api`): Leptos must not route them too.
+    let fast_paths: Vec<_> = (pages.fast_paths)()
+        .into_iter()
+        .map(FastPath::into_route)
+        .collect();
     let routes = generate_route_list_with_exclusions(
         pages.app,
-        Some(own_handlers.map(str::to_string).to_vec()),
+        Some(
+            fast_paths
+                .iter()
+                .map(|(path, _)| path.to_string())
+                .collect(),
+        ),
     );
     // (The excluded ones are listed too: they are server functions' paths, routes all the same.)
     let page_paths: Vec<String> = routes
@@ -72,12 +83,11 @@ pub fn app(state: AppState, pages: Pages) -> App {
         server.hsts_include_subdomains,
     );
 
-    let with_sessions = Router::<AppState>::new()
-        .route(
-            session_api::READ_SESSION_PATH,
-            get(session_api::read_session),
-        )
-        .route(session_api::INCREMENT_PATH, post(session_api::increment))
+    let with_sessions = fast_paths
+        .into_iter()
+        .fold(Router::<AppState>::new(), |router, (path, route)| {
+            router.route(path, route)
+        })
         // Leptos routes each server function by its own path; this one takes the rest.
         .route(
             "/api/{*fn_name}",

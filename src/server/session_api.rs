@@ -1,94 +1,115 @@
-//! The two calls a page makes most — read the session (`GET /api/session`, polled) and count +1
-//! (`POST /api/increment`) — answered by plain axum handlers at their server functions' own
-//! paths, with the same JSON on the wire.
+//! Fast paths: server functions also answered by a plain axum handler at their own `PATH`, with
+//! the same body and the same JSON on the wire. The page makes two calls far more often than the
+//! rest — read the session (`GET /api/session`, polled) and count +1 (`POST /api/increment`) — and
+//! the crate root hands those to the router as [`FastPath`]s (`sessionboard::pages`).
 //!
 //! Why: Leptos' server-function dispatch gives every call a reactive owner, a copy of the
 //! request's parts and a response-options cell, which cost more server CPU than the session
-//! read itself. The server functions (`ui/home.rs`) stay: the page calls them while rendering,
-//! and a form posted without JavaScript (which Leptos answers with a redirect) still goes to
-//! them. Both paths call the same `AppSession` method; `tests/api` checks the wire format.
+//! read itself. The server function stays, and both run ONE body (`ui/home.rs`,
+//! `read_session_of`, `increment_counter_of`): the server function calls it while a page renders,
+//! the fast path for the browser's calls, so a check added to it applies to both. A form posted
+//! without JavaScript (which Leptos answers with a redirect) goes on to Leptos' dispatch.
+//! `tests/api` checks that both answer alike.
+
+use std::future::Future;
 
 use axum::{
     extract::{Request, State},
-    http::{
-        header::{HeaderName, ACCEPT},
-        HeaderValue, StatusCode,
-    },
+    http::{header::ACCEPT, Method},
     response::{IntoResponse, Response},
+    routing::{on, MethodFilter, MethodRouter},
     Json,
 };
+use leptos::server_fn::ServerFn;
 use serde::Serialize;
 
 use super::{
+    error::{error_response, misconfigured},
     observability::request_id_of,
     server_fns::server_fn_handler,
-    sessions::{AppSession, SessionError},
+    sessions::AppSession,
     state::AppState,
 };
-use crate::shared::error::{ApiError, ErrorCode};
+use crate::shared::error::ApiError;
 
-/// `GetSession::PATH` (`ui/home.rs`).
-pub const READ_SESSION_PATH: &str = "/api/session";
-/// `IncrementCounter::PATH` (`ui/home.rs`).
-pub const INCREMENT_PATH: &str = "/api/increment";
-
-/// Leptos marks a server function's error answer with this header (its value: the path).
-const SERVER_FN_ERROR: HeaderName = HeaderName::from_static("serverfnerror");
-
-pub async fn read_session(request: Request) -> Response {
-    let Some(session) = AppSession::of(&request) else {
-        return misconfigured(READ_SESSION_PATH, &request);
-    };
-    let view = session.view().await;
-    answer(READ_SESSION_PATH, &request, view)
+/// A server function answered without Leptos' dispatch: its path and the route serving it.
+pub struct FastPath {
+    path: &'static str,
+    route: MethodRouter<AppState>,
 }
 
-pub async fn increment(State(state): State<AppState>, request: Request) -> Response {
-    // A form posted without JavaScript: Leptos answers it with a redirect back to the page.
-    let from_form = request
-        .headers()
-        .get(ACCEPT)
-        .and_then(|accept| accept.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
-    if from_form {
+impl FastPath {
+    /// The server function `S` at `S::PATH` and with its method, answered by `body` — the body
+    /// `S` itself runs, given the request's session. Its value is answered as JSON, its error as
+    /// `S`'s would be ([`error_response`]).
+    ///
+    /// Panics when `S` is not a registered server function (at start-up, building the router).
+    pub fn new<S, F, Fut>(body: F) -> FastPath
+    where
+        S: ServerFn<Error = ApiError>,
+        S::Output: Serialize,
+        F: Fn(AppSession) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<S::Output, ApiError>> + Send + 'static,
+    {
+        let path = S::PATH;
+        let method = leptos::server_fn::axum::server_fn_paths()
+            .find_map(|(known, method)| (known == path).then_some(method))
+            .unwrap_or_else(|| panic!("{path} is not a registered server function"));
+        let filter = MethodFilter::try_from(method)
+            .unwrap_or_else(|_| panic!("{path}: a server function's method"));
+        let handler = move |State(state): State<AppState>, request: Request| {
+            serve(path, body.clone(), state, request)
+        };
+        FastPath {
+            path,
+            route: on(filter, handler),
+        }
+    }
+
+    /// The server function's `PATH`.
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
+    /// The path and the route serving it, for the router.
+    pub fn into_route(self) -> (&'static str, MethodRouter<AppState>) {
+        (self.path, self.route)
+    }
+}
+
+async fn serve<T, F, Fut>(
+    path: &'static str,
+    body: F,
+    state: AppState,
+    request: Request,
+) -> Response
+where
+    T: Serialize,
+    F: Fn(AppSession) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    if is_form_post(&request) {
+        // Leptos answers it with a redirect back to the page.
         return server_fn_handler(State(state), request).await;
     }
-    let Some(session) = AppSession::of(&request) else {
-        return misconfigured(INCREMENT_PATH, &request);
+    let result = match AppSession::of(&request) {
+        Some(session) => body(session).await,
+        None => Err(misconfigured(format_args!(
+            "the session layer in front of {path}"
+        ))),
     };
-    let counted = session.increment_counter().await;
-    answer(INCREMENT_PATH, &request, counted)
-}
-
-/// What the server function would have answered: the value as JSON, or the error as JSON with
-/// the status its code names and the request id.
-fn answer<T: Serialize>(
-    path: &'static str,
-    request: &Request,
-    result: Result<T, SessionError>,
-) -> Response {
     match result {
         Ok(value) => Json(value).into_response(),
-        Err(err) => error(path, request, ApiError::from(err)),
+        Err(error) => error_response(error, request_id_of(request.headers()), Some(path)),
     }
 }
 
-fn error(path: &'static str, request: &Request, error: ApiError) -> Response {
-    let error = error.with_request_id(request_id_of(request.headers()).map(str::to_string));
-    let status =
-        StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, Json(error)).into_response();
-    response
-        .headers_mut()
-        .insert(SERVER_FN_ERROR, HeaderValue::from_static(path));
-    response
-}
-
-fn misconfigured(path: &'static str, request: &Request) -> Response {
-    tracing::error!("the session layer is missing in front of {path}");
-    error(
-        path,
-        request,
-        ApiError::new(ErrorCode::Internal, "The server is misconfigured."),
-    )
+/// A form posted without JavaScript: the browser asks for a page back.
+fn is_form_post(request: &Request) -> bool {
+    request.method() == Method::POST
+        && request
+            .headers()
+            .get(ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
 }

@@ -193,6 +193,9 @@ async fn connect(
     let policy = sessions::expiry_policy(&settings.session);
     let live_sessions = LiveSessions::new(redis.pool.clone(), &keys, &policy, &metrics);
     let sessions = sessions::build_store(&settings, &redis, &metrics, &live_sessions);
+    sessions.start_near_cache().await.map_err(|err| {
+        StartupError::Redis(RedisError::Config(format!("SESSION_NEAR_CACHE: {err}")))
+    })?;
     let devices = DeviceCookies::like(&sessions::cookie_settings(&settings.session));
     Ok(AppState::new(Shared {
         devices,

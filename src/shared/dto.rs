@@ -26,30 +26,24 @@ pub struct SessionView {
     pub idle_timeout_seconds: u64,
     pub absolute_timeout_seconds: u64,
     pub counter: i64,
-    /// Data kept in the session through the tower-sessions API (the note, the theme, and any
-    /// key a handler inserted), except the counter shown above.
+    /// The session's public data (the note, the theme: the keys declared public), each value as
+    /// text; keys not declared public never leave the server.
     pub data: SessionData,
     /// The signed-in user; `None` for an anonymous session.
     pub user: Option<String>,
     pub signed_in_at: Option<i64>,
 }
 
-/// The session's data as the server holds it: every key, whatever the type of its value.
+/// The session's public data: only the keys declared public on the server
+/// (`server::sessions::keys::PUBLIC`), each value as text. Every other key stays on the server.
 #[cfg(feature = "ssr")]
 pub type SessionData = serde_json::Map<String, serde_json::Value>;
 
-/// The session's data as the page reads it: only the two keys it shows. The server keeps both as
-/// strings (it refuses a session where either is not one) and sends every key; the others are
-/// skipped here. Reading any JSON value into a `serde_json::Value` map would cost the wasm far more
-/// code than these two fields.
+/// The session's public data as the page reads it: key → text. Any key the server declares
+/// public arrives here, with no struct to extend. (Text, not any JSON value: a
+/// `serde_json::Value` map would cost the wasm far more code.)
 #[cfg(not(feature = "ssr"))]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SessionData {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    note: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    theme: Option<String>,
-}
+pub type SessionData = std::collections::BTreeMap<String, String>;
 
 impl SessionView {
     /// The stored note; empty when none is stored.
@@ -72,11 +66,7 @@ impl SessionView {
         }
         #[cfg(not(feature = "ssr"))]
         {
-            match key {
-                "note" => self.data.note.as_deref(),
-                "theme" => self.data.theme.as_deref(),
-                _ => None,
-            }
+            self.data.get(key).map(String::as_str)
         }
     }
 }

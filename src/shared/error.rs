@@ -70,6 +70,13 @@ impl ErrorCode {
             ErrorCode::Network | ErrorCode::Internal => 500,
         }
     }
+
+    /// [`status`](Self::status) as the server's status type.
+    #[cfg(feature = "ssr")]
+    pub fn http_status(self) -> axum::http::StatusCode {
+        axum::http::StatusCode::from_u16(self.status())
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -147,9 +154,7 @@ impl ApiError {
         let error = self.of_this_request();
         #[cfg(feature = "ssr")]
         if let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-            if let Ok(status) = axum::http::StatusCode::from_u16(error.code.status()) {
-                options.set_status(status);
-            }
+            options.set_status(error.code.http_status());
         }
         error
     }

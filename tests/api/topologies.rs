@@ -342,7 +342,7 @@ async fn a_private_ca_and_a_client_certificate_work_from_the_settings_alone() {
     drop(port);
 }
 
-/// The minimal ACL of README "Scaling out", with the default key prefix.
+/// The minimal ACL of docs/operations.md "Redis topologies", with the default key prefix.
 pub const ACL_RULES: &str =
     "resetkeys ~sessionboard:* resetchannels -@all +ping +role +cluster|slots \
 +hget +hgetall +hmget +hset +hdel +hincrby +del +exists +incr +decr +pexpire +pexpireat +persist +pttl \

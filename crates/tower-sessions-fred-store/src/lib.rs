@@ -34,6 +34,13 @@
 //! sessions a shorter idle timeout, and sheds load when too many requests wait on Redis.
 //! Handlers use the standard [`tower_sessions::Session`] either way.
 //!
+//! # An optional near cache
+//!
+//! [`StoreBuilder::near_cache`] keeps the records this process read in memory, kept correct by
+//! Redis' client tracking (RESP3): a read of an unchanged session then costs no Redis command,
+//! and a change made anywhere drops the copy before the next read here can use it (this
+//! process's own writes at once, others' when Redis' invalidation arrives).
+//!
 //! # What it keeps in Redis
 //!
 //! | key | what |
@@ -58,6 +65,7 @@ mod expiry;
 pub mod fault;
 mod keys;
 mod layer;
+mod near_cache;
 mod observer;
 mod record;
 mod refusal;
@@ -65,6 +73,7 @@ mod request_store;
 mod stock;
 mod store;
 mod store_error;
+mod tracking;
 mod user_index;
 
 pub use breaker::{Breaker, BreakerSettings, BreakerState};
@@ -76,6 +85,7 @@ pub use expiry::{cookie_max_age, date_ms, date_of, ExpiryPolicy};
 pub use fault::Fault;
 pub use keys::SessionKeys;
 pub use layer::{Begun, ServedSession, SessionLayer, SessionService};
+pub use near_cache::{NearCacheSettings, NearCacheStats};
 pub use observer::{NoObserver, Operation, StoreObserver};
 pub use record::{Loaded, Meta, SignedIn, ValueKind};
 pub use refusal::{JsonRefusals, NewSessionGate, NewSessionPolicy, Refusal, RenderRefusal};

@@ -67,19 +67,20 @@ impl SessionStore for RedisSessionStore {
             args.push(serde_json::to_string(value).map_err(backend)?);
         }
         let inner = &self.inner;
+        let key = self.key(&record.id);
+        self.forget_cached(&key);
         let replace = inner.breaker.run(async {
             let client = inner.pool.next();
             let saved: i64 = inner
                 .scripts
                 .replace
-                .evalsha_with_reload(client, self.key(&record.id), args)
+                .evalsha_with_reload(client, &key, args)
                 .await?;
             Ok::<_, StoreError>(saved)
         });
-        let saved = self
-            .observed(Operation::SessionSave, replace)
-            .await
-            .map_err(backend)?;
+        let saved = self.observed(Operation::SessionSave, replace).await;
+        self.forget_cached(&key);
+        let saved = saved.map_err(backend)?;
         if saved == 0 {
             // Deleted meanwhile (signed out elsewhere, expired): it stays deleted, and the next
             // request starts a new session.

@@ -26,17 +26,19 @@ use std::{
 };
 
 use fred::{
-    prelude::{HashesInterface, Pool},
+    prelude::{ClientLike, HashesInterface, Pool},
     types::scripts::Script,
 };
 use tower_sessions::session::Id;
 
 use crate::{
     changes::Changes,
+    near_cache::{NearCache, NearCacheStats},
+    now_ms,
     observer::{timed, Operation, StoreObserver},
     record::{self, meta, Loaded, Meta, SignedIn, ValueKind},
     user_index::{SessionHandle, UserIndex},
-    Breaker, ExpiryPolicy, ReplicaWait, SessionKeys, StoreBuilder, StoreError,
+    Breaker, BreakerState, ExpiryPolicy, ReplicaWait, SessionKeys, StoreBuilder, StoreError,
 };
 
 /// Sessions as Redis hashes on a fred [`Pool`], shared by every request: cloning it clones one
@@ -61,6 +63,7 @@ pub(crate) struct Inner {
     pub(crate) undecodable: AtomicU64,
     pub(crate) breaker: Breaker,
     pub(crate) wait: ReplicaWait,
+    pub(crate) near_cache: Option<Arc<NearCache>>,
 }
 
 /// The store's Lua scripts, loaded into Redis on first use (`EVALSHA`, reloaded when missing).
@@ -159,14 +162,51 @@ impl RedisSessionStore {
         timed(&*self.inner.observer, operation, run)
     }
 
-    /// One `HGETALL`. `None` when there is no session, or none that can be read.
+    /// Turns the near cache on ([`StoreBuilder::near_cache`]): client tracking on every
+    /// connection of the pool, which must speak RESP3 (`fred::types::RespVersion::RESP3` in its
+    /// config) and be connected. Until this returns `Ok`, every read goes to Redis.
+    pub async fn start_near_cache(&self) -> Result<(), StoreError> {
+        let Some(cache) = &self.inner.near_cache else {
+            return Ok(());
+        };
+        crate::tracking::start(self.inner.pool.clients(), cache).await?;
+        Ok(())
+    }
+
+    /// What the near cache has done, when it is configured.
+    pub fn near_cache_stats(&self) -> Option<NearCacheStats> {
+        self.inner.near_cache.as_ref().map(|cache| cache.stats())
+    }
+
+    /// This process is about to change (or has changed) `key`: its cached copy goes at once, so
+    /// the next request here reads the change whatever Redis' invalidation is still on its way.
+    pub(crate) fn forget_cached(&self, key: &str) {
+        if let Some(cache) = &self.inner.near_cache {
+            cache.invalidate(key);
+        }
+    }
+
+    /// One `HGETALL`, or none when the near cache holds the session. `None` when there is no
+    /// session, or none that can be read.
     pub async fn load(&self, id: &Id) -> Result<Option<Loaded>, StoreError> {
+        let key = self.key(id);
+        let cache = self.inner.near_cache.as_deref();
+        if let Some(cache) = cache {
+            let connected = self.inner.pool.clients().iter().all(|c| c.is_connected());
+            if connected && self.inner.breaker.current() == BreakerState::Closed {
+                if let Some(hit) = cache.get(&key, now_ms()) {
+                    return Ok(Some(hit));
+                }
+            } else {
+                // Redis is away: invalidations may be lost meanwhile.
+                cache.drop_all();
+            }
+        }
+        let generation = cache.map(NearCache::generation);
         let raw: Result<HashMap<String, String>, fred::error::Error> = self
             .observed(
                 Operation::SessionLoad,
-                self.inner
-                    .breaker
-                    .run(self.inner.pool.hgetall(self.key(id))),
+                self.inner.breaker.run(self.inner.pool.hgetall(&key)),
             )
             .await;
         let raw = match raw {
@@ -182,12 +222,27 @@ impl RedisSessionStore {
             }
             Err(err) => return Err(err.into()),
         };
+        let bytes = raw
+            .iter()
+            .map(|(field, value)| field.len() + value.len())
+            .sum();
         match record::decode(raw, self.typed()) {
-            Ok((meta, data)) => Ok(Some(Loaded {
-                id: *id,
-                meta,
-                data,
-            })),
+            Ok((meta, data)) => {
+                let loaded = Loaded {
+                    id: *id,
+                    meta,
+                    data,
+                };
+                if let (Some(cache), Some(generation)) = (cache, generation) {
+                    let deadline = self
+                        .inner
+                        .policy
+                        .for_session(loaded.meta.signed_in.is_some())
+                        .deadline(loaded.meta.refreshed_at, loaded.meta.absolute_deadline);
+                    cache.insert(key, loaded.clone(), deadline, bytes, generation);
+                }
+                Ok(Some(loaded))
+            }
             Err(why) => {
                 self.report_undecodable(why.reason());
                 Ok(None)
@@ -279,16 +334,20 @@ impl RedisSessionStore {
             args.push(value.clone());
         }
         args.extend(changes.delete.iter().cloned());
-        let save = self
-            .inner
-            .breaker
-            .run(self.inner.scripts.save.evalsha_with_reload(
-                self.inner.pool.next(),
-                self.key(id),
-                args,
-            ));
-        let saved: i64 = self.observed(Operation::SessionSave, save).await?;
-        Ok(saved == 1)
+        let key = self.key(id);
+        self.forget_cached(&key);
+        let save =
+            self.inner
+                .breaker
+                .run(self.inner.scripts.save.evalsha_with_reload(
+                    self.inner.pool.next(),
+                    &key,
+                    args,
+                ));
+        let saved: Result<i64, fred::error::Error> =
+            self.observed(Operation::SessionSave, save).await;
+        self.forget_cached(&key);
+        Ok(saved? == 1)
     }
 
     /// Notes that the signed-in user entered their password in this session at `at` (ms): what
@@ -314,12 +373,16 @@ impl RedisSessionStore {
     }
 
     async fn delete_unguarded(&self, id: &Id) -> Result<(), StoreError> {
-        let user: Option<String> = self
+        let key = self.key(id);
+        self.forget_cached(&key);
+        let user: Result<Option<String>, _> = self
             .inner
             .scripts
             .delete
-            .evalsha_with_reload(self.inner.pool.next(), self.key(id), vec![meta::USER])
-            .await?;
+            .evalsha_with_reload(self.inner.pool.next(), &key, vec![meta::USER])
+            .await;
+        self.forget_cached(&key);
+        let user = user?;
         self.observer().sessions_deleted(&[SessionHandle::of(id)]);
         if let Some(user) = user.as_deref().filter(|user| SignedIn::valid_user(user)) {
             self.inner
@@ -338,17 +401,21 @@ impl RedisSessionStore {
         key: &str,
         amount: i64,
     ) -> Result<Option<i64>, StoreError> {
+        let session_key = self.key(id);
+        self.forget_cached(&session_key);
         let increment = self.inner.scripts.increment.evalsha_with_reload(
             self.inner.pool.next(),
-            self.key(id),
+            &session_key,
             vec![record::data_field(key), amount.to_string()],
         );
-        let value: Option<i64> = self
+        let value: Result<Option<i64>, _> = self
             .observed(
                 Operation::SessionIncrement,
                 self.inner.breaker.run(increment),
             )
-            .await?;
+            .await;
+        self.forget_cached(&session_key);
+        let value = value?;
         Ok(value)
     }
 

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use tower_sessions::session::Id;
 
 use crate::{
+    near_cache::NearCache,
     observer::{timed, Operation, StoreObserver},
     record::{meta, SignedIn},
     ExpiryPolicy, SessionKeys,
@@ -104,6 +105,8 @@ pub struct UserIndex {
     policy: ExpiryPolicy,
     observer: Arc<dyn StoreObserver>,
     owner_keys: bool,
+    /// This process's near cache, which forgets a revoked session at once.
+    near_cache: Option<Arc<NearCache>>,
 }
 
 impl fmt::Debug for UserIndex {
@@ -126,6 +129,17 @@ impl UserIndex {
             policy,
             observer,
             owner_keys,
+            near_cache: None,
+        }
+    }
+
+    pub(crate) fn forgetting_in(self, near_cache: Option<Arc<NearCache>>) -> Self {
+        UserIndex { near_cache, ..self }
+    }
+
+    fn forget_cached(&self, key: &str) {
+        if let Some(cache) = &self.near_cache {
+            cache.invalidate(key);
         }
     }
 
@@ -266,7 +280,9 @@ impl UserIndex {
             let Some(entry) = json.and_then(|j| serde_json::from_str::<IndexEntry>(&j).ok()) else {
                 return Ok::<_, fred::error::Error>(false);
             };
-            let _: i64 = self.pool.del(self.session_key(&entry.id)).await?;
+            let session_key = self.session_key(&entry.id);
+            let _: i64 = self.pool.del(&session_key).await?;
+            self.forget_cached(&session_key);
             let _: i64 = self.pool.hdel(&key, handle.as_str()).await?;
             Ok(true)
         };
@@ -308,10 +324,18 @@ impl UserIndex {
         }
         // Records first (one pipeline), then the entries.
         let pipeline = self.pool.next().pipeline();
-        for entry in victims.iter().filter_map(|(_, entry)| entry.as_ref()) {
-            let _: () = pipeline.del(self.session_key(&entry.id)).await?;
+        let session_keys: Vec<String> = victims
+            .iter()
+            .filter_map(|(_, entry)| entry.as_ref())
+            .map(|entry| self.session_key(&entry.id))
+            .collect();
+        for session_key in &session_keys {
+            let _: () = pipeline.del(session_key).await?;
         }
         let _: Vec<i64> = pipeline.all().await?;
+        for session_key in &session_keys {
+            self.forget_cached(session_key);
+        }
         let handles: Vec<SessionHandle> = victims.into_iter().map(|(h, _)| h).collect();
         let fields: Vec<&str> = handles.iter().map(SessionHandle::as_str).collect();
         let _: i64 = self.pool.hdel(&key, fields).await?;

@@ -219,6 +219,11 @@ declare! {
     cookie_same_site: String => SameSite = "lax", "SESSION_COOKIE_SAME_SITE", "lax or strict",
         check same_site;
     expiry_events: bool = "false", "SESSION_EXPIRY_EVENTS", "true or false";
+    near_cache: bool = "false", "SESSION_NEAR_CACHE", "true or false";
+    near_cache_max_entries: usize = "10000", "SESSION_NEAR_CACHE_MAX_ENTRIES",
+        "a whole number from 1 to 10000000", check within(1..=10_000_000);
+    near_cache_max_bytes: usize = "8388608", "SESSION_NEAR_CACHE_MAX_BYTES",
+        "a number of bytes from 1024 to 4294967296", check within(1024..=4_294_967_296);
 
     [auth]
     max_failures_per_user: u32 = "5", "LOGIN_MAX_FAILURES_PER_USER", "a whole number above 0",

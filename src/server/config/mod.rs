@@ -7,6 +7,7 @@
 
 mod declared;
 mod env_only;
+mod error;
 mod sources;
 mod topology;
 
@@ -18,6 +19,7 @@ use std::{
 };
 
 use secrecy::{ExposeSecret, SecretString};
+use tower_sessions_fred_store::NearCacheSettings;
 
 use crate::{
     server::{allowed_hosts::AllowedHosts, client_address::TrustedProxies},
@@ -25,6 +27,7 @@ use crate::{
 };
 
 use declared::Switch;
+pub use error::{ConfigError, MIN_SECRET_LEN};
 pub use sources::load_or_create_dev_secret;
 use sources::Sources;
 pub use topology::{TlsSettings, Topology};
@@ -122,6 +125,8 @@ pub struct RedisSettings {
     pub breaker_failures: u32,
     pub breaker_probe_interval: Duration,
     pub max_waiting_requests: usize,
+    /// Speak RESP3 (for the session near cache's client tracking).
+    pub resp3: bool,
 }
 
 /// How to reach Redis: a URL (may hold a password, so it is a secret) or its parts.
@@ -156,6 +161,8 @@ pub struct SessionSettings {
     /// `SESSION_SECRET_PREVIOUS`: cookies signed with one of these are still accepted, and
     /// re-issued signed with `secret`.
     pub previous_secrets: Vec<SecretString>,
+    /// `SESSION_NEAR_CACHE` with its bounds: sessions read kept in this process.
+    pub near_cache: Option<NearCacheSettings>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,26 +191,6 @@ impl SessionSecret {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{name}={value:?} is not valid: expected {expected}")]
-    Invalid {
-        name: String,
-        value: String,
-        expected: &'static str,
-    },
-    #[error("SESSION_SECRET is not set: production (LEPTOS_ENV=PROD) needs a secret of at least {MIN_SECRET_LEN} characters to sign session cookies")]
-    MissingSecret,
-    #[error("could not read the configuration file {path}: {reason}")]
-    File { path: String, reason: String },
-    /// Values that are each valid but do not fit together; the text names the variables.
-    #[error("{0}")]
-    Conflict(String),
-    #[error("could not keep the generated development secret in {path}: {reason}")]
-    DevSecret { path: String, reason: String },
-}
-
-pub const MIN_SECRET_LEN: usize = 32;
 const CONFIG_FILE_VARIABLE: &str = "SESSIONBOARD_CONFIG";
 const DEFAULT_CONFIG_FILE: &str = "Leptos.toml";
 
@@ -279,7 +266,11 @@ impl Settings {
                 trusted_proxies: server.trusted_proxies.reading(server.trusted_proxy_header),
                 allowed_hosts,
             },
-            redis: RedisSettings::from_values(redis, env)?,
+            // Client tracking needs RESP3; the pool speaks it only for the near cache.
+            redis: RedisSettings {
+                resp3: session.near_cache,
+                ..RedisSettings::from_values(redis, env)?
+            },
             session: SessionSettings::from_values(
                 session,
                 production,
@@ -345,6 +336,7 @@ impl RedisSettings {
             breaker_failures: redis.breaker_timeouts,
             breaker_probe_interval: redis.breaker_probe_interval_ms,
             max_waiting_requests: redis.max_waiting_requests,
+            resp3: false,
         };
         topology::check(&settings)?;
         Ok(settings)
@@ -384,6 +376,10 @@ impl SessionSettings {
             secret,
             expiry_events: session.expiry_events,
             previous_secrets,
+            near_cache: session.near_cache.then_some(NearCacheSettings {
+                max_entries: session.near_cache_max_entries,
+                max_bytes: session.near_cache_max_bytes,
+            }),
         }
     }
 }

@@ -20,7 +20,7 @@ fn port(settings: &Settings) -> u16 {
 }
 
 #[test]
-fn defaults_follow_the_seed() {
+fn defaults_are_the_documented_ones() {
     let settings = parse(&[]).unwrap();
     assert_eq!(settings.session.idle_timeout, Duration::from_secs(604800));
     assert_eq!(settings.environment, Environment::Development);

@@ -3,15 +3,12 @@
 
 use std::time::Duration;
 
-use axum::{
-    http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
-    Json,
-};
+use axum::{http::HeaderMap, response::Response};
 
-use crate::{
-    server::{observability::request_id_of, redis::RedisPool},
-    shared::error::{ApiError, ErrorCode},
+use crate::server::{
+    error::{error_response, failover_under_way},
+    observability::request_id_of,
+    redis::RedisPool,
 };
 
 /// How long a request waits for the new master; a planned failover takes one to two seconds.
@@ -23,10 +20,9 @@ pub async fn failover_refusal(redis: &RedisPool, headers: &HeaderMap) -> Option<
     if redis.failover_settled(HOLD).await {
         return None;
     }
-    let error = ApiError::new(
-        ErrorCode::SessionStoreUnavailable,
-        "The session store is changing masters — retrying. Nothing was changed.",
-    )
-    .with_request_id(request_id_of(headers).map(str::to_string));
-    Some((StatusCode::SERVICE_UNAVAILABLE, Json(error)).into_response())
+    Some(error_response(
+        failover_under_way(),
+        request_id_of(headers),
+        None,
+    ))
 }

@@ -10,12 +10,11 @@
 use std::{future::Future, time::Duration};
 
 use axum::{
-    http::{
-        header::{CONTENT_TYPE, RETRY_AFTER},
-        HeaderValue, StatusCode,
-    },
+    http::{header::CONTENT_TYPE, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
+
+use crate::server::error::retry_soon;
 
 /// The longest a page may take: two Redis calls at their timeout (the session, and the
 /// signed-in user's sessions), plus time to render on a busy machine.
@@ -46,13 +45,14 @@ fn too_slow() -> Response {
         CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    retry_soon(headers);
     response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header::RETRY_AFTER;
 
     #[tokio::test]
     async fn a_render_that_never_finishes_is_answered_at_the_deadline() {

@@ -13,13 +13,12 @@ use axum::{
         header::{CONTENT_LENGTH, CONTENT_TYPE},
         HeaderMap, HeaderValue, StatusCode,
     },
-    response::{IntoResponse, Response},
-    Json,
+    response::Response,
 };
 use http_body_util::LengthLimitError;
 
 use crate::{
-    server::observability::request_id_of,
+    server::{error::error_response, observability::request_id_of},
     shared::error::{ApiError, ErrorCode},
 };
 
@@ -27,11 +26,9 @@ use crate::{
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// An error answer: `{code, message, request_id}` as `application/json`, its status following
-/// from the code.
+/// from the code ([`error_response`], for what answers no server function).
 pub fn json_error(code: ErrorCode, message: &str, request_id: Option<&str>) -> Response {
-    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let error = ApiError::new(code, message).with_request_id(request_id.map(str::to_string));
-    (status, Json(error)).into_response()
+    error_response(ApiError::new(code, message), request_id, None)
 }
 
 /// The `Strict-Transport-Security` value production sends, or `None` outside production.

@@ -49,7 +49,7 @@ fn is_tls_text(details: &str) -> bool {
 pub fn fix(failure: ConnectFailure) -> Option<&'static str> {
     match failure {
         ConnectFailure::Credentials => Some("Check REDIS_USERNAME and REDIS_PASSWORD, or the user:password in REDIS_URL (and REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD for the sentinels)."),
-        ConnectFailure::Permission => Some("The ACL user lacks a command or a key: grant it as in README \"Scaling out\" (ACL SETUSER … ~<REDIS_KEY_PREFIX>* …), or fix REDIS_KEY_PREFIX / REDIS_USERNAME."),
+        ConnectFailure::Permission => Some("The ACL user lacks a command or a key: grant it as in docs/operations.md \"Redis topologies\" (ACL SETUSER … ~<REDIS_KEY_PREFIX>* …), or fix REDIS_KEY_PREFIX / REDIS_USERNAME."),
         ConnectFailure::Certificate => Some("Check REDIS_TLS_CA_FILE (the CA that signed the server's certificate), REDIS_TLS_CLIENT_CERT_FILE and REDIS_TLS_CLIENT_KEY_FILE (when the server requires a client certificate), and that the host name matches the certificate."),
         ConnectFailure::Other => None,
     }
@@ -60,19 +60,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn server_replies_keep_their_code_and_lose_their_arguments() {
-        let err = Error::new(
-            ErrorKind::Unknown,
-            "ERR unknown command 'x', with args beginning with: '$argon2id$v=19'",
-        );
-        let text = safe_text(&err);
-        assert_eq!(text, "ERR: the server refused the command");
+    fn a_missing_permission_is_told_apart() {
         let err = Error::new(
             ErrorKind::Unknown,
             "NOPERM User app has no permissions to run the 'select' command",
         );
         assert_eq!(classify(&err), ConnectFailure::Permission);
-        assert!(!safe_text(&err).contains("select"));
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub fn fred_config(settings: &RedisSettings) -> Result<Config, RedisError> {
             ..Config::default()
         },
     };
+    if settings.resp3 {
+        config.version = fred::types::RespVersion::RESP3;
+    }
     // `SELECT 0` changes nothing and is one more command a minimal ACL user must be granted.
     if config.database == Some(0) {
         config.database = None;

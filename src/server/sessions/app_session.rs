@@ -27,12 +27,17 @@ use crate::shared::{
 };
 
 /// Data keys the app itself reads with a type (declared to the store, which treats a record where
-/// one has another type as corrupt).
+/// one has another type as corrupt), and the keys a page may show.
 pub mod keys {
     /// The demo counter; a bare integer so that Redis can increment it (`HINCRBY`).
     pub const COUNTER: &str = "counter";
     pub const NOTE: &str = "note";
     pub const THEME: &str = "theme";
+
+    /// The keys whose values leave the server (`/api/session`, the page). Every other key a
+    /// handler stores — an OAuth state, a role, a CSRF token — stays server-side: add a key here
+    /// only if any script on the page may read it. (The counter is sent on its own.)
+    pub const PUBLIC: &[&str] = &[NOTE, THEME];
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,13 +146,7 @@ impl AppSession {
             .request_store
             .slide_deadline(force_refresh)
             .unwrap_or((loaded.meta.refreshed_at, loaded.meta.absolute_deadline));
-        let mut data: serde_json::Map<String, Value> = loaded
-            .data
-            .iter()
-            .filter(|(key, _)| key.as_str() != keys::COUNTER)
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect();
-        data.sort_keys();
+        let data = public_data(&loaded.data);
         SessionView {
             active: true,
             previous_ended: false,
@@ -347,6 +346,23 @@ impl AppSession {
             .await
             .map_err(|err| SessionError::StoreUnavailable(err.details().to_string()))
     }
+}
+
+/// The keys declared public, each value as text (a string as it is, any other value as its
+/// JSON), so the page reads any of them without knowing its type.
+fn public_data(data: &std::collections::HashMap<String, Value>) -> serde_json::Map<String, Value> {
+    let mut public: serde_json::Map<String, Value> = keys::PUBLIC
+        .iter()
+        .filter_map(|key| {
+            let text = match data.get(*key)? {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            Some((key.to_string(), Value::String(text)))
+        })
+        .collect();
+    public.sort_keys();
+    public
 }
 
 /// At most `max` characters, marked with an ellipsis when cut.

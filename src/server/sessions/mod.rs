@@ -46,7 +46,12 @@ pub fn build_store(
     live: &LiveSessions,
 ) -> RedisSessionStore {
     let wait = redis.replica_wait();
-    store_builder(settings, redis.pool.clone())
+    let builder = store_builder(settings, redis.pool.clone());
+    let builder = match settings.session.near_cache {
+        Some(bounds) => builder.near_cache(bounds),
+        None => builder,
+    };
+    builder
         .breaker(redis.breaker().clone())
         .wait_for_replicas(wait.replicas, wait.timeout)
         .observer(Arc::new(SessionObserver::new(

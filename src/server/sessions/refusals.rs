@@ -6,15 +6,16 @@ use tower_sessions_fred_store::{Refusal, RenderRefusal, SessionFailure};
 use super::SessionError;
 use crate::shared::error::{ApiError, ErrorCode};
 
+/// Too many requests were already waiting on the session store (the layer's one message of its
+/// own; the others are `SessionError`'s, in `server::error`).
+const BUSY_MESSAGE: &str = "The server is busy — retrying. Nothing was changed.";
+
 pub struct AppRefusals;
 
 impl RenderRefusal for AppRefusals {
     fn render(&self, refusal: &Refusal<'_>, request_id: Option<&str>) -> String {
         let error = match refusal {
-            Refusal::Busy => ApiError::new(
-                ErrorCode::SessionStoreUnavailable,
-                "The server is busy — retrying. Nothing was changed.",
-            ),
+            Refusal::Busy => ApiError::new(ErrorCode::SessionStoreUnavailable, BUSY_MESSAGE),
             // The layer has logged the detail: a handler's bug, not the client's doing.
             Refusal::Failed(SessionFailure::Rejected(_)) => {
                 ApiError::new(ErrorCode::Internal, "The change could not be saved.")

@@ -1,0 +1,237 @@
+//! The near cache: two instances (two stores, each with its own RESP3 pool) on one Redis.
+//! Figures (the freshness delay) are printed; run with `--nocapture` to see them.
+
+mod common;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use common::{TestRedis, PREFIX};
+use fred::{
+    interfaces::ClientLike,
+    prelude::{Builder, Config, Pool, ReconnectPolicy},
+    types::RespVersion,
+};
+use serde_json::json;
+use tower_sessions::{
+    session::{Id, Record},
+    SessionStore,
+};
+use tower_sessions_fred_store::{NearCacheSettings, RedisSessionStore};
+
+/// An instance: a store on a pool of its own that speaks RESP3 and reconnects, near cache on.
+async fn instance(redis: &TestRedis) -> RedisSessionStore {
+    let mut config = Config::from_url(&redis.url).expect("a valid URL");
+    config.version = RespVersion::RESP3;
+    let mut builder = Builder::from_config(config);
+    builder.set_policy(ReconnectPolicy::new_constant(0, 50));
+    let pool: Pool = builder.build_pool(2).expect("a pool");
+    tokio::time::timeout(Duration::from_secs(10), pool.init())
+        .await
+        .expect("connects within 10 s")
+        .expect("connects");
+    let store = RedisSessionStore::builder(pool)
+        .key_prefix(PREFIX)
+        .near_cache(NearCacheSettings::default())
+        .build();
+    store.start_near_cache().await.expect("tracking turns on");
+    store
+}
+
+fn record(data: serde_json::Value) -> Record {
+    Record {
+        id: Id::default(),
+        data: serde_json::from_value(data).unwrap(),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    }
+}
+
+async fn value_on(store: &RedisSessionStore, id: &Id, key: &str) -> Option<serde_json::Value> {
+    store
+        .load(id)
+        .await
+        .expect("Redis answers")
+        .and_then(|loaded| loaded.data.get(key).cloned())
+}
+
+/// Polls `store` (at most 2 s) until `key` of session `id` reads `expected`; how long it took.
+async fn seen_within(
+    store: &RedisSessionStore,
+    id: &Id,
+    key: &str,
+    expected: &Option<serde_json::Value>,
+) -> Duration {
+    let started = Instant::now();
+    while &value_on(store, id, key).await != expected {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "never saw {expected:?}"
+        );
+        tokio::task::yield_now().await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn a_read_of_an_unchanged_session_sends_no_command() {
+    let redis = TestRedis::start().await;
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut session = record(json!({"note": "hello"}));
+    SessionStore::create(&a, &mut session).await.unwrap();
+
+    assert_eq!(
+        value_on(&b, &session.id, "note").await,
+        Some(json!("hello"))
+    );
+    let before = redis.command_counts().await;
+    for _ in 0..50 {
+        assert_eq!(
+            value_on(&b, &session.id, "note").await,
+            Some(json!("hello"))
+        );
+    }
+    let after = redis.command_counts().await;
+    assert_eq!(before.get("hgetall"), after.get("hgetall"), "{after:?}");
+    let stats = b.near_cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (50, 1, 1));
+}
+
+#[tokio::test]
+async fn a_write_on_one_instance_is_seen_on_the_other() {
+    let redis = TestRedis::start().await;
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut session = record(json!({"n": 0}));
+    SessionStore::create(&a, &mut session).await.unwrap();
+    let mut delays = Vec::with_capacity(300);
+    for n in 1..=300 {
+        // B holds the old value, A changes it: B must read the change.
+        assert_eq!(value_on(&b, &session.id, "n").await, Some(json!(n - 1)));
+        session.data.insert("n".into(), json!(n));
+        SessionStore::save(&a, &session).await.unwrap();
+        delays.push(seen_within(&b, &session.id, "n", &Some(json!(n))).await);
+        // A reads its own write at once, whatever the invalidation.
+        assert_eq!(value_on(&a, &session.id, "n").await, Some(json!(n)));
+    }
+    delays.sort();
+    eprintln!(
+        "near cache freshness over {} writes: p50 {:?}, p99 {:?}, max {:?}",
+        delays.len(),
+        delays[delays.len() / 2],
+        delays[delays.len() * 99 / 100],
+        delays[delays.len() - 1]
+    );
+}
+
+#[tokio::test]
+async fn a_session_ended_on_one_instance_ends_on_the_other() {
+    let redis = TestRedis::start().await;
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut session = record(json!({"note": "x"}));
+    SessionStore::create(&a, &mut session).await.unwrap();
+    assert!(b.load(&session.id).await.unwrap().is_some());
+    SessionStore::delete(&a, &session.id).await.unwrap();
+    assert!(a.load(&session.id).await.unwrap().is_none(), "at once here");
+    let took = seen_within(&b, &session.id, "note", &None).await;
+    eprintln!("a deleted session was gone on the other instance after {took:?}");
+    // Nor is it re-created by an increment (a script's "no such session" through RESP3).
+    assert_eq!(b.increment(&session.id, "n", 1).await.unwrap(), None);
+    assert!(
+        !redis
+            .exists(&format!("{PREFIX}session:{{{}}}", session.id))
+            .await
+    );
+}
+
+#[tokio::test]
+async fn a_counter_incremented_on_both_instances_stays_exact() {
+    let redis = TestRedis::start().await;
+    let (a, b) = (
+        Arc::new(instance(&redis).await),
+        Arc::new(instance(&redis).await),
+    );
+    let mut session = record(json!({"counter": 0}));
+    SessionStore::create(&*a, &mut session).await.unwrap();
+    let id = session.id;
+    let mut tasks = Vec::new();
+    for store in [a.clone(), b.clone()] {
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..100 {
+                // A read between increments keeps the record cached on both.
+                store.load(&id).await.unwrap();
+                store.increment(&id, "counter", 1).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for store in [&a, &b] {
+        let seen = seen_within(store, &id, "counter", &Some(json!(200))).await;
+        assert!(seen < Duration::from_secs(2));
+    }
+}
+
+#[tokio::test]
+async fn a_flush_or_a_lost_connection_drops_the_cache() {
+    let redis = TestRedis::start().await;
+    let b = instance(&redis).await;
+    let a = instance(&redis).await;
+    let mut session = record(json!({"note": "x"}));
+    SessionStore::create(&a, &mut session).await.unwrap();
+    assert!(b.load(&session.id).await.unwrap().is_some());
+    assert_eq!(b.near_cache_stats().unwrap().entries, 1);
+
+    // Every client connection is cut (as a Redis restart or failover would): B reconnects,
+    // turns tracking back on, and keeps nothing it cached before.
+    let _: fred::types::Value = redis
+        .pool
+        .custom(
+            fred::types::CustomCommand::new_static("CLIENT", None, false),
+            vec!["KILL", "TYPE", "normal"],
+        )
+        .await
+        .unwrap_or(fred::types::Value::Null);
+    let started = Instant::now();
+    while b.near_cache_stats().unwrap().entries != 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "cache kept");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Back in service (reads go to Redis again once tracking is back on).
+    let started = Instant::now();
+    while b
+        .load(&session.id)
+        .await
+        .map(|s| s.is_none())
+        .unwrap_or(true)
+    {
+        assert!(started.elapsed() < Duration::from_secs(5), "never back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // FLUSHALL: Redis invalidates everything every connection tracks.
+    let _: () = redis.pool.flushall(false).await.unwrap();
+    let took = seen_within(&b, &session.id, "note", &None).await;
+    eprintln!("a flush reached the other instance's cache after {took:?}");
+}
+
+#[tokio::test]
+async fn a_session_past_its_deadline_is_not_served_from_the_cache() {
+    let redis = TestRedis::start().await;
+    let mut config = Config::from_url(&redis.url).unwrap();
+    config.version = RespVersion::RESP3;
+    let pool: Pool = Builder::from_config(config).build_pool(1).unwrap();
+    pool.init().await.unwrap();
+    let store = RedisSessionStore::builder(pool)
+        .key_prefix(PREFIX)
+        .absolute_timeout(Duration::from_millis(300))
+        .near_cache(NearCacheSettings::default())
+        .build();
+    store.start_near_cache().await.unwrap();
+    let mut session = record(json!({"note": "short"}));
+    SessionStore::create(&store, &mut session).await.unwrap();
+    assert!(store.load(&session.id).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(store.load(&session.id).await.unwrap().is_none());
+}

@@ -1,0 +1,79 @@
+//! `SESSION_NEAR_CACHE`: two instances of the app on one Redis, each keeping the sessions it
+//! read. A read of an unchanged session sends nothing to Redis; a change made on one instance
+//! (a note, a revocation, a sign-out) is seen on the other once Redis' invalidation arrives.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::{Browser, TestApp, TestRedis};
+
+const NEAR_CACHE: [(&str, &str); 2] = [
+    ("SESSION_NEAR_CACHE", "true"),
+    ("DEMO_USERS", "hana:hanas password"),
+];
+
+/// Asks `browser` (at most 2 s) until `done` holds for its session.
+async fn eventually(
+    browser: &Browser,
+    done: impl Fn(&sessionboard::shared::dto::SessionView) -> bool,
+) {
+    let started = Instant::now();
+    loop {
+        if done(&browser.session().await) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "not seen in 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_note_saved_on_one_instance_is_read_on_the_other_and_then_from_memory() {
+    let redis = TestRedis::start();
+    let a = TestApp::spawn(&redis, &NEAR_CACHE).await;
+    let b = TestApp::spawn(&redis, &NEAR_CACHE).await;
+    let on_a = a.new_browser();
+    assert_eq!(on_a.save_note("first").await.status(), 200);
+    let on_b = on_a.at(&b);
+    assert_eq!(on_b.session().await.data["note"], "first");
+
+    redis.cli(&["CONFIG", "RESETSTAT"]);
+    for _ in 0..20 {
+        assert_eq!(on_b.session().await.data["note"], "first");
+    }
+    let counts = redis.command_counts();
+    assert!(
+        !counts.contains_key("hgetall"),
+        "read from memory: {counts:?}"
+    );
+
+    assert_eq!(on_a.save_note("second").await.status(), 200);
+    eventually(&on_b, |view| view.data["note"] == "second").await;
+    // And on A at once: its own write dropped its copy before it answered.
+    assert_eq!(on_a.session().await.data["note"], "second");
+}
+
+#[tokio::test]
+async fn a_session_revoked_on_one_instance_is_signed_out_on_the_other() {
+    let redis = TestRedis::start();
+    let a = TestApp::spawn(&redis, &NEAR_CACHE).await;
+    let b = TestApp::spawn(&redis, &NEAR_CACHE).await;
+    let laptop = a.new_browser();
+    assert_eq!(laptop.login("hana", "hanas password").await, 200);
+    let phone = b.new_browser();
+    assert_eq!(phone.login("hana", "hanas password").await, 200);
+    // B holds the phone's session in memory.
+    assert_eq!(phone.session().await.user.as_deref(), Some("hana"));
+    assert_eq!(phone.session().await.user.as_deref(), Some("hana"));
+
+    let handle = phone.session().await.id_fingerprint;
+    assert_eq!(laptop.revoke(&handle).await.status(), 200);
+    eventually(&phone, |view| view.user.is_none() && !view.active).await;
+
+    // The laptop signs out through B; A, which holds the laptop's session in memory, sees it.
+    let laptop_on_b = laptop.at(&b);
+    laptop_on_b.logout().await;
+    eventually(&laptop, |view| view.user.is_none()).await;
+}
