@@ -10,6 +10,7 @@ use crate::shared::{
     error::ApiError,
     input::{PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN},
 };
+use crate::ui::board::board_action;
 
 /// Creates an account. `POST /api/register` with `username`, `password`.
 #[server(prefix = "/api", endpoint = "register")]
@@ -180,8 +181,7 @@ pub async fn change_password(current: String, new: String) -> Result<usize, ApiE
     )
 }
 
-/// The actions the account forms submit; owned by the page so that every one of them re-reads
-/// the session panel when it completes.
+/// The actions the account forms submit; each re-reads the board when it completes.
 #[derive(Clone, Copy)]
 pub struct AccountActions {
     pub register: ServerAction<Register>,
@@ -195,23 +195,13 @@ pub struct AccountActions {
 impl AccountActions {
     pub fn new() -> Self {
         AccountActions {
-            register: ServerAction::new(),
-            login: ServerAction::new(),
-            logout: ServerAction::new(),
-            revoke: ServerAction::new(),
-            revoke_others: ServerAction::new(),
-            change_password: ServerAction::new(),
+            register: board_action(),
+            login: board_action(),
+            logout: board_action(),
+            revoke: board_action(),
+            revoke_others: board_action(),
+            change_password: board_action(),
         }
-    }
-
-    /// Changes whenever any of the actions completes.
-    pub fn version(&self) -> usize {
-        self.register.version().get()
-            + self.login.version().get()
-            + self.logout.version().get()
-            + self.revoke.version().get()
-            + self.revoke_others.version().get()
-            + self.change_password.version().get()
     }
 }
 

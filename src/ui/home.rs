@@ -15,6 +15,7 @@ use crate::{
     },
     ui::{
         account::{list_sessions, AccountActions, AccountPanel, SignInForms},
+        board::{board_action, BoardRefresh},
         codec::Json,
         session_panel::{SessionPanel, StaySignedIn},
     },
@@ -149,26 +150,18 @@ pub fn HomePage() -> impl IntoView {
 /// An island: it hydrates in the browser, the page around it does not.
 #[island]
 fn SessionBoard() -> impl IntoView {
-    let increment = ServerAction::<IncrementCounter>::new();
-    let save = ServerAction::<SaveNote>::new();
-    let forget = ServerAction::<ForgetSession>::new();
-    let stay = ServerAction::<StaySignedIn>::new();
-    let preferences = ServerAction::<SavePreferences>::new();
+    // Every action made with `board_action` re-reads the board when it completes.
+    let refresh = BoardRefresh::provide();
+    let increment = board_action::<IncrementCounter>();
+    let save = board_action::<SaveNote>();
+    let forget = board_action::<ForgetSession>();
+    let stay = board_action::<StaySignedIn>();
+    let preferences = board_action::<SavePreferences>();
     let account = AccountActions::new();
     // Bumped to re-read the session: after the store was unavailable, and when a deadline passed.
     let recheck = RwSignal::new(0u32);
     let session = Resource::<_, Json>::new_with_options(
-        move || {
-            (
-                increment.version().get(),
-                save.version().get(),
-                forget.version().get(),
-                stay.version().get(),
-                preferences.version().get(),
-                account.version(),
-                recheck.get(),
-            )
-        },
+        move || (refresh.count(), recheck.get()),
         |_| read_board(),
         false,
     );

@@ -77,3 +77,30 @@ async fn a_session_revoked_on_one_instance_is_signed_out_on_the_other() {
     laptop_on_b.logout().await;
     eventually(&laptop, |view| view.user.is_none()).await;
 }
+
+/// Ports of the apps' own Redis setting are unused: the URL names the topology.
+const NO_PORT: u16 = 1;
+
+/// On a cluster and on a sentinel group, tracking is on for every connection the pool makes:
+/// what one instance changes, the other sees, and no increment is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_stay_in_step_on_a_cluster_and_behind_sentinels() {
+    let cluster = crate::redis_topologies::Cluster::start();
+    let sentinels = crate::redis_topologies::SentinelGroup::start();
+    for url in [cluster.url(), sentinels.url()] {
+        let env = [("REDIS_URL", url.as_str()), NEAR_CACHE[0], NEAR_CACHE[1]];
+        let a = TestApp::spawn_on(NO_PORT, &env).await;
+        let b = TestApp::spawn_on(NO_PORT, &env).await;
+        let on_a = a.new_browser();
+        assert_eq!(on_a.save_note("first").await.status(), 200, "{url}");
+        let on_b = on_a.at(&b);
+        assert_eq!(on_b.session().await.data["note"], "first", "{url}");
+        assert_eq!(on_a.save_note("second").await.status(), 200, "{url}");
+        eventually(&on_b, |view| view.data["note"] == "second").await;
+        for browser in [&on_a, &on_b, &on_a, &on_b] {
+            browser.increment().await;
+        }
+        eventually(&on_b, |view| view.counter == 4).await;
+        eventually(&on_a, |view| view.counter == 4).await;
+    }
+}

@@ -10,7 +10,7 @@ use std::{
 
 use common::{TestRedis, PREFIX};
 use fred::{
-    interfaces::ClientLike,
+    interfaces::{ClientLike, KeysInterface},
     prelude::{Builder, Config, Pool, ReconnectPolicy},
     types::RespVersion,
 };
@@ -234,4 +234,29 @@ async fn a_session_past_its_deadline_is_not_served_from_the_cache() {
     assert!(store.load(&session.id).await.unwrap().is_some());
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert!(store.load(&session.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_session_evicted_by_redis_is_dropped_from_the_cache() {
+    let redis = TestRedis::start().await;
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut session = record(json!({"note": "evict me"}));
+    SessionStore::create(&a, &mut session).await.unwrap();
+    assert!(b.load(&session.id).await.unwrap().is_some());
+
+    // Memory so short that the next write evicts every key (the write itself may be refused).
+    let config = |args: Vec<&'static str>| {
+        redis.pool.custom::<fred::types::Value, _>(
+            fred::types::CustomCommand::new_static("CONFIG", None, false),
+            args,
+        )
+    };
+    config(vec!["SET", "maxmemory-policy", "allkeys-random"])
+        .await
+        .unwrap();
+    config(vec!["SET", "maxmemory", "1"]).await.unwrap();
+    let _: Result<(), _> = redis.pool.set("filler", "x", None, None, false).await;
+    config(vec!["SET", "maxmemory", "0"]).await.unwrap();
+    let took = seen_within(&b, &session.id, "note", &None).await;
+    eprintln!("an eviction reached the other instance's cache after {took:?}");
 }
