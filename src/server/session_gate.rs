@@ -21,6 +21,7 @@ use axum::{
 };
 
 use super::{
+    error::retry_soon,
     http::{
         failover::failover_refusal,
         page_deadline::{page_deadline, render_within},
@@ -97,13 +98,12 @@ async fn through(steps: &Steps, mut request: Request, next: Next) -> Response {
         Err(refused) => refused,
     };
     let mut response = begun.finish(response).await;
-    // Whatever answered 503 (a server function, a page, the session layer), the client may
-    // retry in a second.
-    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .entry(RETRY_AFTER)
-            .or_insert(HeaderValue::from_static("1"));
+    // A server function's 503 is built by Leptos, not by `error_response`: it gets the same
+    // `Retry-After` here (a 503 that has one keeps it).
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !response.headers().contains_key(RETRY_AFTER)
+    {
+        retry_soon(response.headers_mut());
     }
     keep_redirect_on_site(steps.site, &host, response)
 }

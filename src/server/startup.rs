@@ -194,7 +194,10 @@ async fn connect(
     let live_sessions = LiveSessions::new(redis.pool.clone(), &keys, &policy, &metrics);
     let sessions = sessions::build_store(&settings, &redis, &metrics, &live_sessions);
     sessions.start_near_cache().await.map_err(|err| {
-        StartupError::Redis(RedisError::Config(format!("SESSION_NEAR_CACHE: {err}")))
+        StartupError::Redis(RedisError::Config(format!(
+            "SESSION_NEAR_CACHE=true needs Redis client tracking (RESP3; an ACL user needs \
+             +hello and +client|tracking): {err}"
+        )))
     })?;
     let devices = DeviceCookies::like(&sessions::cookie_settings(&settings.session));
     Ok(AppState::new(Shared {

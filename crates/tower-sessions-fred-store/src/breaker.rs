@@ -234,7 +234,7 @@ impl Breaker {
 
     /// Whether a command could be answered now: every pooled connection is up (the pool hands
     /// commands round, and one sent on a connection that is down waits for its reconnection).
-    fn reachable(&self) -> bool {
+    pub(crate) fn reachable(&self) -> bool {
         self.inner
             .pool
             .as_ref()

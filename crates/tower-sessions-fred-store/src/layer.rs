@@ -216,9 +216,7 @@ impl Begun {
     /// a change it made could not be stored), sets or clears the cookie, and puts a
     /// [`ServedSession`] in the response's extensions.
     pub async fn finish<R: From<String>>(self, response: Response<R>) -> Response<R> {
-        // Boxed: the save path holds tower-sessions' futures, large in debug builds, and this one
-        // would otherwise sit inline in every future that awaits it.
-        let mut response = Box::pin(self.save_and_set_cookie(response)).await;
+        let mut response = self.save_and_set_cookie(response).await;
         if let Some(id) = self.session.id().or(self.incoming.id) {
             response.extensions_mut().insert(ServedSession(id));
         }

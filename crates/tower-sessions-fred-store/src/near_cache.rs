@@ -10,8 +10,12 @@
 //! * A read that raced with an invalidation is not cached (a generation count, bumped by every
 //!   invalidation, must be unchanged between the start of the read and the insert).
 //! * A lost or re-established connection, a flush, a failover (a reconnection) or an open
-//!   breaker drop the whole cache: invalidations may have been missed meanwhile.
+//!   breaker drop the whole cache: invalidations may have been missed meanwhile. Nothing is kept
+//!   again until every connection tracks again: a key read on one that does not yet would never
+//!   be invalidated.
 //! * The absolute and idle deadlines are checked locally: an entry past its deadline is a miss.
+//! * No entry is older than `max_age` (default 5 s): an invalidation that never arrives — fred
+//!   10.1 drops the one Redis sends for `FLUSHALL` / `FLUSHDB` in RESP3 — is outlived by then.
 //!
 //! Bounded by entries and bytes (the record's field and value lengths); the oldest entries go
 //! first.
@@ -19,9 +23,10 @@
 use std::{
     collections::{HashMap, VecDeque},
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Mutex, MutexGuard,
     },
+    time::{Duration, Instant},
 };
 
 use crate::record::Loaded;
@@ -33,6 +38,9 @@ pub struct NearCacheSettings {
     pub max_entries: usize,
     /// At most this many bytes of field names and values (default 8 MiB).
     pub max_bytes: usize,
+    /// An entry is read from Redis again after this long, however quiet (default 5 s): the
+    /// longest a missed invalidation can leave a stale copy.
+    pub max_age: Duration,
 }
 
 impl Default for NearCacheSettings {
@@ -40,6 +48,7 @@ impl Default for NearCacheSettings {
         NearCacheSettings {
             max_entries: 10_000,
             max_bytes: 8 * 1024 * 1024,
+            max_age: Duration::from_secs(5),
         }
     }
 }
@@ -61,8 +70,10 @@ pub struct NearCacheStats {
 
 pub(crate) struct NearCache {
     settings: NearCacheSettings,
-    /// Off until tracking is on for every connection (and while it is being re-enabled).
-    active: AtomicBool,
+    /// Off until tracking is on for every connection.
+    started: AtomicBool,
+    /// Connections whose tracking was lost and is not back yet: nothing is kept meanwhile.
+    untracked: AtomicUsize,
     generation: AtomicU64,
     state: Mutex<State>,
     hits: AtomicU64,
@@ -84,6 +95,7 @@ struct State {
 struct Entry {
     loaded: Loaded,
     deadline: i64,
+    stored_at: Instant,
     bytes: usize,
     stamp: u64,
 }
@@ -92,7 +104,8 @@ impl NearCache {
     pub(crate) fn new(settings: NearCacheSettings) -> Self {
         NearCache {
             settings,
-            active: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            untracked: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
             state: Mutex::new(State::default()),
             hits: AtomicU64::new(0),
@@ -110,18 +123,24 @@ impl NearCache {
     }
 
     pub(crate) fn is_active(&self) -> bool {
-        self.active.load(Ordering::Acquire)
+        self.started.load(Ordering::Acquire) && self.untracked.load(Ordering::Acquire) == 0
     }
 
-    /// Tracking is on (again): entries may be kept.
+    /// Tracking is on for every connection: entries may be kept.
     pub(crate) fn activate(&self) {
-        self.active.store(true, Ordering::Release);
+        self.started.store(true, Ordering::Release);
     }
 
-    /// Tracking may have missed invalidations: keep nothing until it is back.
-    pub(crate) fn deactivate(&self) {
-        self.active.store(false, Ordering::Release);
+    /// One connection's tracking is lost (invalidations sent to it are gone): keep nothing
+    /// until [`NearCache::tracking_back`].
+    pub(crate) fn tracking_lost(&self) {
+        self.untracked.fetch_add(1, Ordering::AcqRel);
         self.drop_all();
+    }
+
+    /// That connection tracks again.
+    pub(crate) fn tracking_back(&self) {
+        self.untracked.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// The generation a read starts in; its result is cached only if no invalidation came since.
@@ -136,7 +155,11 @@ impl NearCache {
         }
         let mut state = self.state();
         let found = match state.entries.get(key) {
-            Some(entry) if now < entry.deadline => Some(entry.loaded.clone()),
+            Some(entry)
+                if now < entry.deadline && entry.stored_at.elapsed() < self.settings.max_age =>
+            {
+                Some(entry.loaded.clone())
+            }
             Some(_) => {
                 remove(&mut state, key);
                 None
@@ -189,6 +212,7 @@ impl NearCache {
         let entry = Entry {
             loaded,
             deadline,
+            stored_at: Instant::now(),
             bytes,
             stamp,
         };
@@ -266,6 +290,7 @@ mod tests {
         let cache = NearCache::new(NearCacheSettings {
             max_entries,
             max_bytes,
+            max_age: Duration::from_millis(50),
         });
         cache.activate();
         cache
@@ -282,6 +307,9 @@ mod tests {
         assert!(cache.get("k", 0).is_some());
         assert!(cache.get("k", 1_000).is_none(), "past its deadline");
         assert!(cache.get("k", 0).is_none(), "and gone");
+        cache.insert("k".into(), loaded(1), 1_000, 10, cache.generation());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(cache.get("k", 0).is_none(), "older than max_age");
     }
 
     #[test]
@@ -309,13 +337,20 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_kept_while_inactive_and_deactivating_drops_all() {
+    fn nothing_is_kept_until_every_lost_connection_tracks_again() {
         let cache = cache(10, 1_000);
         cache.insert("k".into(), loaded(1), 1_000, 10, cache.generation());
-        cache.deactivate();
-        assert!(cache.get("k", 0).is_none());
+        cache.tracking_lost();
+        cache.tracking_lost();
+        assert!(cache.get("k", 0).is_none(), "dropped");
+        cache.tracking_back();
         cache.insert("k".into(), loaded(1), 1_000, 10, cache.generation());
-        cache.activate();
-        assert!(cache.get("k", 0).is_none());
+        assert!(
+            cache.get("k", 0).is_none(),
+            "one connection still untracked"
+        );
+        cache.tracking_back();
+        cache.insert("k".into(), loaded(1), 1_000, 10, cache.generation());
+        assert!(cache.get("k", 0).is_some());
     }
 }

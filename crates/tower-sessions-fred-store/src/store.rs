@@ -26,7 +26,7 @@ use std::{
 };
 
 use fred::{
-    prelude::{ClientLike, HashesInterface, Pool},
+    prelude::{HashesInterface, Pool},
     types::scripts::Script,
 };
 use tower_sessions::session::Id;
@@ -192,8 +192,8 @@ impl RedisSessionStore {
         let key = self.key(id);
         let cache = self.inner.near_cache.as_deref();
         if let Some(cache) = cache {
-            let connected = self.inner.pool.clients().iter().all(|c| c.is_connected());
-            if connected && self.inner.breaker.current() == BreakerState::Closed {
+            let breaker = &self.inner.breaker;
+            if breaker.current() == BreakerState::Closed && breaker.reachable() {
                 if let Some(hit) = cache.get(&key, now_ms()) {
                     return Ok(Some(hit));
                 }

@@ -1,7 +1,10 @@
 //! Turning Redis' client tracking on for every connection of the pool and feeding its
 //! invalidations to the near cache.
 
-use std::sync::Arc;
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
 
 use fred::{
     clients::Client,
@@ -53,22 +56,28 @@ fn listen(client: &Client, cache: Arc<NearCache>) {
             }
         }
     });
-    // A connection lost, then re-established: invalidations sent meanwhile were lost with it.
+    // A connection lost, then re-established: invalidations sent meanwhile were lost with it,
+    // and the new connection tracks nothing until told to. `tracked` counts this connection
+    // once in the cache's untracked ones, however many events report its loss.
+    let tracked = Arc::new(AtomicBool::new(true));
     let mut errors = client.error_rx();
-    let on_error = cache.clone();
+    let (on_error, error_tracked) = (cache.clone(), tracked.clone());
     tokio::spawn(async move {
         while let Ok(_) | Err(RecvError::Lagged(_)) = errors.recv().await {
-            on_error.deactivate();
+            lost(&on_error, &error_tracked);
         }
     });
     let mut reconnects = client.reconnect_rx();
     let client = client.clone();
     tokio::spawn(async move {
         while let Ok(_) | Err(RecvError::Lagged(_)) = reconnects.recv().await {
-            cache.deactivate();
-            // A new connection tracks nothing until told to; until then nothing is cached.
+            lost(&cache, &tracked);
             match turn_on(&client).await {
-                Ok(()) => cache.activate(),
+                Ok(()) => {
+                    if !tracked.swap(true, Ordering::AcqRel) {
+                        cache.tracking_back();
+                    }
+                }
                 Err(err) => tracing::warn!(
                     error = %crate::fault::safe_text(&err),
                     "could not turn client tracking back on; the session near cache stays off"
@@ -76,4 +85,13 @@ fn listen(client: &Client, cache: Arc<NearCache>) {
             }
         }
     });
+}
+
+/// This connection's tracking is lost: the cache keeps nothing until it is back.
+fn lost(cache: &NearCache, tracked: &AtomicBool) {
+    if tracked.swap(false, Ordering::AcqRel) {
+        cache.tracking_lost();
+    } else {
+        cache.drop_all();
+    }
 }

@@ -379,6 +379,7 @@ impl SessionSettings {
             near_cache: session.near_cache.then_some(NearCacheSettings {
                 max_entries: session.near_cache_max_entries,
                 max_bytes: session.near_cache_max_bytes,
+                ..NearCacheSettings::default()
             }),
         }
     }

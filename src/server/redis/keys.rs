@@ -21,34 +21,21 @@
 
 use std::sync::Arc;
 
-use tower_sessions_fred_store::SessionKeys;
-
 use crate::{server::client_address::limited_as, shared::input::Username};
 
 /// The key prefix, shared (not copied) by everything that builds keys. The session store's own
-/// keys (sessions, user indexes, owner keys) are built by the store's [`SessionKeys`] under the
+/// keys (sessions, user indexes, owner keys) are built by the store's `SessionKeys` under the
 /// same prefix.
 #[derive(Debug, Clone)]
 pub struct KeySpace {
     prefix: Arc<str>,
-    sessions: SessionKeys,
 }
 
 impl KeySpace {
     pub fn new(prefix: &str) -> Self {
         KeySpace {
             prefix: prefix.into(),
-            sessions: SessionKeys::new(prefix),
         }
-    }
-
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    /// The session store's keys.
-    pub fn sessions(&self) -> &SessionKeys {
-        &self.sessions
     }
 
     pub fn live_sessions(&self) -> String {
