@@ -60,8 +60,7 @@ measure() {
   tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
   redis CONFIG RESETSTAT >/dev/null
   ticks_before=$(cpu_ticks "$pid")
-  out=$(timeout $((duration + 30)) wrk -t"$threads" -c"$connections" -d"${duration}s" --timeout 5s \
-    --latency "$@" "$url")
+  out=$(run_wrk "$url" "$@")
   ticks_after=$(cpu_ticks "$pid")
   commands=$(redis_commands)
   echo "$out" >"$dir/wrk-$key.txt"
@@ -75,6 +74,29 @@ measure() {
     "$(python3 -c "print(round((${ticks_after} - ${ticks_before}) * ${tick_us} / max(${requests}, 1), 1))")"
   record "${key}_redis" "$(python3 -c "print(round(${commands}/max(${requests},1), 2))")"
   record "${key}_acknowledged" "$(echo "$out" | awk '/^acknowledged/ {print $2}' | grep . || echo "$requests")"
+}
+
+# wrk against URL (wrk arguments after it), as the settings say: one process with $threads
+# threads, or with BENCH_PIN_CLIENTS=1 one single-threaded process per thread, each pinned to a
+# core of its own (as a NIC spreads clients' connections over cores), outputs merged.
+#   run_wrk URL [wrk arguments...]
+run_wrk() {
+  local url=$1 part pids=() cores
+  shift
+  if [ -z "${BENCH_PIN_CLIENTS:-}" ]; then
+    timeout $((duration + 30)) wrk -t"$threads" -c"$connections" -d"${duration}s" --timeout 5s \
+      --latency "$@" "$url"
+    return
+  fi
+  cores=$(nproc)
+  for part in $(seq 0 $((threads - 1))); do
+    timeout $((duration + 30)) taskset -c $((part % cores)) wrk -t1 -c$((connections / threads)) \
+      -d"${duration}s" --timeout 5s --latency "$@" "$url" >"$dir/wrk-part-$part.txt" &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  python3 scripts/merge-wrk.py "$duration" "$dir"/wrk-part-*.txt
+  rm -f "$dir"/wrk-part-*.txt
 }
 
 # The counter a stack reports for the session in $cookie.

@@ -49,7 +49,9 @@ stacks = [
     ("node", "express-session + connect-redis"),
 ]
 
-print(f"sessionboard benchmark: wrk -t{threads} -c{connections} -d{duration}s --latency, "
+clients = (f"{threads} × wrk -t1 -c{int(connections) // int(threads)}, each pinned to a core"
+           if r.get("clients_pinned") == "1" else f"wrk -t{threads} -c{connections}")
+print(f"sessionboard benchmark: {clients} -d{duration}s --latency, "
       "loopback, one session per stack, own redis-server, release builds")
 print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
       f"load average before {r.get('load_before', '?')}, after {r.get('load_after', '?')}")

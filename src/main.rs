@@ -4,17 +4,11 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Worker threads get 8 MiB of stack, not tokio's 2 MiB: rendering a signed-in page awaits
-/// deeply nested futures (middleware, server function, Leptos' renderer) that an unoptimized build
-/// keeps on the stack, and 2 MiB overflowed, which aborts the whole process.
-#[cfg(feature = "ssr")]
-const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
-
 #[cfg(feature = "ssr")]
 fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .thread_stack_size(WORKER_STACK_BYTES)
+        .thread_stack_size(sessionboard::server::serve::WORKER_STACK_BYTES)
         .build();
     match runtime {
         Ok(runtime) => runtime.block_on(serve()),

@@ -38,6 +38,7 @@ use super::{
     server_fns::server_fn_handler,
     session_api::FastPath,
     session_gate::{pass_session_gate, SessionGate},
+    sessions::SessionLayer,
     state::AppState,
 };
 
@@ -55,7 +56,8 @@ pub struct Pages {
 /// The whole app as one service: the router, and around it the layers every response passes.
 pub type App = BoxCloneSyncService<Request<Body>, Response, Infallible>;
 
-pub fn app(state: AppState, pages: Pages) -> App {
+/// One worker's service, with its own `state` ([`AppState::for_worker`]) and session layer.
+pub fn app(state: AppState, pages: Pages, sessions: SessionLayer) -> App {
     // The server functions with fast paths (`session_api`): Leptos must not route them too.
     let fast_paths: Vec<_> = (pages.fast_paths)()
         .into_iter()
@@ -75,7 +77,7 @@ pub fn app(state: AppState, pages: Pages) -> App {
         .iter()
         .map(|route| route.path().to_string())
         .collect();
-    let gate = SessionGate::of(&state);
+    let gate = SessionGate::of(&state, sessions);
     let server = &state.settings.server;
     let hsts = responses::hsts_value(
         state.settings.environment == Environment::Production,
@@ -190,17 +192,23 @@ fn own_routes(state: &AppState) -> (Router<AppState>, Vec<&'static str>) {
 /// the sign-in failure rate and the Redis state for anyone to read.
 fn metrics_on_site(state: &AppState) -> bool {
     let server = &state.settings.server;
-    if !state.metrics.enabled() || server.metrics_addr.is_some() {
-        return false;
-    }
-    if state.settings.environment == Environment::Production {
+    state.metrics.enabled()
+        && server.metrics_addr.is_none()
+        && state.settings.environment != Environment::Production
+}
+
+/// Says once, at start-up, when production leaves `/metrics` unserved.
+pub fn explain_metrics_placement(state: &AppState) {
+    let server = &state.settings.server;
+    if state.metrics.enabled()
+        && server.metrics_addr.is_none()
+        && state.settings.environment == Environment::Production
+    {
         tracing::info!(
             "/metrics is not served: in production it is served only on METRICS_ADDR, \
              which is not set"
         );
-        return false;
     }
-    true
 }
 
 /// Static files (and the not-found page): the hashed ones are marked immutable.

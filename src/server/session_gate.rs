@@ -30,7 +30,7 @@ use super::{
     },
     observability::Refusal,
     redis::RedisPool,
-    sessions::{self, SessionLayer},
+    sessions::SessionLayer,
     state::AppState,
 };
 
@@ -49,13 +49,13 @@ struct Steps {
 }
 
 impl SessionGate {
-    /// The gate as `state`'s settings configure it.
-    pub fn of(state: &AppState) -> Self {
+    /// The gate as `state`'s settings configure it, around `sessions`.
+    pub fn of(state: &AppState, sessions: SessionLayer) -> Self {
         let settings = &state.settings;
         SessionGate(Arc::new(Steps {
             site: SiteScheme::of(settings.session.cookie_secure),
             redis: state.redis.clone(),
-            sessions: sessions::session_layer(state.sessions.clone(), settings),
+            sessions,
             cross_site_refused: state.metrics.refusals(Refusal::CrossSite),
             page_deadline: page_deadline(settings.redis.command_timeout),
         }))

@@ -8,7 +8,7 @@ use http_body_util::Empty;
 use hyper::{body::Bytes, client::conn::http2, Request};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::{
-    io::AsyncReadExt,
+    io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpSocket, TcpStream},
 };
 
@@ -69,6 +69,22 @@ async fn connection_from(local: &str, to: SocketAddr) -> TcpStream {
     socket.connect(to).await.expect("connect")
 }
 
+/// A connection from `local` that the server has accepted and answered once: with a listening
+/// socket per worker, connections opened back to back are accepted in no set order, so a test
+/// of which one is refused must let each be accepted before opening the next.
+async fn served_connection_from(local: &str, to: SocketAddr) -> TcpStream {
+    let mut stream = connection_from(local, to).await;
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {to}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut answer))
+        .await
+        .expect("answered in time")
+        .expect("answered");
+    assert_eq!(&answer, b"HTTP/1.1 200", "served");
+    stream
+}
+
 /// Whether the server closed `stream` within `wait` (a read sees the end of the stream).
 async fn closed_by_server(stream: &mut TcpStream, wait: Duration) -> bool {
     let mut byte = [0u8; 1];
@@ -82,8 +98,8 @@ async fn closed_by_server(stream: &mut TcpStream, wait: Duration) -> bool {
 async fn one_address_holds_at_most_its_connections_and_others_are_not_affected() {
     let redis = TestRedis::start();
     let app = TestApp::spawn(&redis, &[("SERVER_MAX_CONNECTIONS_PER_ADDRESS", "2")]).await;
-    let mut first = connection_from("127.0.4.1", app.addr).await;
-    let mut second = connection_from("127.0.4.1", app.addr).await;
+    let mut first = served_connection_from("127.0.4.1", app.addr).await;
+    let mut second = served_connection_from("127.0.4.1", app.addr).await;
     let mut third = connection_from("127.0.4.1", app.addr).await;
     assert!(
         closed_by_server(&mut third, Duration::from_secs(2)).await,

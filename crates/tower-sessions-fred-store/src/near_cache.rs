@@ -24,7 +24,7 @@ use std::{
     collections::{HashMap, VecDeque},
     sync::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
-        Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard,
     },
     time::{Duration, Instant},
 };
@@ -93,7 +93,9 @@ struct State {
 }
 
 struct Entry {
-    loaded: Loaded,
+    /// Shared, so a hit holds the lock for a reference count, not for a copy of the record:
+    /// every worker thread reads through this one lock.
+    loaded: Arc<Loaded>,
     deadline: i64,
     stored_at: Instant,
     bytes: usize,
@@ -158,7 +160,7 @@ impl NearCache {
             Some(entry)
                 if now < entry.deadline && entry.stored_at.elapsed() < self.settings.max_age =>
             {
-                Some(entry.loaded.clone())
+                Some(Arc::clone(&entry.loaded))
             }
             Some(_) => {
                 remove(&mut state, key);
@@ -167,6 +169,7 @@ impl NearCache {
             None => None,
         };
         drop(state);
+        let found = found.map(|loaded| Loaded::clone(&loaded));
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -210,7 +213,7 @@ impl NearCache {
         state.order.push_back((key.clone(), stamp));
         state.bytes += bytes;
         let entry = Entry {
-            loaded,
+            loaded: Arc::new(loaded),
             deadline,
             stored_at: Instant::now(),
             bytes,

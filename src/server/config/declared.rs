@@ -171,6 +171,9 @@ declare! {
     max_connections_per_address: usize = "64", "SERVER_MAX_CONNECTIONS_PER_ADDRESS",
         "a whole number from 1 to 100000", check within(1..=100_000);
     h2c: bool = "true", "SERVER_H2C", "true or false";
+    workers: usize = "0", "SERVER_WORKERS",
+        "a whole number from 0 to 256 (0: one per CPU core)", check within(0..=256);
+    pin_workers: bool = "false", "SERVER_PIN_WORKERS", "true or false";
 
     [redis]
     url: String => SecretString, "REDIS_URL", REDIS_URL_FORMS,

@@ -88,6 +88,11 @@ pub struct ServerSettings {
     pub max_connections_per_address: usize,
     /// Serve HTTP/2 over plain TCP (prior knowledge or `Upgrade: h2c`).
     pub h2c: bool,
+    /// Threads serving connections, each with its own event loop and listening socket; at
+    /// least 1 (`SERVER_WORKERS=0` resolves to one per CPU core).
+    pub workers: usize,
+    /// Worker `i` runs on CPU core `i` and serves the connections that core receives.
+    pub pin_workers: bool,
     /// `TRUSTED_PROXIES`: peers whose forwarding header (`TRUSTED_PROXY_HEADER`) names the
     /// client.
     pub trusted_proxies: TrustedProxies,
@@ -263,6 +268,11 @@ impl Settings {
                 max_connections: server.max_connections,
                 max_connections_per_address: server.max_connections_per_address,
                 h2c: server.h2c,
+                workers: match server.workers {
+                    0 => std::thread::available_parallelism().map_or(1, usize::from),
+                    workers => workers,
+                },
+                pin_workers: server.pin_workers,
                 trusted_proxies: server.trusted_proxies.reading(server.trusted_proxy_header),
                 allowed_hosts,
             },
