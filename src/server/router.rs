@@ -191,24 +191,22 @@ fn own_routes(state: &AppState) -> (Router<AppState>, Vec<&'static str>) {
 /// and never in production, where the site address is public and the metrics name every route,
 /// the sign-in failure rate and the Redis state for anyone to read.
 fn metrics_on_site(state: &AppState) -> bool {
-    let server = &state.settings.server;
-    state.metrics.enabled()
-        && server.metrics_addr.is_none()
-        && state.settings.environment != Environment::Production
+    metrics_want_site(state) && state.settings.environment != Environment::Production
 }
 
 /// Says once, at start-up, when production leaves `/metrics` unserved.
 pub fn explain_metrics_placement(state: &AppState) {
-    let server = &state.settings.server;
-    if state.metrics.enabled()
-        && server.metrics_addr.is_none()
-        && state.settings.environment == Environment::Production
-    {
+    if metrics_want_site(state) && state.settings.environment == Environment::Production {
         tracing::info!(
             "/metrics is not served: in production it is served only on METRICS_ADDR, \
              which is not set"
         );
     }
+}
+
+/// Metrics are on and no `METRICS_ADDR` takes them.
+fn metrics_want_site(state: &AppState) -> bool {
+    state.metrics.enabled() && state.settings.server.metrics_addr.is_none()
 }
 
 /// Static files (and the not-found page): the hashed ones are marked immutable.
