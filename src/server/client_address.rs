@@ -97,13 +97,13 @@ impl TrustedProxies {
     /// The client's address: the peer, or behind trusted proxies the rightmost forwarded address
     /// that is not one of them. "unknown" when the server was not told the peer.
     pub fn client_address(&self, extensions: &Extensions, headers: &HeaderMap) -> String {
-        let peer = extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip());
-        match peer {
-            Some(peer) => self.resolve(peer, headers).to_string(),
-            None => "unknown".to_string(),
-        }
+        address_text(self.client_ip(extensions, headers))
+    }
+
+    /// [`Self::client_address`] before it is text; `None` when the server was not told the peer.
+    pub fn client_ip(&self, extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+        Some(self.resolve(peer, headers))
     }
 
     fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
@@ -206,6 +206,14 @@ fn parse_node(node: &str) -> Option<IpAddr> {
         return rest.split(']').next()?.parse().ok();
     }
     node.parse::<SocketAddr>().ok().map(|socket| socket.ip())
+}
+
+/// A client address as [`TrustedProxies::client_address`] writes it.
+pub fn address_text(client: Option<IpAddr>) -> String {
+    match client {
+        Some(client) => client.to_string(),
+        None => "unknown".to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::{convert::Infallible, time::Duration};
 use axum::{
     body::Body,
     extract::Request,
-    http::{header::STRICT_TRANSPORT_SECURITY, HeaderValue, StatusCode},
+    http::{HeaderValue, StatusCode},
     middleware,
     response::{IntoResponse, Response},
     routing::get,
@@ -21,7 +21,6 @@ use leptos_axum::{generate_route_list_with_exclusions, LeptosRoutes};
 use tower::{util::BoxCloneSyncService, ServiceBuilder};
 use tower_http::{
     request_id::{PropagateRequestIdLayer, SetRequestIdLayer},
-    set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
 };
 
@@ -149,9 +148,7 @@ impl Outer {
     /// Around the router, not `Router::layer`: that would box every route once per layer.
     fn around(self, router: Router) -> App {
         let observe = self.observed.then_some(self.observer);
-        let hsts = self
-            .hsts
-            .map(|value| SetResponseHeaderLayer::overriding(STRICT_TRANSPORT_SECURITY, value));
+        let security = security::SecurityHeaders::new(self.hsts);
         let layers = ServiceBuilder::new()
             .map_response(responses::explain_timeout)
             .map_request(drop_invalid_request_id)
@@ -165,8 +162,7 @@ impl Outer {
                 StatusCode::REQUEST_TIMEOUT,
                 self.request_timeout,
             ))
-            .option_layer(hsts)
-            .layer(security::security_headers())
+            .map_response(move |response| security.apply(response))
             // Inside the rest: a refusal is counted, logged and carries its request id.
             .option_layer(self.check_host)
             .service(router);

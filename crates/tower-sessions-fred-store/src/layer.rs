@@ -11,6 +11,7 @@
 //! make longer.
 
 use std::{
+    borrow::Cow,
     future::Future,
     pin::Pin,
     sync::Arc,
@@ -21,6 +22,7 @@ use http::{
     header::{CONTENT_TYPE, COOKIE, RETRY_AFTER, SET_COOKIE},
     HeaderName, HeaderValue, Request, Response,
 };
+use percent_encoding::percent_decode_str;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -346,20 +348,12 @@ fn read_cookie(headers: &http::HeaderMap, settings: &CookieSettings) -> Incoming
     };
     // Every cookie of our name is tried: one planted beside ours (same name, other path or
     // domain) must not hide the one we signed.
-    let candidates = headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(Cookie::split_parse_encoded)
-        .filter_map(Result::ok)
-        .filter(|cookie| cookie.name() == settings.name);
-    for found in candidates {
+    for value in cookie_values(headers, &settings.name) {
         incoming.cookie_present = true;
         let keys = std::iter::once(&settings.key).chain(&settings.previous_keys);
         for (position, key) in keys.enumerate() {
-            let verified = CookieJar::new()
-                .signed(key)
-                .verify(found.clone().into_owned());
+            let found = Cookie::new(settings.name.clone(), value.to_string());
+            let verified = CookieJar::new().signed(key).verify(found);
             // A signed value that is not an id simply means "no session".
             if let Some(id) = verified.and_then(|cookie| cookie.value().parse::<Id>().ok()) {
                 incoming.id = Some(id);
@@ -369,6 +363,25 @@ fn read_cookie(headers: &http::HeaderMap, settings: &CookieSettings) -> Incoming
         }
     }
     incoming
+}
+
+/// The values of the cookies named `name` in the request's `Cookie` headers, percent-decoded
+/// (they are written percent-encoded). Only the `name=value` pairs are split: parsing every
+/// cookie with the `cookie` crate cost more than verifying our signature.
+fn cookie_values<'a>(
+    headers: &'a http::HeaderMap,
+    name: &'a str,
+) -> impl Iterator<Item = Cow<'a, str>> + 'a {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|header| header.to_str().ok())
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .filter(move |(found, _)| {
+            percent_decode_str(found.trim()).decode_utf8().ok() == Some(name.into())
+        })
+        .filter_map(|(_, value)| percent_decode_str(value.trim()).decode_utf8().ok())
 }
 
 fn session_cookie(
@@ -447,5 +460,52 @@ where
                 Err(refused) => Ok(refused),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(headers: &[&str], name: &str) -> Vec<String> {
+        let mut map = http::HeaderMap::new();
+        for header in headers {
+            map.append(COOKIE, HeaderValue::from_str(header).unwrap());
+        }
+        cookie_values(&map, name).map(Cow::into_owned).collect()
+    }
+
+    #[test]
+    fn cookie_values_are_found_in_every_header_and_decoded() {
+        assert_eq!(
+            values(&["a=1; id=x%2By%3D", "id = z ;b=2"], "id"),
+            ["x+y=", "z"]
+        );
+        // Names are compared decoded, as the `cookie` crate parses them.
+        assert_eq!(values(&["%69d=v"], "id"), ["v"]);
+    }
+
+    #[test]
+    fn other_cookies_and_malformed_pairs_are_skipped() {
+        assert!(values(&["idx=1; xid=2; id; =3; ;"], "id").is_empty());
+        assert!(
+            values(&["id=%FF"], "id").is_empty(),
+            "not UTF-8 once decoded"
+        );
+        assert_eq!(values(&["id="], "id"), [""]);
+    }
+
+    #[test]
+    fn a_signed_cookie_written_encoded_is_read_back() {
+        let key = tower_sessions::cookie::Key::generate();
+        let id = Id::default();
+        let settings = CookieSettings::new(key.clone());
+        let cookie = session_cookie(&settings, id, None);
+        let mut headers = http::HeaderMap::new();
+        let header = format!("other=1; {}", cookie.encoded());
+        headers.insert(COOKIE, HeaderValue::from_str(&header).unwrap());
+        let incoming = read_cookie(&headers, &settings);
+        assert_eq!(incoming.id, Some(id));
+        assert!(incoming.cookie_present && !incoming.resign);
     }
 }

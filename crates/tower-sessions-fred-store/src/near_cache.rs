@@ -93,8 +93,8 @@ struct State {
 }
 
 struct Entry {
-    /// Shared, so a hit holds the lock for a reference count, not for a copy of the record:
-    /// every worker thread reads through this one lock.
+    /// Shared with the requests that read it: a hit holds the lock for a reference count and
+    /// copies no record (every worker thread reads through this one lock).
     loaded: Arc<Loaded>,
     deadline: i64,
     stored_at: Instant,
@@ -151,7 +151,7 @@ impl NearCache {
     }
 
     /// The record under `key`, if cached and not past its deadline at `now`.
-    pub(crate) fn get(&self, key: &str, now: i64) -> Option<Loaded> {
+    pub(crate) fn get(&self, key: &str, now: i64) -> Option<Arc<Loaded>> {
         if !self.is_active() {
             return None;
         }
@@ -169,7 +169,6 @@ impl NearCache {
             None => None,
         };
         drop(state);
-        let found = found.map(|loaded| Loaded::clone(&loaded));
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -184,7 +183,7 @@ impl NearCache {
     pub(crate) fn insert(
         &self,
         key: String,
-        loaded: Loaded,
+        loaded: Arc<Loaded>,
         deadline: i64,
         bytes: usize,
         generation: u64,
@@ -213,7 +212,7 @@ impl NearCache {
         state.order.push_back((key.clone(), stamp));
         state.bytes += bytes;
         let entry = Entry {
-            loaded: Arc::new(loaded),
+            loaded,
             deadline,
             stored_at: Instant::now(),
             bytes,
@@ -276,8 +275,8 @@ mod tests {
     use super::*;
     use crate::record::Meta;
 
-    fn loaded(n: i128) -> Loaded {
-        Loaded {
+    fn loaded(n: i128) -> Arc<Loaded> {
+        Arc::new(Loaded {
             id: Id(n),
             meta: Meta {
                 created_at: 0,
@@ -286,7 +285,7 @@ mod tests {
                 signed_in: None,
             },
             data: HashMap::new(),
-        }
+        })
     }
 
     fn cache(max_entries: usize, max_bytes: usize) -> NearCache {

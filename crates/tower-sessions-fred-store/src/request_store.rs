@@ -27,7 +27,8 @@ use crate::{
 
 #[derive(Debug, Default)]
 struct State {
-    loaded: Option<Loaded>,
+    /// Shared with the near cache when it came from there: a read copies no record.
+    loaded: Option<Arc<Loaded>>,
     /// The cookie named a session that no longer exists (or cannot be read).
     ended: bool,
     /// A sign-in to store with the next record this request creates.
@@ -97,7 +98,7 @@ impl RequestStore {
     }
 
     /// The session as loaded (and as changed by this request's writes), if there is one.
-    pub fn loaded(&self) -> Option<Loaded> {
+    pub fn loaded(&self) -> Option<Arc<Loaded>> {
         self.state().loaded.clone()
     }
 
@@ -273,7 +274,7 @@ impl SessionStore for RequestStore {
             }
             .keeping_created_at(previous.as_ref().map(|p| &p.meta)),
             // `cycle_id` keeps everything but the id: a new id never extends a session's life.
-            (None, Some(previous)) => previous.meta,
+            (None, Some(previous)) => previous.meta.clone(),
             (None, None) => {
                 if let Some(refusal) = self.admit_new().await {
                     return Err(refusal);
@@ -300,11 +301,11 @@ impl SessionStore for RequestStore {
             expiry::date_of(policy.deadline(meta.refreshed_at, meta.absolute_deadline));
         let mut state = self.state();
         state.saving_data = false;
-        state.loaded = Some(Loaded {
+        state.loaded = Some(Arc::new(Loaded {
             id: record.id,
             meta,
             data: record.data.clone(),
-        });
+        }));
         Ok(())
     }
 
@@ -334,6 +335,8 @@ impl SessionStore for RequestStore {
         }
         let mut state = self.state();
         if let Some(loaded) = state.loaded.as_mut() {
+            // Copied here if the near cache shares it; the cache drops its own copy on a write.
+            let loaded = Arc::make_mut(loaded);
             loaded.data = record.data.clone();
             if let Some(refreshed) = changes.refreshed_at {
                 loaded.meta.refreshed_at = loaded.meta.refreshed_at.max(refreshed);

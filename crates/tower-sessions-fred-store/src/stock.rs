@@ -8,6 +8,8 @@
 //! The key's deadline is the record's expiry date (the layer's `Expiry`), capped by the absolute
 //! deadline fixed when the session was created.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use tower_sessions::{
     session::{Id, Record},
@@ -99,7 +101,8 @@ impl SessionStore for RedisSessionStore {
             .deadline(loaded.meta.refreshed_at, loaded.meta.absolute_deadline);
         Ok(Some(Record {
             id: *id,
-            data: loaded.data,
+            // Not copied unless the near cache holds it too.
+            data: Arc::unwrap_or_clone(loaded).data,
             expiry_date: date_of(deadline),
         }))
     }

@@ -187,8 +187,8 @@ impl RedisSessionStore {
     }
 
     /// One `HGETALL`, or none when the near cache holds the session. `None` when there is no
-    /// session, or none that can be read.
-    pub async fn load(&self, id: &Id) -> Result<Option<Loaded>, StoreError> {
+    /// session, or none that can be read. Shared: a copy the near cache holds is not copied.
+    pub async fn load(&self, id: &Id) -> Result<Option<Arc<Loaded>>, StoreError> {
         let key = self.key(id);
         let cache = self.inner.near_cache.as_deref();
         if let Some(cache) = cache {
@@ -202,6 +202,17 @@ impl RedisSessionStore {
                 cache.drop_all();
             }
         }
+        // Boxed: the command's future is some 26 KB, which every caller's future would
+        // otherwise hold and move even when the near cache answers.
+        Box::pin(self.load_from_redis(id, key)).await
+    }
+
+    async fn load_from_redis(
+        &self,
+        id: &Id,
+        key: String,
+    ) -> Result<Option<Arc<Loaded>>, StoreError> {
+        let cache = self.inner.near_cache.as_deref();
         let generation = cache.map(NearCache::generation);
         let raw: Result<HashMap<String, String>, fred::error::Error> = self
             .observed(
@@ -228,11 +239,11 @@ impl RedisSessionStore {
             .sum();
         match record::decode(raw, self.typed()) {
             Ok((meta, data)) => {
-                let loaded = Loaded {
+                let loaded = Arc::new(Loaded {
                     id: *id,
                     meta,
                     data,
-                };
+                });
                 if let (Some(cache), Some(generation)) = (cache, generation) {
                     let deadline = self
                         .inner

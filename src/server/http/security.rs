@@ -7,14 +7,13 @@ use axum::{
     http::{
         header::{
             CONTENT_SECURITY_POLICY, HOST, LOCATION, ORIGIN, REFERER, REFERRER_POLICY,
-            X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+            STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
         },
         uri::Authority,
         HeaderMap, HeaderValue, Method, Request as HttpRequest, Uri,
     },
     response::Response,
 };
-use tower_http::set_header::SetResponseHeaderLayer;
 use url::Url;
 
 use super::responses::json_error;
@@ -183,30 +182,37 @@ fn same_origin(url: Option<&str>, host: Option<&str>, site: SiteScheme) -> bool 
         && ours.username().is_empty()
 }
 
-/// The headers every response carries, as tower-http layers for `Router::layer`. Pages set their
-/// own Content-Security-Policy (with the nonce of their inline scripts, see `ui::app::shell`);
-/// everything else gets a policy that allows nothing.
-pub fn security_headers() -> (
-    SetResponseHeaderLayer<HeaderValue>,
-    SetResponseHeaderLayer<HeaderValue>,
-    SetResponseHeaderLayer<HeaderValue>,
-    SetResponseHeaderLayer<HeaderValue>,
-) {
-    (
-        SetResponseHeaderLayer::overriding(
-            X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ),
-        SetResponseHeaderLayer::overriding(X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-        SetResponseHeaderLayer::overriding(
-            REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ),
-        SetResponseHeaderLayer::if_not_present(
-            CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-        ),
-    )
+/// The headers every response carries, and `Strict-Transport-Security` when given. Pages set
+/// their own Content-Security-Policy (with the nonce of their inline scripts, see
+/// `ui::app::shell`); everything else gets a policy that allows nothing.
+#[derive(Clone)]
+pub struct SecurityHeaders {
+    hsts: Option<HeaderValue>,
+}
+
+impl SecurityHeaders {
+    pub fn new(hsts: Option<HeaderValue>) -> Self {
+        SecurityHeaders { hsts }
+    }
+
+    /// Sets them on `response`. One step for all of them: as a tower-http layer each, every
+    /// response passed five more nested futures.
+    pub fn apply<B>(&self, mut response: Response<B>) -> Response<B> {
+        let headers = response.headers_mut();
+        if !headers.contains_key(CONTENT_SECURITY_POLICY) {
+            headers.insert(
+                CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+            );
+        }
+        headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+        headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        if let Some(hsts) = &self.hsts {
+            headers.insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
+        response
+    }
 }
 
 /// The policy of an HTML page: scripts only from this origin or with this response's nonce

@@ -94,7 +94,7 @@ impl AppSession {
     }
 
     /// The stored session, loading it on first use (one `HGETALL` per request).
-    async fn live(&self) -> Result<Option<Loaded>, SessionError> {
+    async fn live(&self) -> Result<Option<Arc<Loaded>>, SessionError> {
         // Any read makes tower-sessions load the record through the request store; the key is
         // irrelevant.
         self.session
@@ -118,13 +118,13 @@ impl AppSession {
     /// The session as the panel shows it.
     pub async fn view(&self) -> Result<SessionView, SessionError> {
         let loaded = self.live().await?;
-        Ok(self.to_view(loaded.as_ref(), false))
+        Ok(self.to_view(loaded.as_deref(), false))
     }
 
     /// "Stay signed in": the idle deadline moves now, whatever the refresh threshold.
     pub async fn stay(&self) -> Result<SessionView, SessionError> {
         let loaded = self.live().await?;
-        Ok(self.to_view(loaded.as_ref(), true))
+        Ok(self.to_view(loaded.as_deref(), true))
     }
 
     fn to_view(&self, loaded: Option<&Loaded>, force_refresh: bool) -> SessionView {
@@ -275,6 +275,7 @@ impl AppSession {
             loaded
                 .meta
                 .signed_in
+                .as_ref()
                 .is_some_and(|s| now_ms().saturating_sub(s.password_at) <= window)
         }))
     }
@@ -295,11 +296,10 @@ impl AppSession {
     /// The signed-in user's name, if any. A stored name the app would not accept (written by
     /// something else) counts as nobody signed in.
     pub async fn user(&self) -> Result<Option<Username>, SessionError> {
-        Ok(self
-            .live()
-            .await?
-            .and_then(|loaded| loaded.meta.signed_in)
-            .and_then(|signed_in| Username::parse(&signed_in.user).ok()))
+        Ok(self.live().await?.and_then(|loaded| {
+            let signed_in = loaded.meta.signed_in.as_ref()?;
+            Username::parse(&signed_in.user).ok()
+        }))
     }
 
     /// This session's handle in its user's index.

@@ -2,14 +2,14 @@
 //! be stored — whatever the request carried (no cookie, a forged one, one of a session that has
 //! ended) — and refused with 429 before anything is written.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use axum::http::{Extensions, HeaderMap};
 use tower_sessions_fred_store::{NewSessionGate, NewSessionPolicy};
 
 use crate::server::{
-    client_address::TrustedProxies,
+    client_address::{address_text, TrustedProxies},
     redis::{KeySpace, WindowCounter},
 };
 
@@ -46,7 +46,8 @@ impl NewSessionPolicy for NewSessionLimit {
     fn gate(&self, headers: &HeaderMap, extensions: &Extensions) -> Box<dyn NewSessionGate> {
         Box::new(CreationGate {
             limit: self.0.clone(),
-            address: self.0.proxies.client_address(extensions, headers),
+            // Kept as an address, made text only for the rare request that creates a session.
+            address: self.0.proxies.client_ip(extensions, headers),
         })
     }
 }
@@ -54,14 +55,15 @@ impl NewSessionPolicy for NewSessionLimit {
 /// What a request needs to ask before it creates a session.
 struct CreationGate {
     limit: Arc<Limit>,
-    address: String,
+    address: Option<IpAddr>,
 }
 
 #[async_trait]
 impl NewSessionGate for CreationGate {
     /// Counts a new session from this address; `Some(wait)` when it must not be created.
     async fn admit(&self) -> Result<Option<Duration>, fred::error::Error> {
-        let key = self.limit.keys.new_sessions_for_address(&self.address);
+        let address = address_text(self.address);
+        let key = self.limit.keys.new_sessions_for_address(&address);
         let counted = self.limit.counter.count(key, WINDOW).await?;
         Ok(counted.over(self.limit.per_minute))
     }
