@@ -27,7 +27,8 @@ use crate::{
 
 #[derive(Debug, Default)]
 struct State {
-    /// Shared with the near cache when it came from there: a read copies no record.
+    /// Shared with the near cache when it is on (whether the record came from the cache or from
+    /// Redis): a read copies no record.
     loaded: Option<Arc<Loaded>>,
     /// The cookie named a session that no longer exists (or cannot be read).
     ended: bool,
@@ -334,10 +335,15 @@ impl SessionStore for RequestStore {
             Err(err) => return Err(self.write_failed(err)),
         }
         let mut state = self.state();
-        if let Some(loaded) = state.loaded.as_mut() {
-            // Copied here if the near cache shares it; the cache drops its own copy on a write.
-            let loaded = Arc::make_mut(loaded);
-            loaded.data = record.data.clone();
+        if let Some(shared) = state.loaded.as_mut() {
+            // A new record, not the old one changed: the near cache may hold the old one (and
+            // drops it on this write), and its data is replaced whole anyway.
+            *shared = Arc::new(Loaded {
+                id: shared.id,
+                meta: shared.meta.clone(),
+                data: record.data.clone(),
+            });
+            let loaded = Arc::make_mut(shared);
             if let Some(refreshed) = changes.refreshed_at {
                 loaded.meta.refreshed_at = loaded.meta.refreshed_at.max(refreshed);
             }

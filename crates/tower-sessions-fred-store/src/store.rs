@@ -202,8 +202,8 @@ impl RedisSessionStore {
                 cache.drop_all();
             }
         }
-        // Boxed: the command's future is some 26 KB, which every caller's future would
-        // otherwise hold and move even when the near cache answers.
+        // Boxed: the way to Redis (command, timeout, breaker, observer) is a far larger future
+        // than a hit needs, which every caller's would otherwise hold and move on every read.
         Box::pin(self.load_from_redis(id, key)).await
     }
 
@@ -217,7 +217,11 @@ impl RedisSessionStore {
         let raw: Result<HashMap<String, String>, fred::error::Error> = self
             .observed(
                 Operation::SessionLoad,
-                self.inner.breaker.run(self.inner.pool.hgetall(&key)),
+                // Boxed where it is made: fred's command futures run to tens of KB, and the
+                // breaker, its timeout and the observer would each move it again.
+                self.inner
+                    .breaker
+                    .run(Box::pin(self.inner.pool.hgetall(&key))),
             )
             .await;
         let raw = match raw {
@@ -347,14 +351,14 @@ impl RedisSessionStore {
         args.extend(changes.delete.iter().cloned());
         let key = self.key(id);
         self.forget_cached(&key);
-        let save =
-            self.inner
-                .breaker
-                .run(self.inner.scripts.save.evalsha_with_reload(
-                    self.inner.pool.next(),
-                    &key,
-                    args,
-                ));
+        let save = self
+            .inner
+            .breaker
+            .run(Box::pin(self.inner.scripts.save.evalsha_with_reload(
+                self.inner.pool.next(),
+                &key,
+                args,
+            )));
         let saved: Result<i64, fred::error::Error> =
             self.observed(Operation::SessionSave, save).await;
         self.forget_cached(&key);
@@ -414,11 +418,11 @@ impl RedisSessionStore {
     ) -> Result<Option<i64>, StoreError> {
         let session_key = self.key(id);
         self.forget_cached(&session_key);
-        let increment = self.inner.scripts.increment.evalsha_with_reload(
+        let increment = Box::pin(self.inner.scripts.increment.evalsha_with_reload(
             self.inner.pool.next(),
             &session_key,
             vec![record::data_field(key), amount.to_string()],
-        );
+        ));
         let value: Result<Option<i64>, _> = self
             .observed(
                 Operation::SessionIncrement,
