@@ -338,12 +338,11 @@ impl SessionStore for RequestStore {
         if let Some(shared) = state.loaded.as_mut() {
             // A new record, not the old one changed: the near cache may hold the old one (and
             // drops it on this write), and its data is replaced whole anyway.
-            *shared = Arc::new(Loaded {
+            let mut loaded = Loaded {
                 id: shared.id,
                 meta: shared.meta.clone(),
                 data: record.data.clone(),
-            });
-            let loaded = Arc::make_mut(shared);
+            };
             if let Some(refreshed) = changes.refreshed_at {
                 loaded.meta.refreshed_at = loaded.meta.refreshed_at.max(refreshed);
             }
@@ -364,6 +363,7 @@ impl SessionStore for RequestStore {
                     later_only,
                 );
             }
+            *shared = Arc::new(loaded);
         }
         state.refresh = None;
         state.absolute_cap = None;
