@@ -56,6 +56,43 @@ async fn production_sends_strict_transport_security_as_configured() {
     );
 }
 
+/// A 413 goes out before the body is read. The client is still sending that body; a socket
+/// closed with unread bytes answers them with a reset, which would take the 413 with it. The
+/// connection is closed only after the rest of the body has been read and dropped.
+#[tokio::test]
+async fn a_client_still_sending_a_refused_body_reads_its_413() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[]).await;
+    let body_length = 3 * 1024 * 1024;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /api/note HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n\
+         Sec-Fetch-Site: same-origin\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {body_length}\r\n\r\n",
+        app.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The answer is out and the server has started closing before the body follows.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let chunk = vec![b'a'; 64 * 1024];
+    for _ in 0..body_length / chunk.len() {
+        stream
+            .write_all(&chunk)
+            .await
+            .expect("the body is still taken");
+    }
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("no reset");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+}
+
 #[tokio::test]
 async fn client_mistakes_get_json_errors_with_their_status() {
     let redis = TestRedis::start();

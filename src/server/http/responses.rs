@@ -10,7 +10,7 @@ use axum::{
     body::HttpBody as _,
     extract::Request,
     http::{
-        header::{CONTENT_LENGTH, CONTENT_TYPE},
+        header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE},
         HeaderMap, HeaderValue, StatusCode,
     },
     response::Response,
@@ -63,7 +63,7 @@ pub async fn checked_body(request: Request) -> Result<Request, Response> {
         Err(json_error(code, message, request_id_of(request.headers())))
     };
     if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return refuse(ErrorCode::PayloadTooLarge, &too_large(), &request);
+        return Err(body_left_unread(refuse_now(&request)));
     }
     if declared == Some(0) || (declared.is_none() && request.body().is_end_stream()) {
         return Ok(request);
@@ -73,9 +73,7 @@ pub async fn checked_body(request: Request) -> Result<Request, Response> {
     let request = Request::from_parts(parts, Body::empty());
     let bytes = match bytes {
         Ok(bytes) => bytes,
-        Err(err) if is_length_limit(&err) => {
-            return refuse(ErrorCode::PayloadTooLarge, &too_large(), &request)
-        }
+        Err(err) if is_length_limit(&err) => return Err(body_left_unread(refuse_now(&request))),
         Err(_) => {
             return refuse(
                 ErrorCode::BadRequest,
@@ -92,6 +90,25 @@ pub async fn checked_body(request: Request) -> Result<Request, Response> {
         );
     }
     Ok(request.map(|_| Body::from(bytes)))
+}
+
+/// The 413 for a body over the limit.
+fn refuse_now(request: &Request) -> Response {
+    json_error(
+        ErrorCode::PayloadTooLarge,
+        &too_large(),
+        request_id_of(request.headers()),
+    )
+}
+
+/// An answer sent before the request's body was read: the connection cannot carry another
+/// request, and says so. Without `Connection: close` a client may send its next request on it
+/// before the close reaches it, and lose that request.
+fn body_left_unread(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn too_large() -> String {

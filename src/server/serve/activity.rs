@@ -2,13 +2,14 @@
 //! control frames (PING, SETTINGS, WINDOW_UPDATE) carry no request and do not count.
 
 use std::{
+    future::Future,
     io,
     pin::Pin,
     sync::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
-    task::{Context, Poll},
+    task::{ready, Context, Poll},
     time::{Duration, Instant},
 };
 
@@ -132,7 +133,23 @@ pub(super) struct Tracked {
     /// HTTP/2 over plain TCP is served. hyper-util's `http1_only` does not apply to connections
     /// served with upgrades, so a refused preface is refused here, as a read error.
     h2c: bool,
+    /// Set once the connection is being closed: what the client still sends is read and dropped.
+    lingering: Option<Lingering>,
 }
+
+/// A closing connection's last reads. Answered before its body was read (a 413 for a body over
+/// the limit, say), a client may still be sending it; a socket closed with unread bytes sends a
+/// reset, and a reset can reach the client before it has read the answer, which it then loses.
+/// So the write side is shut first and the rest is read and dropped, for a bounded time and
+/// amount (as nginx's `lingering_close` does).
+struct Lingering {
+    until: Pin<Box<tokio::time::Sleep>>,
+    bytes_left: usize,
+}
+
+/// How long, and how much, a closing connection is read for.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 8 * 1024 * 1024;
 
 impl Tracked {
     pub(super) fn new(inner: TcpStream, activity: Arc<Activity>, h2c: bool) -> Self {
@@ -141,6 +158,35 @@ impl Tracked {
             activity,
             preface_matched: Some(0),
             h2c,
+            lingering: None,
+        }
+    }
+
+    /// Reads and drops what the client still sends, until it closes, the time or the amount
+    /// is up, or the socket fails: then the connection may close.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(lingering) = self.lingering.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut scratch = [0u8; 8192];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    lingering.bytes_left = lingering.bytes_left.saturating_sub(buf.filled().len());
+                    if lingering.bytes_left == 0 {
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                // Closed by the client, or failed: nothing left to wait for.
+                Poll::Ready(_) => return Poll::Ready(Ok(())),
+                Poll::Pending => {
+                    return match lingering.until.as_mut().poll(cx) {
+                        Poll::Ready(()) => Poll::Ready(Ok(())),
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
+            }
         }
     }
 
@@ -214,7 +260,18 @@ impl AsyncWrite for Tracked {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.lingering.is_none() {
+            // The answer's last bytes, then FIN; a failure here leaves nothing to linger for.
+            if let Err(err) = ready!(Pin::new(&mut this.inner).poll_shutdown(cx)) {
+                return Poll::Ready(Err(err));
+            }
+            this.lingering = Some(Lingering {
+                until: Box::pin(tokio::time::sleep(LINGER_TIME)),
+                bytes_left: LINGER_BYTES,
+            });
+        }
+        this.poll_linger(cx)
     }
 
     fn poll_write_vectored(

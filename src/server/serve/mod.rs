@@ -1,7 +1,9 @@
 //! The accept loops: each connection served by hyper with the limits `axum::serve` cannot set —
 //! a deadline for a request's headers, an idle keep-alive timeout, a cap on open connections and
 //! one per client address — and, like `axum::serve`, the peer address as `ConnectInfo` and a
-//! graceful shutdown.
+//! graceful shutdown. A closing connection reads and drops what its client still sends for up
+//! to two seconds (`activity::Lingering`), so an answer sent before a request's body was read
+//! (a 413) is not lost to a reset.
 //!
 //! Connections are served by `SERVER_WORKERS` threads, each with a single-threaded runtime and
 //! a listening socket of its own on the one address (`SO_REUSEPORT`: the kernel spreads new
