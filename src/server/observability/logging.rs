@@ -3,8 +3,12 @@
 
 use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::{
-    filter::filter_fn, fmt::MakeWriter, layer::SubscriberExt, registry::LookupSpan,
-    util::SubscriberInitExt, EnvFilter, Layer,
+    filter::{filter_fn, LevelFilter},
+    fmt::MakeWriter,
+    layer::SubscriberExt,
+    registry::LookupSpan,
+    util::SubscriberInitExt,
+    EnvFilter, Layer,
 };
 
 use crate::server::config::LogFormat;
@@ -29,9 +33,14 @@ pub fn log_filter<S: Subscriber>(rust_log: Option<&str>, default_filter: &str) -
     // Naming a library in RUST_LOG asks for its lines, repeats and all (to chase a cause).
     let named = |target: &str| rust_log.is_some_and(|directives| directives.contains(target));
     let (keep_sessions, keep_fred) = (named("tower_sessions_core"), named("fred"));
-    directives.and_then(filter_fn(move |metadata| {
-        !reported_elsewhere(metadata, keep_sessions, keep_fred)
-    }))
+    // The directives' most verbose level, said again: without it the combined filter has no
+    // level hint, and every `log` record (fred logs through `log`) was offered to the subscriber.
+    let most_verbose = directives.max_level_hint().unwrap_or(LevelFilter::TRACE);
+    let dropped = filter_fn(move |metadata| {
+        *metadata.level() <= most_verbose && !reported_elsewhere(metadata, keep_sessions, keep_fred)
+    })
+    .with_max_level_hint(most_verbose);
+    directives.and_then(dropped)
 }
 
 /// Lines that repeat, once per request or per connection, what the app reports once:
