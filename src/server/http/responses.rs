@@ -63,7 +63,8 @@ pub async fn checked_body(request: Request) -> Result<Request, Response> {
         Err(json_error(code, message, request_id_of(request.headers())))
     };
     if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return Err(body_left_unread(refuse_now(&request)));
+        return refuse(ErrorCode::PayloadTooLarge, &too_large(), &request)
+            .map_err(body_left_unread);
     }
     if declared == Some(0) || (declared.is_none() && request.body().is_end_stream()) {
         return Ok(request);
@@ -73,7 +74,10 @@ pub async fn checked_body(request: Request) -> Result<Request, Response> {
     let request = Request::from_parts(parts, Body::empty());
     let bytes = match bytes {
         Ok(bytes) => bytes,
-        Err(err) if is_length_limit(&err) => return Err(body_left_unread(refuse_now(&request))),
+        Err(err) if is_length_limit(&err) => {
+            return refuse(ErrorCode::PayloadTooLarge, &too_large(), &request)
+                .map_err(body_left_unread)
+        }
         Err(_) => {
             return refuse(
                 ErrorCode::BadRequest,
@@ -90,15 +94,6 @@ pub async fn checked_body(request: Request) -> Result<Request, Response> {
         );
     }
     Ok(request.map(|_| Body::from(bytes)))
-}
-
-/// The 413 for a body over the limit.
-fn refuse_now(request: &Request) -> Response {
-    json_error(
-        ErrorCode::PayloadTooLarge,
-        &too_large(),
-        request_id_of(request.headers()),
-    )
 }
 
 /// An answer sent before the request's body was read: the connection cannot carry another

@@ -151,6 +151,35 @@ struct Lingering {
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 8 * 1024 * 1024;
 
+impl Lingering {
+    fn new() -> Self {
+        Lingering {
+            until: Box::pin(tokio::time::sleep(LINGER_TIME)),
+            bytes_left: LINGER_BYTES,
+        }
+    }
+
+    /// Reads and drops what the client still sends on `stream`, until it closes, the time or
+    /// the amount is up, or the socket fails: then the connection may close.
+    fn poll_drain(&mut self, stream: &mut TcpStream, cx: &mut Context<'_>) -> Poll<()> {
+        let mut scratch = [0u8; 8192];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    self.bytes_left = self.bytes_left.saturating_sub(buf.filled().len());
+                    if self.bytes_left == 0 {
+                        return Poll::Ready(());
+                    }
+                }
+                // Closed by the client, or failed: nothing left to wait for.
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => return self.until.as_mut().poll(cx),
+            }
+        }
+    }
+}
+
 impl Tracked {
     pub(super) fn new(inner: TcpStream, activity: Arc<Activity>, h2c: bool) -> Self {
         Tracked {
@@ -159,34 +188,6 @@ impl Tracked {
             preface_matched: Some(0),
             h2c,
             lingering: None,
-        }
-    }
-
-    /// Reads and drops what the client still sends, until it closes, the time or the amount
-    /// is up, or the socket fails: then the connection may close.
-    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let Some(lingering) = self.lingering.as_mut() else {
-            return Poll::Ready(Ok(()));
-        };
-        let mut scratch = [0u8; 8192];
-        loop {
-            let mut buf = ReadBuf::new(&mut scratch);
-            match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
-                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
-                    lingering.bytes_left = lingering.bytes_left.saturating_sub(buf.filled().len());
-                    if lingering.bytes_left == 0 {
-                        return Poll::Ready(Ok(()));
-                    }
-                }
-                // Closed by the client, or failed: nothing left to wait for.
-                Poll::Ready(_) => return Poll::Ready(Ok(())),
-                Poll::Pending => {
-                    return match lingering.until.as_mut().poll(cx) {
-                        Poll::Ready(()) => Poll::Ready(Ok(())),
-                        Poll::Pending => Poll::Pending,
-                    }
-                }
-            }
         }
     }
 
@@ -261,17 +262,15 @@ impl AsyncWrite for Tracked {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.lingering.is_none() {
-            // The answer's last bytes, then FIN; a failure here leaves nothing to linger for.
-            if let Err(err) = ready!(Pin::new(&mut this.inner).poll_shutdown(cx)) {
-                return Poll::Ready(Err(err));
+        let lingering = match &mut this.lingering {
+            Some(lingering) => lingering,
+            None => {
+                // The answer's last bytes, then FIN; a failure leaves nothing to linger for.
+                ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+                this.lingering.insert(Lingering::new())
             }
-            this.lingering = Some(Lingering {
-                until: Box::pin(tokio::time::sleep(LINGER_TIME)),
-                bytes_left: LINGER_BYTES,
-            });
-        }
-        this.poll_linger(cx)
+        };
+        lingering.poll_drain(&mut this.inner, cx).map(Ok)
     }
 
     fn poll_write_vectored(
