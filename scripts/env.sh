@@ -5,7 +5,7 @@ export PATH="$REPO_ROOT/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 # Playwright must never download a browser; the tests use Debian's chromium.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export LEPTOS_ENV="${LEPTOS_ENV:-DEV}"
-# One build cache for scripts/dev, scripts/test and scripts/bench, outside the clone: whichever
-# runs second starts warm, and a fresh clone (CI) reuses the last build. Override with
-# CARGO_TARGET_DIR.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sessionboard/target}"
+# Each clone builds into its own target/ (cargo's default), shared by scripts/dev, scripts/test and
+# scripts/bench. Never point two clones at one CARGO_TARGET_DIR: cargo's dep-info paths are
+# relative to the package, so one clone's newer artifacts look up to date to the other.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"

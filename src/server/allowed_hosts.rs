@@ -71,20 +71,35 @@ impl AllowedHosts {
 
     /// Whether every host the request names is allowed: its `Host` header and the authority of
     /// its URI (HTTP/2's `:authority`, or an absolute-form request line), and at least one of
-    /// them is there.
+    /// them is there. Two `Host` lines, a user name (`user@host`) or a port no TCP connection
+    /// can have are refused: a proxy or cache behind us may read another host from them.
     pub fn admit<B>(&self, request: &Request<B>) -> bool {
         if *self == AllowedHosts::Any {
             return true;
         }
-        let header = request.headers().get(HOST).map(|value| {
+        let mut host_lines = request.headers().get_all(HOST).iter();
+        let header = host_lines.next().map(|value| {
             let text = value.to_str().ok();
             text.and_then(|text| text.parse::<Authority>().ok())
         });
+        if host_lines.next().is_some() {
+            return false;
+        }
         let authority = request.uri().authority().cloned().map(Some);
         let mut named = header.into_iter().chain(authority).peekable();
         named.peek().is_some()
-            && named.all(|authority| authority.is_some_and(|a| self.allows(a.host())))
+            && named.all(|authority| {
+                authority.is_some_and(|a| is_host_and_port(&a) && self.allows(a.host()))
+            })
     }
+}
+
+/// A host with at most a port from 1 to 65535: no user name, no empty or impossible port.
+fn is_host_and_port(authority: &Authority) -> bool {
+    let text = authority.as_str();
+    let after_address = text.rsplit_once(']').map_or(text, |(_, rest)| rest);
+    let port = after_address.split_once(':').map(|(_, port)| port);
+    !text.contains('@') && port.is_none_or(|port| port.parse::<u16>().is_ok_and(|port| port > 0))
 }
 
 /// `WWW.Example.com.` → `www.example.com`; `[::1]` → `::1`, written as Rust writes it.
@@ -107,6 +122,32 @@ mod tests {
             builder = builder.header(HOST, host);
         }
         builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn two_host_lines_a_user_name_or_an_impossible_port_are_refused() {
+        let hosts = AllowedHosts::parse("127.0.0.1, example.com").unwrap();
+        let mut two = request(Some("127.0.0.1"), "/");
+        two.headers_mut()
+            .append(HOST, axum::http::HeaderValue::from_static("evil.example"));
+        assert!(!hosts.admit(&two));
+        let mut twice_ours = request(Some("127.0.0.1"), "/");
+        twice_ours
+            .headers_mut()
+            .append(HOST, axum::http::HeaderValue::from_static("127.0.0.1"));
+        assert!(!hosts.admit(&twice_ours));
+        for host in [
+            "evil@127.0.0.1",
+            "127.0.0.1:99999",
+            "127.0.0.1:0",
+            "example.com:",
+        ] {
+            assert!(!hosts.admit(&request(Some(host), "/")), "{host}");
+        }
+        assert!(!hosts.admit(&request(None, "http://evil@example.com/")));
+        for host in ["127.0.0.1:65535", "example.com:3000", "example.com"] {
+            assert!(hosts.admit(&request(Some(host), "/")), "{host}");
+        }
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub async fn reauthenticated(password: Option<String>) -> Result<(AppSession, Us
             &user,
             password,
             &client(),
-            trusted_device().as_ref(),
+            trusted_device(user.as_str()).as_ref(),
         )
         .await?;
     Ok((session, user))
@@ -77,10 +77,12 @@ pub fn client() -> ClientInfo {
     }
 }
 
-/// The browser's device cookie, when it is one we signed (see `accounts::DeviceCookies`).
-pub fn trusted_device() -> Option<TrustedDevice> {
+/// The browser's device cookie for `user`, when it carries one we signed for that name (see
+/// `accounts::DeviceCookies`).
+pub fn trusted_device(user: &str) -> Option<TrustedDevice> {
     let state = use_context::<AppState>()?;
-    leptos::prelude::with_context(|parts: &Parts| state.devices.read(&parts.headers))?
+    let user = Username::parse(user).ok()?;
+    leptos::prelude::with_context(|parts: &Parts| state.devices.read(&parts.headers, &user))?
 }
 
 /// Trusts this browser for `user`'s next sign-ins: a new device cookie on the response.

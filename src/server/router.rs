@@ -5,7 +5,7 @@
 //! log line. `/metrics` is outside the session layer too, or on `METRICS_ADDR` alone (always so
 //! in production). Inside those, requests for a host this site is not are refused.
 
-use std::{convert::Infallible, time::Duration};
+use std::{convert::Infallible, sync::OnceLock, time::Duration};
 
 use axum::{
     body::Body,
@@ -13,11 +13,11 @@ use axum::{
     http::{HeaderValue, StatusCode},
     middleware,
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, MethodRouter},
     Router,
 };
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list_with_exclusions, LeptosRoutes};
+use leptos_axum::{generate_route_list_with_exclusions, AxumRouteListing, LeptosRoutes};
 use tower::{util::BoxCloneSyncService, ServiceBuilder};
 use tower_http::{
     request_id::{PropagateRequestIdLayer, SetRequestIdLayer},
@@ -62,15 +62,7 @@ pub fn app(state: AppState, pages: Pages, sessions: SessionLayer) -> App {
         .into_iter()
         .map(FastPath::into_route)
         .collect();
-    let routes = generate_route_list_with_exclusions(
-        pages.app,
-        Some(
-            fast_paths
-                .iter()
-                .map(|(path, _)| path.to_string())
-                .collect(),
-        ),
-    );
+    let routes = page_routes(pages, &fast_paths);
     // (The excluded ones are listed too: they are server functions' paths, routes all the same.)
     let page_paths: Vec<String> = routes
         .iter()
@@ -133,6 +125,27 @@ pub fn app(state: AppState, pages: Pages, sessions: SessionLayer) -> App {
         .fallback_service(files)
         .with_state(state);
     outer.around(router)
+}
+
+/// The pages' route list, generated once per process and shared by every worker (and every app
+/// a test process builds). While leptos_router generates a route list, no resource anywhere in
+/// the process loads: the flag that stops them is global (leptos-rs/leptos#4773, open in 0.8),
+/// so a page another worker renders meanwhile waits forever for its data. Only one set of
+/// `Pages` exists per process (`sessionboard::pages`).
+fn page_routes(
+    pages: Pages,
+    fast_paths: &[(&'static str, MethodRouter<AppState>)],
+) -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES
+        .get_or_init(|| {
+            let excluded = fast_paths
+                .iter()
+                .map(|(path, _)| path.to_string())
+                .collect();
+            generate_route_list_with_exclusions(pages.app, Some(excluded))
+        })
+        .clone()
 }
 
 /// What every response passes, outside the router.

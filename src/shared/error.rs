@@ -150,14 +150,33 @@ impl FromServerFnError for ApiError {
 impl ApiError {
     /// Makes this error the answer of the server function being served: its status follows from
     /// the code, and it carries the request id. A no-op in the browser.
+    ///
+    /// A plain form post (no JavaScript: the browser asks for HTML) keeps the redirect back to
+    /// its page that Leptos answers it with, the error in the URL, so the page shows the message
+    /// where the hydrated page would; a 4xx with a `Location` would show this error's JSON.
     pub fn answered(self) -> Self {
         let error = self.of_this_request();
         #[cfg(feature = "ssr")]
         if let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-            options.set_status(error.code.http_status());
+            if !is_plain_form_post() {
+                options.set_status(error.code.http_status());
+            }
         }
         error
     }
+}
+
+/// The request being served asks for HTML, as a browser's own form post does (leptos_axum's
+/// rule for answering a server function with a redirect back).
+#[cfg(feature = "ssr")]
+fn is_plain_form_post() -> bool {
+    leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+        parts
+            .headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+    })
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub async fn login(username: String, password: String) -> Result<String, ApiErro
     answer(
         async {
             let session = context::app_session()?;
-            let device = context::trusted_device();
+            let device = context::trusted_device(&username);
             let user = context::state()?
                 .accounts
                 .sign_in(
@@ -169,7 +169,7 @@ pub async fn change_password(current: String, new: String) -> Result<usize, ApiE
                     current,
                     new,
                     &context::client(),
-                    context::trusted_device().as_ref(),
+                    context::trusted_device(user.as_str()).as_ref(),
                 )
                 .await?;
             context::remember_device(&user);

@@ -76,6 +76,10 @@ pub(crate) fn assert_all_answered_cleanly(samples: &[Sample], fault: Instant) {
     );
     let failed: Vec<&Sample> = samples.iter().filter(|s| s.status == Some(500)).collect();
     assert!(failed.is_empty(), "500s: {:?}", failed.first());
+    // The page deadline is a last resort: a render that reached it waited on something that
+    // never woke it, and its stack is in the log.
+    let late = samples.iter().filter(|s| s.past_deadline).count();
+    assert_eq!(late, 0, "pages that missed their render deadline");
     for sample in samples.iter().filter(|s| s.status == Some(503) && !s.page) {
         assert!(
             sample
@@ -133,12 +137,8 @@ fn outage_under_load(connections: usize, outage: Duration) -> Outage {
             .cloned()
             .collect();
         assert!(once_detected.iter().all(|s| s.status == Some(503)));
-        // A page tells the visitor to retry: the banner, or (rarely, a render that missed its
-        // deadline) the "try again" page; the figures count the latter.
-        assert!(once_detected
-            .iter()
-            .filter(|s| s.page)
-            .all(|s| s.banner || s.past_deadline));
+        // A page tells the visitor the store is away, with the banner.
+        assert!(once_detected.iter().filter(|s| s.page).all(|s| s.banner));
         let (status, view) = app.session_with_cookie(&cookie).await;
         assert_eq!(
             (status, view.map(|v| v.counter)),

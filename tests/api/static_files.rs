@@ -139,6 +139,13 @@ async fn a_path_that_climbs_out_of_a_file_is_not_found() {
         "/favicon.svg/..",
         "/favicon.svg/../favicon.svg",
         "/favicon.svg/x",
+        // Backslashes are slashes to URL parsers (and so to Leptos' router).
+        "/favicon.svg\\..",
+        "/about\\..",
+        "/\\..",
+        "/favicon.svg\\%2e%2e",
+        "/%5C..",
+        "/about%5C..",
     ] {
         let status = raw_status(&url, path).await;
         assert_eq!(status, "HTTP/1.1 404 Not Found", "{path}");

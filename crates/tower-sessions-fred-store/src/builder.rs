@@ -7,7 +7,8 @@ use fred::prelude::Pool;
 use crate::{
     near_cache::{NearCache, NearCacheSettings},
     record::ValueKind,
-    store::{Inner, Scripts},
+    store::Inner,
+    writes::Scripts,
     Breaker, BreakerSettings, ExpiryPolicy, NoObserver, RedisSessionStore, ReplicaWait,
     SessionKeys, StoreObserver, UserIndex,
 };

@@ -11,7 +11,6 @@
 //! make longer.
 
 use std::{
-    borrow::Cow,
     future::Future,
     pin::Pin,
     sync::Arc,
@@ -19,20 +18,16 @@ use std::{
 };
 
 use http::{
-    header::{CONTENT_TYPE, COOKIE, RETRY_AFTER, SET_COOKIE},
+    header::{CONTENT_TYPE, RETRY_AFTER},
     HeaderName, HeaderValue, Request, Response,
 };
-use percent_encoding::percent_decode_str;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_layer::Layer;
 use tower_service::Service;
-use tower_sessions::{
-    cookie::{Cookie, CookieJar},
-    session::Id,
-    Expiry, Session,
-};
+use tower_sessions::{session::Id, Expiry, Session};
 
 use crate::{
+    cookie::{append_cookie, read_cookie, removal_cookie, session_cookie, Incoming},
     expiry, now_ms, CookieSettings, JsonRefusals, NewSessionPolicy, RedisSessionStore, Refusal,
     RenderRefusal, RequestStore, SessionFailure, SessionHandle,
 };
@@ -130,14 +125,6 @@ impl SessionLayer {
     pub fn cookie(&self) -> &CookieSettings {
         &self.config.cookie
     }
-}
-
-/// The session id a request's cookie carried, if it was ours and intact.
-struct Incoming {
-    id: Option<Id>,
-    cookie_present: bool,
-    /// Signed with a previous key: re-issue it signed with the current one.
-    resign: bool,
 }
 
 /// The session a response was for, in the response's extensions: lets a request log name the
@@ -340,78 +327,6 @@ fn refusal_response<R: From<String>>(
     response
 }
 
-fn read_cookie(headers: &http::HeaderMap, settings: &CookieSettings) -> Incoming {
-    let mut incoming = Incoming {
-        id: None,
-        cookie_present: false,
-        resign: false,
-    };
-    // Every cookie of our name is tried: one planted beside ours (same name, other path or
-    // domain) must not hide the one we signed.
-    for value in cookie_values(headers, &settings.name) {
-        incoming.cookie_present = true;
-        let keys = std::iter::once(&settings.key).chain(&settings.previous_keys);
-        for (position, key) in keys.enumerate() {
-            let found = Cookie::new(settings.name.clone(), value.to_string());
-            let verified = CookieJar::new().signed(key).verify(found);
-            // A signed value that is not an id simply means "no session".
-            if let Some(id) = verified.and_then(|cookie| cookie.value().parse::<Id>().ok()) {
-                incoming.id = Some(id);
-                incoming.resign = position > 0;
-                return incoming;
-            }
-        }
-    }
-    incoming
-}
-
-/// The values of the cookies named `name` in the request's `Cookie` headers, percent-decoded
-/// (they are written percent-encoded). Only the `name=value` pairs are split: parsing every
-/// cookie with the `cookie` crate cost more than verifying our signature.
-fn cookie_values<'a>(
-    headers: &'a http::HeaderMap,
-    name: &'a str,
-) -> impl Iterator<Item = Cow<'a, str>> + 'a {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|header| header.to_str().ok())
-        .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.split_once('='))
-        .filter(move |(found, _)| {
-            percent_decode_str(found.trim()).decode_utf8().ok() == Some(name.into())
-        })
-        .filter_map(|(_, value)| percent_decode_str(value.trim()).decode_utf8().ok())
-}
-
-fn session_cookie(
-    settings: &CookieSettings,
-    id: Id,
-    max_age: Option<time::Duration>,
-) -> Cookie<'static> {
-    let mut cookie = settings.build(id.to_string());
-    if let Some(max_age) = max_age {
-        cookie.set_max_age(max_age);
-    }
-    let mut jar = CookieJar::new();
-    jar.signed_mut(&settings.key).add(cookie);
-    jar.get(&settings.name)
-        .cloned()
-        .unwrap_or_else(|| settings.build(String::new()))
-}
-
-fn removal_cookie(settings: &CookieSettings) -> Cookie<'static> {
-    let mut cookie = settings.build(String::new());
-    cookie.make_removal();
-    cookie
-}
-
-fn append_cookie<R>(response: &mut Response<R>, cookie: Cookie<'static>) {
-    if let Ok(value) = HeaderValue::from_str(&cookie.encoded().to_string()) {
-        response.headers_mut().append(SET_COOKIE, value);
-    }
-}
-
 impl<S> Layer<S> for SessionLayer {
     type Service = SessionService<S>;
 
@@ -460,52 +375,5 @@ where
                 Err(refused) => Ok(refused),
             }
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn values(headers: &[&str], name: &str) -> Vec<String> {
-        let mut map = http::HeaderMap::new();
-        for header in headers {
-            map.append(COOKIE, HeaderValue::from_str(header).unwrap());
-        }
-        cookie_values(&map, name).map(Cow::into_owned).collect()
-    }
-
-    #[test]
-    fn cookie_values_are_found_in_every_header_and_decoded() {
-        assert_eq!(
-            values(&["a=1; id=x%2By%3D", "id = z ;b=2"], "id"),
-            ["x+y=", "z"]
-        );
-        // Names are compared decoded, as the `cookie` crate parses them.
-        assert_eq!(values(&["%69d=v"], "id"), ["v"]);
-    }
-
-    #[test]
-    fn other_cookies_and_malformed_pairs_are_skipped() {
-        assert!(values(&["idx=1; xid=2; id; =3; ;"], "id").is_empty());
-        assert!(
-            values(&["id=%FF"], "id").is_empty(),
-            "not UTF-8 once decoded"
-        );
-        assert_eq!(values(&["id="], "id"), [""]);
-    }
-
-    #[test]
-    fn a_signed_cookie_written_encoded_is_read_back() {
-        let key = tower_sessions::cookie::Key::generate();
-        let id = Id::default();
-        let settings = CookieSettings::new(key.clone());
-        let cookie = session_cookie(&settings, id, None);
-        let mut headers = http::HeaderMap::new();
-        let header = format!("other=1; {}", cookie.encoded());
-        headers.insert(COOKIE, HeaderValue::from_str(&header).unwrap());
-        let incoming = read_cookie(&headers, &settings);
-        assert_eq!(incoming.id, Some(id));
-        assert!(incoming.cookie_present && !incoming.resign);
     }
 }

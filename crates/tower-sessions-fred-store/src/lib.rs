@@ -75,6 +75,7 @@ mod store;
 mod store_error;
 mod tracking;
 mod user_index;
+mod writes;
 
 pub use breaker::{Breaker, BreakerSettings, BreakerState};
 pub use builder::StoreBuilder;

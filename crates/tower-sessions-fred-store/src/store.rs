@@ -25,19 +25,16 @@ use std::{
     },
 };
 
-use fred::{
-    prelude::{HashesInterface, Pool},
-    types::scripts::Script,
-};
+use fred::prelude::{HashesInterface, Pool};
 use tower_sessions::session::Id;
 
 use crate::{
-    changes::Changes,
     near_cache::{NearCache, NearCacheStats},
     now_ms,
     observer::{timed, Operation, StoreObserver},
-    record::{self, meta, Loaded, Meta, SignedIn, ValueKind},
-    user_index::{SessionHandle, UserIndex},
+    record::{self, Loaded, ValueKind},
+    user_index::UserIndex,
+    writes::Scripts,
     Breaker, BreakerState, ExpiryPolicy, ReplicaWait, SessionKeys, StoreBuilder, StoreError,
 };
 
@@ -64,27 +61,6 @@ pub(crate) struct Inner {
     pub(crate) breaker: Breaker,
     pub(crate) wait: ReplicaWait,
     pub(crate) near_cache: Option<Arc<NearCache>>,
-}
-
-/// The store's Lua scripts, loaded into Redis on first use (`EVALSHA`, reloaded when missing).
-pub(crate) struct Scripts {
-    pub(crate) create: Script,
-    pub(crate) save: Script,
-    pub(crate) replace: Script,
-    pub(crate) delete: Script,
-    pub(crate) increment: Script,
-}
-
-impl Default for Scripts {
-    fn default() -> Self {
-        Scripts {
-            create: Script::from_lua(include_str!("scripts/create.lua")),
-            save: Script::from_lua(include_str!("scripts/save.lua")),
-            replace: Script::from_lua(include_str!("scripts/replace.lua")),
-            delete: Script::from_lua(include_str!("scripts/delete.lua")),
-            increment: Script::from_lua(include_str!("scripts/increment.lua")),
-        }
-    }
 }
 
 impl std::fmt::Debug for RedisSessionStore {
@@ -265,175 +241,6 @@ impl RedisSessionStore {
         }
     }
 
-    /// Stores a new session, ending at its policy's deadline, and, when it is signed in, its
-    /// entry in the user's index. A taken id (vanishingly rare) is replaced by a fresh one, so
-    /// `id` may change.
-    pub(crate) async fn create(
-        &self,
-        id: &mut Id,
-        meta: &Meta,
-        data: &record::Data,
-    ) -> Result<(), StoreError> {
-        let deadline = self
-            .inner
-            .policy
-            .for_session(meta.signed_in.is_some())
-            .deadline(meta.refreshed_at, meta.absolute_deadline);
-        let breaker = self.inner.breaker.clone();
-        // Boxed: creating spans the record, the replica wait and the index entry, a large future
-        // that would otherwise sit inline in every caller's.
-        breaker
-            .run(Box::pin(self.create_unguarded(id, meta, data, deadline)))
-            .await
-    }
-
-    /// Stores a new session whose key expires at `deadline` (ms); not through the breaker.
-    pub(crate) async fn create_unguarded(
-        &self,
-        id: &mut Id,
-        meta: &Meta,
-        data: &record::Data,
-        deadline: i64,
-    ) -> Result<(), StoreError> {
-        let mut args = Vec::with_capacity(1 + 2 * (data.len() + 7));
-        args.push(deadline.to_string());
-        for (field, value) in meta.fields() {
-            args.push(field.to_string());
-            args.push(value);
-        }
-        for (key, value) in data {
-            args.push(record::data_field(key));
-            args.push(serde_json::to_string(value)?);
-        }
-        let client = self.inner.pool.next();
-        loop {
-            let created: i64 = self
-                .observed(
-                    Operation::SessionCreate,
-                    self.inner.scripts.create.evalsha_with_reload(
-                        client,
-                        self.key(id),
-                        args.clone(),
-                    ),
-                )
-                .await?;
-            if created == 1 {
-                break;
-            }
-            *id = Id::default();
-        }
-        self.inner.wait.after_write(client, &self.key(id)).await?;
-        self.observer()
-            .deadline_set(&SessionHandle::of(id), deadline, false);
-        // The record first, then its entry: an entry whose record is missing is pruned when the
-        // list is read, while a record without an entry could not be signed out from elsewhere.
-        if let Some(signed_in) = &meta.signed_in {
-            self.inner.index.add(id, signed_in).await?;
-        }
-        Ok(())
-    }
-
-    /// Applies one request's changes. `false` when the session no longer exists (it is not
-    /// re-created).
-    pub(crate) async fn save(&self, id: &Id, changes: &Changes) -> Result<bool, StoreError> {
-        let mut args = Vec::with_capacity(6 + 2 * changes.set.len() + changes.delete.len());
-        args.push(record::meta::REFRESHED_AT.to_string());
-        args.push(record::meta::ABSOLUTE_DEADLINE.to_string());
-        args.push(optional(changes.refreshed_at));
-        let policy = self.inner.policy.for_session(changes.signed_in);
-        args.push(policy.idle_ms().to_string());
-        args.push(optional(changes.absolute_cap));
-        args.push(changes.set.len().to_string());
-        for (field, value) in &changes.set {
-            args.push(field.clone());
-            args.push(value.clone());
-        }
-        args.extend(changes.delete.iter().cloned());
-        let key = self.key(id);
-        self.forget_cached(&key);
-        let save = self
-            .inner
-            .breaker
-            .run(Box::pin(self.inner.scripts.save.evalsha_with_reload(
-                self.inner.pool.next(),
-                &key,
-                args,
-            )));
-        let saved: Result<i64, fred::error::Error> =
-            self.observed(Operation::SessionSave, save).await;
-        self.forget_cached(&key);
-        Ok(saved? == 1)
-    }
-
-    /// Notes that the signed-in user entered their password in this session at `at` (ms): what
-    /// [`crate::SignedIn::password_at`] reads, for actions that ask for a recent one. `false`
-    /// when the session no longer exists.
-    pub async fn record_password_entry(&self, id: &Id, at: i64) -> Result<bool, StoreError> {
-        let changes = Changes {
-            set: vec![(meta::PASSWORD_AT.to_string(), at.to_string())],
-            signed_in: true,
-            ..Changes::default()
-        };
-        self.save(id, &changes).await
-    }
-
-    /// Deletes a session's record, then its entry in its user's index (the record names the
-    /// user; one script reads and deletes it).
-    pub async fn delete(&self, id: &Id) -> Result<(), StoreError> {
-        self.observed(
-            Operation::SessionDelete,
-            self.inner.breaker.run(Box::pin(self.delete_unguarded(id))),
-        )
-        .await
-    }
-
-    async fn delete_unguarded(&self, id: &Id) -> Result<(), StoreError> {
-        let key = self.key(id);
-        self.forget_cached(&key);
-        let user: Result<Option<String>, _> = self
-            .inner
-            .scripts
-            .delete
-            .evalsha_with_reload(self.inner.pool.next(), &key, vec![meta::USER])
-            .await;
-        self.forget_cached(&key);
-        let user = user?;
-        self.observer().sessions_deleted(&[SessionHandle::of(id)]);
-        if let Some(user) = user.as_deref().filter(|user| SignedIn::valid_user(user)) {
-            self.inner
-                .index
-                .remove(user, &SessionHandle::of(id))
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Adds `amount` to an integer data key of an existing session; `None` when the session no
-    /// longer exists (it is never re-created as a half record).
-    pub async fn increment(
-        &self,
-        id: &Id,
-        key: &str,
-        amount: i64,
-    ) -> Result<Option<i64>, StoreError> {
-        let session_key = self.key(id);
-        self.forget_cached(&session_key);
-        let increment = Box::pin(self.inner.scripts.increment.evalsha_with_reload(
-            self.inner.pool.next(),
-            &session_key,
-            vec![record::data_field(key), amount.to_string()],
-        ));
-        let value: Result<Option<i64>, _> = self
-            .observed(
-                Operation::SessionIncrement,
-                self.inner.breaker.run(increment),
-            )
-            .await;
-        self.forget_cached(&session_key);
-        let value = value?;
-        Ok(value)
-    }
-
     /// How many records could not be decoded since start (for tests and logs).
     pub fn undecodable_count(&self) -> u64 {
         self.inner.undecodable.load(Ordering::Relaxed)
@@ -451,8 +258,4 @@ impl RedisSessionStore {
             );
         }
     }
-}
-
-fn optional(ms: Option<i64>) -> String {
-    ms.map(|ms| ms.to_string()).unwrap_or_default()
 }

@@ -57,9 +57,12 @@ impl DeviceCookies {
         }
     }
 
-    /// The trusted device the request's cookies prove, if any. A cookie whose signature fails
-    /// (tampered, or signed with a key no longer configured) is simply not trusted.
-    pub fn read(&self, headers: &HeaderMap) -> Option<TrustedDevice> {
+    /// The device cookie among the request's that proves this browser signed in as `user`, if
+    /// any. Every cookie of our name is tried: another validly signed one (another account's, or
+    /// one planted beside ours) must not hide the one that vouches for this name. A cookie whose
+    /// signature fails (tampered, or signed with a key no longer configured) is simply not
+    /// trusted.
+    pub fn read(&self, headers: &HeaderMap, user: &Username) -> Option<TrustedDevice> {
         let keys: Vec<&Key> = std::iter::once(&self.key)
             .chain(&self.previous_keys)
             .collect();
@@ -75,6 +78,7 @@ impl DeviceCookies {
                 keys.iter()
                     .find_map(|key| CookieJar::new().signed(key).verify(cookie.clone()))
                     .and_then(|verified| parse(verified.value()))
+                    .filter(|device| device.vouches_for(user))
             })
     }
 
@@ -133,23 +137,53 @@ mod tests {
         let ours = cookies(b"ours");
         let olga = Username::parse("olga").unwrap();
         let issued = ours.issue(&olga).unwrap();
-        let device = ours.read(&request_with(&issued)).expect("trusted");
+        let device = ours.read(&request_with(&issued), &olga).expect("trusted");
         assert!(device.vouches_for(&olga));
-        assert!(!device.vouches_for(&Username::parse("pia").unwrap()));
+        let pia = Username::parse("pia").unwrap();
+        assert_eq!(ours.read(&request_with(&issued), &pia), None);
         assert_eq!(device.token().len(), 32);
 
-        assert_eq!(cookies(b"theirs").read(&request_with(&issued)), None);
+        assert_eq!(cookies(b"theirs").read(&request_with(&issued), &olga), None);
         let forged =
             HeaderValue::from_static("sessionboard-device=0123456789abcdef0123456789abcdef.olga");
-        assert_eq!(ours.read(&request_with(&forged)), None);
+        assert_eq!(ours.read(&request_with(&forged), &olga), None);
     }
 
     #[test]
     fn each_sign_in_gets_a_new_token() {
         let ours = cookies(b"ours");
         let olga = Username::parse("olga").unwrap();
-        let first = ours.read(&request_with(&ours.issue(&olga).unwrap()));
-        let second = ours.read(&request_with(&ours.issue(&olga).unwrap()));
+        let first = ours.read(&request_with(&ours.issue(&olga).unwrap()), &olga);
+        let second = ours.read(&request_with(&ours.issue(&olga).unwrap()), &olga);
         assert_ne!(first.unwrap().token(), second.unwrap().token());
+    }
+
+    #[test]
+    fn the_cookie_that_vouches_for_the_name_is_found_beside_another_account_s() {
+        let ours = cookies(b"ours");
+        let (ada, mallory) = (
+            Username::parse("ada").unwrap(),
+            Username::parse("mallory").unwrap(),
+        );
+        let pair = |issued: HeaderValue| {
+            issued
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        let (adas, mallorys) = (
+            pair(ours.issue(&ada).unwrap()),
+            pair(ours.issue(&mallory).unwrap()),
+        );
+        for both in [format!("{mallorys}; {adas}"), format!("{adas}; {mallorys}")] {
+            let mut headers = HeaderMap::new();
+            headers.insert(COOKIE, HeaderValue::from_str(&both).unwrap());
+            let device = ours.read(&headers, &ada).expect("ada's cookie is found");
+            assert!(device.vouches_for(&ada), "{both}");
+            assert!(ours.read(&headers, &mallory).unwrap().vouches_for(&mallory));
+        }
     }
 }

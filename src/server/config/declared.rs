@@ -150,11 +150,11 @@ declare! {
     hsts_max_age_seconds: u64 = "31536000", "HSTS_MAX_AGE_SECONDS",
         "a whole number of seconds (0 = tell browsers to forget the policy)";
     hsts_include_subdomains: bool = "false", "HSTS_INCLUDE_SUBDOMAINS", "true or false";
-    header_read_timeout_seconds: u64 => Duration = "10", "SERVER_HEADER_READ_TIMEOUT_SECONDS",
+    header_read_timeout_seconds: f64 => Duration = "10", "SERVER_HEADER_READ_TIMEOUT_SECONDS",
         SECONDS, check seconds;
-    keep_alive_timeout_seconds: u64 => Duration = "5", "SERVER_KEEP_ALIVE_TIMEOUT_SECONDS",
+    keep_alive_timeout_seconds: f64 => Duration = "5", "SERVER_KEEP_ALIVE_TIMEOUT_SECONDS",
         SECONDS, check seconds;
-    request_timeout_seconds: u64 => Duration = "30", "SERVER_REQUEST_TIMEOUT_SECONDS", SECONDS,
+    request_timeout_seconds: f64 => Duration = "30", "SERVER_REQUEST_TIMEOUT_SECONDS", SECONDS,
         check seconds;
     shutdown_drain_ms: u64 => Duration = "0", "SERVER_SHUTDOWN_DRAIN_MS",
         "a whole number of milliseconds, at most 600000 (0: no drain)", check drain_milliseconds;
@@ -206,11 +206,11 @@ declare! {
         "a whole number from 1 to 100000", check within(1..=100_000);
 
     [session]
-    idle_timeout_seconds: u64 => Duration = "604800", "SESSION_TTL_SECONDS", SECONDS,
+    idle_timeout_seconds: f64 => Duration = "604800", "SESSION_TTL_SECONDS", SECONDS,
         check seconds;
-    absolute_timeout_seconds: u64 => Duration = "2592000", "SESSION_ABSOLUTE_TIMEOUT_SECONDS",
+    absolute_timeout_seconds: f64 => Duration = "2592000", "SESSION_ABSOLUTE_TIMEOUT_SECONDS",
         SECONDS, check seconds;
-    anonymous_idle_timeout_seconds: u64 => Duration = "86400", "SESSION_ANONYMOUS_TTL_SECONDS",
+    anonymous_idle_timeout_seconds: f64 => Duration = "86400", "SESSION_ANONYMOUS_TTL_SECONDS",
         SECONDS, check seconds;
     new_per_address_per_minute: u32 = "100", "SESSION_NEW_PER_ADDRESS_PER_MINUTE",
         "a whole number above 0", check above_zero;
@@ -233,23 +233,23 @@ declare! {
         check above_zero;
     max_failures_per_address: u32 = "50", "LOGIN_MAX_FAILURES_PER_ADDRESS",
         "a whole number above 0", check above_zero;
-    failure_window_seconds: u64 => Duration = "300", "LOGIN_FAILURE_WINDOW_SECONDS", SECONDS,
+    failure_window_seconds: f64 => Duration = "300", "LOGIN_FAILURE_WINDOW_SECONDS", SECONDS,
         check seconds;
     slowdown_after_failures_per_user: u32 = "20", "LOGIN_SLOWDOWN_AFTER_FAILURES_PER_USER",
         "a whole number above 0", check above_zero;
-    slowdown_max_seconds: u64 => Duration = "60", "LOGIN_SLOWDOWN_MAX_SECONDS", SECONDS,
+    slowdown_max_seconds: f64 => Duration = "60", "LOGIN_SLOWDOWN_MAX_SECONDS", SECONDS,
         check seconds;
     max_registrations_per_address: u32 = "10", "REGISTRATION_MAX_PER_ADDRESS_PER_HOUR",
         "a whole number above 0", check above_zero;
-    reauth_window_seconds: u64 => Duration = "300", "REAUTH_WINDOW_SECONDS", SECONDS,
+    reauth_window_seconds: f64 => Duration = "300", "REAUTH_WINDOW_SECONDS", SECONDS,
         check seconds;
-    unused_account_ttl_seconds: u64 => Duration = "2592000", "ACCOUNT_UNUSED_TTL_SECONDS",
+    unused_account_ttl_seconds: f64 => Duration = "2592000", "ACCOUNT_UNUSED_TTL_SECONDS",
         SECONDS, check seconds;
 }
 
 const REDIS_URL_FORMS: &str = "a URL like redis://host:6379/0, rediss://user:password@host:6380, \
 redis-cluster://host:7000?node=host:7001 or redis-sentinel://host:26379?sentinelServiceName=NAME&node=host:26380";
-const SECONDS: &str = "a whole number of seconds above 0 (at most ten years)";
+const SECONDS: &str = "a number of seconds above 0, fractions allowed (at most ten years)";
 const MILLISECONDS: &str = "a whole number of milliseconds above 0";
 
 /// `SESSION_COOKIE_SECURE`: "auto" follows the environment, which is only known once all
@@ -313,8 +313,11 @@ fn within_ten_years(value: u64) -> Option<u64> {
     (value > 0 && value <= 10 * 365 * 24 * 3600).then_some(value)
 }
 
-fn seconds(value: u64) -> Option<Duration> {
-    within_ten_years(value).map(Duration::from_secs)
+/// Fractions let a test wait 200 ms instead of a whole second; the session deadlines are kept
+/// in milliseconds (`PEXPIREAT`), so a fraction means what it says.
+fn seconds(value: f64) -> Option<Duration> {
+    let ten_years = (10 * 365 * 24 * 3600) as f64;
+    (value > 0.0 && value <= ten_years).then(|| Duration::from_secs_f64(value))
 }
 
 fn milliseconds(value: u64) -> Option<Duration> {

@@ -6,6 +6,7 @@
 //! message that names the variable (or the file and key) to fix.
 
 mod declared;
+mod dev_secret;
 mod env_only;
 mod error;
 mod sources;
@@ -27,8 +28,8 @@ use crate::{
 };
 
 use declared::Switch;
+pub use dev_secret::load_or_create_dev_secret;
 pub use error::{ConfigError, MIN_SECRET_LEN};
-pub use sources::load_or_create_dev_secret;
 use sources::Sources;
 pub use topology::{TlsSettings, Topology};
 

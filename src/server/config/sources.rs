@@ -1,20 +1,18 @@
 //! Where values come from. The settings: layered with figment (built-in defaults < the file < the
 //! environment), with figment's errors turned into the one-line messages of [`ConfigError`],
-//! worded from the declaration of the setting at fault. The development secret: a file in the
-//! data folder.
+//! worded from the declaration of the setting at fault.
 
-use std::{collections::HashMap, path::Path};
+use std::collections::HashMap;
 
 use figment::{
     providers::{Format, Toml},
     value::{Dict, Map, Tag, Value},
     Figment, Metadata, Profile, Provider,
 };
-use secrecy::SecretString;
 
 use super::{
     declared::{self, Setting, DECLARED},
-    ConfigError, MIN_SECRET_LEN,
+    ConfigError,
 };
 
 // Figment keeps, for each value, the metadata of the layer it came from; blame reads it back to
@@ -22,9 +20,6 @@ use super::{
 const DEFAULTS: &str = "built-in defaults";
 const FILE: &str = "configuration file";
 const ENVIRONMENT: &str = "environment";
-
-/// In the data folder: kept across restarts so that development sessions survive them.
-pub(super) const DEV_SECRET_FILE: &str = "session_secret";
 
 /// Says where such a value belongs instead: "not valid" alone would send the user looking for a
 /// typo.
@@ -224,92 +219,4 @@ fn one_line(message: &str) -> String {
         .filter(|line| !line.is_empty() && !is_drawing(line))
         .collect::<Vec<_>>()
         .join(": ")
-}
-
-/// Reads the development secret from the data folder, creating it on first use. A secret too
-/// short to trust (an edited or truncated file) is replaced.
-pub fn load_or_create_dev_secret(data_dir: &Path) -> Result<SecretString, ConfigError> {
-    let path = data_dir.join(DEV_SECRET_FILE);
-    let fail = |err: std::io::Error| ConfigError::DevSecret {
-        path: path.display().to_string(),
-        reason: err.to_string(),
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) if text.trim().len() >= MIN_SECRET_LEN => {
-            keep_private(&path).map_err(|reason| ConfigError::DevSecret {
-                path: path.display().to_string(),
-                reason,
-            })?;
-            return Ok(SecretString::from(text.trim().to_string()));
-        }
-        Ok(_) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => return Err(fail(err)),
-    }
-    use rand::RngCore;
-    let mut bytes = [0u8; 48];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::create_dir_all(data_dir).map_err(fail)?;
-    write_private(&path, &secret).map_err(fail)?;
-    Ok(SecretString::from(secret))
-}
-
-/// Makes an existing secret file private again when its mode lets others read it (an unpacked
-/// archive, a copy, an editor that rewrote it): anyone who reads the secret can forge session
-/// cookies. Says so, as the owner should know others may have read it meanwhile.
-#[cfg(unix)]
-fn keep_private(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let file = std::fs::File::open(path).map_err(|err| err.to_string())?;
-    let mode = file
-        .metadata()
-        .map_err(|err| err.to_string())?
-        .permissions()
-        .mode();
-    if mode & 0o077 == 0 {
-        return Ok(());
-    }
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(|err| {
-            format!(
-                "others may read it (mode {:o}) and it could not be made private: {err}",
-                mode & 0o777
-            )
-        })?;
-    let message = format!(
-        "{} could be read by others (mode {:o}): it is now private (0600); replace the secret \
-         if others may have read it",
-        path.display(),
-        mode & 0o777
-    );
-    // Settings are read before the log is set up: then stderr is the only place to say so.
-    match tracing::dispatcher::has_been_set() {
-        true => tracing::warn!("{message}"),
-        false => eprintln!("sessionboard: warning: {message}"),
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn keep_private(_path: &Path) -> Result<(), String> {
-    Ok(())
-}
-
-/// Writes a file only its owner can read. The mode is also set on a file that already existed
-/// (a short secret being replaced), and before the secret is written, so it is never readable by
-/// others, not even for a moment.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options.open(path)?;
-    #[cfg(unix)]
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    file.write_all(text.as_bytes())
 }

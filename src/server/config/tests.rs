@@ -121,7 +121,7 @@ fn secrets_never_come_from_the_file() {
 fn the_dev_secret_file_is_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = std::env::temp_dir().join(format!("sessionboard-config-{}", std::process::id()));
-    let path = dir.join(sources::DEV_SECRET_FILE);
+    let path = dir.join(dev_secret::DEV_SECRET_FILE);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(&path, "too short").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -141,7 +141,7 @@ fn the_dev_secret_file_is_private() {
 fn a_dev_secret_file_others_may_read_is_made_private_and_kept() {
     use std::os::unix::fs::PermissionsExt;
     let dir = std::env::temp_dir().join(format!("sessionboard-open-{}", std::process::id()));
-    let path = dir.join(sources::DEV_SECRET_FILE);
+    let path = dir.join(dev_secret::DEV_SECRET_FILE);
     std::fs::create_dir_all(&dir).unwrap();
     let kept = "k".repeat(64);
     std::fs::write(&path, &kept).unwrap();
@@ -153,6 +153,30 @@ fn a_dev_secret_file_others_may_read_is_made_private_and_kept() {
 
     assert_eq!(secret.unwrap().expose_secret(), kept);
     assert_eq!(mode & 0o777, 0o600);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_dev_secret_that_is_a_link_is_refused_and_its_target_left_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("sessionboard-link-{}", std::process::id()));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let outside = dir.join("elsewhere");
+    let content = "o".repeat(64);
+    std::fs::write(&outside, &content).unwrap();
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::symlink(&outside, data.join(dev_secret::DEV_SECRET_FILE)).unwrap();
+
+    let refused = load_or_create_dev_secret(&data).map(|_| ());
+    let mode = std::fs::metadata(&outside).unwrap().permissions().mode();
+    let left = std::fs::read_to_string(&outside).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let err = refused.unwrap_err().to_string();
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(mode & 0o777, 0o644, "the target's mode is not changed");
+    assert_eq!(left, content, "nor its content replaced");
 }
 
 #[test]

@@ -1,11 +1,12 @@
-//! A page is answered within a deadline, whatever its render waits on.
+//! A page is answered within a deadline, whatever its render waits on: the last resort, which
+//! should never fire.
 //!
 //! Every Redis call a render makes is bounded by the command timeout, so a render can only
-//! outlive the deadline if something else never wakes it. That happened, rarely, under load in
-//! the test suite: a page request got no answer at all for over ten seconds (no panic, no dropped
-//! connection, every Redis call bounded), consistent with the lost-wakeup races Leptos has had in
-//! server rendering. Whatever the cause, a visitor gets a short "try again" page at the deadline
-//! instead of a request that hangs until the whole-request timeout.
+//! outlive the deadline if something never wakes it. One such cause is known and avoided (the
+//! route list is generated once per process: `router::page_routes`). Should another appear, the
+//! render explains itself: the deadline's ERROR line carries the async stack (async-backtrace's
+//! frames) of every page render and board read in flight, showing which await the late one is
+//! parked on — or that the data it waits for was never asked for.
 
 use std::{future::Future, time::Duration};
 
@@ -23,15 +24,27 @@ pub fn page_deadline(command_timeout: Duration) -> Duration {
 }
 
 /// `render`'s answer, or a 503 "try again" page once `deadline` has passed (the render is
-/// dropped).
+/// dropped, after its stack is logged).
 pub async fn render_within(deadline: Duration, render: impl Future<Output = Response>) -> Response {
-    match tokio::time::timeout(deadline, render).await {
+    let mut render = std::pin::pin!(async_backtrace::frame!(render));
+    match tokio::time::timeout(deadline, render.as_mut()).await {
         Ok(response) => response,
         Err(_) => {
-            tracing::warn!(?deadline, "a page render missed its deadline; answered 503");
+            tracing::error!(
+                ?deadline,
+                parked = %parked_stacks(),
+                "a page render missed its deadline; answered 503"
+            );
             too_slow()
         }
     }
+}
+
+/// The async stacks of the page renders and board reads in flight (framed with
+/// `async_backtrace`), one tree each: where each is parked. A render waiting on data whose read
+/// never started shows no read under it.
+pub fn parked_stacks() -> String {
+    async_backtrace::taskdump_tree(false)
 }
 
 fn too_slow() -> Response {
@@ -65,6 +78,25 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(1));
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[RETRY_AFTER], "1");
+    }
+
+    #[tokio::test]
+    async fn a_parked_render_shows_where_it_waits() {
+        #[async_backtrace::framed]
+        async fn waiting_for_a_wake_that_never_comes() -> Response {
+            std::future::pending().await
+        }
+        let mut render = std::pin::pin!(async_backtrace::frame!(
+            waiting_for_a_wake_that_never_comes()
+        ));
+        let polled = tokio::time::timeout(Duration::from_millis(10), render.as_mut()).await;
+        assert!(polled.is_err());
+        let stacks = parked_stacks();
+        assert!(
+            stacks.contains("waiting_for_a_wake_that_never_comes")
+                && stacks.contains("page_deadline.rs"),
+            "{stacks}"
+        );
     }
 
     #[tokio::test]

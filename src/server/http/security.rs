@@ -10,7 +10,7 @@ use axum::{
             STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
         },
         uri::Authority,
-        HeaderMap, HeaderValue, Method, Request as HttpRequest, Uri,
+        HeaderMap, HeaderValue, Method, Request as HttpRequest, StatusCode, Uri,
     },
     response::Response,
 };
@@ -85,12 +85,20 @@ pub fn keep_redirect_on_site(
     if !response.status().is_redirection() {
         return response;
     }
+    // A form post is sent back to its page with a GET, whatever the status said.
+    if response.status() == StatusCode::FOUND {
+        *response.status_mut() = StatusCode::SEE_OTHER;
+    }
     let host = host.text();
-    let location = response
-        .headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok());
-    let Some(location) = location else {
+    let Some(location) = response.headers().get(LOCATION) else {
+        return response;
+    };
+    // Checked as bytes: a location that is not plain visible ASCII is not followed anywhere
+    // but home (a browser would read its other bytes in ways no check here can predict).
+    let Ok(location) = location.to_str() else {
+        response
+            .headers_mut()
+            .insert(LOCATION, HeaderValue::from_static("/"));
         return response;
     };
     if !is_local_path(location) {

@@ -8,6 +8,7 @@ use axum::{
     response::Response,
 };
 use tower_http::compression::CompressionLayer;
+use url::Url;
 
 use super::responses::json_error;
 use crate::{server::observability::request_id_of, shared::error::ErrorCode};
@@ -43,15 +44,15 @@ impl HashedFiles {
 /// Middleware for the static-file fallback: a successful answer for a hashed file may be kept
 /// for a year without asking again. Pages and API responses never pass through here.
 ///
-/// A path with a `.` or `..` segment is not found: no file has one (browsers resolve them before
-/// asking), and Leptos, given the fallback's not-found page to render, would resolve it to a
-/// page — `/favicon.svg/..` is the home page — rendered without the session it needs: a 500.
+/// A path that URL parsers rewrite is not found: no file is named so, and Leptos, given the
+/// fallback's not-found page to render, would resolve it to a page — `/favicon.svg/..` and
+/// `/about\..` are the home page — rendered without the session it needs.
 pub async fn cache_hashed_files(
     State(hashed): State<HashedFiles>,
     request: Request,
     next: Next,
 ) -> Response {
-    if has_dot_segment(request.uri().path()) {
+    if is_rewritten_by_url_parsers(request.uri().path()) {
         let request_id = request_id_of(request.headers());
         return json_error(ErrorCode::NotFound, "There is no such page.", request_id);
     }
@@ -66,24 +67,35 @@ pub async fn cache_hashed_files(
     response
 }
 
-/// `.` or `..` between slashes, also percent-encoded (`%2e`), as URL parsers resolve them.
-fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(|segment| {
-        segment.len() <= 6 && {
-            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-            decoded == "." || decoded == ".."
-        }
-    })
+/// Whether a URL parser (the WHATWG rules a browser and Leptos' router follow) reads `path` as
+/// another path: `.` and `..` segments, also percent-encoded (`%2e`), backslashes (read as
+/// slashes), characters it would encode.
+fn is_rewritten_by_url_parsers(path: &str) -> bool {
+    match Url::parse(&format!("http://site{path}")) {
+        Ok(url) => url.path() != path,
+        Err(_) => true,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{has_dot_segment, HashedFiles};
+    use super::{is_rewritten_by_url_parsers, HashedFiles};
 
     #[test]
-    fn dot_segments_are_found_also_percent_encoded() {
-        for path in ["/favicon.svg/..", "/./x", "/a/%2E%2e/b", "/%2e", "/x/../"] {
-            assert!(has_dot_segment(path), "{path}");
+    fn paths_that_parsers_resolve_to_another_are_found() {
+        for path in [
+            "/favicon.svg/..",
+            "/./x",
+            "/a/%2E%2e/b",
+            "/%2e",
+            "/x/../",
+            "/favicon.svg\\..",
+            "/about\\..",
+            "/\\..",
+            "/favicon.svg\\%2e%2e",
+            "/a\\b",
+        ] {
+            assert!(is_rewritten_by_url_parsers(path), "{path}");
         }
         for path in [
             "/",
@@ -92,8 +104,10 @@ mod tests {
             "/..a",
             "/a..",
             "/.well-known/x",
+            "/%5C..",
+            "/a%20b",
         ] {
-            assert!(!has_dot_segment(path), "{path}");
+            assert!(!is_rewritten_by_url_parsers(path), "{path}");
         }
     }
 
