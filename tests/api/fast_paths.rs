@@ -5,7 +5,7 @@
 //! of the server function (the code a page render calls) answers, values and errors alike — so a
 //! check added to the shared body holds for both.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use leptos::{prelude::LeptosOptions, server_fn::ServerFn};
 use reqwest::{header::HeaderMap, Client, Method};
@@ -16,7 +16,7 @@ use sessionboard::{
 };
 use tokio::sync::oneshot;
 
-use crate::helpers::{http_client, settings, TestApp, TestRedis};
+use crate::helpers::{eventually_ok, http_client, settings, TestApp, TestRedis};
 
 #[test]
 fn the_fast_paths_are_at_the_server_functions_own_paths() {
@@ -80,14 +80,18 @@ async fn failing(
     url: &str,
     cookie: &str,
 ) -> (u16, HeaderMap, String) {
-    let started = Instant::now();
-    loop {
-        let answer = call(client, method.clone(), url, cookie).await;
-        if answer.0 != 200 || started.elapsed() > Duration::from_secs(5) {
-            return answer;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_ok(
+        "an answer other than 200",
+        Duration::from_secs(5),
+        || async {
+            let answer = call(client, method.clone(), url, cookie).await;
+            match answer.0 {
+                200 => Err(answer.2),
+                _ => Ok(answer),
+            }
+        },
+    )
+    .await
 }
 
 /// The session as read at `base`; `ttl_seconds` (counted from the moment of reading) apart.

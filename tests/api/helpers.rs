@@ -3,6 +3,8 @@
 
 use std::{
     collections::HashMap,
+    fmt::Debug,
+    future::Future,
     net::{SocketAddr, TcpListener as StdListener, TcpStream},
     ops::Deref,
     path::PathBuf,
@@ -26,6 +28,52 @@ use sessionboard::{
 use tokio::task::JoinHandle;
 
 pub const TEST_SECRET: &str = "integration-tests-secret-0123456789abcdef";
+
+/// How often [`eventually`] and [`eventually_ok`] look again.
+const POLL_EVERY: Duration = Duration::from_millis(15);
+
+/// Waits for an effect: asks `check` every 15 ms until it answers true; panics with `what` and
+/// the time waited once `within` has passed. Every test waits through this (or
+/// [`eventually_ok`]), never with a fixed sleep.
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    eventually_ok(what, within, || {
+        let seen = check();
+        async move {
+            if seen.await {
+                Ok(())
+            } else {
+                Err("not yet")
+            }
+        }
+    })
+    .await
+}
+
+/// As [`eventually`], for a check that has something to hand back: asks until `check` answers
+/// `Ok(value)` and returns the value; the panic shows the last `Err` (what was seen instead).
+pub async fn eventually_ok<T, E, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    E: Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let started = Instant::now();
+    loop {
+        let last = match check().await {
+            Ok(value) => return value,
+            Err(last) => last,
+        };
+        let waited = started.elapsed();
+        if waited >= within {
+            panic!("{what}: not seen within {within:?} (waited {waited:?}); last seen: {last:?}");
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
 
 /// A free loopback port (there is a tiny race until it is used; good enough for tests).
 pub fn free_port() -> u16 {
@@ -281,19 +329,26 @@ impl TestApp {
     }
 
     /// Starts a session with one increment, outside any cookie jar; returns its cookie.
-    /// Like `new_session_cookie`, but a 503 (a busy Redis, not a lost session) is asked again, up
-    /// to ten times.
+    /// Like `new_session_cookie`, but a 503 (a busy Redis, not a lost session) is asked again, for
+    /// up to 3 s.
     pub async fn new_session_cookie_retrying_while_busy(&self) -> String {
-        for _ in 0..10 {
-            let post = self.bare.post(self.browser.url("/api/increment"));
-            let res = send_for_json(post).await;
-            if res.status() != 503 {
-                assert_eq!(res.status(), 200, "POST /api/increment");
-                return session_cookie(&res).expect("a session cookie");
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        panic!("POST /api/increment answered 503 ten times");
+        let res = eventually_ok(
+            "POST /api/increment answers other than 503",
+            BUSY_FOR,
+            || {
+                let post = self.bare.post(self.browser.url("/api/increment"));
+                async move {
+                    let res = send_for_json(post).await;
+                    match res.status().as_u16() {
+                        503 => Err(503),
+                        _ => Ok(res),
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(res.status(), 200, "POST /api/increment");
+        session_cookie(&res).expect("a session cookie")
     }
 
     pub async fn new_session_cookie(&self) -> String {
@@ -330,6 +385,10 @@ impl TestApp {
         send_for_json(post.header("cookie", cookie)).await
     }
 }
+
+/// How long a test asks again while Redis answers "busy" (a 503 from an fsync stall, say): a
+/// busy store, not a lost session.
+pub const BUSY_FOR: Duration = Duration::from_secs(3);
 
 impl Deref for TestApp {
     type Target = Browser;

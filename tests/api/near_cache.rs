@@ -2,31 +2,28 @@
 //! read. A read of an unchanged session sends nothing to Redis; a change made on one instance
 //! (a note, a revocation, a sign-out) is seen on the other once Redis' invalidation arrives.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::helpers::{Browser, TestApp, TestRedis};
+use sessionboard::shared::dto::SessionView;
+
+use crate::helpers::{eventually_ok, Browser, TestApp, TestRedis};
 
 const NEAR_CACHE: [(&str, &str); 2] = [
     ("SESSION_NEAR_CACHE", "true"),
     ("DEMO_USERS", "hana:hanas password"),
 ];
 
-/// Asks `browser` (at most 2 s) until `done` holds for its session.
-async fn eventually(
-    browser: &Browser,
-    done: impl Fn(&sessionboard::shared::dto::SessionView) -> bool,
-) {
-    let started = Instant::now();
-    loop {
-        if done(&browser.session().await) {
-            return;
+/// Asks `browser` (for at most 2 s) until `done` holds for its session.
+async fn seen(browser: &Browser, what: &str, done: impl Fn(&SessionView) -> bool) {
+    eventually_ok(what, Duration::from_secs(2), || async {
+        let view = browser.session().await;
+        if done(&view) {
+            Ok(())
+        } else {
+            Err(view)
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "not seen in 2 s"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -50,7 +47,10 @@ async fn a_note_saved_on_one_instance_is_read_on_the_other_and_then_from_memory(
     );
 
     assert_eq!(on_a.save_note("second").await.status(), 200);
-    eventually(&on_b, |view| view.data["note"] == "second").await;
+    seen(&on_b, "B reads the new note", |view| {
+        view.data["note"] == "second"
+    })
+    .await;
     // And on A at once: its own write dropped its copy before it answered.
     assert_eq!(on_a.session().await.data["note"], "second");
 }
@@ -70,12 +70,16 @@ async fn a_session_revoked_on_one_instance_is_signed_out_on_the_other() {
 
     let handle = phone.session().await.id_fingerprint;
     assert_eq!(laptop.revoke(&handle).await.status(), 200);
-    eventually(&phone, |view| view.user.is_none() && !view.active).await;
+    let signed_out = |view: &SessionView| view.user.is_none() && !view.active;
+    seen(&phone, "B signs the revoked phone out", signed_out).await;
 
     // The laptop signs out through B; A, which holds the laptop's session in memory, sees it.
     let laptop_on_b = laptop.at(&b);
     laptop_on_b.logout().await;
-    eventually(&laptop, |view| view.user.is_none()).await;
+    seen(&laptop, "A signs the laptop out", |view| {
+        view.user.is_none()
+    })
+    .await;
 }
 
 /// Ports of the apps' own Redis setting are unused: the URL names the topology.
@@ -85,8 +89,8 @@ const NO_PORT: u16 = 1;
 /// what one instance changes, the other sees, and no increment is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_stay_in_step_on_a_cluster_and_behind_sentinels() {
-    let cluster = crate::redis_topologies::Cluster::start();
-    let sentinels = crate::redis_topologies::SentinelGroup::start();
+    let cluster = crate::redis_topologies::Cluster::start().await;
+    let sentinels = crate::redis_topologies::SentinelGroup::start().await;
     for url in [cluster.url(), sentinels.url()] {
         let env = [("REDIS_URL", url.as_str()), NEAR_CACHE[0], NEAR_CACHE[1]];
         let a = TestApp::spawn_on(NO_PORT, &env).await;
@@ -96,11 +100,14 @@ async fn two_instances_stay_in_step_on_a_cluster_and_behind_sentinels() {
         let on_b = on_a.at(&b);
         assert_eq!(on_b.session().await.data["note"], "first", "{url}");
         assert_eq!(on_a.save_note("second").await.status(), 200, "{url}");
-        eventually(&on_b, |view| view.data["note"] == "second").await;
+        seen(&on_b, "B reads the new note", |view| {
+            view.data["note"] == "second"
+        })
+        .await;
         for browser in [&on_a, &on_b, &on_a, &on_b] {
             browser.increment().await;
         }
-        eventually(&on_b, |view| view.counter == 4).await;
-        eventually(&on_a, |view| view.counter == 4).await;
+        seen(&on_b, "B counts 4", |view| view.counter == 4).await;
+        seen(&on_a, "A counts 4", |view| view.counter == 4).await;
     }
 }

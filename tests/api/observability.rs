@@ -5,14 +5,14 @@
 use std::{
     io::Write,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use serde_json::Value;
 use sessionboard::server::observability::json_lines;
 use tracing_subscriber::{layer::SubscriberExt, EnvFilter};
 
-use crate::helpers::{free_port, http_client, TestApp, TestRedis};
+use crate::helpers::{eventually_ok, free_port, http_client, TestApp, TestRedis};
 
 /// The value of one sample (`name{labels} value`) in a scrape; 0 when it is absent.
 fn sample(scrape: &str, series: &str) -> f64 {
@@ -116,16 +116,16 @@ async fn the_live_session_gauge_counts_sessions_until_they_end() {
         browser.increment().await;
     }
     browsers[0].forget().await;
-    // The gauge's bookkeeping is written in the background: give it a moment.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    // The gauge's bookkeeping is written in the background.
+    eventually_ok("the live gauge reads 2", Duration::from_secs(5), || async {
         let live = sample(&scrape(&app).await, "sessionboard_sessions_live");
         if live == 2.0 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("live sessions: {live}"))
         }
-        assert!(Instant::now() < deadline, "live sessions: {live}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -134,26 +134,28 @@ async fn redis_up_reads_zero_within_the_command_timeout_after_redis_stops() {
     let app = TestApp::spawn(&redis, &[("REDIS_COMMAND_TIMEOUT_MS", "1000")]).await;
     assert_eq!(sample(&scrape(&app).await, "sessionboard_redis_up"), 1.0);
     redis.stop();
-    let stopped = Instant::now();
-    loop {
+    eventually_ok("redis_up reads 0", Duration::from_millis(1000), || async {
         let text = scrape(&app).await;
-        if sample(&text, "sessionboard_redis_up") == 0.0 {
-            break;
+        match sample(&text, "sessionboard_redis_up") == 0.0 {
+            true => Ok(()),
+            false => Err(text),
         }
-        assert!(stopped.elapsed() < Duration::from_millis(1000), "{text}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     redis.resume();
-    let resumed = Instant::now();
-    loop {
-        let text = scrape(&app).await;
-        let reconnects = sample(&text, "sessionboard_redis_reconnects_total");
-        if sample(&text, "sessionboard_redis_up") == 1.0 && reconnects >= 1.0 {
-            break;
-        }
-        assert!(resumed.elapsed() < Duration::from_secs(10), "{text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_ok(
+        "redis_up reads 1 after a reconnect",
+        Duration::from_secs(10),
+        || async {
+            let text = scrape(&app).await;
+            let reconnects = sample(&text, "sessionboard_redis_reconnects_total");
+            match sample(&text, "sessionboard_redis_up") == 1.0 && reconnects >= 1.0 {
+                true => Ok(()),
+                false => Err(text),
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -161,7 +163,7 @@ async fn an_expired_session_is_counted_and_leaves_the_index_when_expiry_events_a
     let redis = TestRedis::start();
     let settings = [
         ("SESSION_EXPIRY_EVENTS", "true"),
-        ("SESSION_TTL_SECONDS", "1"),
+        ("SESSION_TTL_SECONDS", "0.5"),
     ];
     let app = TestApp::spawn(&redis, &settings).await;
     let name = app.register("expiring-user", "correct horse 2").await;
@@ -169,19 +171,19 @@ async fn an_expired_session_is_counted_and_leaves_the_index_when_expiry_events_a
     let index = format!("sessionboard:user:{{{name}}}:sessions");
     assert_eq!(redis.cli(&["HLEN", &index]).trim(), "1");
     let expired = r#"sessionboard_sessions_ended_total{reason="expired"}"#;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = scrape(&app).await;
-        let pruned = redis.cli(&["HLEN", &index]).trim() == "0";
-        if sample(&text, expired) == 1.0 && pruned {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not counted or not pruned:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_ok(
+        "the expiry counted and pruned",
+        Duration::from_secs(10),
+        || async {
+            let text = scrape(&app).await;
+            let pruned = redis.cli(&["HLEN", &index]).trim() == "0";
+            match sample(&text, expired) == 1.0 && pruned {
+                true => Ok(()),
+                false => Err(format!("not counted or not pruned:\n{text}")),
+            }
+        },
+    )
+    .await;
     assert!(
         redis
             .cli(&["CONFIG", "GET", "notify-keyspace-events"])

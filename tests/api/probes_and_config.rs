@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use sessionboard::server::redis::RedisPool;
 
-use crate::helpers::{free_port, settings, TestApp, TestRedis};
+use crate::helpers::{eventually, eventually_ok, free_port, settings, TestApp, TestRedis};
 
 #[tokio::test]
 async fn probes_answer_and_healthz_never_needs_redis() {
@@ -17,12 +17,18 @@ async fn probes_answer_and_healthz_never_needs_redis() {
     redis.stop();
     assert_eq!(app.get("/healthz").await.status(), 200);
     // One readiness answer is shared for 100 ms: the next fresh one sees the outage.
-    let stopped = Instant::now();
-    let mut ready = app.get("/readyz").await;
-    while ready.status() == 200 && stopped.elapsed() < Duration::from_secs(2) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        ready = app.get("/readyz").await;
-    }
+    let ready = eventually_ok(
+        "/readyz sees the outage",
+        Duration::from_secs(2),
+        || async {
+            let ready = app.get("/readyz").await;
+            match ready.status().as_u16() {
+                200 => Err(200),
+                _ => Ok(ready),
+            }
+        },
+    )
+    .await;
     assert_eq!(ready.status(), 503);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert!(body["reason"].as_str().unwrap().contains("Redis"), "{body}");
@@ -35,29 +41,22 @@ async fn readyz_alone_brings_an_instance_back_after_an_outage() {
     let mut redis = TestRedis::start();
     let app = TestApp::spawn(&redis, &[]).await;
     redis.stop();
-    let down = Instant::now();
-    while app.get("/readyz").await.status() != 503 {
-        assert!(
-            down.elapsed() < Duration::from_secs(5),
-            "outage not noticed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        "/readyz notices the outage",
+        Duration::from_secs(5),
+        || async { app.get("/readyz").await.status() == 503 },
+    )
+    .await;
     redis.resume();
-    let back = Instant::now();
-    loop {
+    let what = "ready again after Redis came back, with no other request";
+    eventually_ok(what, Duration::from_secs(5), || async {
         let ready = app.get("/readyz").await;
-        if ready.status() == 200 {
-            break;
+        match ready.status().as_u16() {
+            200 => Ok(()),
+            _ => Err(ready.text().await.unwrap_or_default()),
         }
-        assert!(
-            back.elapsed() < Duration::from_secs(5),
-            "still not ready {:?} after Redis came back, with no other request: {}",
-            back.elapsed(),
-            ready.text().await.unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 }
 
 #[test]

@@ -4,22 +4,10 @@
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use crate::helpers::free_port;
-
-/// Polls `ready` every 50 ms until it holds; panics with `what` after `limit`.
-pub fn wait_until(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if ready() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what} within {limit:?}");
-}
+use crate::helpers::{eventually, free_port};
 
 /// A folder of the test's own under the system temp folder, removed on drop.
 pub struct Scratch(pub PathBuf);
@@ -56,7 +44,7 @@ pub struct Node {
 
 impl Node {
     /// `redis-server <args…>`, waiting until `redis-cli PING` answers on `port`.
-    pub fn start(port: u16, args: &[String], cli_prefix: Vec<String>) -> Node {
+    pub async fn start(port: u16, args: &[String], cli_prefix: Vec<String>) -> Node {
         let child = Command::new("redis-server")
             .args(args)
             .stdout(Stdio::null())
@@ -68,9 +56,11 @@ impl Node {
             child: Some(child),
             cli_prefix,
         };
-        wait_until(Duration::from_secs(10), "redis-server answers", || {
-            node.cli(&["PING"]).trim() == "PONG"
-        });
+        eventually("redis-server answers", Duration::from_secs(10), || {
+            let answers = node.cli(&["PING"]).trim() == "PONG";
+            async move { answers }
+        })
+        .await;
         node
     }
 
@@ -140,7 +130,7 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub fn start() -> Cluster {
+    pub async fn start() -> Cluster {
         let dir = Scratch::new("cluster");
         let mut nodes = Vec::new();
         for _ in 0..6 {
@@ -153,7 +143,7 @@ impl Cluster {
             list.extend(args(&["--cluster-node-timeout", "1000"]));
             list.extend(args(&["--cluster-replica-validity-factor", "0"]));
             list.extend(args(&["--dir", &dir.0.display().to_string()]));
-            nodes.push(Node::start(port, &list, Vec::new()));
+            nodes.push(Node::start(port, &list, Vec::new()).await);
         }
         let addrs: Vec<String> = nodes
             .iter()
@@ -170,19 +160,21 @@ impl Cluster {
             .expect("redis-cli --cluster create");
         assert!(created.success(), "cluster create");
         let cluster = Cluster { nodes, _dir: dir };
-        cluster.wait_healthy();
+        cluster.wait_healthy().await;
         cluster
     }
 
     /// `cluster_state:ok` everywhere and every replica in sync with its master.
-    pub fn wait_healthy(&self) {
-        wait_until(Duration::from_secs(20), "the cluster is healthy", || {
-            self.live().all(|n| {
+    pub async fn wait_healthy(&self) {
+        eventually("the cluster is healthy", Duration::from_secs(20), || {
+            let healthy = self.live().all(|n| {
                 n.info("cluster", "cluster_state") == "ok"
                     && (n.info("replication", "role") == "master"
                         || n.info("replication", "master_link_status") == "up")
-            })
-        });
+            });
+            async move { healthy }
+        })
+        .await;
     }
 
     fn live(&self) -> impl Iterator<Item = &Node> {
@@ -257,7 +249,7 @@ pub struct SentinelGroup {
 pub const SERVICE: &str = "main";
 
 impl SentinelGroup {
-    pub fn start() -> SentinelGroup {
+    pub async fn start() -> SentinelGroup {
         let dir = Scratch::new("sentinel");
         let d = dir.0.display().to_string();
         let base = |port: u16| {
@@ -266,7 +258,7 @@ impl SentinelGroup {
             list
         };
         let master_port = free_port();
-        let master = Node::start(master_port, &base(master_port), Vec::new());
+        let master = Node::start(master_port, &base(master_port), Vec::new()).await;
         let replica_port = free_port();
         let mut list = base(replica_port);
         list.extend(args(&[
@@ -274,7 +266,7 @@ impl SentinelGroup {
             "127.0.0.1",
             &master_port.to_string(),
         ]));
-        let replica = Node::start(replica_port, &list, Vec::new());
+        let replica = Node::start(replica_port, &list, Vec::new()).await;
         let mut sentinels = Vec::new();
         for _ in 0..3 {
             let port = free_port();
@@ -286,21 +278,22 @@ impl SentinelGroup {
                  sentinel failover-timeout {SERVICE} 3000\n"
             );
             std::fs::write(&conf, text).expect("sentinel conf");
-            sentinels.push(Node::start(port, &args(&[&conf, "--sentinel"]), Vec::new()));
+            let sentinel = Node::start(port, &args(&[&conf, "--sentinel"]), Vec::new()).await;
+            sentinels.push(sentinel);
         }
         let group = SentinelGroup {
             servers: vec![master, replica],
             sentinels,
             _dir: dir,
         };
-        group.wait_ready();
+        group.wait_ready().await;
         group
     }
 
     /// Every sentinel knows the replica and the two other sentinels, and the replica is in sync.
-    pub fn wait_ready(&self) {
-        wait_until(Duration::from_secs(30), "the sentinels are ready", || {
-            self.sentinels.iter().all(|s| {
+    pub async fn wait_ready(&self) {
+        eventually("the sentinels are ready", Duration::from_secs(30), || {
+            let ready = self.sentinels.iter().all(|s| {
                 let master = s.cli(&["SENTINEL", "master", SERVICE]);
                 let field = |name: &str| {
                     let mut lines = master.lines();
@@ -311,8 +304,10 @@ impl SentinelGroup {
             }) && self
                 .servers
                 .iter()
-                .any(|n| n.child.is_some() && n.info("replication", "master_link_status") == "up")
-        });
+                .any(|n| n.child.is_some() && n.info("replication", "master_link_status") == "up");
+            async move { ready }
+        })
+        .await;
     }
 
     pub fn url(&self) -> String {
@@ -447,7 +442,7 @@ impl Certificates {
 
     /// A TLS-only `redis-server`; with `client_certs`, it refuses clients without a certificate
     /// signed by the CA.
-    pub fn server(&self, client_certs: bool) -> Node {
+    pub async fn server(&self, client_certs: bool) -> Node {
         let port = free_port();
         let auth = if client_certs { "yes" } else { "no" };
         let mut list = args(&[
@@ -480,6 +475,6 @@ impl Certificates {
             "--key",
             &self.file("client.key"),
         ]));
-        Node::start(port, &list, cli)
+        Node::start(port, &list, cli).await
     }
 }

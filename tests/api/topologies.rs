@@ -2,11 +2,17 @@
 //! flows on each, two instances sharing one cluster, and failovers measured under load (run
 //! with `--nocapture` to see the figures).
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
 
-use sessionboard::shared::clock::now_ms;
+use sessionboard::shared::{clock::now_ms, dto::SessionView};
 
-use crate::helpers::{in_parallel, Browser, TestApp, TestRedis};
+use crate::helpers::{eventually, eventually_ok, in_parallel, Browser, TestApp, TestRedis};
 use crate::redis_topologies::{Certificates, Cluster, Node, SentinelGroup, SERVICE};
 
 const USERS: &str = "hana:hanas password";
@@ -80,49 +86,122 @@ async fn increment_status(browser: &Browser) -> (u16, i64) {
     (status, counter)
 }
 
-/// Increments through every browser until `until`; `trigger` is when the failure starts.
-async fn under_load(browsers: &[Browser], trigger: Instant, until: Instant) -> Vec<Writer> {
-    let browsers = browsers.to_vec();
-    in_parallel(browsers.len(), move |i| {
-        let browser = browsers[i].clone();
-        async move {
-            let before = browser.session().await.counter;
-            let (mut errors, mut acknowledged, mut slowest) = (Vec::new(), 0, 0.0f64);
-            while Instant::now() < until {
-                let sent = Instant::now();
-                let (status, _) = increment_status(&browser).await;
-                slowest = slowest.max(sent.elapsed().as_secs_f64());
-                if status == 200 {
-                    acknowledged += 1;
-                } else {
-                    errors.push(
-                        Instant::now()
-                            .saturating_duration_since(trigger)
-                            .as_secs_f64(),
-                    );
+/// One increment's answer: which writer sent it, when it was answered, and whether it was
+/// acknowledged.
+#[derive(Debug, Clone, Copy)]
+struct Answer {
+    writer: usize,
+    at: Instant,
+    acknowledged: bool,
+}
+
+/// Increments through every browser, one after the other on each, until told to finish; every
+/// answer is shared as it comes, so the test waits for what the load has seen instead of for a
+/// number of seconds.
+struct WriteLoad {
+    stop: Arc<AtomicBool>,
+    answers: Arc<Mutex<Vec<Answer>>>,
+    writers: usize,
+    /// Per writer: the counter before, the slowest answer (seconds), the counter after.
+    tasks: tokio::task::JoinHandle<Vec<(i64, f64, Option<i64>)>>,
+}
+
+impl WriteLoad {
+    fn start(browsers: &[Browser]) -> WriteLoad {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let browsers = browsers.to_vec();
+        let writers = browsers.len();
+        let (stopping, shared) = (stop.clone(), answers.clone());
+        let tasks = tokio::spawn(in_parallel(writers, move |writer| {
+            let browser = browsers[writer].clone();
+            let (stop, answers) = (stopping.clone(), shared.clone());
+            async move {
+                let before = browser.session().await.counter;
+                let mut slowest = 0.0f64;
+                while !stop.load(Ordering::Relaxed) {
+                    let sent = Instant::now();
+                    let (status, _) = increment_status(&browser).await;
+                    slowest = slowest.max(sent.elapsed().as_secs_f64());
+                    let answer = Answer {
+                        writer,
+                        at: Instant::now(),
+                        acknowledged: status == 200,
+                    };
+                    lock(&answers).push(answer);
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                let what = "the session reads again after the failover";
+                let view = eventually_ok(what, Duration::from_secs(10), || async {
+                    let res = browser.get("/api/session").await;
+                    match res.status().as_u16() {
+                        200 => Ok(res.json::<SessionView>().await.unwrap()),
+                        other => Err(other),
+                    }
+                })
+                .await;
+                (before, slowest, view.active.then_some(view.counter))
             }
-            let mut after = None;
-            for _ in 0..100 {
-                let res = browser.get("/api/session").await;
-                if res.status() == 200 {
-                    let view: sessionboard::shared::dto::SessionView = res.json().await.unwrap();
-                    after = view.active.then_some(view.counter);
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Writer {
-                errors,
-                slowest,
-                acknowledged,
-                before,
-                after,
-            }
+        }));
+        WriteLoad {
+            stop,
+            answers,
+            writers,
+            tasks,
         }
-    })
-    .await
+    }
+
+    /// Waits (at most `within`) until every writer has had `count` increments acknowledged
+    /// since `since`; panics with `what` otherwise.
+    async fn wait_for_acknowledged(
+        &self,
+        what: &str,
+        within: Duration,
+        count: usize,
+        since: Instant,
+    ) {
+        eventually(what, within, || {
+            let answers = lock(&self.answers);
+            let done = (0..self.writers).all(|writer| {
+                answers
+                    .iter()
+                    .filter(|a| a.writer == writer && a.acknowledged && a.at >= since)
+                    .count()
+                    >= count
+            });
+            async move { done }
+        })
+        .await
+    }
+
+    /// Stops the writers; each one's record, its errors in seconds since `trigger`.
+    async fn finish(self, trigger: Instant) -> Vec<Writer> {
+        self.stop.store(true, Ordering::Relaxed);
+        let ends = self.tasks.await.expect("load");
+        let answers = std::mem::take(&mut *lock(&self.answers));
+        ends.into_iter()
+            .enumerate()
+            .map(|(writer, (before, slowest, after))| {
+                let own = answers.iter().filter(|a| a.writer == writer);
+                Writer {
+                    errors: own
+                        .clone()
+                        .filter(|a| !a.acknowledged)
+                        .map(|a| a.at.saturating_duration_since(trigger).as_secs_f64())
+                        .collect(),
+                    slowest,
+                    acknowledged: own.filter(|a| a.acknowledged).count() as i64,
+                    before,
+                    after,
+                }
+            })
+            .collect()
+    }
+}
+
+fn lock<T>(shared: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Prints and returns (max seconds of errors, sessions lost, acknowledged increments lost).
@@ -141,7 +220,7 @@ fn report(what: &str, writers: &[Writer]) -> (f64, usize, i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_serves_two_instances_and_keeps_sessions_through_a_master_kill() {
-    let mut cluster = Cluster::start();
+    let mut cluster = Cluster::start().await;
     let env = [
         ("REDIS_URL", cluster.url()),
         ("DEMO_USERS", USERS.to_string()),
@@ -189,15 +268,27 @@ async fn a_cluster_serves_two_instances_and_keeps_sessions_through_a_master_kill
         writers.push(browser);
     }
     let victim = homes[0].expect("the first session's master");
-    let start = Instant::now();
-    let trigger = start + Duration::from_secs(1);
-    let load = tokio::spawn({
-        let writers = writers.clone();
-        async move { under_load(&writers, trigger, trigger + Duration::from_secs(9)).await }
-    });
-    tokio::time::sleep_until(trigger.into()).await;
+    let load = WriteLoad::start(&writers);
+    let running = "every writer is acknowledged before the kill";
+    load.wait_for_acknowledged(running, Duration::from_secs(5), 5, Instant::now())
+        .await;
+    let trigger = Instant::now();
+    let until = trigger + Duration::from_secs(9);
     cluster.nodes[victim].kill();
-    let results = load.await.expect("load");
+    let left = || until.saturating_duration_since(Instant::now());
+    eventually(
+        "a replica takes over from the killed master",
+        left(),
+        || {
+            let taken_over = cluster.masters().len() == 3;
+            async move { taken_over }
+        },
+    )
+    .await;
+    let after = "every writer is acknowledged since the takeover";
+    load.wait_for_acknowledged(after, left(), 10, Instant::now())
+        .await;
+    let results = load.finish(trigger).await;
     let (on, off): (Vec<_>, Vec<_>) = results
         .into_iter()
         .zip(&homes)
@@ -211,7 +302,7 @@ async fn a_cluster_serves_two_instances_and_keeps_sessions_through_a_master_kill
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sentinel_group_follows_planned_and_crash_failovers() {
-    let mut group = SentinelGroup::start();
+    let mut group = SentinelGroup::start().await;
     let env = [
         ("REDIS_URL", group.url()),
         ("DEMO_USERS", USERS.to_string()),
@@ -230,19 +321,28 @@ async fn a_sentinel_group_follows_planned_and_crash_failovers() {
     let writers: Vec<Browser> = (0..4).map(|_| app.new_browser()).collect();
 
     // A planned failover under concurrent increments: nothing acknowledged may be lost.
-    let trigger = Instant::now() + Duration::from_secs(1);
-    let load = tokio::spawn({
-        let writers = writers.clone();
-        async move { under_load(&writers, trigger, trigger + Duration::from_secs(7)).await }
-    });
-    tokio::time::sleep_until(trigger.into()).await;
+    let load = WriteLoad::start(&writers);
+    let running = "every writer is acknowledged before the failover";
+    load.wait_for_acknowledged(running, Duration::from_secs(5), 5, Instant::now())
+        .await;
+    let trigger = Instant::now();
+    let until = trigger + Duration::from_secs(7);
+    let left = || until.saturating_duration_since(Instant::now());
     assert_eq!(
         group.sentinels[0]
             .cli(&["SENTINEL", "FAILOVER", SERVICE])
             .trim(),
         "OK"
     );
-    let planned = load.await.expect("load");
+    eventually("the sentinels name a new master", left(), || {
+        let moved = group.master_port() != first_master;
+        async move { moved }
+    })
+    .await;
+    let after = "every writer is acknowledged since the master moved";
+    load.wait_for_acknowledged(after, left(), 10, Instant::now())
+        .await;
+    let planned = load.finish(trigger).await;
     let (_, sessions_lost, lost) = report("sentinel planned failover", &planned);
     assert_ne!(group.master_port(), first_master, "the master moved");
 
@@ -254,17 +354,26 @@ async fn a_sentinel_group_follows_planned_and_crash_failovers() {
         .find(|n| n.port == first_master)
         .unwrap();
     old.cli(&["REPLICAOF", "127.0.0.1", &new_master]);
-    group.wait_ready();
+    group.wait_ready().await;
 
     // SIGKILL the new master under load.
-    let trigger = Instant::now() + Duration::from_secs(1);
-    let load = tokio::spawn({
-        let writers = writers.clone();
-        async move { under_load(&writers, trigger, trigger + Duration::from_secs(9)).await }
-    });
-    tokio::time::sleep_until(trigger.into()).await;
+    let load = WriteLoad::start(&writers);
+    let running = "every writer is acknowledged before the kill";
+    load.wait_for_acknowledged(running, Duration::from_secs(5), 5, Instant::now())
+        .await;
+    let trigger = Instant::now();
+    let until = trigger + Duration::from_secs(9);
+    let left = || until.saturating_duration_since(Instant::now());
     group.master().kill();
-    let crashed = load.await.expect("load");
+    eventually("the sentinels promote the old master again", left(), || {
+        let back = group.master_port() == first_master;
+        async move { back }
+    })
+    .await;
+    let after = "every writer is acknowledged since the old master took over";
+    load.wait_for_acknowledged(after, left(), 10, Instant::now())
+        .await;
+    let crashed = load.finish(trigger).await;
     let (_, crash_sessions_lost, _) = report("sentinel master kill", &crashed);
     assert_eq!(
         group.master_port(),
@@ -290,7 +399,7 @@ async fn a_private_ca_and_a_client_certificate_work_from_the_settings_alone() {
         certs.file("client.crt"),
         certs.file("client.key"),
     );
-    let server = certs.server(false);
+    let server = certs.server(false).await;
     let port = server.port.to_string();
     let tls = [
         ("REDIS_TLS", "true"),
@@ -313,7 +422,7 @@ async fn a_private_ca_and_a_client_certificate_work_from_the_settings_alone() {
         "{err}"
     );
 
-    let strict = certs.server(true);
+    let strict = certs.server(true).await;
     let url = format!("rediss://127.0.0.1:{}", strict.port);
     let with_cert = [
         ("REDIS_URL", url.as_str()),
@@ -425,10 +534,12 @@ async fn sign_ins_wait_for_the_replicas_asked_for() {
         "127.0.0.1",
         &master.port.to_string(),
     ];
-    let replica = Node::start(port, &replica_args.map(String::from), Vec::new());
-    crate::redis_topologies::wait_until(Duration::from_secs(10), "the replica syncs", || {
-        replica.info("replication", "master_link_status") == "up"
-    });
+    let replica = Node::start(port, &replica_args.map(String::from), Vec::new()).await;
+    eventually("the replica syncs", Duration::from_secs(10), || {
+        let synced = replica.info("replication", "master_link_status") == "up";
+        async move { synced }
+    })
+    .await;
     let plain = TestApp::spawn(&master, &[("DEMO_USERS", USERS)]).await;
     let waiting = TestApp::spawn(
         &master,
