@@ -1,15 +1,11 @@
 //! Idle and absolute timeouts kept on the Redis key itself, "stay signed in", cheap deadline
 //! refreshes, and one Redis command per read-only request.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sessionboard::shared::clock::now_ms;
 
-use crate::helpers::{session_cookie, Browser, TestApp, TestRedis};
-
-async fn sleep_ms(ms: u64) {
-    tokio::time::sleep(Duration::from_millis(ms)).await;
-}
+use crate::helpers::{eventually, eventually_ok, session_cookie, Browser, TestApp, TestRedis};
 
 /// The Redis TTL of the only session and the deadline the app reports agree within a second.
 async fn assert_ttl_matches_deadline(redis: &TestRedis, browser: &Browser) {
@@ -27,19 +23,30 @@ async fn assert_ttl_matches_deadline(redis: &TestRedis, browser: &Browser) {
 
 #[tokio::test]
 async fn an_idle_session_ends_after_the_idle_timeout_and_not_before() {
+    const IDLE: Duration = Duration::from_millis(400);
     let redis = TestRedis::start();
-    let app = TestApp::spawn(&redis, &[("SESSION_TTL_SECONDS", "2")]).await;
+    let app = TestApp::spawn(&redis, &[("SESSION_TTL_SECONDS", "0.4")]).await;
     // Cookies by hand: a browser would drop the cookie with its Max-Age, and this test wants to
     // see what the server does with a stale one.
+    let asked = Instant::now();
     let cookie = app.new_session_cookie().await;
     let key = redis.session_keys().remove(0);
-    sleep_ms(1_200).await;
-    assert!(redis.pttl(&key) > 0, "still alive before the idle timeout");
-    sleep_ms(1_300).await;
-    assert_eq!(
-        redis.pttl(&key),
-        -2,
-        "gone from Redis after the idle timeout"
+    // Checked at once, against the clock: the key is there and lives on for the rest of the
+    // idle timeout, counted from before the session was asked for.
+    let left = redis.pttl(&key);
+    let taken = asked.elapsed();
+    assert!(
+        left > 0 && Duration::from_millis(left as u64) + taken >= IDLE,
+        "still alive before the idle timeout: PTTL {left} ms, {taken:?} after asking"
+    );
+    eventually("the idle session is gone from Redis", IDLE * 5, || async {
+        redis.pttl(&key) == -2
+    })
+    .await;
+    let gone_after = asked.elapsed();
+    assert!(
+        gone_after >= IDLE,
+        "gone from Redis only after the idle timeout, not {gone_after:?} after asking"
     );
     let view = app
         .session_with_cookie(&cookie)
@@ -60,30 +67,47 @@ async fn an_idle_session_ends_after_the_idle_timeout_and_not_before() {
 
 #[tokio::test]
 async fn activity_slides_the_idle_deadline_and_the_absolute_limit_still_ends_it() {
+    // Reads come every poll (15 ms plus the read): a second of idle timeout leaves room for a
+    // read held up by a busy machine.
+    const IDLE: Duration = Duration::from_secs(1);
+    const ABSOLUTE: Duration = Duration::from_millis(2_500);
     let redis = TestRedis::start();
     let app = TestApp::spawn(
         &redis,
         &[
-            ("SESSION_TTL_SECONDS", "2"),
-            ("SESSION_ABSOLUTE_TIMEOUT_SECONDS", "5"),
+            ("SESSION_TTL_SECONDS", "1"),
+            ("SESSION_ABSOLUTE_TIMEOUT_SECONDS", "2.5"),
         ],
     )
     .await;
+    let asked = Instant::now();
     app.increment().await;
-    let started = now_ms();
-    // Reads every 0.5 s keep it alive past the 2 s idle timeout...
-    while now_ms() - started < 4_000 {
-        sleep_ms(500).await;
+    // Reads keep it alive past twice the idle timeout...
+    let read = || async {
         let view = app.session().await;
-        assert!(view.active, "active after {} ms", now_ms() - started);
+        assert!(view.active, "active after {:?}", asked.elapsed());
         assert!(view.expires_at <= view.absolute_expires_at);
-    }
+        asked.elapsed() > IDLE * 2
+    };
+    eventually(
+        "reads keep the session past twice its idle timeout",
+        ABSOLUTE,
+        read,
+    )
+    .await;
     assert_ttl_matches_deadline(&redis, &app).await;
-    // ...but not past the 5 s absolute limit.
-    while now_ms() - started < 5_600 {
-        sleep_ms(300).await;
-        app.session().await;
-    }
+    // ...but not past the absolute limit, and not for less.
+    eventually(
+        "the absolute limit ends the session",
+        ABSOLUTE * 2,
+        || async { !app.session().await.active },
+    )
+    .await;
+    let ended_after = asked.elapsed();
+    assert!(
+        ended_after >= ABSOLUTE,
+        "ended at the absolute limit, not {ended_after:?} after it began"
+    );
     assert!(redis.session_keys().is_empty());
     assert!(!app.session().await.active);
 }
@@ -91,6 +115,8 @@ async fn activity_slides_the_idle_deadline_and_the_absolute_limit_still_ends_it(
 #[tokio::test]
 async fn the_redis_ttl_equals_the_deadline_after_create_read_refresh_and_write() {
     let redis = TestRedis::start();
+    // A 1.2 s refresh threshold, above the 1 s the TTL check allows: a refresh that did not reach
+    // Redis would show.
     let app = TestApp::spawn(
         &redis,
         &[
@@ -101,9 +127,21 @@ async fn the_redis_ttl_equals_the_deadline_after_create_read_refresh_and_write()
     .await;
     app.increment().await; // create
     assert_ttl_matches_deadline(&redis, &app).await; // read
-    sleep_ms(1_500).await; // past the 1.2 s threshold: the next read refreshes
-    let before = app.session().await;
-    sleep_ms(200).await;
+    let created = app.session().await;
+    // Past the threshold, a read refreshes: the first read whose deadline moved.
+    let before = eventually_ok(
+        "a read refreshes the deadline",
+        Duration::from_secs(3),
+        || async {
+            let view = app.session().await;
+            if view.expires_at > created.expires_at {
+                Ok(view)
+            } else {
+                Err(view.expires_at)
+            }
+        },
+    )
+    .await;
     assert_ttl_matches_deadline(&redis, &app).await;
     let after = app.session().await;
     assert!(after.expires_at > before.expires_at - 1_000);
@@ -113,6 +151,7 @@ async fn the_redis_ttl_equals_the_deadline_after_create_read_refresh_and_write()
 
 #[tokio::test]
 async fn staying_signed_in_pushes_the_idle_deadline_that_a_read_would_leave() {
+    const IDLE_MS: i64 = 60_000;
     let redis = TestRedis::start();
     // A 30 s refresh threshold: no ordinary read in this test moves the deadline.
     let app = TestApp::spawn(
@@ -125,18 +164,30 @@ async fn staying_signed_in_pushes_the_idle_deadline_that_a_read_would_leave() {
     .await;
     app.increment().await;
     let created = app.session().await;
-    sleep_ms(1_100).await;
-    assert_eq!(
-        app.session().await.idle_expires_at,
-        created.idle_expires_at,
-        "a read within the threshold leaves the deadline"
-    );
+    let refreshed_at = created.idle_expires_at - IDLE_MS;
+    // Reads, one every poll, while time passes: each leaves the deadline where it was.
+    eventually(
+        "reads for 100 ms past the last refresh",
+        Duration::from_secs(2),
+        || async {
+            assert_eq!(
+                app.session().await.idle_expires_at,
+                created.idle_expires_at,
+                "a read within the threshold leaves the deadline"
+            );
+            now_ms() >= refreshed_at + 100
+        },
+    )
+    .await;
 
+    // Stay moves the deadline to a whole idle timeout from when it was asked (at least 100 ms
+    // past the one a read leaves): exact, where a second's sleep left a slack of 100 ms.
+    let asked = now_ms();
     let stayed = app.stay().await;
     assert!(stayed.active);
     assert!(
-        stayed.idle_expires_at >= created.idle_expires_at + 1_000,
-        "stay moved the deadline from {} to {}",
+        stayed.idle_expires_at >= asked + IDLE_MS,
+        "stay moved the deadline from {} to {}, a whole idle timeout after it was asked at {asked}",
         created.idle_expires_at,
         stayed.idle_expires_at
     );

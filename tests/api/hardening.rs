@@ -74,8 +74,15 @@ async fn a_client_still_sending_a_refused_body_reads_its_413() {
         app.addr
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    // The answer is out and the server has started closing before the body follows.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The body follows only once the answer is out (its head read here), so the server has
+    // started closing before it arrives.
+    let mut answer = Vec::new();
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).await.expect("the answer's head");
+        assert!(n > 0, "closed before the answer: {answer:?}");
+        answer.extend_from_slice(&buf[..n]);
+    }
     let chunk = vec![b'a'; 64 * 1024];
     for _ in 0..body_length / chunk.len() {
         stream
@@ -83,7 +90,6 @@ async fn a_client_still_sending_a_refused_body_reads_its_413() {
             .await
             .expect("the body is still taken");
     }
-    let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.expect("no reset");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{count, in_parallel, TestApp, TestRedis};
+use crate::helpers::{count, eventually, eventually_ok, in_parallel, TestApp, TestRedis};
 
 #[tokio::test]
 async fn the_owner_signs_in_from_another_address_after_an_attackers_failures() {
@@ -35,13 +35,14 @@ async fn the_owner_signs_in_from_another_address_after_an_attackers_failures() {
 
 #[tokio::test]
 async fn guesses_from_many_addresses_slow_a_name_down_without_locking_its_owner_out() {
+    const CAP: Duration = Duration::from_secs(1);
     let redis = TestRedis::start();
     let app = TestApp::spawn(
         &redis,
         &[
             ("DEMO_USERS", "pia:pias password"),
             ("LOGIN_SLOWDOWN_AFTER_FAILURES_PER_USER", "3"),
-            ("LOGIN_SLOWDOWN_MAX_SECONDS", "2"),
+            ("LOGIN_SLOWDOWN_MAX_SECONDS", "1"),
         ],
     )
     .await;
@@ -59,16 +60,19 @@ async fn guesses_from_many_addresses_slow_a_name_down_without_locking_its_owner_
     let body: serde_json::Value = res.json().await.unwrap();
     assert!(body["message"].as_str().unwrap().contains("Try again in"));
 
+    // The owner asks until let in: an attempt refused by the slowdown is not counted.
     let owner = app.browser_from("127.0.1.20");
     let started = Instant::now();
-    let mut status = owner.login("pia", "pias password").await;
-    while status == 429 && started.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        status = owner.login("pia", "pias password").await;
-    }
+    let status = eventually_ok("the owner gets in", Duration::from_secs(5), || async {
+        match owner.login("pia", "pias password").await {
+            429 => Err(429),
+            status => Ok(status),
+        }
+    })
+    .await;
     assert_eq!(status, 200, "the owner gets in within the cap");
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < CAP + Duration::from_secs(1),
         "{:?}",
         started.elapsed()
     );
@@ -136,20 +140,30 @@ async fn registrations_are_limited_per_address() {
 
 #[tokio::test]
 async fn accounts_that_never_signed_in_expire() {
+    const UNUSED_FOR: Duration = Duration::from_millis(500);
     let redis = TestRedis::start();
-    let app = TestApp::spawn(&redis, &[("ACCOUNT_UNUSED_TTL_SECONDS", "1")]).await;
+    let app = TestApp::spawn(&redis, &[("ACCOUNT_UNUSED_TTL_SECONDS", "0.5")]).await;
     app.register("used", "a good password").await;
-    app.register("unused", "a good password").await;
     let ttl = redis.pttl("sessionboard:user:{used}:account");
-    assert!((1..=1000).contains(&ttl), "{ttl}");
+    assert!((1..=500).contains(&ttl), "{ttl}");
     assert_eq!(app.login("used", "a good password").await, 200);
     assert_eq!(
         redis.pttl("sessionboard:user:{used}:account"),
         -1,
         "kept once used"
     );
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
-    assert_eq!(redis.pttl("sessionboard:user:{unused}:account"), -2);
+    let asked = std::time::Instant::now();
+    app.register("unused", "a good password").await;
+    let unused = "sessionboard:user:{unused}:account";
+    eventually("the unused account expires", UNUSED_FOR * 4, || async {
+        redis.pttl(unused) == -2
+    })
+    .await;
+    assert!(
+        asked.elapsed() >= UNUSED_FOR,
+        "expired after {:?}",
+        asked.elapsed()
+    );
     let default = TestApp::spawn(&redis, &[]).await;
     default.register("later", "a good password").await;
     let ttl = redis.pttl("sessionboard:user:{later}:account");
@@ -177,7 +191,18 @@ async fn sign_ins_do_not_wait_behind_a_burst_of_registrations() {
         })
         .await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The burst is under way once its first account is stored.
+    eventually(
+        "the burst registers its first account",
+        Duration::from_secs(10),
+        || async {
+            !redis
+                .cli(&["--scan", "--pattern", "sessionboard:user:{flood*}:account"])
+                .trim()
+                .is_empty()
+        },
+    )
+    .await;
     let owner = app.browser_from("127.0.4.3");
     let started = Instant::now();
     assert_eq!(owner.login("rosa", "rosas password").await, 200);
@@ -208,7 +233,7 @@ async fn refused_attempts_do_not_count_toward_the_owners_lock() {
         &[
             ("DEMO_USERS", "rosa:rosas password"),
             ("LOGIN_SLOWDOWN_AFTER_FAILURES_PER_USER", "2"),
-            ("LOGIN_SLOWDOWN_MAX_SECONDS", "2"),
+            ("LOGIN_SLOWDOWN_MAX_SECONDS", "1"),
         ],
     )
     .await;
@@ -225,9 +250,17 @@ async fn refused_attempts_do_not_count_toward_the_owners_lock() {
         assert_eq!(res.status(), 429);
         wait = told_to_wait(res).await;
     }
-    // Waiting as told (the wait is rounded up) lets the owner in.
-    tokio::time::sleep(Duration::from_secs(wait)).await;
-    assert_eq!(owner.login("rosa", "rosas password").await, 200);
+    // Waiting as told (the wait is rounded up) lets the owner in: asking meanwhile, refused and
+    // not counted, the owner is in within the wait.
+    let told = Duration::from_secs(wait);
+    let status = eventually_ok("the owner gets in within the wait told", told, || async {
+        match owner.login("rosa", "rosas password").await {
+            429 => Err(429),
+            status => Ok(status),
+        }
+    })
+    .await;
+    assert_eq!(status, 200);
 }
 
 /// Guesses at `user` from many addresses, each as soon as the slowdown allows, until `stop`.
@@ -270,7 +303,16 @@ async fn the_owners_browser_signs_in_during_distributed_guessing() {
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let guessing = guess_continuously(&app, "sven", stop.clone());
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Until the guesses have slowed the name down: its next attempt is set for later.
+    eventually(
+        "the guesses slow the name down",
+        Duration::from_secs(10),
+        || async {
+            let slowdown = "sessionboard:login-slowdown:user:{sven}";
+            redis.cli(&["HEXISTS", slowdown, "next"]).trim() == "1"
+        },
+    )
+    .await;
     let stranger = app.browser_from("127.0.6.101");
     let from_elsewhere = stranger.login("sven", "svens password").await;
     let started = Instant::now();

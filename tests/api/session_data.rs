@@ -10,7 +10,7 @@ use sessionboard::server::{redis::RedisPool, sessions};
 use time::OffsetDateTime;
 use tower_sessions::{Expiry, Session};
 
-use crate::helpers::{count, http_client, in_parallel, settings, TestApp, TestRedis};
+use crate::helpers::{count, eventually, http_client, in_parallel, settings, TestApp, TestRedis};
 
 /// Routes that use nothing but the `Session` extractor, as tower-sessions' tests do.
 fn routes() -> Router {
@@ -53,9 +53,9 @@ fn routes() -> Router {
             }),
         )
         .route(
-            "/expire_in_two_seconds",
+            "/expire_in_one_second",
             get(|session: Session| async move {
-                let at = OffsetDateTime::now_utc() + time::Duration::seconds(2);
+                let at = OffsetDateTime::now_utc() + time::Duration::seconds(1);
                 session.set_expiry(Some(Expiry::AtDateTime(at)));
             }),
         )
@@ -262,20 +262,32 @@ async fn flush_deletes_the_record_and_clears_the_cookie() {
 #[tokio::test]
 async fn a_session_expires_after_inactivity_and_at_a_date() {
     let redis = TestRedis::start();
-    let app = DataApp::spawn(&redis, &[("SESSION_TTL_SECONDS", "2")]).await;
+    let app = DataApp::spawn(&redis, &[("SESSION_TTL_SECONDS", "0.4")]).await;
     let idle = inserted(&app).await;
-    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    // Watched on the key: a read through the app would be activity.
+    let key = redis.session_keys().remove(0);
+    eventually(
+        "the idle session's key expires",
+        Duration::from_secs(3),
+        || async { redis.pttl(&key) == -2 },
+    )
+    .await;
     assert_eq!(app.text("/get", &idle).await, "None", "idle timeout");
 
     let app = DataApp::spawn(&redis, &[("SESSION_TTL_SECONDS", "3600")]).await;
     let dated = inserted(&app).await;
-    let res = app.get("/expire_in_two_seconds", Some(&dated)).await;
+    let res = app.get("/expire_in_one_second", Some(&dated)).await;
     let age = max_age(&set_cookie(&res).expect("a cookie for the new expiry")).unwrap();
-    assert!((2..=4).contains(&age), "Max-Age {age}");
+    assert!((1..=3).contains(&age), "Max-Age {age}");
     let key = redis.session_keys().remove(0);
-    assert!(redis.pttl(&key) <= 2_000, "the key ends at the date");
+    assert!(redis.pttl(&key) <= 1_000, "the key ends at the date");
     assert_eq!(app.text("/get", &dated).await, "Some(42)");
-    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    eventually(
+        "the key expires at the date",
+        Duration::from_secs(3),
+        || async { redis.pttl(&key) == -2 },
+    )
+    .await;
     assert_eq!(app.text("/get", &dated).await, "None", "ended at the date");
 }
 
