@@ -17,12 +17,14 @@ use tracing_subscriber::{
     Layer,
 };
 
-use crate::helpers::http_client;
+use crate::helpers::{eventually, http_client};
 
 /// One request of the load: when it started, how long it took, and what came back (`None`: no
 /// answer, and `failure` says why).
 #[derive(Debug, Clone)]
 pub struct Sample {
+    /// Which of the load's connections sent it.
+    pub worker: usize,
     pub started: Instant,
     pub latency: Duration,
     pub status: Option<u16>,
@@ -38,46 +40,93 @@ pub struct Sample {
 }
 
 /// `workers` connections repeating requests with `cookie` until `stop` is set or `limit` has
-/// passed: worker 0 renders the page `/`, the others read `/api/session`.
+/// passed: worker 0 renders the page `/`, the others read `/api/session`. Each answer is shared
+/// as it comes, so a test can wait for the load to have done something ([`Load::wait_until`]).
 pub struct Load {
     stop: Arc<AtomicBool>,
-    workers: Vec<tokio::task::JoinHandle<Vec<Sample>>>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Load {
     pub fn start(base: String, cookie: String, workers: usize, limit: Duration) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(Mutex::new(Vec::new()));
         let deadline = Instant::now() + limit;
         let workers = (0..workers)
             .map(|worker| {
                 let (base, cookie, stop) = (base.clone(), cookie.clone(), stop.clone());
+                let samples = samples.clone();
                 tokio::spawn(async move {
                     let client = http_client(false);
                     let path = if worker == 0 { "/" } else { "/api/session" };
-                    let mut samples = Vec::new();
                     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                        samples.push(one(&client, &base, path, &cookie).await);
+                        let sample = one(&client, &base, path, &cookie, worker).await;
+                        lock(&samples).push(sample);
                     }
-                    samples
                 })
             })
             .collect();
-        Load { stop, workers }
+        Load {
+            stop,
+            samples,
+            workers,
+        }
+    }
+
+    /// Waits (for at most `within`) until `enough` holds for the answers so far, in the order
+    /// they came; panics with `what` otherwise.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        within: Duration,
+        enough: impl Fn(&[Sample]) -> bool,
+    ) {
+        eventually(what, within, || {
+            let seen = enough(&lock(&self.samples));
+            async move { seen }
+        })
+        .await
+    }
+
+    /// Waits (for at most `within`) until every connection has been answered 200 to a request it
+    /// started at `since` or later.
+    pub async fn wait_until_all_answered_since(
+        &self,
+        what: &str,
+        since: Instant,
+        within: Duration,
+    ) {
+        let workers = self.workers.len();
+        self.wait_until(what, within, |samples| {
+            (0..workers).all(|worker| {
+                samples
+                    .iter()
+                    .any(|s| s.worker == worker && s.started >= since && s.status == Some(200))
+            })
+        })
+        .await
     }
 
     /// Stops the workers and returns every sample, in order of start.
     pub async fn finish(self) -> Vec<Sample> {
         self.stop.store(true, Ordering::Relaxed);
-        let mut samples = Vec::new();
         for worker in self.workers {
-            samples.extend(worker.await.expect("load worker"));
+            worker.await.expect("load worker");
         }
+        let mut samples = std::mem::take(&mut *lock(&self.samples));
         samples.sort_by_key(|s| s.started);
         samples
     }
 }
 
-async fn one(client: &Client, base: &str, path: &str, cookie: &str) -> Sample {
+fn lock<T>(shared: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn one(client: &Client, base: &str, path: &str, cookie: &str, worker: usize) -> Sample {
     let started = Instant::now();
     let sent = client
         .get(format!("{base}{path}"))
@@ -96,6 +145,7 @@ async fn one(client: &Client, base: &str, path: &str, cookie: &str) -> Sample {
         Err(err) => (None, String::new(), Some(why(&err))),
     };
     Sample {
+        worker,
         started,
         latency: started.elapsed(),
         status,

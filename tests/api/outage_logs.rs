@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::{
     degradation::{
-        assert_all_answered_cleanly, resume, session_at_three, stop, wait_for_session,
+        assert_all_answered_cleanly, outage_seen, resume, session_at_three, stop, wait_for_session,
         ONE_OUTAGE_AT_A_TIME,
     },
     helpers::{TestApp, TestRedis},
@@ -13,8 +13,8 @@ use crate::{
 };
 
 #[test]
-fn a_five_second_outage_writes_at_most_five_log_lines() {
-    let logged = outage_log_lines(None, Duration::from_secs(5));
+fn an_outage_of_a_thousand_refused_requests_writes_at_most_five_log_lines() {
+    let logged = outage_log_lines(None, 1_000);
     let shown = show(&logged);
     assert!(logged.len() <= 5, "{shown:#?}");
     assert!(
@@ -34,7 +34,7 @@ fn a_five_second_outage_writes_at_most_five_log_lines() {
 #[test]
 fn an_outage_under_rust_log_warn_or_info_still_writes_a_handful_of_lines() {
     for rust_log in ["warn", "info"] {
-        let logged: Vec<Line> = outage_log_lines(Some(rust_log), Duration::from_secs(3))
+        let logged: Vec<Line> = outage_log_lines(Some(rust_log), 500)
             .into_iter()
             .filter(|l| l.target != "sessionboard::request")
             .collect();
@@ -56,8 +56,9 @@ fn show(lines: &[Line]) -> Vec<String> {
 }
 
 /// The lines the app logged, filtered as with `RUST_LOG=rust_log`, from killing Redis under load
-/// for `outage` until the app read the session again.
-fn outage_log_lines(rust_log: Option<&str>, outage: Duration) -> Vec<Line> {
+/// (kept down until the clients were refused `refusals` times) until the app read the session
+/// again.
+fn outage_log_lines(rust_log: Option<&str>, refusals: usize) -> Vec<Line> {
     let _one_at_a_time = ONE_OUTAGE_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -67,19 +68,32 @@ fn outage_log_lines(rust_log: Option<&str>, outage: Duration) -> Vec<Line> {
         let redis = TestRedis::start();
         let app = TestApp::spawn(&redis, &[]).await;
         let cookie = session_at_three(&app).await;
+        let started = Instant::now();
         let load = Load::start(
             format!("http://{}", app.addr),
             cookie.clone(),
             4,
             Duration::from_secs(20),
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let running = "every client is answered before the outage";
+        load.wait_until_all_answered_since(running, started, Duration::from_secs(5))
+            .await;
         let killed = Instant::now();
         let redis = stop(redis).await;
-        tokio::time::sleep(outage).await;
+        let refused = format!("the clients are refused {refusals} times");
+        load.wait_until(&refused, Duration::from_secs(15), |samples| {
+            outage_seen(samples, killed, refusals)
+        })
+        .await;
         let redis = resume(redis).await;
+        eprintln!(
+            "Redis was down {:?} until {refusals} refusals",
+            killed.elapsed()
+        );
         wait_for_session(&app, &cookie, Instant::now()).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let again = "every client is answered again after the outage";
+        load.wait_until_all_answered_since(again, Instant::now(), Duration::from_secs(5))
+            .await;
         let samples = load.finish().await;
         assert_all_answered_cleanly(&samples, killed);
         *span = Some((killed, Instant::now()));
