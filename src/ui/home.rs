@@ -128,8 +128,6 @@ struct Board {
 
 /// Reads the session, then the signed-in user's sessions. One resource for both: a second one
 /// inside the signed-in panel, with a `Transition` of its own, did not hydrate inside the island.
-/// Framed on the server, so a page render that misses its deadline shows where this read is.
-#[cfg_attr(feature = "ssr", async_backtrace::framed)]
 async fn read_board() -> Result<Board, ApiError> {
     let view = get_session().await?;
     let sessions = match view.user {

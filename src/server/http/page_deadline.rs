@@ -4,9 +4,8 @@
 //! Every Redis call a render makes is bounded by the command timeout, so a render can only
 //! outlive the deadline if something never wakes it. One such cause is known and avoided (the
 //! route list is generated once per process: `router::page_routes`). Should another appear, the
-//! render explains itself: the deadline's ERROR line carries the async stack (async-backtrace's
-//! frames) of every page render and board read in flight, showing which await the late one is
-//! parked on — or that the data it waits for was never asked for.
+//! render explains itself: the deadline's ERROR line carries the async stacks (async-backtrace's
+//! frames) of the page renders in flight, showing which framed await the late one is parked on.
 
 use std::{future::Future, time::Duration};
 
@@ -40,9 +39,8 @@ pub async fn render_within(deadline: Duration, render: impl Future<Output = Resp
     }
 }
 
-/// The async stacks of the page renders and board reads in flight (framed with
-/// `async_backtrace`), one tree each: where each is parked. A render waiting on data whose read
-/// never started shows no read under it.
+/// The async stacks of the page renders in flight (framed with `async_backtrace`), one tree
+/// each: where each is parked.
 pub fn parked_stacks() -> String {
     async_backtrace::taskdump_tree(false)
 }
