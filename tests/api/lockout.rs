@@ -296,8 +296,9 @@ async fn the_owners_browser_signs_in_during_distributed_guessing() {
         ],
     )
     .await;
-    // The owner's browser signed in before: it holds a device cookie for sven.
-    let owner = app.browser_from("127.0.6.100");
+    // The owner's browser signed in before: it holds a device cookie for sven. (From a network
+    // of its own: the guessers' and the stranger's is another, so not a known one.)
+    let owner = app.browser_from("127.0.12.100");
     assert_eq!(owner.login("sven", "svens password").await, 200);
     owner.logout().await;
 

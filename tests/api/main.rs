@@ -27,6 +27,8 @@ mod redis_topologies;
 mod security;
 mod session_data;
 mod sessions;
+mod sign_in_lanes;
+mod stalled_responses;
 mod static_files;
 mod timeouts;
 mod topologies;

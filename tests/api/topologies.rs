@@ -455,7 +455,7 @@ async fn a_private_ca_and_a_client_certificate_work_from_the_settings_alone() {
 pub const ACL_RULES: &str =
     "resetkeys ~sessionboard:* resetchannels -@all +ping +role +cluster|slots \
 +hget +hgetall +hmget +hset +hdel +hincrby +del +exists +incr +decr +pexpire +pexpireat +persist +pttl \
-+evalsha +script|load +wait +zadd +zrem +zremrangebyscore +zcard";
++evalsha +script|load +wait +zadd +zrem +zremrangebyscore +zcard +zscore +get";
 
 #[tokio::test]
 async fn a_minimal_acl_user_runs_the_app_and_a_prefix_outside_it_stops_the_start() {

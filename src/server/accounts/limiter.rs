@@ -11,19 +11,25 @@
 //! 2. per (name, address) pair: the hard lock. Guessing one name from one address stops for the
 //!    rest of the window, while its owner, elsewhere, is not affected;
 //! 3. per name, across addresses: past a higher number of attempts, the next ones are spaced by a
-//!    wait that doubles up to a cap. Guessing from many addresses slows down; the owner waits at
-//!    most the cap.
+//!    wait that doubles up to a cap. Guessing from many addresses slows down. The spacing has two
+//!    lanes: one for the networks the name signed in from before (an IPv4 /24, an IPv6 /48, for
+//!    90 days), one for every other network. Guessers elsewhere take every turn of theirs, but
+//!    none of the known lane's: the owner, from a network of theirs, waits at most the cap
+//!    even on a new browser.
 //!
 //! An attempt refused at a later step is taken back from the earlier ones. A browser whose
 //! device cookie vouches for the name skips all three: its attempts are counted under its token
 //! alone (see `trusted_device`), so no one else's guessing can keep the owner out.
 //!
-//! A successful check takes its attempt back from the address and clears the name's counters.
+//! A successful check takes its attempt back from the address, clears the name's counters and
+//! notes its network as known. Successful sign-ins to one name are limited too
+//! ([`SIGN_INS_PER_WINDOW`]), so a client that knows a password cannot keep the password checks
+//! busy for everyone by signing in over and over.
 
 use std::time::Duration;
 
 use fred::{
-    prelude::{KeysInterface, Pool},
+    prelude::{KeysInterface, Pool, SortedSetsInterface},
     types::scripts::Script,
 };
 
@@ -32,6 +38,14 @@ use crate::{
     server::redis::{KeySpace, WindowCounter},
     shared::{clock::now_ms, input::Username},
 };
+
+/// Successful sign-ins to one name per failure window (5 minutes by default): far more than its
+/// owner's browsers need, few enough that signing in over and over cannot keep the password
+/// checks busy.
+pub const SIGN_INS_PER_WINDOW: u32 = 30;
+
+/// How long a network a name signed in from stays known to its slowdown.
+const KNOWN_NETWORK_MS: i64 = 90 * 24 * 3600 * 1000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LoginLimits {
@@ -52,6 +66,7 @@ pub struct LoginLimiter {
     limits: LoginLimits,
     counter: WindowCounter,
     slow_attempt: Script,
+    sign_ins_left: Script,
 }
 
 impl LoginLimiter {
@@ -62,6 +77,7 @@ impl LoginLimiter {
             keys,
             limits,
             slow_attempt: Script::from_lua(include_str!("scripts/slow_attempt.lua")),
+            sign_ins_left: Script::from_lua(include_str!("scripts/sign_ins_left.lua")),
         }
     }
 
@@ -75,6 +91,11 @@ impl LoginLimiter {
         device: Option<&TrustedDevice>,
     ) -> Result<Option<Duration>, fred::error::Error> {
         let limits = self.limits;
+        if let Some(user) = user {
+            if let Some(wait) = self.sign_ins_used_up(user).await? {
+                return Ok(Some(wait));
+            }
+        }
         if let (Some(user), Some(device)) = (user, device) {
             if device.vouches_for(user) {
                 let key = self.keys.login_failures_for_device(device.token());
@@ -128,13 +149,13 @@ impl LoginLimiter {
             self.limits.slowdown_after_failures_per_user.to_string(),
             (self.limits.slowdown_cap.as_millis() as u64).to_string(),
         ];
+        let lane = match self.is_known_network(user, address).await? {
+            true => self.keys.login_slowdown_for_known_networks(user),
+            false => self.keys.login_slowdown_for_user(user),
+        };
         let wait_ms: i64 = self
             .slow_attempt
-            .evalsha_with_reload(
-                self.pool.next(),
-                self.keys.login_slowdown_for_user(user),
-                args,
-            )
+            .evalsha_with_reload(self.pool.next(), lane, args)
             .await?;
         if wait_ms <= 0 {
             return Ok(None);
@@ -155,6 +176,9 @@ impl LoginLimiter {
         address: &str,
         device: Option<&TrustedDevice>,
     ) -> Result<(), fred::error::Error> {
+        self.counter
+            .count(self.keys.sign_ins_for_user(user), self.limits.window)
+            .await?;
         if let Some(device) = device.filter(|device| device.vouches_for(user)) {
             let key = self.keys.login_failures_for_device(device.token());
             let _: i64 = self.pool.del(key).await?;
@@ -165,10 +189,101 @@ impl LoginLimiter {
             .del(vec![
                 self.keys.login_failures_for_pair(user, address),
                 self.keys.login_slowdown_for_user(user),
+                self.keys.login_slowdown_for_known_networks(user),
             ])
             .await?;
+        self.note_known_network(user, address).await?;
         self.counter
             .uncount(self.keys.login_failures_for_address(address))
             .await
+    }
+
+    /// The wait when `user`'s successful sign-ins have used up this window's.
+    async fn sign_ins_used_up(
+        &self,
+        user: &Username,
+    ) -> Result<Option<Duration>, fred::error::Error> {
+        let wait_ms: i64 = self
+            .sign_ins_left
+            .evalsha_with_reload(
+                self.pool.next(),
+                self.keys.sign_ins_for_user(user),
+                vec![SIGN_INS_PER_WINDOW.to_string()],
+            )
+            .await?;
+        Ok(
+            (wait_ms > 0)
+                .then(|| Duration::from_millis(wait_ms as u64).max(Duration::from_secs(1))),
+        )
+    }
+
+    /// Whether `user` signed in from `address`'s network within the last 90 days.
+    async fn is_known_network(
+        &self,
+        user: &Username,
+        address: &str,
+    ) -> Result<bool, fred::error::Error> {
+        let since: Option<f64> = self
+            .pool
+            .zscore(self.keys.sign_in_networks(user), sign_in_network(address))
+            .await?;
+        Ok(since.is_some_and(|since| since as i64 > now_ms() - KNOWN_NETWORK_MS))
+    }
+
+    /// Remembers `address`'s network as one `user` signs in from; networks not seen for 90 days
+    /// are dropped, and the set with them when none is left.
+    async fn note_known_network(
+        &self,
+        user: &Username,
+        address: &str,
+    ) -> Result<(), fred::error::Error> {
+        let key = self.keys.sign_in_networks(user);
+        let now = now_ms();
+        let _: i64 = self
+            .pool
+            .zadd(
+                &key,
+                None,
+                None,
+                false,
+                false,
+                (now as f64, sign_in_network(address)),
+            )
+            .await?;
+        let _: i64 = self
+            .pool
+            .zremrangebyscore(&key, f64::NEG_INFINITY, (now - KNOWN_NETWORK_MS) as f64)
+            .await?;
+        let _: bool = self.pool.pexpire(&key, KNOWN_NETWORK_MS, None).await?;
+        Ok(())
+    }
+}
+
+/// The network a sign-in is known by: an IPv4 /24, an IPv6 /48 (a home network's addresses
+/// change within them), an IPv4-mapped address as the IPv4 one.
+fn sign_in_network(address: &str) -> String {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => format!("{}/24", Ipv4Addr::from(u32::from(v4) & !0xff)),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => sign_in_network(&v4.to_string()),
+            None => format!(
+                "{}/48",
+                Ipv6Addr::from(u128::from(v6) & !((1u128 << 80) - 1))
+            ),
+        },
+        Err(_) => address.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sign_in_network;
+
+    #[test]
+    fn sign_ins_are_known_by_their_v4_slash_24_and_v6_slash_48() {
+        assert_eq!(sign_in_network("203.0.113.77"), "203.0.113.0/24");
+        assert_eq!(sign_in_network("::ffff:203.0.113.77"), "203.0.113.0/24");
+        assert_eq!(sign_in_network("2001:db8:1:2::1"), "2001:db8:1::/48");
     }
 }

@@ -12,7 +12,7 @@ use std::{sync::Arc, time::Duration};
 use fred::prelude::Pool;
 use secrecy::{ExposeSecret, SecretString};
 
-pub use limiter::LoginLimits;
+pub use limiter::{LoginLimits, SIGN_INS_PER_WINDOW};
 pub use password::{PasswordError, ITERATIONS, MEMORY_KIB, PARALLELISM};
 pub use trusted_device::{DeviceCookies, TrustedDevice};
 

@@ -62,6 +62,22 @@ impl KeySpace {
         format!("{}login-slowdown:user:{{{user}}}", self.prefix)
     }
 
+    /// Attempts at one name from the networks it signed in from before: the slowdown's lane that
+    /// guessers elsewhere cannot take.
+    pub fn login_slowdown_for_known_networks(&self, user: &Username) -> String {
+        format!("{}login-slowdown:user:{{{user}}}:known", self.prefix)
+    }
+
+    /// The networks one name signed in from (a sorted set: network → when, in ms).
+    pub fn sign_in_networks(&self, user: &Username) -> String {
+        format!("{}sign-in-networks:user:{{{user}}}", self.prefix)
+    }
+
+    /// Successful sign-ins to one name in the current window.
+    pub fn sign_ins_for_user(&self, user: &Username) -> String {
+        format!("{}sign-ins:user:{{{user}}}", self.prefix)
+    }
+
     pub fn registrations_for_address(&self, address: &str) -> String {
         let address = limited_as(address);
         format!("{}registrations:ip:{{{address}}}", self.prefix)

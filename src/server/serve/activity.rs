@@ -72,17 +72,26 @@ impl Activity {
 }
 
 pin_project_lite::pin_project! {
-    /// A response body that keeps its request in flight until it has been sent (or dropped).
+    /// An HTTP/2 response body, in flight while the server is producing it: from each time hyper
+    /// asks for more until a frame (or the end) is handed over. While hyper waits for the
+    /// client to open its flow-control window it asks for nothing, so a client that never reads
+    /// lets the connection go idle, and it is closed after the keep-alive time like any other.
     pub(super) struct BodyInFlight<B> {
         #[pin]
         inner: B,
-        in_flight: InFlight,
+        activity: Arc<Activity>,
+        in_flight: Option<InFlight>,
     }
 }
 
 impl<B> BodyInFlight<B> {
+    /// `in_flight` is the request's, handed on until the first frame is out.
     pub(super) fn new(inner: B, in_flight: InFlight) -> Self {
-        BodyInFlight { inner, in_flight }
+        BodyInFlight {
+            inner,
+            activity: in_flight.0.clone(),
+            in_flight: Some(in_flight),
+        }
     }
 }
 
@@ -94,7 +103,17 @@ impl<B: Body> Body for BodyInFlight<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        self.project().inner.poll_frame(cx)
+        let this = self.project();
+        let in_flight = this.in_flight;
+        if in_flight.is_none() {
+            *in_flight = Some(InFlight::start(this.activity.clone()));
+        }
+        let polled = this.inner.poll_frame(cx);
+        if polled.is_ready() {
+            // Handed over: what happens next is up to the client.
+            in_flight.take();
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

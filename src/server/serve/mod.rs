@@ -346,8 +346,9 @@ impl Connection {
                 async move {
                     let mut response = response.await;
                     if !http1 {
-                        // HTTP/2 bytes are not activity: the stream stays in flight until its
-                        // body has gone out, however long a slow client takes to read it.
+                        // HTTP/2 bytes are not activity (PINGs are bytes too): the stream is in
+                        // flight while its body is being produced, not while it waits on a
+                        // client that opens no window for it.
                         return response.map(|response| {
                             response.map(|body| Body::new(BodyInFlight::new(body, in_flight)))
                         });
