@@ -1,9 +1,12 @@
 //! What the API returns, shared by server and browser. Times are milliseconds since the Unix
 //! epoch.
 
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use super::input::Theme;
+use super::{
+    input::Theme,
+    session_keys::{PublicKey, NOTE, THEME},
+};
 
 /// The session as `/api/session` returns it and the panel shows it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -26,48 +29,62 @@ pub struct SessionView {
     pub idle_timeout_seconds: u64,
     pub absolute_timeout_seconds: u64,
     pub counter: i64,
-    /// The session's public data (the note, the theme: the keys declared public), each value as
-    /// text; keys not declared public never leave the server.
+    /// The session's public data: the keys declared in `session_keys`, each with its stored JSON
+    /// value; keys not declared there never leave the server. Read one with [`SessionView::get`].
     pub data: SessionData,
     /// The signed-in user; `None` for an anonymous session.
     pub user: Option<String>,
     pub signed_in_at: Option<i64>,
 }
 
-/// The session's public data: only the keys declared public on the server
-/// (`server::sessions::keys::PUBLIC`), each value as text. Every other key stays on the server.
+/// The session's public data, key → its JSON value.
 #[cfg(feature = "ssr")]
 pub type SessionData = serde_json::Map<String, serde_json::Value>;
 
-/// The session's public data as the page reads it: key → text. Any key the server declares
-/// public arrives here, with no struct to extend. (Text, not any JSON value: a
-/// `serde_json::Value` map would cost the wasm far more code.)
+/// The session's public data as the page reads it: key → its JSON text, decoded only when a
+/// component asks for it with its type (a `serde_json::Value` tree would cost the wasm far more
+/// code).
 #[cfg(not(feature = "ssr"))]
-pub type SessionData = std::collections::BTreeMap<String, String>;
+pub type SessionData = std::collections::BTreeMap<String, JsonText>;
+
+/// One value's JSON text, as it arrived.
+#[cfg(not(feature = "ssr"))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JsonText(Box<serde_json::value::RawValue>);
+
+#[cfg(not(feature = "ssr"))]
+impl PartialEq for JsonText {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
 
 impl SessionView {
+    /// The value stored under `key`, read as its declared type; `None` when absent (or stored as
+    /// something else by other code).
+    pub fn get<T: DeserializeOwned>(&self, key: PublicKey<T>) -> Option<T> {
+        #[cfg(feature = "ssr")]
+        {
+            let value = self.data.get(key.name)?;
+            T::deserialize(value).ok()
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            serde_json::from_str(self.data.get(key.name)?.0.get()).ok()
+        }
+    }
+
     /// The stored note; empty when none is stored.
-    pub fn note(&self) -> &str {
-        self.text("note").unwrap_or_default()
+    pub fn note(&self) -> String {
+        self.get(NOTE).unwrap_or_default()
     }
 
     /// The stored theme preference; `Default` when none is stored.
     pub fn theme(&self) -> Theme {
-        self.text("theme")
-            .and_then(|text| Theme::parse(text).ok())
+        self.get(THEME)
+            .and_then(|text| Theme::parse(&text).ok())
             .unwrap_or(Theme::Default)
-    }
-
-    /// The string the session's data holds under `key`, if any.
-    fn text(&self, key: &str) -> Option<&str> {
-        #[cfg(feature = "ssr")]
-        {
-            self.data.get(key).and_then(serde_json::Value::as_str)
-        }
-        #[cfg(not(feature = "ssr"))]
-        {
-            self.data.get(key).map(String::as_str)
-        }
     }
 }
 

@@ -5,3 +5,4 @@ pub mod clock;
 pub mod dto;
 pub mod error;
 pub mod input;
+pub mod session_keys;

@@ -153,10 +153,7 @@ fn SessionBoard() -> impl IntoView {
     // Every action made with `board_action` re-reads the board when it completes.
     let refresh = BoardRefresh::provide();
     let increment = board_action::<IncrementCounter>();
-    let save = board_action::<SaveNote>();
-    let forget = board_action::<ForgetSession>();
     let stay = board_action::<StaySignedIn>();
-    let preferences = board_action::<SavePreferences>();
     let account = AccountActions::new();
     // Bumped to re-read the session: after the store was unavailable, and when a deadline passed.
     let recheck = RwSignal::new(0u32);
@@ -173,12 +170,6 @@ fn SessionBoard() -> impl IntoView {
     tick(now, session, expired_at, recheck);
     let announcement = announcements(increment, expired_at);
 
-    let actions = Controls {
-        increment,
-        save,
-        forget,
-        preferences,
-    };
     view! {
         <p class="visually-hidden" aria-live="polite" data-testid="announcer">{move || announcement.get()}</p>
         <Transition fallback=|| view! { <p class="loading">"Loading the session…"</p> }>
@@ -208,7 +199,7 @@ fn SessionBoard() -> impl IntoView {
                             <nav aria-label="Pages"><a href="/about">"How it works"</a></nav>
                         </header>
                         {content}
-                        <ControlsCard actions theme store_down/>
+                        <ControlsCard theme store_down/>
                     </div>
                 }
             })}
@@ -280,33 +271,13 @@ fn tick(
     });
 }
 
-/// The actions of the "Try it" card, owned by the page so that each re-reads the session.
-#[derive(Clone, Copy)]
-struct Controls {
-    increment: ServerAction<IncrementCounter>,
-    save: ServerAction<SaveNote>,
-    forget: ServerAction<ForgetSession>,
-    preferences: ServerAction<SavePreferences>,
-}
-
+/// The "Try it" card: a control is its server function's action and its form.
 #[component]
-fn ControlsCard(actions: Controls, theme: Theme, store_down: bool) -> impl IntoView {
-    let Controls {
-        increment,
-        save,
-        forget,
-        preferences,
-    } = actions;
-    // An outage error belongs to the outage: once the store answers again (this card is drawn
-    // anew with each re-read of the session) it is history, and the message goes.
-    let current = move |result: Option<Result<_, ApiError>>| {
-        result
-            .and_then(Result::err)
-            .filter(|err: &ApiError| store_down || !err.is_store_unavailable())
-    };
-    let counter_error = move || current(increment.value().get().map(|r| r.map(|_| ())));
-    let note_error = move || current(save.value().get().map(|r| r.map(|_| ())));
-    let theme_error = move || current(preferences.value().get().map(|r| r.map(|_| ())));
+fn ControlsCard(theme: Theme, store_down: bool) -> impl IntoView {
+    let increment = board_action::<IncrementCounter>();
+    let save = board_action::<SaveNote>();
+    let preferences = board_action::<SavePreferences>();
+    let forget = board_action::<ForgetSession>();
     let option = move |value: Theme, label: &'static str| {
         view! { <option value=value.as_str() selected=theme == value>{label}</option> }
     };
@@ -316,7 +287,7 @@ fn ControlsCard(actions: Controls, theme: Theme, store_down: bool) -> impl IntoV
             <ActionForm action=increment attr:class="inline-form">
                 <button type="submit" data-testid="increment">"Count +1"</button>
             </ActionForm>
-            {move || counter_error().map(|err| view! { <p class="error" role="alert" data-testid="counter-error">{err.message}</p> })}
+            <ErrorLine action=increment store_down testid="counter-error"/>
             <ActionForm action=save attr:class="note-form">
                 <label for="note">"Note (up to " {NOTE_MAX_CHARS} " characters)"</label>
                 <div class="row">
@@ -324,7 +295,7 @@ fn ControlsCard(actions: Controls, theme: Theme, store_down: bool) -> impl IntoV
                     <button type="submit" data-testid="save-note">"Save note"</button>
                 </div>
             </ActionForm>
-            {move || note_error().map(|err| view! { <p class="error" role="alert" data-testid="note-error">{err.message}</p> })}
+            <ErrorLine action=save store_down testid="note-error"/>
             <ActionForm action=preferences attr:class="note-form">
                 <label for="theme">"Theme (kept in the session)"</label>
                 <div class="row">
@@ -336,11 +307,33 @@ fn ControlsCard(actions: Controls, theme: Theme, store_down: bool) -> impl IntoV
                     <button type="submit" data-testid="save-theme">"Apply"</button>
                 </div>
             </ActionForm>
-            {move || theme_error().map(|err| view! { <p class="error" role="alert">{err.message}</p> })}
+            <ErrorLine action=preferences store_down testid="theme-error"/>
             <ActionForm action=forget attr:class="inline-form">
                 <button type="submit" class="danger" data-testid="forget">"Forget this session"</button>
             </ActionForm>
         </section>
+    }
+}
+
+/// The message of `action`'s last error, under its form. An outage's error belongs to the
+/// outage: once the store answers again (the card is drawn anew with each re-read of the
+/// session) it is history, and the message goes.
+#[component]
+fn ErrorLine<S>(action: ServerAction<S>, store_down: bool, testid: &'static str) -> impl IntoView
+where
+    S: leptos::server_fn::ServerFn<Error = ApiError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    let current = move || {
+        action
+            .value()
+            .get()
+            .and_then(Result::err)
+            .filter(|err| store_down || !err.is_store_unavailable())
+    };
+    move || {
+        current()
+            .map(|err| view! { <p class="error" role="alert" data-testid=testid>{err.message}</p> })
     }
 }
 

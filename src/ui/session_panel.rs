@@ -51,7 +51,7 @@ pub fn SessionPanel(
     let idle_at = view.idle_expires_at;
     let absolute_at = view.absolute_expires_at;
     let expired = move || now.get() >= expires_at;
-    let note = view.note().to_string();
+    let note = view.note();
     view! {
         <section class="card panel" data-testid="session-panel" data-active="true">
             <h2>"Session " <code data-testid="fingerprint">{view.id_fingerprint.clone()}</code></h2>

@@ -24,20 +24,19 @@ use crate::shared::{
     clock::now_ms,
     dto::SessionView,
     input::{Note, Username},
+    session_keys,
 };
 
 /// Data keys the app itself reads with a type (declared to the store, which treats a record where
-/// one has another type as corrupt), and the keys a page may show.
+/// one has another type as corrupt). The keys a page may show are `shared::session_keys`.
 pub mod keys {
-    /// The demo counter; a bare integer so that Redis can increment it (`HINCRBY`).
-    pub const COUNTER: &str = "counter";
-    pub const NOTE: &str = "note";
-    pub const THEME: &str = "theme";
+    use crate::shared::session_keys;
 
-    /// The keys whose values leave the server (`/api/session`, the page). Every other key a
-    /// handler stores — an OAuth state, a role, a CSRF token — stays server-side: add a key here
-    /// only if any script on the page may read it. (The counter is sent on its own.)
-    pub const PUBLIC: &[&str] = &[NOTE, THEME];
+    /// The demo counter; a bare integer so that Redis can increment it (`HINCRBY`). Sent to
+    /// the page on its own, as `SessionView::counter`.
+    pub const COUNTER: &str = "counter";
+    pub const NOTE: &str = session_keys::NOTE.name;
+    pub const THEME: &str = session_keys::THEME.name;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -348,18 +347,11 @@ impl AppSession {
     }
 }
 
-/// The keys declared public, each value as text (a string as it is, any other value as its
-/// JSON), so the page reads any of them without knowing its type.
+/// The keys declared public (`shared::session_keys`), with their values.
 fn public_data(data: &std::collections::HashMap<String, Value>) -> serde_json::Map<String, Value> {
-    let mut public: serde_json::Map<String, Value> = keys::PUBLIC
+    let mut public: serde_json::Map<String, Value> = session_keys::PUBLIC
         .iter()
-        .filter_map(|key| {
-            let text = match data.get(*key)? {
-                Value::String(text) => text.clone(),
-                other => other.to_string(),
-            };
-            Some((key.to_string(), Value::String(text)))
-        })
+        .filter_map(|key| Some((key.to_string(), data.get(*key)?.clone())))
         .collect();
     public.sort_keys();
     public
