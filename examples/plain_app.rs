@@ -13,7 +13,7 @@ use axum::{
     Json, Router,
 };
 use fred::prelude::{ClientLike, Config, Pool};
-use tower_sessions::{Session, SessionManagerLayer};
+use tower_sessions_014::{Session, SessionManagerLayer};
 use tower_sessions_redis_store::RedisStore;
 
 async fn increment(session: Session) -> String {

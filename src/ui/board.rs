@@ -7,6 +7,8 @@ use std::any::{Any, TypeId};
 
 use leptos::{prelude::*, server_fn::ServerFn};
 
+use crate::shared::error::ApiError;
+
 /// The board being built: what its completed actions bump, and its actions, one per server
 /// function, owned by the board itself. The parts of the board are drawn anew at each re-read;
 /// an action they made would go with them, and with it the message of its last error.
@@ -70,4 +72,30 @@ where
         .actions
         .update_value(|actions| actions.push((TypeId::of::<S>(), Box::new(action))));
     action
+}
+
+/// The message of `action`'s last error, under its form. An outage's error belongs to the
+/// outage: once the store answers again (the card is drawn anew with each re-read of the
+/// session) it is history, and the message goes.
+#[component]
+pub fn ErrorLine<S>(
+    action: ServerAction<S>,
+    store_down: bool,
+    testid: &'static str,
+) -> impl IntoView
+where
+    S: ServerFn<Error = ApiError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    let current = move || {
+        action
+            .value()
+            .get()
+            .and_then(Result::err)
+            .filter(|err| store_down || !err.is_store_unavailable())
+    };
+    move || {
+        current()
+            .map(|err| view! { <p class="error" role="alert" data-testid=testid>{err.message}</p> })
+    }
 }

@@ -15,7 +15,7 @@ use crate::{
     },
     ui::{
         account::{list_sessions, AccountActions, AccountPanel, SignInForms},
-        board::{board_action, BoardRefresh},
+        board::{board_action, BoardRefresh, ErrorLine},
         codec::Json,
         session_panel::{SessionPanel, StaySignedIn},
     },
@@ -312,28 +312,6 @@ fn ControlsCard(theme: Theme, store_down: bool) -> impl IntoView {
                 <button type="submit" class="danger" data-testid="forget">"Forget this session"</button>
             </ActionForm>
         </section>
-    }
-}
-
-/// The message of `action`'s last error, under its form. An outage's error belongs to the
-/// outage: once the store answers again (the card is drawn anew with each re-read of the
-/// session) it is history, and the message goes.
-#[component]
-fn ErrorLine<S>(action: ServerAction<S>, store_down: bool, testid: &'static str) -> impl IntoView
-where
-    S: leptos::server_fn::ServerFn<Error = ApiError> + Clone + Send + Sync + 'static,
-    S::Output: Clone + Send + Sync + 'static,
-{
-    let current = move || {
-        action
-            .value()
-            .get()
-            .and_then(Result::err)
-            .filter(|err| store_down || !err.is_store_unavailable())
-    };
-    move || {
-        current()
-            .map(|err| view! { <p class="error" role="alert" data-testid=testid>{err.message}</p> })
     }
 }
 

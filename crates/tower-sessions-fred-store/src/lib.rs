@@ -77,6 +77,11 @@ mod tracking;
 mod user_index;
 mod writes;
 
+/// The fred this crate is built on: name its `Pool` and `Config` through it.
+pub use fred;
+/// The tower-sessions this crate is built for (0.14 or 0.15, whichever the app uses).
+pub use tower_sessions;
+
 pub use breaker::{Breaker, BreakerSettings, BreakerState};
 pub use builder::StoreBuilder;
 pub use changes::SessionFailure;

@@ -250,7 +250,7 @@ impl RedisSessionStore {
     /// the log. The key is not logged: it contains the session id.
     pub(crate) fn report_undecodable(&self, reason: &str) {
         let seen = self.inner.undecodable.fetch_add(1, Ordering::Relaxed);
-        if seen.is_multiple_of(100) {
+        if seen % 100 == 0 {
             tracing::warn!(
                 reason,
                 undecodable_so_far = seen + 1,

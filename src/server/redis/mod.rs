@@ -315,8 +315,13 @@ fn watch_connection(
     for client in pool.clients() {
         let down = connected.clone();
         let down_breaker = breaker.clone();
+        let this_client = client.clone();
         client.on_error(move |(err, server)| {
-            down.store(false, Ordering::Relaxed);
+            // A report handled after its connection is back (see `Breaker::connection_lost`)
+            // is history.
+            if !this_client.is_connected() {
+                down.store(false, Ordering::Relaxed);
+            }
             let server =
                 server.map_or_else(|| "?".to_string(), |s| format!("{}:{}", s.host, s.port));
             down_breaker.connection_lost(&format!(
