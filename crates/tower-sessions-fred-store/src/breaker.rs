@@ -278,16 +278,8 @@ impl Breaker {
         }
     }
 
-    /// The pool lost a connection: open at once (the next probe waits for a reconnection). A
-    /// report that comes when every pooled connection is up again opens nothing: fred reports
-    /// each failed reconnection attempt, and on a busy machine a report can be handled after the
-    /// reconnection — it would close the door on a Redis that is back. (A connection that is
-    /// really down is seen by the next call anyway: calls go through only while all are up.)
+    /// The pool lost a connection: open at once (the next probe waits for a reconnection).
     pub fn connection_lost(&self, cause: &str) {
-        if self.inner.pool.is_some() && self.reachable() {
-            tracing::debug!(%cause, "a lost connection was reported after it was back");
-            return;
-        }
         let state = self.state();
         if state.outage.is_none() {
             self.open(state, cause);

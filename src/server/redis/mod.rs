@@ -304,6 +304,15 @@ async fn probe_key_prefix(pool: &Pool, prefix: &str) -> Result<(), fred::error::
     Ok(())
 }
 
+/// Whether an error fred reported says a connection is down now. A connection's own failure
+/// names its server and always is. fred also reports every failed attempt to reconnect (with no
+/// server): the loss was reported before it, and such a report, handled late on a busy machine
+/// — after the reconnection and the probe that closed the breaker — would reopen it on a Redis
+/// that is back. So one of those counts only while the connection is still down.
+fn is_current(names_a_server: bool, client_connected: bool) -> bool {
+    names_a_server || !client_connected
+}
+
 /// Tells the breaker the moment a connection is lost and the moment one is back, naming the
 /// server; the breaker logs the outage once each way, never once per failed command.
 fn watch_connection(
@@ -317,17 +326,15 @@ fn watch_connection(
         let down_breaker = breaker.clone();
         let this_client = client.clone();
         client.on_error(move |(err, server)| {
-            // A report handled after its connection is back (see `Breaker::connection_lost`)
-            // is history.
-            if !this_client.is_connected() {
+            if is_current(server.is_some(), this_client.is_connected()) {
                 down.store(false, Ordering::Relaxed);
+                let server =
+                    server.map_or_else(|| "?".to_string(), |s| format!("{}:{}", s.host, s.port));
+                down_breaker.connection_lost(&format!(
+                    "lost the connection to {server}: {}",
+                    failure::safe_text(&err)
+                ));
             }
-            let server =
-                server.map_or_else(|| "?".to_string(), |s| format!("{}:{}", s.host, s.port));
-            down_breaker.connection_lost(&format!(
-                "lost the connection to {server}: {}",
-                failure::safe_text(&err)
-            ));
             async { Ok(()) }
         });
         let up = connected.clone();
@@ -340,5 +347,27 @@ fn watch_connection(
             up_breaker.reconnected();
             async { Ok(()) }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_current;
+
+    #[test]
+    fn a_failed_reconnection_reported_after_the_connection_is_back_is_history() {
+        assert!(
+            is_current(true, true),
+            "a connection's own failure always counts"
+        );
+        assert!(is_current(true, false));
+        assert!(
+            is_current(false, false),
+            "a failed attempt while still down counts"
+        );
+        assert!(
+            !is_current(false, true),
+            "a failed attempt handled once connected does not"
+        );
     }
 }
