@@ -75,12 +75,23 @@ where
     }
 }
 
-/// A free loopback port (there is a tiny race until it is used; good enough for tests).
+/// A free loopback port, never one handed out before in this process: a test's Redis keeps
+/// its port while it is stopped (an outage), and another test must not start a Redis of its own
+/// there meanwhile — the first test's app would reconnect to it. (The kernel may offer a port
+/// again as soon as it is closed.)
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = StdListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 /// A `redis-server` of the test's own, killed by pid when dropped.

@@ -72,7 +72,21 @@ async fn requests_during_an_outage_answer_fast_and_the_app_recovers_by_itself() 
          recovered {recovery:?} after Redis answered again",
         statuses.len() + 1
     );
-    let view = app.session().await;
+    // Read once more, and say in what state the pool and the breaker were if it failed.
+    let connected = app.state.redis.connected_clients();
+    let breaker = app.state.redis.breaker().current();
+    let res = app.get("/api/session").await;
+    let status = res.status();
+    let body = res.text().await.unwrap_or_default();
+    assert_eq!(
+        status,
+        200,
+        "the read after recovery: {body} (before it: {connected} pooled connections up, \
+         breaker {breaker:?}; after it: breaker {:?}, opened {} times)",
+        app.state.redis.breaker().current(),
+        app.state.redis.breaker().times_opened()
+    );
+    let view: sessionboard::shared::dto::SessionView = serde_json::from_str(&body).unwrap();
     assert_eq!(
         view.counter, 3,
         "the session and its counter survived the outage"

@@ -236,6 +236,15 @@ impl RedisPool {
     }
 
     /// The breaker in front of the session store's calls.
+    /// How many of the pool's connections are up now (for logs and tests).
+    pub fn connected_clients(&self) -> usize {
+        self.pool
+            .clients()
+            .iter()
+            .filter(|client| client.is_connected())
+            .count()
+    }
+
     pub fn breaker(&self) -> &Breaker {
         &self.breaker
     }
