@@ -264,8 +264,9 @@ async fn refused_attempts_do_not_count_toward_the_owners_lock() {
     assert_eq!(status, 200);
 }
 
-/// Guesses at `user` from many addresses, each as soon as the slowdown allows, until `stop`.
-fn guess_continuously(
+/// Guesses at `user` from twelve addresses of 127.0.6.0/24, each as soon as the slowdown
+/// allows, until `stop` (or 20 s); how many guesses were made.
+pub(crate) fn guess_continuously(
     app: &TestApp,
     user: &'static str,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -283,6 +284,18 @@ fn guess_continuously(
         }
         guesses
     })
+}
+
+/// Until guesses have slowed `user`'s name down (for networks it never signed in from): its
+/// next attempt is set for later.
+pub(crate) async fn wait_for_the_slowdown(redis: &TestRedis, user: &str) {
+    let slowdown = format!("sessionboard:login-slowdown:user:{{{user}}}");
+    eventually(
+        "the guesses slow the name down",
+        Duration::from_secs(10),
+        || async { redis.cli(&["HEXISTS", &slowdown, "next"]).trim() == "1" },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -305,16 +318,7 @@ async fn the_owners_browser_signs_in_during_distributed_guessing() {
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let guessing = guess_continuously(&app, "sven", stop.clone());
-    // Until the guesses have slowed the name down: its next attempt is set for later.
-    eventually(
-        "the guesses slow the name down",
-        Duration::from_secs(10),
-        || async {
-            let slowdown = "sessionboard:login-slowdown:user:{sven}";
-            redis.cli(&["HEXISTS", slowdown, "next"]).trim() == "1"
-        },
-    )
-    .await;
+    wait_for_the_slowdown(&redis, "sven").await;
     let stranger = app.browser_from("127.0.6.101");
     let from_elsewhere = stranger.login("sven", "svens password").await;
     let started = Instant::now();

@@ -6,33 +6,13 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    time::{Duration, Instant},
+    time::Instant,
 };
 
-use crate::helpers::{eventually, TestApp, TestRedis};
-
-/// Guesses at `user` from twelve addresses of 127.0.6.0/24, as fast as the limits answer, until
-/// `stop` (or 30 s); how many guesses were made.
-fn guess_from_elsewhere(
-    app: &TestApp,
-    user: &'static str,
-    stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<usize> {
-    let guessers: Vec<_> = (1..=12)
-        .map(|i| app.browser_from(&format!("127.0.6.{i}")))
-        .collect();
-    tokio::spawn(async move {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut guesses = 0;
-        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-            guessers[guesses % guessers.len()]
-                .login(user, "a wrong guess")
-                .await;
-            guesses += 1;
-        }
-        guesses
-    })
-}
+use crate::{
+    helpers::{TestApp, TestRedis},
+    lockout::{guess_continuously, wait_for_the_slowdown},
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_on_a_new_browser_from_a_known_network_signs_in_during_distributed_guessing() {
@@ -51,16 +31,8 @@ async fn the_owner_on_a_new_browser_from_a_known_network_signs_in_during_distrib
     assert_eq!(laptop.login("tove", "toves password").await, 200);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let guessing = guess_from_elsewhere(&app, "tove", stop.clone());
-    eventually(
-        "the guesses slow the name down",
-        Duration::from_secs(10),
-        || async {
-            let slowdown = "sessionboard:login-slowdown:user:{tove}";
-            redis.cli(&["HEXISTS", slowdown, "next"]).trim() == "1"
-        },
-    )
-    .await;
+    let guessing = guess_continuously(&app, "tove", stop.clone());
+    wait_for_the_slowdown(&redis, "tove").await;
     // Even with the right password, a browser on another network waits behind the guessers.
     let stranger = app.browser_from("127.0.8.1");
     let refused = stranger.login("tove", "toves password").await == 429;
