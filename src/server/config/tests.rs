@@ -296,3 +296,15 @@ fn the_trusted_proxy_header_is_one_of_two() {
         .to_string();
     assert!(err.starts_with("TRUSTED_PROXY_HEADER"), "{err}");
 }
+
+#[test]
+fn durations_in_seconds_take_fractions_and_refuse_what_is_no_duration() {
+    let settings = parse(&[("SESSION_TTL_SECONDS", "0.25")]).unwrap();
+    assert_eq!(settings.session.idle_timeout, Duration::from_millis(250));
+    for bad in ["0", "-1", "nan", "inf", "1e12", "soon"] {
+        let err = parse(&[("SESSION_TTL_SECONDS", bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("SESSION_TTL_SECONDS"), "{bad}: {err}");
+    }
+}
