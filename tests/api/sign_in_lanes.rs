@@ -75,3 +75,21 @@ async fn successful_sign_ins_to_one_account_are_limited_per_window() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_sign_in_through_a_device_cookie_makes_its_network_known_too() {
+    let redis = TestRedis::start();
+    let app = TestApp::spawn(&redis, &[("DEMO_USERS", "vivi:vivis password")]).await;
+    let laptop = app.browser_from("127.0.13.5");
+    assert_eq!(laptop.login("vivi", "vivis password").await, 200);
+    laptop.logout().await;
+    let networks = "sessionboard:sign-in-networks:user:{vivi}";
+    redis.cli(&["DEL", networks]);
+    // Now with the device cookie the first sign-in gave this browser.
+    assert_eq!(laptop.login("vivi", "vivis password").await, 200);
+    assert_ne!(
+        redis.cli(&["ZSCORE", networks, "127.0.13.0/24"]).trim(),
+        "",
+        "the network is known"
+    );
+}

@@ -169,7 +169,8 @@ impl LoginLimiter {
     /// A successful check. Through a trusted browser only its token starts afresh: nothing was
     /// counted on the address or the name, so nothing is taken back there (and guessers at the
     /// name keep their slowdown). Otherwise the name starts afresh and the address gets its
-    /// attempt back.
+    /// attempt back. Either way the sign-in counts toward the name's [`SIGN_INS_PER_WINDOW`]
+    /// and its network becomes known to the name.
     pub async fn succeeded(
         &self,
         user: &Username,
@@ -179,6 +180,8 @@ impl LoginLimiter {
         self.counter
             .count(self.keys.sign_ins_for_user(user), self.limits.window)
             .await?;
+        // Through a trusted browser too: that is how an owner's own networks become known.
+        self.note_known_network(user, address).await?;
         if let Some(device) = device.filter(|device| device.vouches_for(user)) {
             let key = self.keys.login_failures_for_device(device.token());
             let _: i64 = self.pool.del(key).await?;
@@ -192,7 +195,6 @@ impl LoginLimiter {
                 self.keys.login_slowdown_for_known_networks(user),
             ])
             .await?;
-        self.note_known_network(user, address).await?;
         self.counter
             .uncount(self.keys.login_failures_for_address(address))
             .await
@@ -239,22 +241,18 @@ impl LoginLimiter {
     ) -> Result<(), fred::error::Error> {
         let key = self.keys.sign_in_networks(user);
         let now = now_ms();
-        let _: i64 = self
-            .pool
-            .zadd(
-                &key,
-                None,
-                None,
-                false,
-                false,
-                (now as f64, sign_in_network(address)),
-            )
+        // One round trip.
+        let pipeline = self.pool.next().pipeline();
+        let network = (now as f64, sign_in_network(address));
+        let _: () = pipeline
+            .zadd(&key, None, None, false, false, network)
             .await?;
-        let _: i64 = self
-            .pool
-            .zremrangebyscore(&key, f64::NEG_INFINITY, (now - KNOWN_NETWORK_MS) as f64)
+        let stale = (now - KNOWN_NETWORK_MS) as f64;
+        let _: () = pipeline
+            .zremrangebyscore(&key, f64::NEG_INFINITY, stale)
             .await?;
-        let _: bool = self.pool.pexpire(&key, KNOWN_NETWORK_MS, None).await?;
+        let _: () = pipeline.pexpire(&key, KNOWN_NETWORK_MS, None).await?;
+        let _: (i64, i64, bool) = pipeline.all().await?;
         Ok(())
     }
 }
