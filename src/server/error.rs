@@ -113,6 +113,11 @@ impl From<SessionError> for ApiError {
                 ErrorCode::SessionEnded,
                 "Your session ended before the change could be saved. Reload to start a new one.",
             ),
+            SessionError::Conflict => ApiError::new(
+                ErrorCode::SessionConflict,
+                "Another request changed your session at the same time. Nothing was changed; \
+                 try again.",
+            ),
             SessionError::TooManyNew(wait) => too_many_new_sessions(wait),
             SessionError::Value(detail) => {
                 tracing::warn!(%detail, "a session value could not be used");

@@ -214,21 +214,25 @@ async fn connect(
         redis.breaker().clone(),
         metrics.clone(),
     )
-    .await?
-    .with_replica_wait(redis.replica_wait());
+    .await?;
+    let live_sessions = LiveSessions::new(
+        redis.pool.clone(),
+        &keys,
+        settings.session.absolute_timeout,
+        &metrics,
+    );
+    let sessions = sessions::build_store(&settings, &redis, &metrics, &live_sessions);
+    let accounts = accounts.with_replica_wait(sessions.clone());
     accounts
         .create_demo_users(&settings.auth.demo_users)
         .await?;
-    let policy = sessions::expiry_policy(&settings.session);
-    let live_sessions = LiveSessions::new(redis.pool.clone(), &keys, &policy, &metrics);
-    let sessions = sessions::build_store(&settings, &redis, &metrics, &live_sessions);
     sessions.start_near_cache().await.map_err(|err| {
         StartupError::Redis(RedisError::Config(format!(
             "SESSION_NEAR_CACHE=true needs Redis client tracking (RESP3; an ACL user needs \
              +hello and +client|tracking): {err}"
         )))
     })?;
-    let devices = DeviceCookies::like(&sessions::cookie_settings(&settings.session));
+    let devices = DeviceCookies::beside_session_cookie(&settings.session);
     Ok(AppState::new(Shared {
         devices,
         settings,

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     /// out.
     PasswordChangeIncomplete,
     SessionEnded,
+    /// Another request changed the same session data meanwhile; nothing was written.
+    SessionConflict,
     NoteEmpty,
     NoteTooLong,
     NoteInvalid,
@@ -50,7 +52,7 @@ impl ErrorCode {
             ErrorCode::SessionStoreUnavailable
             | ErrorCode::SessionStoreUnconfirmed
             | ErrorCode::PasswordChangeIncomplete => 503,
-            ErrorCode::SessionEnded | ErrorCode::UsernameTaken => 409,
+            ErrorCode::SessionEnded | ErrorCode::SessionConflict | ErrorCode::UsernameTaken => 409,
             ErrorCode::NoteEmpty
             | ErrorCode::NoteTooLong
             | ErrorCode::NoteInvalid

@@ -78,7 +78,7 @@ pub async fn logout() -> Result<(), ApiError> {
 /// The signed-in user's live sessions. `GET /api/sessions`.
 #[server(prefix = "/api", endpoint = "sessions", input = GetUrl)]
 pub async fn list_sessions() -> Result<Vec<SessionListing>, ApiError> {
-    use crate::server::{context, error::answer};
+    use crate::server::{context, error::answer, sessions::ClientInfo};
     answer(
         async {
             let (session, user) = context::signed_in().await?;
@@ -86,15 +86,18 @@ pub async fn list_sessions() -> Result<Vec<SessionListing>, ApiError> {
             let listed = session.list_sessions(&user).await?;
             Ok(listed
                 .into_iter()
-                .map(|s| SessionListing {
-                    this_device: Some(&s.handle) == this.as_ref(),
-                    handle: s.handle.to_string(),
-                    signed_in_at: s.entry.signed_in_at,
-                    last_seen: s.last_seen,
-                    expires_at: s.expires_at,
-                    device: crate::server::device::name(&s.entry.user_agent),
-                    user_agent: s.entry.user_agent,
-                    address: s.entry.address,
+                .map(|s| {
+                    let client = s.details::<ClientInfo>().unwrap_or_default();
+                    SessionListing {
+                        this_device: Some(&s.handle) == this.as_ref(),
+                        handle: s.handle.to_string(),
+                        signed_in_at: s.signed_in_at,
+                        last_seen: s.last_seen,
+                        expires_at: s.expires_at,
+                        device: crate::server::device::name(&client.user_agent),
+                        user_agent: client.user_agent,
+                        address: client.address,
+                    }
                 })
                 .collect())
         }

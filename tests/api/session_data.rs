@@ -10,7 +10,7 @@ use sessionboard::server::{redis::RedisPool, sessions};
 use time::OffsetDateTime;
 use tower_sessions::{Expiry, Session};
 
-use crate::helpers::{count, eventually, http_client, in_parallel, settings, TestApp, TestRedis};
+use crate::helpers::{eventually, http_client, in_parallel, settings, TestApp, TestRedis};
 
 /// Routes that use nothing but the `Session` extractor, as tower-sessions' tests do.
 fn routes() -> Router {
@@ -366,6 +366,9 @@ async fn the_theme_preference_is_stored_with_the_plain_session_api_and_shown_in_
     assert!(view.data.get("theme").is_none(), "default removes the key");
 }
 
+/// Increments are atomic in Redis: every one counts. Theme changes are read-then-write of one key:
+/// each is stored, or refused whole (409 `session_conflict`) because another request changed the
+/// theme after this one read it — never silently overwritten.
 #[tokio::test]
 async fn concurrent_increments_and_theme_changes_on_one_session_lose_nothing() {
     let redis = TestRedis::start();
@@ -375,17 +378,37 @@ async fn concurrent_increments_and_theme_changes_on_one_session_lose_nothing() {
     let statuses = in_parallel(250, |i| {
         let app = app.clone();
         async move {
-            let res = if i % 5 == 0 {
+            let theme = i % 5 == 0;
+            let res = if theme {
                 app.post("/api/preferences", &[("theme", themes[i / 5 % 2])])
                     .await
             } else {
                 app.post("/api/increment", &[]).await
             };
-            res.status().as_u16()
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap_or_default();
+            (
+                theme,
+                status,
+                body["code"].as_str().unwrap_or_default().to_string(),
+            )
         }
     })
     .await;
-    assert_eq!(count(&statuses, 200), 250, "{statuses:?}");
+    let increments: Vec<_> = statuses.iter().filter(|(theme, ..)| !theme).collect();
+    assert!(
+        increments.iter().all(|(_, status, _)| *status == 200),
+        "{increments:?}"
+    );
+    let theme_changes: Vec<_> = statuses.iter().filter(|(theme, ..)| *theme).collect();
+    assert!(
+        theme_changes
+            .iter()
+            .all(|(_, status, code)| *status == 200
+                || (*status == 409 && code == "session_conflict")),
+        "{theme_changes:?}"
+    );
+    assert!(theme_changes.iter().any(|(_, status, _)| *status == 200));
     let view = app.session().await;
     assert_eq!(view.counter, 1 + 200, "every increment counted");
     let theme = view.data["theme"].as_str().unwrap().to_string();

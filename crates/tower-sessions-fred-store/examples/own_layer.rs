@@ -17,7 +17,7 @@ use std::{env, time::Duration};
 use axum::{http::StatusCode, routing::get, Router};
 use fred::prelude::{Builder, ClientLike, Config, ReconnectPolicy};
 use tower_sessions::{cookie::Key, Session};
-use tower_sessions_fred_store::{CookieSettings, RedisSessionStore, SessionLayer, ValueKind};
+use tower_sessions_fred_store::{CookieSettings, RedisSessionStore, SessionLayer};
 
 async fn count(session: Session) -> Result<String, StatusCode> {
     let visits: i64 = session
@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = RedisSessionStore::builder(pool)
         .key_prefix("example:")
         .anonymous_idle_timeout(Duration::from_secs(86_400))
-        .typed_key("visits", ValueKind::Integer)
+        .typed_key::<i64>("visits")
         .build();
     // Plain HTTP for the example; keep cookies `Secure` behind TLS.
     let cookie = CookieSettings::new(key).with_secure(false);

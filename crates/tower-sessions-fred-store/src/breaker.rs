@@ -27,7 +27,19 @@ use fred::{
 use crate::fault::Fault;
 
 /// How the breaker decides.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_sessions_fred_store::BreakerSettings;
+///
+/// let settings = BreakerSettings::default()
+///     .command_timeout(Duration::from_millis(500))
+///     .failures_to_open(5)
+///     .probe_interval(Duration::from_millis(100));
+/// # let _ = settings;
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct BreakerSettings {
     /// No guarded call waits longer than this.
     pub command_timeout: Duration,
@@ -35,6 +47,26 @@ pub struct BreakerSettings {
     pub failures_to_open: u32,
     /// While open on a connection that stays up (a slow Redis), how often one call probes.
     pub probe_interval: Duration,
+}
+
+impl BreakerSettings {
+    /// No guarded call waits longer than `timeout` (default 1.5 s).
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// This many timed-out calls in a row open the breaker (default 3, at least 1).
+    pub fn failures_to_open(mut self, failures: u32) -> Self {
+        self.failures_to_open = failures.max(1);
+        self
+    }
+
+    /// While open on a connection that stays up, one call probes this often (default 250 ms).
+    pub fn probe_interval(mut self, interval: Duration) -> Self {
+        self.probe_interval = interval;
+        self
+    }
 }
 
 impl Default for BreakerSettings {
@@ -48,8 +80,9 @@ impl Default for BreakerSettings {
     }
 }
 
-/// The breaker's state, as `/readyz` reports it.
+/// The breaker's state, for a readiness check or a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BreakerState {
     /// Calls go through.
     Closed,
@@ -102,6 +135,7 @@ struct Inner {
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let breaker = Breaker::new(BreakerSettings::default(), None, "Redis".into());
+/// // Any fred call: `breaker.run(pool.get::<Option<String>, _>("key"))`.
 /// let answer: Result<i64, fred::error::Error> = breaker.run(async { Ok(1) }).await;
 /// assert_eq!(answer.unwrap(), 1);
 /// assert_eq!(breaker.current(), BreakerState::Closed);
@@ -174,8 +208,14 @@ impl Breaker {
 
     /// Runs `call` if the breaker lets it, within the command timeout; records how it went.
     /// A refused call fails with fred's `Canceled` error kind (nothing was sent); a call cut off
-    /// by the timeout with `Timeout`.
-    pub async fn run<T, E, F>(&self, call: F) -> Result<T, E>
+    /// by the timeout with `Timeout`. Only outages count against Redis: an error reply (a wrong
+    /// type, a refused command) shows it is there.
+    pub async fn run<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        self.run_as(call).await
+    }
+
+    /// [`Breaker::run`] for a call with an error type of the store's.
+    pub(crate) async fn run_as<T, E, F>(&self, call: F) -> Result<T, E>
     where
         E: From<Error> + Fault,
         F: Future<Output = Result<T, E>>,

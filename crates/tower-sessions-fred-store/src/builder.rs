@@ -3,14 +3,19 @@
 use std::{sync::Arc, time::Duration};
 
 use fred::prelude::Pool;
+use serde::de::DeserializeOwned;
 
 use crate::{
+    durability::ReplicaWait,
+    expiry::ExpiryPolicy,
+    keys::SessionKeys,
     near_cache::{NearCache, NearCacheSettings},
-    record::ValueKind,
+    observer::NoObserver,
+    record::{self, Admits},
     store::Inner,
+    user_index::UserIndex,
     writes::Scripts,
-    Breaker, BreakerSettings, ExpiryPolicy, NoObserver, RedisSessionStore, ReplicaWait,
-    SessionKeys, StoreObserver, UserIndex,
+    Breaker, BreakerSettings, RedisSessionStore, StoreObserver,
 };
 
 /// Builds a [`RedisSessionStore`]; from [`RedisSessionStore::builder`].
@@ -18,7 +23,7 @@ use crate::{
 /// ```no_run
 /// # async fn example(pool: fred::prelude::Pool) {
 /// use std::time::Duration;
-/// use tower_sessions_fred_store::{RedisSessionStore, ValueKind};
+/// use tower_sessions_fred_store::{BreakerSettings, RedisSessionStore};
 ///
 /// let store = RedisSessionStore::builder(pool)
 ///     .key_prefix("myapp:")
@@ -26,11 +31,9 @@ use crate::{
 ///     .anonymous_idle_timeout(Duration::from_secs(86_400))
 ///     .absolute_timeout(Duration::from_secs(30 * 86_400))
 ///     .refresh_fraction(0.01)
-///     .command_timeout(Duration::from_millis(1500))
-///     .breaker_failures_to_open(3)
-///     .breaker_probe_interval(Duration::from_millis(250))
+///     .breaker(BreakerSettings::default().command_timeout(Duration::from_millis(1500)))
 ///     .wait_for_replicas(1, Duration::from_millis(1500))
-///     .typed_key("counter", ValueKind::Integer)
+///     .typed_key::<i64>("counter")
 ///     .build();
 /// # }
 /// ```
@@ -39,12 +42,13 @@ pub struct StoreBuilder {
     pool: Pool,
     prefix: String,
     policy: ExpiryPolicy,
-    breaker_settings: BreakerSettings,
     breaker: Option<Breaker>,
+    breaker_settings: BreakerSettings,
     wait: ReplicaWait,
     observer: Arc<dyn StoreObserver>,
     owner_keys: bool,
-    typed: Vec<(String, ValueKind)>,
+    last_writer_wins: bool,
+    typed: Vec<(String, Admits)>,
     near_cache: Option<NearCacheSettings>,
 }
 
@@ -54,11 +58,12 @@ impl StoreBuilder {
             pool,
             prefix: String::new(),
             policy: ExpiryPolicy::default(),
-            breaker_settings: BreakerSettings::default(),
             breaker: None,
+            breaker_settings: BreakerSettings::default(),
             wait: ReplicaWait::default(),
             observer: Arc::new(NoObserver),
             owner_keys: false,
+            last_writer_wins: false,
             typed: Vec::new(),
             near_cache: None,
         }
@@ -70,14 +75,16 @@ impl StoreBuilder {
         self
     }
 
-    /// A signed-in session ends this long after its last activity (default 7 days).
+    /// A signed-in session ends this long after its last activity (default 7 days). Under the
+    /// stock `SessionManagerLayer` the layer's `Expiry` decides instead, capped by the absolute
+    /// timeout.
     pub fn idle_timeout(mut self, idle: Duration) -> Self {
         self.policy.idle = idle;
         self
     }
 
     /// An anonymous session ends this long after its last activity (default 1 day; never longer
-    /// than the idle timeout). Under the stock layer the key's deadline is the layer's `Expiry`
+    /// than the idle timeout). Under the stock `SessionManagerLayer` the layer's `Expiry` decides
     /// instead, capped by the absolute timeout.
     pub fn anonymous_idle_timeout(mut self, idle: Duration) -> Self {
         self.policy.anonymous_idle = idle;
@@ -92,45 +99,32 @@ impl StoreBuilder {
     }
 
     /// Activity moves the idle deadline only when it would move by more than this fraction of
-    /// the idle timeout (default 0.01), so most read-only requests write nothing.
+    /// the idle timeout (default 0.01), so most read-only requests write nothing. Under the
+    /// stock layer every save moves it.
     pub fn refresh_fraction(mut self, fraction: f64) -> Self {
         self.policy.refresh_fraction = fraction.clamp(0.0, 1.0);
         self
     }
 
-    /// All four deadlines settings at once.
-    pub fn expiry(mut self, policy: ExpiryPolicy) -> Self {
-        self.policy = policy;
+    /// The store's own breaker decides with these settings (default:
+    /// [`BreakerSettings::default`]). Share it with your other Redis calls through
+    /// [`RedisSessionStore::breaker`].
+    pub fn breaker(mut self, settings: BreakerSettings) -> Self {
+        self.breaker_settings = settings;
+        self.breaker = None;
         self
     }
 
-    /// No call waits longer than this for Redis (default 1.5 s).
-    pub fn command_timeout(mut self, timeout: Duration) -> Self {
-        self.breaker_settings.command_timeout = timeout;
-        self
-    }
-
-    /// The breaker opens after this many timed-out calls in a row (default 3).
-    pub fn breaker_failures_to_open(mut self, failures: u32) -> Self {
-        self.breaker_settings.failures_to_open = failures.max(1);
-        self
-    }
-
-    /// While open on a connection that stays up, one call probes this often (default 250 ms).
-    pub fn breaker_probe_interval(mut self, interval: Duration) -> Self {
-        self.breaker_settings.probe_interval = interval;
-        self
-    }
-
-    /// Shares `breaker` (its own settings apply) instead of building one from the settings
-    /// above: the application's other Redis calls then open and close it too.
-    pub fn breaker(mut self, breaker: Breaker) -> Self {
+    /// Goes through `breaker`, made elsewhere and shared with other Redis calls, instead of one
+    /// of its own: its settings apply, and it opens and closes for them all.
+    pub fn shared_breaker(mut self, breaker: Breaker) -> Self {
         self.breaker = Some(breaker);
         self
     }
 
     /// A new session (a first visit, a sign-in) is acknowledged only once `replicas` replicas
-    /// hold it, waiting at most `timeout` (default: no wait).
+    /// have it, waiting at most `timeout` (default: no wait). Redis' `WAIT` is best effort: it
+    /// narrows the window in which a master crash loses a new session, and cannot close it.
     pub fn wait_for_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
         self.wait = ReplicaWait { replicas, timeout };
         self
@@ -142,24 +136,34 @@ impl StoreBuilder {
         self
     }
 
-    /// A signed-in session also gets a [`SessionKeys::session_owner`] key, so that whoever
-    /// handles its expiry event can remove it from the user's index ([`UserIndex::prune_expired`]).
+    /// A signed-in session also gets an owner key (`<prefix>session-owner:{<id>}`), so that
+    /// whoever handles its expiry event can remove it from the user's index
+    /// ([`UserIndex::prune_expired`]).
     pub fn owner_keys(mut self, on: bool) -> Self {
         self.owner_keys = on;
         self
     }
 
-    /// The application reads `key` as `kind`: a stored record where it has another type reads as
-    /// no session, and a handler storing another type is refused.
-    pub fn typed_key(mut self, key: impl Into<String>, kind: ValueKind) -> Self {
-        self.typed.push((key.into(), kind));
+    /// Under [`crate::SessionLayer`], a save whose key another request changed meanwhile is
+    /// written anyway (the last writer wins that key) instead of being refused with 409
+    /// `session_conflict`. Default: refused.
+    pub fn last_writer_wins(mut self, on: bool) -> Self {
+        self.last_writer_wins = on;
+        self
+    }
+
+    /// The application reads `key` as a `T`: a stored record where it holds something else reads
+    /// as no session, and a handler storing something else is refused, so no handler ever meets
+    /// a value it cannot read.
+    pub fn typed_key<T: DeserializeOwned>(mut self, key: impl Into<String>) -> Self {
+        self.typed.push((key.into(), record::admits::<T>));
         self
     }
 
     /// Keeps session records in this process, kept correct by Redis' client tracking (default:
-    /// off). Call [`RedisSessionStore::start_near_cache`] once the pool (RESP3) is connected; a
-    /// read of an unchanged session then costs no Redis command, and a change made anywhere is
-    /// seen here as soon as Redis' invalidation arrives (loopback: well under a millisecond).
+    /// off; needs Redis 6 or later). Call [`RedisSessionStore::start_near_cache`] once the pool
+    /// (RESP3) is connected; a read of an unchanged session then costs no Redis command, and a
+    /// change made anywhere is seen here as soon as Redis' invalidation arrives.
     pub fn near_cache(mut self, settings: NearCacheSettings) -> Self {
         self.near_cache = Some(settings);
         self
@@ -184,6 +188,7 @@ impl StoreBuilder {
             self.policy,
             self.observer.clone(),
             self.owner_keys,
+            breaker.clone(),
         )
         .forgetting_in(near_cache.clone());
         RedisSessionStore {
@@ -198,6 +203,7 @@ impl StoreBuilder {
                 undecodable: Default::default(),
                 breaker,
                 wait: self.wait,
+                last_writer_wins: self.last_writer_wins,
                 near_cache,
             }),
         }

@@ -24,25 +24,23 @@ use tower_sessions::{
 ///     .with_name("myapp")
 ///     .with_same_site(SameSite::Strict)
 ///     .with_previous_keys(vec![CookieSettings::key_from_secret(b"last year's secret")]);
-/// assert_eq!(cookie.name, "myapp");
-/// assert!(cookie.secure);
 /// ```
 #[derive(Clone)]
 pub struct CookieSettings {
     /// The cookie's name (default `id`).
-    pub name: String,
+    pub(crate) name: String,
     /// `Secure` (default `true`).
-    pub secure: bool,
+    pub(crate) secure: bool,
     /// `SameSite` (default `Lax`).
-    pub same_site: SameSite,
+    pub(crate) same_site: SameSite,
     /// `Domain` (default none: the host that set it).
-    pub domain: Option<String>,
+    pub(crate) domain: Option<String>,
     /// `Path` (default `/`).
-    pub path: String,
+    pub(crate) path: String,
     /// Signs new cookies; verified first.
-    pub key: Key,
+    pub(crate) key: Key,
     /// Still accepted, and the cookie re-signed with `key`: rotating the key signs nobody out.
-    pub previous_keys: Vec<Key>,
+    pub(crate) previous_keys: Vec<Key>,
 }
 
 impl std::fmt::Debug for CookieSettings {

@@ -15,7 +15,7 @@ use fred::{
 
 /// How many replicas must acknowledge, and for how long to wait for them.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ReplicaWait {
+pub(crate) struct ReplicaWait {
     /// How many replicas must hold the write; 0 waits for none (the default).
     pub replicas: u32,
     /// How long to wait for them before the write counts as failed.
@@ -25,7 +25,7 @@ pub struct ReplicaWait {
 impl ReplicaWait {
     /// `WAIT` on the connection (and, in a cluster, the node) that just wrote `key`. An error
     /// when too few replicas confirmed in time: the write may be lost, so it is not acknowledged.
-    pub async fn after_write(&self, client: &Client, key: &str) -> Result<(), Error> {
+    pub(crate) async fn after_write(&self, client: &Client, key: &str) -> Result<(), Error> {
         if self.replicas == 0 {
             return Ok(());
         }

@@ -7,17 +7,17 @@ use time::OffsetDateTime;
 
 /// The timeouts the store enforces through key TTLs, and how eagerly activity moves them.
 #[derive(Debug, Clone, Copy)]
-pub struct ExpiryPolicy {
+pub(crate) struct ExpiryPolicy {
     /// The idle timeout of a signed-in session.
-    pub idle: Duration,
+    pub(crate) idle: Duration,
     /// The idle timeout of an anonymous session (never longer than `idle`): a visitor who never
     /// signs in is not kept for as long.
-    pub anonymous_idle: Duration,
+    pub(crate) anonymous_idle: Duration,
     /// How long a session lives at most, counted from its creation (or sign-in).
-    pub absolute: Duration,
+    pub(crate) absolute: Duration,
     /// The idle deadline is pushed only when it would move by more than this fraction of the idle
     /// timeout, so most read-only requests cost one Redis command and no write.
-    pub refresh_fraction: f64,
+    pub(crate) refresh_fraction: f64,
 }
 
 impl Default for ExpiryPolicy {
@@ -36,7 +36,7 @@ impl Default for ExpiryPolicy {
 
 impl ExpiryPolicy {
     /// The policy of one session: anonymous sessions get the shorter idle timeout.
-    pub fn for_session(&self, signed_in: bool) -> ExpiryPolicy {
+    pub(crate) fn for_session(&self, signed_in: bool) -> ExpiryPolicy {
         ExpiryPolicy {
             idle: if signed_in {
                 self.idle
@@ -48,27 +48,18 @@ impl ExpiryPolicy {
     }
 
     /// The idle timeout in milliseconds.
-    pub fn idle_ms(&self) -> i64 {
+    pub(crate) fn idle_ms(&self) -> i64 {
         self.idle.as_millis() as i64
     }
 
     /// The absolute timeout in milliseconds.
-    pub fn absolute_ms(&self) -> i64 {
+    pub(crate) fn absolute_ms(&self) -> i64 {
         self.absolute.as_millis() as i64
     }
 
     /// The moment a session ends: its idle deadline, capped by its absolute deadline. The one
     /// place this rule is written; the save script is handed its parts.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use tower_sessions_fred_store::ExpiryPolicy;
-    ///
-    /// let policy = ExpiryPolicy { idle: Duration::from_secs(10), ..ExpiryPolicy::default() };
-    /// assert_eq!(policy.deadline(1_000, 60_000), 11_000);
-    /// assert_eq!(policy.deadline(55_000, 60_000), 60_000);
-    /// ```
-    pub fn deadline(&self, refreshed_at: i64, absolute_deadline: i64) -> i64 {
+    pub(crate) fn deadline(&self, refreshed_at: i64, absolute_deadline: i64) -> i64 {
         refreshed_at
             .saturating_add(self.idle_ms())
             .min(absolute_deadline)
@@ -76,7 +67,13 @@ impl ExpiryPolicy {
 
     /// Whether activity at `now` should move the deadline of a session last refreshed at
     /// `refreshed_at` (always when `force`d, if it moves at all).
-    pub fn refresh_due(&self, refreshed_at: i64, absolute: i64, now: i64, force: bool) -> bool {
+    pub(crate) fn refresh_due(
+        &self,
+        refreshed_at: i64,
+        absolute: i64,
+        now: i64,
+        force: bool,
+    ) -> bool {
         let threshold = if force {
             0
         } else {
@@ -90,17 +87,17 @@ impl ExpiryPolicy {
 /// rounded down, which would end the cookie before the session; two extra seconds keep it until
 /// Redis, the source of truth, has deleted the session, so the server can still tell the visitor
 /// it has ended.
-pub fn cookie_max_age(deadline_ms: i64, now_ms: i64) -> time::Duration {
+pub(crate) fn cookie_max_age(deadline_ms: i64, now_ms: i64) -> time::Duration {
     time::Duration::milliseconds((deadline_ms - now_ms + 2_000).max(0))
 }
 
 /// Milliseconds since the epoch of a date a handler set with `Expiry::AtDateTime`.
-pub fn date_ms(date: OffsetDateTime) -> i64 {
+pub(crate) fn date_ms(date: OffsetDateTime) -> i64 {
     (date.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// The date of a deadline in milliseconds since the epoch.
-pub fn date_of(ms: i64) -> OffsetDateTime {
+pub(crate) fn date_of(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

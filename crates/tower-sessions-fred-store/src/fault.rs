@@ -9,7 +9,7 @@
 use fred::error::{Error, ErrorKind};
 
 /// What a failed call says about Redis: an outage, or an answer that happened to be an error.
-pub trait Fault {
+pub(crate) trait Fault {
     /// Redis did not answer (timeout, connection lost), as opposed to answering an error.
     fn is_outage(&self) -> bool;
 }
@@ -31,7 +31,7 @@ impl Fault for Error {
 }
 
 /// A one-line description of `err` that never carries command arguments or reply values.
-pub fn safe_text(err: &Error) -> String {
+pub(crate) fn safe_text(err: &Error) -> String {
     let details = err.details();
     let code = reply_code(details);
     // `ErrorKind::Tls` exists only when fred is built with a TLS feature (the application
@@ -51,7 +51,7 @@ pub fn safe_text(err: &Error) -> String {
 }
 
 /// The leading upper-case error code of a server reply (`NOPERM`, `MOVED`…), if any.
-pub fn reply_code(details: &str) -> &str {
+pub(crate) fn reply_code(details: &str) -> &str {
     let word = details.split_whitespace().next().unwrap_or_default();
     let is_code = word.len() >= 3
         && word

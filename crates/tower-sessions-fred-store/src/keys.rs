@@ -8,39 +8,26 @@ use tower_sessions::session::Id;
 /// every script the store runs touches one key, so each runs on a cluster, and an application
 /// that keeps per-user keys as `<prefix>user:{<name>}:…` has them in the slot of the user's
 /// session index.
-///
-/// ```
-/// use tower_sessions_fred_store::SessionKeys;
-///
-/// let keys = SessionKeys::new("myapp:");
-/// assert_eq!(keys.user_sessions("ada"), "myapp:user:{ada}:sessions");
-/// assert_eq!(keys.session_id_in("myapp:session:{abc}"), Some("abc"));
-/// ```
 #[derive(Debug, Clone)]
-pub struct SessionKeys {
+pub(crate) struct SessionKeys {
     prefix: Arc<str>,
 }
 
 impl SessionKeys {
     /// Keys under `prefix` (which may be empty).
-    pub fn new(prefix: &str) -> Self {
+    pub(crate) fn new(prefix: &str) -> Self {
         SessionKeys {
             prefix: prefix.into(),
         }
     }
 
-    /// The prefix every key starts with.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     /// A session's hash.
-    pub fn session(&self, id: &Id) -> String {
+    pub(crate) fn session(&self, id: &Id) -> String {
         format!("{}session:{{{id}}}", self.prefix)
     }
 
     /// The id in a session key, if `key` is one (an expired key named by a keyspace event).
-    pub fn session_id_in<'k>(&self, key: &'k str) -> Option<&'k str> {
+    pub(crate) fn session_id_in<'k>(&self, key: &'k str) -> Option<&'k str> {
         key.strip_prefix(&*self.prefix)?
             .strip_prefix("session:{")?
             .strip_suffix('}')
@@ -48,12 +35,23 @@ impl SessionKeys {
 
     /// Who a signed-in session belongs to, kept past the session's own deadline so that the
     /// handler of its expiry event can still find its entry in the user's index.
-    pub fn session_owner(&self, id: &str) -> String {
+    pub(crate) fn session_owner(&self, id: &str) -> String {
         format!("{}session-owner:{{{id}}}", self.prefix)
     }
 
     /// The index of a user's signed-in sessions.
-    pub fn user_sessions(&self, user: &str) -> String {
+    pub(crate) fn user_sessions(&self, user: &str) -> String {
         format!("{}user:{{{user}}}:sessions", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_carry_the_prefix_and_a_hash_tag() {
+        let keys = super::SessionKeys::new("myapp:");
+        assert_eq!(keys.user_sessions("ada"), "myapp:user:{ada}:sessions");
+        assert_eq!(keys.session_id_in("myapp:session:{abc}"), Some("abc"));
+        assert_eq!(keys.session_id_in("other:session:{abc}"), None);
     }
 }

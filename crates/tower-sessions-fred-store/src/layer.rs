@@ -28,8 +28,10 @@ use tower_sessions::{session::Id, Expiry, Session};
 
 use crate::{
     cookie::{append_cookie, read_cookie, removal_cookie, session_cookie, Incoming},
-    expiry, now_ms, CookieSettings, JsonRefusals, NewSessionPolicy, RedisSessionStore, Refusal,
-    RenderRefusal, RequestStore, SessionFailure, SessionHandle,
+    expiry, now_ms,
+    refusal::JsonRefusals,
+    CookieSettings, NewSessionPolicy, RedisSessionStore, RenderRefusal, RequestStore,
+    SessionFailure, SessionHandle,
 };
 
 /// A key read only to make tower-sessions load the record.
@@ -38,14 +40,17 @@ const EXPIRY_PROBE: &str = "";
 /// The session layer. Cloning it shares it (one `Arc`).
 ///
 /// ```no_run
-/// use axum::{routing::get, Router};
+/// use axum::{http::StatusCode, routing::get, Router};
 /// use tower_sessions::Session;
 /// use tower_sessions_fred_store::{CookieSettings, RedisSessionStore, SessionLayer};
 ///
-/// async fn count(session: Session) -> String {
-///     let n: i64 = session.get("n").await.ok().flatten().unwrap_or(0) + 1;
-///     let _ = session.insert("n", n).await;
-///     n.to_string()
+/// // A read error (the store is away) becomes a 503; a change the layer cannot store, or one that
+/// // lost a race with another request's change of "n", is answered 503 or 409 by the layer.
+/// async fn count(session: Session) -> Result<String, StatusCode> {
+///     let unavailable = |_| StatusCode::SERVICE_UNAVAILABLE;
+///     let n: i64 = session.get("n").await.map_err(unavailable)?.unwrap_or(0) + 1;
+///     session.insert("n", n).await.map_err(unavailable)?;
+///     Ok(n.to_string())
 /// }
 ///
 /// # async fn app(pool: fred::prelude::Pool) {
@@ -73,8 +78,8 @@ struct Config {
 }
 
 impl SessionLayer {
-    /// Sessions in `store`, named by `cookie`; at most 256 requests inside at once, no limit on
-    /// new sessions, [`JsonRefusals`].
+    /// Sessions in `store`, named by `cookie`; at most 256 requests waiting on the store at once,
+    /// no limit on new sessions, refusals as `{"code", "message", "request_id"}` JSON.
     pub fn new(store: RedisSessionStore, cookie: CookieSettings) -> Self {
         SessionLayer {
             config: Arc::new(Config {
@@ -96,7 +101,8 @@ impl SessionLayer {
         }
     }
 
-    /// At most `requests` inside the layer at once; more are answered 503 at once.
+    /// At most `requests` inside the layer at once (whether their handler uses the session or
+    /// not: put the layer only on the routes that need sessions); more are answered 503 at once.
     pub fn with_max_waiting(self, requests: usize) -> Self {
         self.with(|config| config.waiting = Arc::new(Semaphore::new(requests.max(1))))
     }
@@ -171,7 +177,7 @@ impl SessionLayer {
             tracing::debug!("too many requests waiting on the session store; refused one");
             return Err(refusal_response(
                 config,
-                Refusal::Busy,
+                &SessionFailure::Busy,
                 request_id.as_deref(),
             ));
         };
@@ -292,16 +298,16 @@ impl Begun {
                 tracing::error!(%detail, "a handler stored a session value the application cannot read");
                 true
             }
-            SessionFailure::TooManyNew(_) => true,
+            SessionFailure::TooManyNew(_) | SessionFailure::Conflict => true,
             SessionFailure::Ended
             | SessionFailure::Unavailable(_)
-            | SessionFailure::Unconfirmed(_) => lost_data,
+            | SessionFailure::Unconfirmed(_)
+            | SessionFailure::Busy => lost_data,
         };
         if !refused {
             return None;
         }
-        let refusal = Refusal::Failed(&failure);
-        let mut response = refusal_response(&self.config, refusal, self.request_id.as_deref());
+        let mut response = refusal_response(&self.config, &failure, self.request_id.as_deref());
         if failure == SessionFailure::Ended && self.incoming.cookie_present {
             append_cookie(&mut response, removal_cookie(&self.config.cookie));
         }
@@ -312,10 +318,10 @@ impl Begun {
 /// The layer's own answer: the renderer's JSON, the refusal's status and `Retry-After`.
 fn refusal_response<R: From<String>>(
     config: &Config,
-    refusal: Refusal<'_>,
+    refusal: &SessionFailure,
     request_id: Option<&str>,
 ) -> Response<R> {
-    let body = config.refusals.render(&refusal, request_id);
+    let body = config.refusals.render(refusal, request_id);
     let mut response = Response::new(R::from(body));
     *response.status_mut() = refusal.status();
     let headers = response.headers_mut();

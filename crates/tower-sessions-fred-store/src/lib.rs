@@ -26,8 +26,10 @@
 //! ```
 //!
 //! **Under this crate's [`SessionLayer`]**: each request gets its own [`RequestStore`], which
-//! remembers what it loaded, so a save writes only the keys the request changed and concurrent
-//! requests lose nothing. It also: writes nothing for a request that changed nothing, moves the
+//! remembers what it loaded, so a save writes only the keys the request changed, and only while
+//! each still holds what the request read: a change to a key another request changed meanwhile
+//! is refused with 409 `session_conflict` and nothing written, so no answered update is ever
+//! lost ([`StoreBuilder::last_writer_wins`] turns that off). It also: writes nothing for a request that changed nothing, moves the
 //! idle deadline only when it moves by more than a fraction of the idle timeout, never re-creates
 //! a session that ended meanwhile (409), answers a change it could not store with a JSON
 //! 503/409 instead of a bare 500, accepts cookies signed with previous keys, gives anonymous
@@ -40,6 +42,8 @@
 //! Redis' client tracking (RESP3): a read of an unchanged session then costs no Redis command,
 //! and a change made anywhere drops the copy before the next read here can use it (this
 //! process's own writes at once, others' when Redis' invalidation arrives).
+//!
+//! Redis 4.0 or newer; the near cache needs 6.0.
 //!
 //! # What it keeps in Redis
 //!
@@ -56,13 +60,13 @@
 
 #![warn(missing_docs)]
 
-pub mod breaker;
+mod breaker;
 mod builder;
 mod changes;
 mod cookie;
-pub mod durability;
+mod durability;
 mod expiry;
-pub mod fault;
+mod fault;
 mod keys;
 mod layer;
 mod near_cache;
@@ -77,7 +81,7 @@ mod tracking;
 mod user_index;
 mod writes;
 
-/// The fred this crate is built on: name its `Pool` and `Config` through it.
+/// The fred this crate is built on: name its `Pool`, `Client` and `Config` through it.
 pub use fred;
 /// The tower-sessions this crate is built for (0.14 or 0.15, whichever the app uses).
 pub use tower_sessions;
@@ -86,22 +90,17 @@ pub use breaker::{Breaker, BreakerSettings, BreakerState};
 pub use builder::StoreBuilder;
 pub use changes::SessionFailure;
 pub use cookie::CookieSettings;
-pub use durability::ReplicaWait;
-pub use expiry::{cookie_max_age, date_ms, date_of, ExpiryPolicy};
-pub use fault::Fault;
-pub use keys::SessionKeys;
 pub use layer::{Begun, ServedSession, SessionLayer, SessionService};
 pub use near_cache::{NearCacheSettings, NearCacheStats};
-pub use observer::{NoObserver, Operation, StoreObserver};
-pub use record::{Loaded, Meta, SignedIn, ValueKind};
-pub use refusal::{JsonRefusals, NewSessionGate, NewSessionPolicy, Refusal, RenderRefusal};
+pub use observer::{Operation, StoreObserver};
+pub use refusal::{NewSessionGate, NewSessionPolicy, RenderRefusal};
 pub use request_store::RequestStore;
 pub use store::RedisSessionStore;
 pub use store_error::StoreError;
-pub use user_index::{IndexEntry, ListedSession, SessionHandle, UserIndex};
+pub use user_index::{ListedSession, SessionHandle, UserIndex};
 
 /// Milliseconds since the Unix epoch: the unit of every deadline the store keeps.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as i64)

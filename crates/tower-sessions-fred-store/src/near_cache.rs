@@ -32,7 +32,19 @@ use std::{
 use crate::record::Loaded;
 
 /// How much the near cache may hold ([`crate::StoreBuilder::near_cache`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_sessions_fred_store::NearCacheSettings;
+///
+/// let settings = NearCacheSettings::default()
+///     .max_entries(50_000)
+///     .max_bytes(32 << 20)
+///     .max_age(Duration::from_secs(2));
+/// # let _ = settings;
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct NearCacheSettings {
     /// At most this many sessions (default 10 000).
     pub max_entries: usize,
@@ -53,8 +65,29 @@ impl Default for NearCacheSettings {
     }
 }
 
-/// What the near cache has done since start.
+impl NearCacheSettings {
+    /// At most `entries` sessions.
+    pub fn max_entries(mut self, entries: usize) -> Self {
+        self.max_entries = entries;
+        self
+    }
+
+    /// At most `bytes` of field names and values.
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// Read again from Redis after `age`, however quiet.
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = age;
+        self
+    }
+}
+
+/// What the near cache has done since start ([`crate::RedisSessionStore::near_cache_stats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NearCacheStats {
     /// Reads answered from the cache.
     pub hits: u64,
@@ -277,6 +310,7 @@ mod tests {
 
     fn loaded(n: i128) -> Arc<Loaded> {
         Arc::new(Loaded {
+            stored: Default::default(),
             id: Id(n),
             meta: Meta {
                 created_at: 0,

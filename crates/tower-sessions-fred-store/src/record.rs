@@ -14,7 +14,7 @@ use tower_sessions::session::Id;
 /// Prefix of a data field: `d:` + the tower-sessions key.
 pub(crate) const DATA_PREFIX: &str = "d:";
 
-/// The store's own fields (values are plain text: decimal milliseconds or a name).
+/// The store's own fields (values are plain text: decimal milliseconds, a name, JSON).
 pub(crate) mod meta {
     /// When the session began.
     pub const CREATED_AT: &str = "m:created";
@@ -26,33 +26,23 @@ pub(crate) mod meta {
     pub const USER: &str = "m:user";
     /// When the user signed in.
     pub const SIGNED_IN_AT: &str = "m:signed_in";
-    /// When the password was last entered in this session (sign-in, password change,
-    /// re-authentication); absent means at sign-in.
-    pub const PASSWORD_AT: &str = "m:password_at";
-    /// The browser's User-Agent at sign-in, shortened, for "Your sessions".
-    pub const USER_AGENT: &str = "m:agent";
-    /// The client address at sign-in, for "Your sessions".
-    pub const ADDRESS: &str = "m:address";
 }
 
-/// Who is signed in with a session, and from where.
+/// Who is signed in with a session.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SignedIn {
-    /// The user's name (non-empty, at most 256 bytes, no braces or control characters: it is
-    /// part of the user's index key).
+pub(crate) struct SignedIn {
+    /// The user's name (see [`SignedIn::valid_user`]).
     pub user: String,
     /// When the user signed in (ms since the epoch).
     pub at: i64,
-    /// When the password was last entered in this session (sign-in, re-authentication).
-    pub password_at: i64,
-    /// The browser's User-Agent at sign-in, as the application shortened it.
-    pub user_agent: String,
-    /// The client address at sign-in.
-    pub address: String,
+    /// What the application recorded about the sign-in: it goes to the user's index entry
+    /// only, for "your sessions" pages.
+    pub details: Value,
 }
 
 impl SignedIn {
-    /// Whether `name` can be a signed-in user's name.
+    /// Whether `name` can be a signed-in user's name: non-empty, at most 256 bytes, no braces or
+    /// control characters (it is part of the user's index key).
     pub fn valid_user(name: &str) -> bool {
         !name.is_empty()
             && name.len() <= 256
@@ -62,7 +52,7 @@ impl SignedIn {
 
 /// The store's bookkeeping of one session.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Meta {
+pub(crate) struct Meta {
     /// When the session began (ms since the epoch).
     pub created_at: i64,
     /// When the idle deadline last moved: the idle deadline is this plus the idle timeout.
@@ -102,9 +92,6 @@ impl Meta {
         if let Some(signed_in) = &self.signed_in {
             fields.push((meta::USER, signed_in.user.clone()));
             fields.push((meta::SIGNED_IN_AT, signed_in.at.to_string()));
-            fields.push((meta::PASSWORD_AT, signed_in.password_at.to_string()));
-            fields.push((meta::USER_AGENT, signed_in.user_agent.clone()));
-            fields.push((meta::ADDRESS, signed_in.address.clone()));
         }
         fields
     }
@@ -131,63 +118,45 @@ pub(crate) type Data = HashMap<String, Value>;
 
 /// The stored state of a session as one request last saw it.
 #[derive(Debug, Clone)]
-pub struct Loaded {
-    /// The session's id.
+pub(crate) struct Loaded {
     pub id: Id,
-    /// The store's bookkeeping.
     pub meta: Meta,
     /// The session's data, key → JSON value.
-    pub data: HashMap<String, Value>,
+    pub data: Data,
+    /// Each data key's text as Redis held it when this was read (or written): a save changes a
+    /// key only while Redis still holds this text, so no request overwrites a change it never saw.
+    pub stored: Stored,
 }
 
-/// The JSON type the application reads a key with ([`crate::StoreBuilder::typed_key`]). A record
-/// where such a key holds another type is read as no session, and a handler storing another type
-/// under it is refused, so the application never meets a value it cannot read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ValueKind {
-    /// An integer (`i64`).
-    Integer,
-    /// Any number.
-    Number,
-    /// A string.
-    String,
-    /// `true` or `false`.
-    Bool,
-    /// An array.
-    Array,
-    /// An object.
-    Object,
-}
+/// Data key → its JSON text as stored.
+pub(crate) type Stored = HashMap<String, String>;
 
-impl ValueKind {
-    fn admits(self, value: &Value) -> bool {
-        match self {
-            ValueKind::Integer => value.is_i64(),
-            ValueKind::Number => value.is_number(),
-            ValueKind::String => value.is_string(),
-            ValueKind::Bool => value.is_boolean(),
-            ValueKind::Array => value.is_array(),
-            ValueKind::Object => value.is_object(),
-        }
-    }
+/// Tells whether a JSON value is one the application can read under a key
+/// ([`crate::StoreBuilder::typed_key`]).
+pub(crate) type Admits = fn(&Value) -> bool;
+
+/// `value` deserializes as a `T`.
+pub(crate) fn admits<T: serde::de::DeserializeOwned>(value: &Value) -> bool {
+    T::deserialize(value).is_ok()
 }
 
 /// The keys the application reads with a type.
-pub(crate) type TypedKeys = [(String, ValueKind)];
+pub(crate) type TypedKeys = [(String, Admits)];
 
 /// Splits a stored hash into bookkeeping and data. Everything the app reads with a type is
 /// checked here, so a bad record is "no session" at once instead of an error at every read.
 pub(crate) fn decode(
     raw: HashMap<String, String>,
     typed: &TypedKeys,
-) -> Result<(Meta, Data), Undecodable> {
+) -> Result<(Meta, Data, Stored), Undecodable> {
     let mut data = HashMap::with_capacity(raw.len());
+    let mut stored = HashMap::with_capacity(raw.len());
     let mut bookkeeping = HashMap::new();
     for (field, text) in raw {
         if let Some(key) = field.strip_prefix(DATA_PREFIX) {
             let value = serde_json::from_str(&text).map_err(|_| Undecodable::NotJson)?;
             data.insert(key.to_string(), value);
+            stored.insert(key.to_string(), text);
         } else {
             bookkeeping.insert(field, text);
         }
@@ -196,14 +165,14 @@ pub(crate) fn decode(
     if mistyped_key(&data, typed).is_some() {
         return Err(Undecodable::MissingOrMistyped);
     }
-    Ok((meta, data))
+    Ok((meta, data, stored))
 }
 
 /// The first key the application reads with a type whose value has another type, if any.
 pub(crate) fn mistyped_key<'k>(data: &Data, typed: &'k TypedKeys) -> Option<&'k str> {
     typed
         .iter()
-        .find(|(key, kind)| data.get(key).is_some_and(|value| !kind.admits(value)))
+        .find(|(key, admits)| data.get(key).is_some_and(|value| !admits(value)))
         .map(|(key, _)| key.as_str())
 }
 
@@ -221,9 +190,8 @@ fn decode_meta(fields: &HashMap<String, String>) -> Option<Meta> {
         Some(name) => Some(SignedIn {
             user: Some(name.clone()).filter(|name| SignedIn::valid_user(name))?,
             at: instant(meta::SIGNED_IN_AT)?,
-            password_at: instant(meta::PASSWORD_AT).or(instant(meta::SIGNED_IN_AT))?,
-            user_agent: fields.get(meta::USER_AGENT).cloned().unwrap_or_default(),
-            address: fields.get(meta::ADDRESS).cloned().unwrap_or_default(),
+            // Only the index entry needs them; the record does not carry them.
+            details: Value::Null,
         }),
     };
     Some(Meta {
@@ -263,7 +231,8 @@ mod tests {
     fn data_and_bookkeeping_never_mix() {
         let mut pairs = BOOKKEEPING.to_vec();
         pairs.extend([("d:cart", r#"["apple"]"#), ("d:m:created", "5")]);
-        let (meta, data) = decode(raw(&pairs), &[]).unwrap();
+        let (meta, data, stored) = decode(raw(&pairs), &[]).unwrap();
+        assert_eq!(stored["cart"], r#"["apple"]"#, "the text as Redis holds it");
         assert_eq!(meta.created_at, 1000);
         assert_eq!(data["cart"], serde_json::json!(["apple"]));
         assert_eq!(
@@ -275,7 +244,7 @@ mod tests {
 
     #[test]
     fn broken_records_are_undecodable() {
-        let typed = [("counter".to_string(), ValueKind::Integer)];
+        let typed = [("counter".to_string(), admits::<i64> as Admits)];
         assert_eq!(
             decode(raw(&[(meta::CREATED_AT, "1")]), &typed),
             Err(Undecodable::MissingOrMistyped)

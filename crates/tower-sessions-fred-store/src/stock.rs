@@ -47,13 +47,14 @@ impl SessionStore for RedisSessionStore {
         let deadline = date_ms(record.expiry_date).min(meta.absolute_deadline);
         let breaker = self.breaker().clone();
         breaker
-            .run(Box::pin(self.create_unguarded(
+            .run_as(Box::pin(self.create_unguarded(
                 &mut record.id,
                 &meta,
                 &record.data,
                 deadline,
             )))
             .await
+            .map(drop)
             .map_err(backend)
     }
 
@@ -71,7 +72,7 @@ impl SessionStore for RedisSessionStore {
         let inner = &self.inner;
         let key = self.key(&record.id);
         self.forget_cached(&key);
-        let replace = inner.breaker.run(async {
+        let replace = inner.breaker.run_as(async {
             let client = inner.pool.next();
             let saved: i64 = inner
                 .scripts

@@ -25,17 +25,20 @@ use std::{
     },
 };
 
-use fred::prelude::{HashesInterface, Pool};
+use fred::prelude::{Client, HashesInterface, Pool};
 use tower_sessions::session::Id;
 
 use crate::{
+    durability::ReplicaWait,
+    expiry::ExpiryPolicy,
+    keys::SessionKeys,
     near_cache::{NearCache, NearCacheStats},
     now_ms,
     observer::{timed, Operation, StoreObserver},
-    record::{self, Loaded, ValueKind},
+    record::{self, Admits, Loaded},
     user_index::UserIndex,
     writes::Scripts,
-    Breaker, BreakerState, ExpiryPolicy, ReplicaWait, SessionKeys, StoreBuilder, StoreError,
+    Breaker, BreakerState, StoreBuilder, StoreError,
 };
 
 /// Sessions as Redis hashes on a fred [`Pool`], shared by every request: cloning it clones one
@@ -55,11 +58,12 @@ pub(crate) struct Inner {
     pub(crate) policy: ExpiryPolicy,
     pub(crate) index: UserIndex,
     pub(crate) observer: Arc<dyn StoreObserver>,
-    pub(crate) typed: Arc<[(String, ValueKind)]>,
+    pub(crate) typed: Arc<[(String, Admits)]>,
     pub(crate) scripts: Scripts,
     pub(crate) undecodable: AtomicU64,
     pub(crate) breaker: Breaker,
     pub(crate) wait: ReplicaWait,
+    pub(crate) last_writer_wins: bool,
     pub(crate) near_cache: Option<Arc<NearCache>>,
 }
 
@@ -73,8 +77,9 @@ impl std::fmt::Debug for RedisSessionStore {
 }
 
 impl RedisSessionStore {
-    /// A builder with the defaults: no key prefix, [`ExpiryPolicy::default`],
-    /// [`crate::BreakerSettings::default`], no replica wait, no observer.
+    /// A builder on `pool` with the defaults: no key prefix, signed-in sessions idle out after 7
+    /// days and anonymous ones after 1, every session ends after 30 days,
+    /// [`crate::BreakerSettings::default`], no replica wait, no near cache.
     ///
     /// ```no_run
     /// # async fn example(pool: fred::prelude::Pool) {
@@ -92,18 +97,19 @@ impl RedisSessionStore {
         StoreBuilder::new(pool)
     }
 
+    /// [`RedisSessionStore::builder`] on a single connection.
+    pub fn builder_for_client(client: Client) -> StoreBuilder {
+        let pool = Pool::from_clients(vec![client]);
+        // A pool of one client is never empty, the one thing `from_clients` refuses.
+        StoreBuilder::new(pool.unwrap_or_else(|_| unreachable!("a pool of one client")))
+    }
+
     /// The pool the store sends its commands on.
     pub fn pool(&self) -> &Pool {
         &self.inner.pool
     }
 
-    /// The keys the store writes.
-    pub fn keys(&self) -> &SessionKeys {
-        &self.inner.keys
-    }
-
-    /// The deadlines the store enforces.
-    pub fn policy(&self) -> &ExpiryPolicy {
+    pub(crate) fn policy(&self) -> &ExpiryPolicy {
         &self.inner.policy
     }
 
@@ -112,7 +118,8 @@ impl RedisSessionStore {
         &self.inner.index
     }
 
-    /// The breaker every call of this store goes through.
+    /// The breaker every call of this store goes through: run your application's other Redis
+    /// calls through it too, so that they fail fast together during an outage.
     pub fn breaker(&self) -> &Breaker {
         &self.inner.breaker
     }
@@ -121,12 +128,11 @@ impl RedisSessionStore {
         &*self.inner.observer
     }
 
-    pub(crate) fn typed(&self) -> &[(String, ValueKind)] {
+    pub(crate) fn typed(&self) -> &[(String, Admits)] {
         &self.inner.typed
     }
 
-    /// The Redis key of a session.
-    pub fn key(&self, id: &Id) -> String {
+    pub(crate) fn key(&self, id: &Id) -> String {
         self.inner.keys.session(id)
     }
 
@@ -164,7 +170,7 @@ impl RedisSessionStore {
 
     /// One `HGETALL`, or none when the near cache holds the session. `None` when there is no
     /// session, or none that can be read. Shared: a copy the near cache holds is not copied.
-    pub async fn load(&self, id: &Id) -> Result<Option<Arc<Loaded>>, StoreError> {
+    pub(crate) async fn load(&self, id: &Id) -> Result<Option<Arc<Loaded>>, StoreError> {
         let key = self.key(id);
         let cache = self.inner.near_cache.as_deref();
         if let Some(cache) = cache {
@@ -197,7 +203,7 @@ impl RedisSessionStore {
                 // breaker, its timeout and the observer would each move it again.
                 self.inner
                     .breaker
-                    .run(Box::pin(self.inner.pool.hgetall(&key))),
+                    .run_as(Box::pin(self.inner.pool.hgetall(&key))),
             )
             .await;
         let raw = match raw {
@@ -218,11 +224,12 @@ impl RedisSessionStore {
             .map(|(field, value)| field.len() + value.len())
             .sum();
         match record::decode(raw, self.typed()) {
-            Ok((meta, data)) => {
+            Ok((meta, data, stored)) => {
                 let loaded = Arc::new(Loaded {
                     id: *id,
                     meta,
                     data,
+                    stored,
                 });
                 if let (Some(cache), Some(generation)) = (cache, generation) {
                     let deadline = self
@@ -239,6 +246,17 @@ impl RedisSessionStore {
                 Ok(None)
             }
         }
+    }
+
+    /// Waits, as [`StoreBuilder::wait_for_replicas`] asks, until enough replicas have the write
+    /// `client` just sent on `key`: for the application's own writes that matter as much as a
+    /// new session.
+    pub async fn wait_for_replicas(
+        &self,
+        client: &Client,
+        key: &str,
+    ) -> Result<(), fred::error::Error> {
+        self.inner.wait.after_write(client, key).await
     }
 
     /// How many records could not be decoded since start (for tests and logs).

@@ -1,8 +1,8 @@
 //! The per-user session index: which sessions a user is signed in with, so that they can be
 //! listed and revoked ("sign out that other device", "sign out everywhere else").
 //!
-//! A hash per user ([`SessionKeys::user_sessions`]), field = the session's handle (a fingerprint of
-//! its id), value = JSON [`IndexEntry`]. The store adds an entry when it creates a signed-in
+//! A hash per user (`<prefix>user:{<name>}:sessions`), field = the session's handle (a
+//! fingerprint of its id), value = JSON `IndexEntry`. The store adds an entry when it creates a signed-in
 //! session and removes it when it deletes one; entries of sessions that expired are pruned when
 //! the list is read. The hash's TTL is the absolute session timeout, renewed at each sign-in, so
 //! it never outlives the sessions it lists.
@@ -13,15 +13,18 @@ use fred::{
     prelude::{HashesInterface, KeysInterface, Pool},
     types::Expiration,
 };
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tower_sessions::session::Id;
 
 use crate::{
+    expiry::ExpiryPolicy,
+    keys::SessionKeys,
     near_cache::NearCache,
+    now_ms,
     observer::{timed, Operation, StoreObserver},
     record::{meta, SignedIn},
-    ExpiryPolicy, SessionKeys,
+    Breaker, StoreError,
 };
 
 /// Entries younger than this are not pruned: their session may still be on its way to Redis.
@@ -34,7 +37,7 @@ const OWNER_GRACE_MS: i64 = 60_000;
 /// A short, stable, non-reversible label of a session id: lets a user tell sessions apart and
 /// revoke one without the id itself ever leaving the server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SessionHandle(String);
+pub struct SessionHandle(pub(crate) String);
 
 impl SessionHandle {
     /// The handle of session `id`: the first 6 bytes of its SHA-256, in hex.
@@ -53,8 +56,8 @@ impl SessionHandle {
     }
 
     /// A handle as a client sent it (unchecked: an unknown handle simply matches nothing).
-    pub fn from_client(text: String) -> SessionHandle {
-        SessionHandle(text)
+    pub fn from_client(text: impl Into<String>) -> SessionHandle {
+        SessionHandle(text.into())
     }
 
     /// The handle as text.
@@ -71,36 +74,63 @@ impl fmt::Display for SessionHandle {
 
 /// What the index keeps of one session (JSON in the user's hash).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct IndexEntry {
-    /// The session id: server-side only, never to be sent to a browser.
-    pub id: String,
-    /// When the user signed in (ms since the epoch).
-    pub signed_in_at: i64,
-    /// The User-Agent at sign-in.
-    pub user_agent: String,
-    /// The client address at sign-in.
-    pub address: String,
+struct IndexEntry {
+    /// The session id: server-side only, never handed out.
+    id: String,
+    signed_in_at: i64,
+    /// What the application recorded at sign-in ([`crate::RequestStore::prepare_sign_in`]).
+    #[serde(default)]
+    details: serde_json::Value,
 }
 
 /// One live session of a user, as a "your sessions" page shows it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ListedSession {
     /// The handle to revoke it by.
     pub handle: SessionHandle,
-    /// What was recorded at sign-in.
-    pub entry: IndexEntry,
+    /// When the user signed in (ms since the epoch).
+    pub signed_in_at: i64,
     /// When its idle deadline last moved (ms).
     pub last_seen: i64,
     /// When it ends unless used again (ms).
     pub expires_at: i64,
+    details: serde_json::Value,
+}
+
+impl ListedSession {
+    /// What the application recorded at sign-in, read as a `T`; `None` when it was recorded as
+    /// something else (an older version of the application, say).
+    pub fn details<T: DeserializeOwned>(&self) -> Option<T> {
+        T::deserialize(&self.details).ok()
+    }
 }
 
 /// Which sessions each user is signed in with: list them, revoke one, revoke all others.
-/// From [`crate::RedisSessionStore::index`]. Calls are not guarded by the breaker; run them
-/// through [`crate::RedisSessionStore::breaker`] to fail fast during an outage.
+/// From [`crate::RedisSessionStore::index`]. Every call goes through the store's breaker.
+///
+/// ```no_run
+/// use tower_sessions_fred_store::{RedisSessionStore, SessionHandle, StoreError};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Device {
+///     user_agent: String,
+/// }
+///
+/// # async fn example(store: RedisSessionStore) -> Result<(), StoreError> {
+/// let index = store.index();
+/// for session in index.list("ada").await? {
+///     let device = session.details::<Device>().map(|d| d.user_agent);
+///     println!("{} {:?} until {}", session.handle, device, session.expires_at);
+/// }
+/// index.revoke("ada", &SessionHandle::from_client("3f2a9c01b7e4")).await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct UserIndex {
     pool: Pool,
+    breaker: Breaker,
     keys: SessionKeys,
     policy: ExpiryPolicy,
     observer: Arc<dyn StoreObserver>,
@@ -122,9 +152,11 @@ impl UserIndex {
         policy: ExpiryPolicy,
         observer: Arc<dyn StoreObserver>,
         owner_keys: bool,
+        breaker: Breaker,
     ) -> Self {
         UserIndex {
             pool,
+            breaker,
             keys,
             policy,
             observer,
@@ -151,9 +183,27 @@ impl UserIndex {
         timed(&*self.observer, operation, run)
     }
 
-    /// Removes a session that expired from its user's index: its owner key names the user.
-    /// `true` when there was an entry to remove.
-    pub async fn prune_expired(&self, id: &str) -> Result<bool, fred::error::Error> {
+    /// A public call: observed, and through the breaker.
+    async fn guarded<T>(
+        &self,
+        operation: Operation,
+        call: impl std::future::Future<Output = Result<T, fred::error::Error>>,
+    ) -> Result<T, StoreError> {
+        Ok(self.observed(operation, self.breaker.run(call)).await?)
+    }
+
+    /// Whether `key` (as a keyspace event names it) is a session's record.
+    pub fn is_session_key(&self, key: &str) -> bool {
+        self.keys.session_id_in(key).is_some()
+    }
+
+    /// Removes a session that expired from its user's index, given the expired key as a keyspace
+    /// event names it (with [`crate::StoreBuilder::owner_keys`] on, its owner key names the user).
+    /// `true` when there was an entry to remove; `false` too for a key that is not a session's.
+    pub async fn prune_expired(&self, expired_key: &str) -> Result<bool, StoreError> {
+        let Some(id) = self.keys.session_id_in(expired_key) else {
+            return Ok(false);
+        };
         let owner_key = self.keys.session_owner(id);
         let prune = async {
             let owner: Option<String> = self.pool.get(&owner_key).await?;
@@ -172,7 +222,7 @@ impl UserIndex {
             let _: i64 = self.pool.del(&owner_key).await?;
             Ok(removed > 0)
         };
-        self.observed(Operation::IndexPruneExpired, prune).await
+        self.guarded(Operation::IndexPruneExpired, prune).await
     }
 
     pub(crate) async fn add(
@@ -184,8 +234,7 @@ impl UserIndex {
         let entry = IndexEntry {
             id: id.to_string(),
             signed_in_at: signed_in.at,
-            user_agent: signed_in.user_agent.clone(),
-            address: signed_in.address.clone(),
+            details: signed_in.details.clone(),
         };
         let json = serde_json::to_string(&entry).unwrap_or_default();
         let pipeline = self.pool.next().pipeline();
@@ -206,7 +255,7 @@ impl UserIndex {
     }
 
     /// Removes `handle` from `user`'s index (the session itself is left as it is).
-    pub async fn remove(
+    pub(crate) async fn remove(
         &self,
         user: &str,
         handle: &SessionHandle,
@@ -220,12 +269,8 @@ impl UserIndex {
 
     /// The user's live sessions, oldest sign-in first. Two round trips whatever the count: the
     /// index, then every session's deadline fields in one pipeline. Dead entries are pruned.
-    pub async fn list(
-        &self,
-        user: &str,
-        now: i64,
-    ) -> Result<Vec<ListedSession>, fred::error::Error> {
-        self.observed(Operation::IndexList, self.list_unobserved(user, now))
+    pub async fn list(&self, user: &str) -> Result<Vec<ListedSession>, StoreError> {
+        self.guarded(Operation::IndexList, self.list_unobserved(user, now_ms()))
             .await
     }
 
@@ -250,9 +295,10 @@ impl UserIndex {
                     (Some(refreshed), Some(absolute)) if owner.as_deref() == Some(user) => listed
                         .push(ListedSession {
                             handle,
+                            signed_in_at: entry.signed_in_at,
                             last_seen: refreshed,
                             expires_at: self.policy.deadline(refreshed, absolute),
-                            entry,
+                            details: entry.details,
                         }),
                     _ if now - entry.signed_in_at > PRUNE_GRACE_MS => dead.push(handle),
                     _ => {}
@@ -263,17 +309,13 @@ impl UserIndex {
             let handles: Vec<String> = dead.into_iter().map(|h| h.0).collect();
             let _: i64 = self.pool.hdel(&key, handles).await?;
         }
-        listed.sort_by_key(|s| s.entry.signed_in_at);
+        listed.sort_by_key(|s| s.signed_in_at);
         Ok(listed)
     }
 
     /// Deletes the session behind `handle` (its record, so it is dead at its next request) and
     /// its entry. `false` when the user has no such session.
-    pub async fn revoke(
-        &self,
-        user: &str,
-        handle: &SessionHandle,
-    ) -> Result<bool, fred::error::Error> {
+    pub async fn revoke(&self, user: &str, handle: &SessionHandle) -> Result<bool, StoreError> {
         let key = self.keys.user_sessions(user);
         let revoke = async {
             let json: Option<String> = self.pool.hget(&key, handle.as_str()).await?;
@@ -286,7 +328,7 @@ impl UserIndex {
             let _: i64 = self.pool.hdel(&key, handle.as_str()).await?;
             Ok(true)
         };
-        let revoked = self.observed(Operation::IndexRevoke, revoke).await?;
+        let revoked = self.guarded(Operation::IndexRevoke, revoke).await?;
         if revoked {
             self.observer.sessions_deleted(std::slice::from_ref(handle));
         }
@@ -298,9 +340,9 @@ impl UserIndex {
         &self,
         user: &str,
         keep: Option<&SessionHandle>,
-    ) -> Result<usize, fred::error::Error> {
+    ) -> Result<usize, StoreError> {
         let revoke = self.revoke_all_except_unobserved(user, keep);
-        let handles = self.observed(Operation::IndexRevokeAll, revoke).await?;
+        let handles = self.guarded(Operation::IndexRevokeAll, revoke).await?;
         self.observer.sessions_deleted(&handles);
         Ok(handles.len())
     }

@@ -37,13 +37,13 @@ impl Default for Scripts {
 impl RedisSessionStore {
     /// Stores a new session, ending at its policy's deadline, and, when it is signed in, its
     /// entry in the user's index. A taken id (vanishingly rare) is replaced by a fresh one, so
-    /// `id` may change.
+    /// `id` may change. Returns the data as stored.
     pub(crate) async fn create(
         &self,
         id: &mut Id,
         meta: &Meta,
         data: &record::Data,
-    ) -> Result<(), StoreError> {
+    ) -> Result<record::Stored, StoreError> {
         let deadline = self
             .inner
             .policy
@@ -53,27 +53,31 @@ impl RedisSessionStore {
         // Boxed: creating spans the record, the replica wait and the index entry, a large future
         // that would otherwise sit inline in every caller's.
         breaker
-            .run(Box::pin(self.create_unguarded(id, meta, data, deadline)))
+            .run_as(Box::pin(self.create_unguarded(id, meta, data, deadline)))
             .await
     }
 
     /// Stores a new session whose key expires at `deadline` (ms); not through the breaker.
+    /// Returns the data as stored.
     pub(crate) async fn create_unguarded(
         &self,
         id: &mut Id,
         meta: &Meta,
         data: &record::Data,
         deadline: i64,
-    ) -> Result<(), StoreError> {
-        let mut args = Vec::with_capacity(1 + 2 * (data.len() + 7));
+    ) -> Result<record::Stored, StoreError> {
+        let mut args = Vec::with_capacity(1 + 2 * (data.len() + 5));
         args.push(deadline.to_string());
         for (field, value) in meta.fields() {
             args.push(field.to_string());
             args.push(value);
         }
+        let mut stored = record::Stored::with_capacity(data.len());
         for (key, value) in data {
+            let text = serde_json::to_string(value)?;
             args.push(record::data_field(key));
-            args.push(serde_json::to_string(value)?);
+            args.push(text.clone());
+            stored.insert(key.clone(), text);
         }
         let client = self.inner.pool.next();
         loop {
@@ -100,59 +104,60 @@ impl RedisSessionStore {
         if let Some(signed_in) = &meta.signed_in {
             self.inner.index.add(id, signed_in).await?;
         }
-        Ok(())
+        Ok(stored)
     }
 
-    /// Applies one request's changes. `false` when the session no longer exists (it is not
-    /// re-created).
-    pub(crate) async fn save(&self, id: &Id, changes: &Changes) -> Result<bool, StoreError> {
-        let mut args = Vec::with_capacity(6 + 2 * changes.set.len() + changes.delete.len());
+    /// Applies one request's changes, unless the session no longer exists or (unless the last
+    /// writer wins) another request changed one of the same keys since this one read it.
+    pub(crate) async fn save(&self, id: &Id, changes: &Changes) -> Result<Saved, StoreError> {
+        let mut args = Vec::with_capacity(6 + 3 * changes.data.len());
         args.push(record::meta::REFRESHED_AT.to_string());
         args.push(record::meta::ABSOLUTE_DEADLINE.to_string());
         args.push(optional(changes.refreshed_at));
         let policy = self.inner.policy.for_session(changes.signed_in);
         args.push(policy.idle_ms().to_string());
         args.push(optional(changes.absolute_cap));
-        args.push(changes.set.len().to_string());
-        for (field, value) in &changes.set {
-            args.push(field.clone());
-            args.push(value.clone());
+        args.push(
+            if self.inner.last_writer_wins {
+                "0"
+            } else {
+                "1"
+            }
+            .to_string(),
+        );
+        for change in &changes.data {
+            args.push(change.field.clone());
+            args.push(change.expected.clone());
+            args.push(change.value.clone().unwrap_or_default());
         }
-        args.extend(changes.delete.iter().cloned());
         let key = self.key(id);
         self.forget_cached(&key);
-        let save = self
-            .inner
-            .breaker
-            .run(Box::pin(self.inner.scripts.save.evalsha_with_reload(
-                self.inner.pool.next(),
-                &key,
-                args,
-            )));
+        let save =
+            self.inner
+                .breaker
+                .run_as(Box::pin(self.inner.scripts.save.evalsha_with_reload(
+                    self.inner.pool.next(),
+                    &key,
+                    args,
+                )));
         let saved: Result<i64, fred::error::Error> =
             self.observed(Operation::SessionSave, save).await;
         self.forget_cached(&key);
-        Ok(saved? == 1)
-    }
-
-    /// Notes that the signed-in user entered their password in this session at `at` (ms): what
-    /// [`crate::SignedIn::password_at`] reads, for actions that ask for a recent one. `false`
-    /// when the session no longer exists.
-    pub async fn record_password_entry(&self, id: &Id, at: i64) -> Result<bool, StoreError> {
-        let changes = Changes {
-            set: vec![(meta::PASSWORD_AT.to_string(), at.to_string())],
-            signed_in: true,
-            ..Changes::default()
-        };
-        self.save(id, &changes).await
+        Ok(match saved? {
+            1 => Saved::Written,
+            2 => Saved::Conflict,
+            _ => Saved::Ended,
+        })
     }
 
     /// Deletes a session's record, then its entry in its user's index (the record names the
     /// user; one script reads and deletes it).
-    pub async fn delete(&self, id: &Id) -> Result<(), StoreError> {
+    pub(crate) async fn delete(&self, id: &Id) -> Result<(), StoreError> {
         self.observed(
             Operation::SessionDelete,
-            self.inner.breaker.run(Box::pin(self.delete_unguarded(id))),
+            self.inner
+                .breaker
+                .run_as(Box::pin(self.delete_unguarded(id))),
         )
         .await
     }
@@ -196,13 +201,23 @@ impl RedisSessionStore {
         let value: Result<Option<i64>, _> = self
             .observed(
                 Operation::SessionIncrement,
-                self.inner.breaker.run(increment),
+                self.inner.breaker.run_as(increment),
             )
             .await;
         self.forget_cached(&session_key);
         let value = value?;
         Ok(value)
     }
+}
+
+/// How a save went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Saved {
+    Written,
+    /// The session no longer exists; nothing was written.
+    Ended,
+    /// Another request changed one of the keys meanwhile; nothing was written.
+    Conflict,
 }
 
 fn optional(ms: Option<i64>) -> String {

@@ -39,10 +39,7 @@ async fn instance_with(redis: &TestRedis, max_age: Duration) -> RedisSessionStor
         .expect("connects");
     let store = RedisSessionStore::builder(pool)
         .key_prefix(PREFIX)
-        .near_cache(NearCacheSettings {
-            max_age,
-            ..NearCacheSettings::default()
-        })
+        .near_cache(NearCacheSettings::default().max_age(max_age))
         .build();
     store.start_near_cache().await.expect("tracking turns on");
     store

@@ -20,8 +20,8 @@ use self::{limiter::LoginLimiter, store::AccountStore};
 use crate::{
     server::{
         observability::{LoginResult, Metrics, RedisOperation},
-        redis::{Breaker, KeySpace, ReplicaWait, WindowCounter},
-        sessions::{AppSession, ClientInfo, SessionError},
+        redis::{Breaker, KeySpace, WindowCounter},
+        sessions::{AppSession, ClientInfo, RedisSessionStore, SessionError},
     },
     shared::{
         clock::now_ms,
@@ -101,9 +101,10 @@ impl Accounts {
         })
     }
 
-    /// Registration and password changes answer only once `wait` is met (`REDIS_WAIT_REPLICAS`).
-    pub fn with_replica_wait(mut self, wait: ReplicaWait) -> Self {
-        self.store = self.store.with_replica_wait(wait);
+    /// Registration and password changes answer only once as many replicas have them as
+    /// `sessions` waits for (`REDIS_WAIT_REPLICAS`).
+    pub fn with_replica_wait(mut self, sessions: RedisSessionStore) -> Self {
+        self.store = self.store.with_replica_wait(sessions);
         self
     }
 

@@ -8,10 +8,9 @@ use fred::{
     types::scripts::Script,
 };
 
-use crate::{
-    server::redis::{KeySpace, ReplicaWait},
-    shared::input::Username,
-};
+use tower_sessions_fred_store::RedisSessionStore;
+
+use crate::{server::redis::KeySpace, shared::input::Username};
 
 const PASSWORD_HASH: &str = "password_hash";
 const CREATED_AT: &str = "created_at";
@@ -22,7 +21,8 @@ pub struct AccountStore {
     keys: KeySpace,
     create: Script,
     update: Script,
-    wait: ReplicaWait,
+    /// Waits for replicas as the session store does (`REDIS_WAIT_REPLICAS`).
+    durable: Option<RedisSessionStore>,
 }
 
 impl AccountStore {
@@ -32,13 +32,25 @@ impl AccountStore {
             keys,
             create: Script::from_lua(include_str!("scripts/create_account.lua")),
             update: Script::from_lua(include_str!("scripts/update_account.lua")),
-            wait: ReplicaWait::default(),
+            durable: None,
         }
     }
 
-    pub fn with_replica_wait(mut self, wait: ReplicaWait) -> Self {
-        self.wait = wait;
+    /// Writes are answered once replicas have them, as `sessions`' new sessions are.
+    pub fn with_replica_wait(mut self, sessions: RedisSessionStore) -> Self {
+        self.durable = Some(sessions);
         self
+    }
+
+    async fn wait_for_replicas(
+        &self,
+        client: &fred::clients::Client,
+        key: &str,
+    ) -> Result<(), fred::error::Error> {
+        match &self.durable {
+            Some(sessions) => sessions.wait_for_replicas(client, key).await,
+            None => Ok(()),
+        }
     }
 
     /// `false` when the name is taken.
@@ -65,7 +77,7 @@ impl AccountStore {
             .create
             .evalsha_with_reload(client, key.clone(), fields)
             .await?;
-        self.wait.after_write(client, &key).await?;
+        self.wait_for_replicas(client, &key).await?;
         Ok(created == 1)
     }
 
@@ -95,7 +107,7 @@ impl AccountStore {
             .update
             .evalsha_with_reload(client, key.clone(), fields)
             .await?;
-        self.wait.after_write(client, &key).await?;
+        self.wait_for_replicas(client, &key).await?;
         Ok(stored == 1)
     }
 }

@@ -11,7 +11,10 @@ use axum::http::{header::COOKIE, HeaderMap, HeaderValue};
 use rand::RngCore;
 use tower_sessions::cookie::{Cookie, CookieJar, Key, SameSite};
 
-use crate::{server::sessions::CookieSettings, shared::input::Username};
+use crate::{
+    server::{config::SessionSettings, sessions},
+    shared::input::Username,
+};
 
 /// How long a browser stays trusted after its last sign-in (browsers cap cookies at 400 days).
 const TRUSTED_FOR: time::Duration = time::Duration::days(365);
@@ -47,13 +50,14 @@ pub struct DeviceCookies {
 
 impl DeviceCookies {
     /// Named after the session cookie (`<name>-device`), with its attributes and keys.
-    pub fn like(session_cookie: &CookieSettings) -> DeviceCookies {
+    pub fn beside_session_cookie(settings: &SessionSettings) -> DeviceCookies {
+        let (key, previous_keys) = sessions::cookie_keys(settings);
         DeviceCookies {
-            name: format!("{}-device", session_cookie.name),
-            secure: session_cookie.secure,
-            same_site: session_cookie.same_site,
-            key: session_cookie.key.clone(),
-            previous_keys: session_cookie.previous_keys.clone(),
+            name: format!("{}-device", settings.cookie_name),
+            secure: settings.cookie_secure,
+            same_site: sessions::same_site(settings),
+            key,
+            previous_keys,
         }
     }
 
@@ -117,12 +121,13 @@ mod tests {
     use super::*;
 
     fn cookies(key: &[u8]) -> DeviceCookies {
-        let key = Key::from(&[key, &[7u8; 64]].concat()[..64]);
-        DeviceCookies::like(
-            &CookieSettings::new(key)
-                .with_name("sessionboard")
-                .with_secure(false),
-        )
+        DeviceCookies {
+            name: "sessionboard-device".into(),
+            secure: false,
+            same_site: SameSite::Lax,
+            key: Key::from(&[key, &[7u8; 64]].concat()[..64]),
+            previous_keys: Vec::new(),
+        }
     }
 
     fn request_with(set_cookie: &HeaderValue) -> HeaderMap {

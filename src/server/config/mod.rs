@@ -387,11 +387,11 @@ impl SessionSettings {
             secret,
             expiry_events: session.expiry_events,
             previous_secrets,
-            near_cache: session.near_cache.then_some(NearCacheSettings {
-                max_entries: session.near_cache_max_entries,
-                max_bytes: session.near_cache_max_bytes,
-                ..NearCacheSettings::default()
-            }),
+            near_cache: session.near_cache.then_some(
+                NearCacheSettings::default()
+                    .max_entries(session.near_cache_max_entries)
+                    .max_bytes(session.near_cache_max_bytes),
+            ),
         }
     }
 }

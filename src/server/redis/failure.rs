@@ -1,9 +1,13 @@
 //! Which setting to fix when connecting fails. The error itself is logged only as the session
-//! store's `safe_text` puts it: a reply's code and an explanation, never its arguments.
+//! store's `StoreError` puts it: a reply's code and an explanation, never its arguments.
 
 use fred::error::{Error, ErrorKind};
-use tower_sessions_fred_store::fault::reply_code;
-pub use tower_sessions_fred_store::fault::safe_text;
+use tower_sessions_fred_store::StoreError;
+
+/// A one-line description of `err` that never carries command arguments or reply values.
+pub fn safe_text(err: &Error) -> String {
+    StoreError::from(err.clone()).to_string()
+}
 
 /// Why a connection or a command failed, as far as fixing it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +24,11 @@ pub enum ConnectFailure {
 
 pub fn classify(err: &Error) -> ConnectFailure {
     let details = err.details();
-    let code = reply_code(details);
+    let code = StoreError::from(err.clone())
+        .reply_code()
+        .unwrap_or_default()
+        .to_string();
+    let code = code.as_str();
     if matches!(err.kind(), ErrorKind::Auth) || matches!(code, "WRONGPASS" | "NOAUTH") {
         ConnectFailure::Credentials
     } else if code == "NOPERM" {

@@ -33,7 +33,7 @@ pub use failure::{classify, safe_text, ConnectFailure};
 // The breaker and the replica wait are the session store's; the pool's other users share them.
 pub use keys::KeySpace;
 pub use topology::describe;
-pub use tower_sessions_fred_store::{Breaker, BreakerSettings, BreakerState, Fault, ReplicaWait};
+pub use tower_sessions_fred_store::{Breaker, BreakerSettings, BreakerState};
 pub use window::{Counted, WindowCounter};
 
 use failover::SentinelWatch;
@@ -123,7 +123,6 @@ pub struct RedisPool {
     connected: Arc<AtomicBool>,
     reconnects: Counter,
     sentinels: SentinelWatch,
-    wait: ReplicaWait,
     breaker: Breaker,
     /// The last readiness answer and when it was found (see [`RedisPool::readiness`]).
     readiness: Arc<tokio::sync::Mutex<Option<Readiness>>>,
@@ -190,11 +189,10 @@ impl RedisPool {
     fn ready(pool: Pool, settings: &RedisSettings, target: String) -> RedisPool {
         let connected = Arc::new(AtomicBool::new(true));
         let breaker = Breaker::new(
-            BreakerSettings {
-                command_timeout: settings.command_timeout,
-                failures_to_open: settings.breaker_failures,
-                probe_interval: settings.breaker_probe_interval,
-            },
+            BreakerSettings::default()
+                .command_timeout(settings.command_timeout)
+                .failures_to_open(settings.breaker_failures)
+                .probe_interval(settings.breaker_probe_interval),
             Some(pool.clone()),
             target.clone(),
         );
@@ -215,10 +213,6 @@ impl RedisPool {
             connected,
             reconnects,
             sentinels,
-            wait: ReplicaWait {
-                replicas: settings.wait_replicas,
-                timeout: settings.command_timeout,
-            },
             breaker,
             readiness: Default::default(),
         }
@@ -228,11 +222,6 @@ impl RedisPool {
     /// and the request should be answered 503 rather than write to a master on its way out.
     pub async fn failover_settled(&self, limit: Duration) -> bool {
         self.sentinels.fence.pass(limit).await
-    }
-
-    /// What `REDIS_WAIT_REPLICAS` asks of writes that must survive a master crash.
-    pub fn replica_wait(&self) -> ReplicaWait {
-        self.wait
     }
 
     /// The breaker in front of the session store's calls.

@@ -7,7 +7,8 @@
 //! a failure is answered by the caller like any other error:
 //!
 //! * `increment` is atomic in Redis (`HINCRBY`): concurrent increments all count;
-//! * `set` and `remove` write only their key (last writer wins for that key);
+//! * `set` and `remove` write only their key, and only if no other request changed it since this
+//!   one read it (otherwise nothing is written: `SessionError::Conflict`, a 409);
 //! * sign-in, sign-out and revocation keep the user's session index in step.
 
 use std::{sync::Arc, time::Duration};
@@ -17,7 +18,7 @@ use serde_json::Value;
 use tower_sessions::Session;
 
 use tower_sessions_fred_store::{
-    ListedSession, Loaded, RequestStore, SessionFailure, SessionHandle, SignedIn, UserIndex,
+    ListedSession, RequestStore, SessionFailure, SessionHandle, StoreError, UserIndex,
 };
 
 use crate::shared::{
@@ -35,6 +36,8 @@ pub mod keys {
     /// The demo counter; a bare integer so that Redis can increment it (`HINCRBY`). Sent to
     /// the page on its own, as `SessionView::counter`.
     pub const COUNTER: &str = "counter";
+    /// When the password was last entered in this session (sign-in, re-authentication; ms).
+    pub const PASSWORD_AT: &str = "password_at";
     pub const NOTE: &str = session_keys::NOTE.name;
     pub const THEME: &str = session_keys::THEME.name;
 }
@@ -47,6 +50,8 @@ pub enum SessionError {
     Unconfirmed(String),
     #[error("the session ended before the change could be saved")]
     Ended,
+    #[error("another request changed the same session data at the same time")]
+    Conflict,
     #[error("a session value could not be encoded or decoded: {0}")]
     Value(String),
     #[error("too many new sessions from this address; retry in {0:?}")]
@@ -57,6 +62,7 @@ impl From<SessionFailure> for SessionError {
     fn from(failure: SessionFailure) -> Self {
         match failure {
             SessionFailure::Ended => SessionError::Ended,
+            SessionFailure::Conflict => SessionError::Conflict,
             SessionFailure::Unavailable(detail) => SessionError::StoreUnavailable(detail),
             SessionFailure::Unconfirmed(detail) => SessionError::Unconfirmed(detail),
             SessionFailure::Rejected(detail) => SessionError::Value(detail),
@@ -67,8 +73,8 @@ impl From<SessionFailure> for SessionError {
     }
 }
 
-/// Where a sign-in comes from, as "Your sessions" shows it.
-#[derive(Debug, Clone)]
+/// Where a sign-in comes from, as "Your sessions" shows it: kept in the user's session index.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct ClientInfo {
     pub address: String,
     pub user_agent: String,
@@ -92,18 +98,15 @@ impl AppSession {
         &self.session
     }
 
-    /// The stored session, loading it on first use (one `HGETALL` per request).
-    async fn live(&self) -> Result<Option<Arc<Loaded>>, SessionError> {
+    /// Whether there is a stored session, loading it on first use (one `HGETALL` per request).
+    async fn live(&self) -> Result<bool, SessionError> {
         // Any read makes tower-sessions load the record through the request store; the key is
         // irrelevant.
         self.session
             .get_value(keys::COUNTER)
             .await
             .map_err(|err| self.error(err))?;
-        Ok(self
-            .request_store
-            .loaded()
-            .filter(|loaded| Some(loaded.id) == self.session.id()))
+        Ok(self.session.id().is_some() && self.request_store.loaded_id() == self.session.id())
     }
 
     /// Maps a tower-sessions error to what the request store saw go wrong.
@@ -116,77 +119,79 @@ impl AppSession {
 
     /// The session as the panel shows it.
     pub async fn view(&self) -> Result<SessionView, SessionError> {
-        let loaded = self.live().await?;
-        Ok(self.to_view(loaded.as_deref(), false))
+        self.to_view(false).await
     }
 
     /// "Stay signed in": the idle deadline moves now, whatever the refresh threshold.
     pub async fn stay(&self) -> Result<SessionView, SessionError> {
-        let loaded = self.live().await?;
-        Ok(self.to_view(loaded.as_deref(), true))
+        self.to_view(true).await
     }
 
-    fn to_view(&self, loaded: Option<&Loaded>, force_refresh: bool) -> SessionView {
-        let signed_in = loaded.is_some_and(|loaded| loaded.meta.signed_in.is_some());
-        let policy = self.request_store.store().policy().for_session(signed_in);
-        let idle_timeout_seconds = policy.idle.as_secs();
-        let absolute_timeout_seconds = policy.absolute.as_secs();
-        let Some(loaded) = loaded else {
-            return SessionView {
-                previous_ended: self.request_store.ended(),
+    async fn to_view(&self, force_refresh: bool) -> Result<SessionView, SessionError> {
+        let live = self.live().await?;
+        let store = &self.request_store;
+        let (idle, absolute) = store.timeouts();
+        let (idle_timeout_seconds, absolute_timeout_seconds) = (idle.as_secs(), absolute.as_secs());
+        let (Some(created_at), Some(absolute_expires_at), true) =
+            (store.created_at(), store.absolute_deadline(), live)
+        else {
+            return Ok(SessionView {
+                previous_ended: store.ended(),
                 idle_timeout_seconds,
                 absolute_timeout_seconds,
                 ..SessionView::default()
-            };
+            });
         };
         // The same decision the layer writes after the response, so the page shows what Redis
         // gets.
-        let (refreshed_at, expires_at) = self
-            .request_store
+        let (refreshed_at, expires_at) = store
             .slide_deadline(force_refresh)
-            .unwrap_or((loaded.meta.refreshed_at, loaded.meta.absolute_deadline));
-        let data = public_data(&loaded.data);
-        SessionView {
+            .unwrap_or((created_at, absolute_expires_at));
+        Ok(SessionView {
             active: true,
             previous_ended: false,
-            id_fingerprint: SessionHandle::of(&loaded.id).to_string(),
-            created_at: loaded.meta.created_at,
+            id_fingerprint: self.handle().map(|h| h.to_string()).unwrap_or_default(),
+            created_at,
             last_active: refreshed_at,
-            idle_expires_at: refreshed_at.saturating_add(policy.idle_ms()),
-            absolute_expires_at: loaded.meta.absolute_deadline,
+            idle_expires_at: refreshed_at.saturating_add(idle.as_millis() as i64),
+            absolute_expires_at,
             expires_at,
             ttl_seconds: ((expires_at - now_ms()).max(0) + 999) / 1000,
             idle_timeout_seconds,
             absolute_timeout_seconds,
-            counter: loaded
-                .data
-                .get(keys::COUNTER)
-                .and_then(Value::as_i64)
-                .unwrap_or(0),
-            data,
-            user: loaded.meta.signed_in.as_ref().map(|s| s.user.clone()),
-            signed_in_at: loaded.meta.signed_in.as_ref().map(|s| s.at),
+            counter: self.get::<i64>(keys::COUNTER).await?.unwrap_or(0),
+            data: self.public_data().await?,
+            user: store.signed_in_user(),
+            signed_in_at: store.signed_in_at(),
+        })
+    }
+
+    /// The keys declared public (`shared::session_keys`), with their values.
+    async fn public_data(&self) -> Result<serde_json::Map<String, Value>, SessionError> {
+        let mut public = serde_json::Map::new();
+        for key in session_keys::PUBLIC {
+            if let Some(value) = self.get::<Value>(key).await? {
+                public.insert(key.to_string(), value);
+            }
         }
+        public.sort_keys();
+        Ok(public)
     }
 
     /// Adds one to the counter atomically and returns the new value.
     pub async fn increment_counter(&self) -> Result<i64, SessionError> {
-        match self.live().await? {
-            None => {
-                self.set(keys::COUNTER, 1).await?;
-                Ok(1)
-            }
-            Some(loaded) => self
-                .request_store
-                .store()
-                .increment(&loaded.id, keys::COUNTER, 1)
-                .await
-                .map_err(|err| match err.may_have_applied() {
-                    true => SessionError::Unconfirmed(err.to_string()),
-                    false => SessionError::StoreUnavailable(err.to_string()),
-                })?
-                .ok_or(SessionError::Ended),
+        if !self.live().await? {
+            self.set(keys::COUNTER, 1).await?;
+            return Ok(1);
         }
+        self.request_store
+            .increment(keys::COUNTER, 1)
+            .await
+            .map_err(|err| match err.may_have_applied() {
+                true => SessionError::Unconfirmed(err.to_string()),
+                false => SessionError::StoreUnavailable(err.to_string()),
+            })?
+            .ok_or(SessionError::Ended)
     }
 
     pub async fn set_note(&self, note: &Note) -> Result<(), SessionError> {
@@ -199,7 +204,8 @@ impl AppSession {
     }
 
     /// Stores `value` under `key` now (creating the session if there is none). Only this key is
-    /// written; the last writer of a key wins.
+    /// written, and only if no other request changed it since this one read it
+    /// ([`SessionError::Conflict`] otherwise).
     pub async fn set(&self, key: &str, value: impl Serialize) -> Result<(), SessionError> {
         self.live().await?;
         self.session
@@ -211,7 +217,7 @@ impl AppSession {
 
     /// Removes `key` from the session's data now.
     pub async fn remove(&self, key: &str) -> Result<(), SessionError> {
-        if self.live().await?.is_none() {
+        if !self.live().await? {
             return Ok(());
         }
         self.session
@@ -224,7 +230,7 @@ impl AppSession {
     /// Deletes the session (and its entry in its user's index) and clears the cookie. `true`
     /// when there was a session to end.
     pub async fn forget(&self) -> Result<bool, SessionError> {
-        let existed = self.live().await?.is_some();
+        let existed = self.live().await?;
         self.session.flush().await.map_err(|err| self.error(err))?;
         Ok(existed)
     }
@@ -237,15 +243,18 @@ impl AppSession {
     /// Redis failure between the two loses the anonymous data; the caller then answers 503.
     pub async fn login(&self, user: &Username, client: &ClientInfo) -> Result<(), SessionError> {
         let existing = self.live().await?;
-        let now = now_ms();
-        self.request_store.prepare_sign_in(SignedIn {
-            user: user.to_string(),
-            at: now,
-            password_at: now,
+        let client = ClientInfo {
             user_agent: shorten(&client.user_agent, 120),
             address: client.address.clone(),
-        });
-        if existing.is_some() {
+        };
+        self.request_store
+            .prepare_sign_in(user.as_str(), &client)
+            .map_err(|err| SessionError::Value(err.to_string()))?;
+        self.session
+            .insert(keys::PASSWORD_AT, now_ms())
+            .await
+            .map_err(|err| self.error(err))?;
+        if existing {
             self.session
                 .cycle_id()
                 .await
@@ -257,7 +266,7 @@ impl AppSession {
     /// Renews the session id and keeps everything else (a privilege change, such as a new
     /// password, must not leave a possibly known id valid).
     pub async fn renew_id(&self) -> Result<(), SessionError> {
-        if self.live().await?.is_none() {
+        if !self.live().await? {
             return Ok(());
         }
         self.session
@@ -269,36 +278,30 @@ impl AppSession {
 
     /// Whether the password was entered in this session within `window`.
     pub async fn password_entered_within(&self, window: Duration) -> Result<bool, SessionError> {
-        let window = window.as_millis() as i64;
-        Ok(self.live().await?.is_some_and(|loaded| {
-            loaded
-                .meta
-                .signed_in
-                .as_ref()
-                .is_some_and(|s| now_ms().saturating_sub(s.password_at) <= window)
-        }))
+        if !self.live().await? || self.request_store.signed_in_user().is_none() {
+            return Ok(false);
+        }
+        let entered = self.get::<i64>(keys::PASSWORD_AT).await?;
+        let entered = entered.or(self.request_store.signed_in_at()).unwrap_or(0);
+        Ok(now_ms().saturating_sub(entered) <= window.as_millis() as i64)
     }
 
     /// Notes that the password was entered in this session just now.
     pub async fn record_password_entry(&self) -> Result<(), SessionError> {
-        let Some(id) = self.session.id() else {
+        if self.session.id().is_none() {
             return Ok(());
-        };
-        let store = self.request_store.store();
-        match store.record_password_entry(&id, now_ms()).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(SessionError::Ended),
-            Err(err) => Err(SessionError::StoreUnavailable(err.to_string())),
         }
+        self.set(keys::PASSWORD_AT, now_ms()).await
     }
 
     /// The signed-in user's name, if any. A stored name the app would not accept (written by
     /// something else) counts as nobody signed in.
     pub async fn user(&self) -> Result<Option<Username>, SessionError> {
-        Ok(self.live().await?.and_then(|loaded| {
-            let signed_in = loaded.meta.signed_in.as_ref()?;
-            Username::parse(&signed_in.user).ok()
-        }))
+        if !self.live().await? {
+            return Ok(None);
+        }
+        let user = self.request_store.signed_in_user();
+        Ok(user.and_then(|name| Username::parse(&name).ok()))
     }
 
     /// This session's handle in its user's index.
@@ -308,8 +311,7 @@ impl AppSession {
 
     /// The live sessions of `user` (the signed-in user of this session).
     pub async fn list_sessions(&self, user: &Username) -> Result<Vec<ListedSession>, SessionError> {
-        self.index_call(self.index().list(user.as_str(), now_ms()))
-            .await
+        index_answer(self.index().list(user.as_str()).await)
     }
 
     /// Signs out one of `user`'s sessions; `false` when the user has no such session.
@@ -318,43 +320,27 @@ impl AppSession {
         user: &Username,
         handle: &SessionHandle,
     ) -> Result<bool, SessionError> {
-        self.index_call(self.index().revoke(user.as_str(), handle))
-            .await
+        index_answer(self.index().revoke(user.as_str(), handle).await)
     }
 
     /// Signs out every session of `user` but this one; returns how many.
     pub async fn revoke_others(&self, user: &Username) -> Result<usize, SessionError> {
         let keep = self.handle();
-        self.index_call(self.index().revoke_all_except(user.as_str(), keep.as_ref()))
-            .await
+        index_answer(
+            self.index()
+                .revoke_all_except(user.as_str(), keep.as_ref())
+                .await,
+        )
     }
 
     fn index(&self) -> &UserIndex {
         self.request_store.store().index()
     }
-
-    /// A call on the user index, through the store's breaker.
-    async fn index_call<T>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, fred::error::Error>>,
-    ) -> Result<T, SessionError> {
-        self.request_store
-            .store()
-            .breaker()
-            .run(call)
-            .await
-            .map_err(|err| SessionError::StoreUnavailable(err.details().to_string()))
-    }
 }
 
-/// The keys declared public (`shared::session_keys`), with their values.
-fn public_data(data: &std::collections::HashMap<String, Value>) -> serde_json::Map<String, Value> {
-    let mut public: serde_json::Map<String, Value> = session_keys::PUBLIC
-        .iter()
-        .filter_map(|key| Some((key.to_string(), data.get(*key)?.clone())))
-        .collect();
-    public.sort_keys();
-    public
+/// What a call on the user index (through the store's breaker) means to the app.
+fn index_answer<T>(answer: Result<T, StoreError>) -> Result<T, SessionError> {
+    answer.map_err(|err| SessionError::StoreUnavailable(err.to_string()))
 }
 
 /// At most `max` characters, marked with an ellipsis when cut.

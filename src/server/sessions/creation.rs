@@ -6,7 +6,7 @@ use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use axum::http::{Extensions, HeaderMap};
-use tower_sessions_fred_store::{NewSessionGate, NewSessionPolicy};
+use tower_sessions_fred_store::{NewSessionGate, NewSessionPolicy, StoreError};
 
 use crate::server::{
     client_address::{address_text, TrustedProxies},
@@ -61,7 +61,7 @@ struct CreationGate {
 #[async_trait]
 impl NewSessionGate for CreationGate {
     /// Counts a new session from this address; `Some(wait)` when it must not be created.
-    async fn admit(&self) -> Result<Option<Duration>, fred::error::Error> {
+    async fn admit(&self) -> Result<Option<Duration>, StoreError> {
         let address = address_text(self.address);
         let key = self.limit.keys.new_sessions_for_address(&address);
         let counted = self.limit.counter.count(key, WINDOW).await?;

@@ -109,11 +109,11 @@ async fn enable_notifications(pool: &Pool) {
 
 /// One expired key: counted and pruned when it is a session.
 async fn expired(store: &RedisSessionStore, metrics: &Metrics, key: &str) {
-    let Some(id) = store.keys().session_id_in(key) else {
+    if !store.index().is_session_key(key) {
         return;
-    };
+    }
     metrics.sessions_ended(EndReason::Expired, 1);
-    if let Err(err) = store.index().prune_expired(id).await {
-        tracing::debug!(error = %err.details(), "could not prune an expired session's index entry");
+    if let Err(err) = store.index().prune_expired(key).await {
+        tracing::debug!(error = %err, "could not prune an expired session's index entry");
     }
 }

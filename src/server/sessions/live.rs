@@ -13,14 +13,14 @@
 //! leaves the count off by one until that session's deadline passes — a gauge, not a ledger.
 //! The set lives in one slot; on a cluster it is one more key, written apart from the session.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use fred::{
     prelude::{Pool, SortedSetsInterface},
     types::scripts::Script,
 };
 
-use tower_sessions_fred_store::{ExpiryPolicy, SessionHandle};
+use tower_sessions_fred_store::SessionHandle;
 
 use crate::{
     server::{
@@ -47,10 +47,11 @@ struct Kept {
 
 impl LiveSessions {
     /// Kept only when `metrics` are on.
-    pub fn new(pool: Pool, keys: &KeySpace, policy: &ExpiryPolicy, metrics: &Metrics) -> Self {
+    /// `absolute_timeout`: the longest a session lives.
+    pub fn new(pool: Pool, keys: &KeySpace, absolute_timeout: Duration, metrics: &Metrics) -> Self {
         let kept = metrics.enabled().then(|| Kept {
             record: Script::from_lua(include_str!("scripts/live_record.lua")),
-            absolute_ms: policy.absolute_ms(),
+            absolute_ms: absolute_timeout.as_millis() as i64,
         });
         LiveSessions {
             pool,

@@ -19,12 +19,15 @@ use std::sync::Arc;
 
 use fred::prelude::Pool;
 use secrecy::ExposeSecret;
-use tower_sessions::{cookie::SameSite, Session};
-pub use tower_sessions_fred_store::{
-    CookieSettings, ExpiryPolicy, ListedSession, RedisSessionStore, RequestStore, SessionHandle,
-    SessionLayer, StoreError,
+use tower_sessions::{
+    cookie::{Key, SameSite},
+    Session,
 };
-use tower_sessions_fred_store::{StoreBuilder, ValueKind};
+use tower_sessions_fred_store::StoreBuilder;
+pub use tower_sessions_fred_store::{
+    CookieSettings, ListedSession, RedisSessionStore, RequestStore, SessionHandle, SessionLayer,
+    StoreError,
+};
 
 pub use app_session::{keys, AppSession, ClientInfo, SessionError};
 pub use creation::NewSessionLimit;
@@ -45,15 +48,14 @@ pub fn build_store(
     metrics: &Metrics,
     live: &LiveSessions,
 ) -> RedisSessionStore {
-    let wait = redis.replica_wait();
     let builder = store_builder(settings, redis.pool.clone());
     let builder = match settings.session.near_cache {
         Some(bounds) => builder.near_cache(bounds),
         None => builder,
     };
     builder
-        .breaker(redis.breaker().clone())
-        .wait_for_replicas(wait.replicas, wait.timeout)
+        .shared_breaker(redis.breaker().clone())
+        .wait_for_replicas(settings.redis.wait_replicas, settings.redis.command_timeout)
         .observer(Arc::new(SessionObserver::new(
             metrics.clone(),
             live.clone(),
@@ -65,22 +67,17 @@ pub fn build_store(
 /// What the app's sessions are, whoever runs them: the key prefix, the deadlines and the keys
 /// the app reads with a type.
 pub fn store_builder(settings: &Settings, pool: Pool) -> StoreBuilder {
+    let session = &settings.session;
     RedisSessionStore::builder(pool)
         .key_prefix(settings.redis.key_prefix.clone())
-        .expiry(expiry_policy(&settings.session))
-        .typed_key(keys::COUNTER, ValueKind::Integer)
-        .typed_key(keys::NOTE, ValueKind::String)
-        .typed_key(keys::THEME, ValueKind::String)
-}
-
-/// The deadlines as configured.
-pub fn expiry_policy(session: &config::SessionSettings) -> ExpiryPolicy {
-    ExpiryPolicy {
-        idle: session.idle_timeout,
-        anonymous_idle: session.anonymous_idle_timeout,
-        absolute: session.absolute_timeout,
-        refresh_fraction: session.refresh_fraction,
-    }
+        .idle_timeout(session.idle_timeout)
+        .anonymous_idle_timeout(session.anonymous_idle_timeout)
+        .absolute_timeout(session.absolute_timeout)
+        .refresh_fraction(session.refresh_fraction)
+        .typed_key::<i64>(keys::COUNTER)
+        .typed_key::<i64>(keys::PASSWORD_AT)
+        .typed_key::<String>(keys::NOTE)
+        .typed_key::<String>(keys::THEME)
 }
 
 /// The session layer: the cookie as configured (HttpOnly, SameSite and Secure as set, signed
@@ -103,21 +100,31 @@ pub fn session_layer(store: RedisSessionStore, settings: &Settings) -> SessionLa
 
 /// The session cookie as configured.
 pub fn cookie_settings(settings: &config::SessionSettings) -> CookieSettings {
-    let key = |secret: &str| CookieSettings::key_from_secret(secret.as_bytes());
-    CookieSettings::new(key(settings.secret.expose()))
+    let (key, previous_keys) = cookie_keys(settings);
+    CookieSettings::new(key)
         .with_name(settings.cookie_name.clone())
         .with_secure(settings.cookie_secure)
-        .with_same_site(match settings.cookie_same_site {
-            config::SameSite::Lax => SameSite::Lax,
-            config::SameSite::Strict => SameSite::Strict,
-        })
-        .with_previous_keys(
-            settings
-                .previous_secrets
-                .iter()
-                .map(|secret| key(secret.expose_secret()))
-                .collect(),
-        )
+        .with_same_site(same_site(settings))
+        .with_previous_keys(previous_keys)
+}
+
+/// The key that signs cookies (`SESSION_SECRET`), and those still accepted
+/// (`SESSION_SECRET_PREVIOUS`).
+pub fn cookie_keys(settings: &config::SessionSettings) -> (Key, Vec<Key>) {
+    let key = |secret: &str| CookieSettings::key_from_secret(secret.as_bytes());
+    let previous = settings
+        .previous_secrets
+        .iter()
+        .map(|secret| key(secret.expose_secret()))
+        .collect();
+    (key(settings.secret.expose()), previous)
+}
+
+pub fn same_site(settings: &config::SessionSettings) -> SameSite {
+    match settings.cookie_same_site {
+        config::SameSite::Lax => SameSite::Lax,
+        config::SameSite::Strict => SameSite::Strict,
+    }
 }
 
 impl AppSession {

@@ -1,7 +1,7 @@
 //! The session layer's own answers (busy, a change it could not store) in the app's JSON error
 //! shape, with the app's words: the same `ApiError` a server function would answer.
 
-use tower_sessions_fred_store::{Refusal, RenderRefusal, SessionFailure};
+use tower_sessions_fred_store::{RenderRefusal, SessionFailure};
 
 use super::SessionError;
 use crate::shared::error::{ApiError, ErrorCode};
@@ -13,14 +13,14 @@ const BUSY_MESSAGE: &str = "The server is busy — retrying. Nothing was changed
 pub struct AppRefusals;
 
 impl RenderRefusal for AppRefusals {
-    fn render(&self, refusal: &Refusal<'_>, request_id: Option<&str>) -> String {
-        let error = match refusal {
-            Refusal::Busy => ApiError::new(ErrorCode::SessionStoreUnavailable, BUSY_MESSAGE),
+    fn render(&self, failure: &SessionFailure, request_id: Option<&str>) -> String {
+        let error = match failure {
+            SessionFailure::Busy => ApiError::new(ErrorCode::SessionStoreUnavailable, BUSY_MESSAGE),
             // The layer has logged the detail: a handler's bug, not the client's doing.
-            Refusal::Failed(SessionFailure::Rejected(_)) => {
+            SessionFailure::Rejected(_) => {
                 ApiError::new(ErrorCode::Internal, "The change could not be saved.")
             }
-            Refusal::Failed(failure) => ApiError::from(SessionError::from((*failure).clone())),
+            failure => ApiError::from(SessionError::from(failure.clone())),
         };
         let error = error.with_request_id(request_id.map(str::to_string));
         serde_json::to_string(&error).unwrap_or_default()

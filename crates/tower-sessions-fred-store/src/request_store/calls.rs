@@ -14,6 +14,7 @@ use crate::{
     changes::SessionFailure,
     expiry, now_ms,
     record::{Loaded, Meta},
+    writes::Saved,
     SessionHandle,
 };
 
@@ -68,9 +69,10 @@ impl SessionStore for RequestStore {
             meta.absolute_deadline = meta.absolute_deadline.min(cap);
         }
         self.refuse_mistyped(record)?;
-        if let Err(err) = self.store.create(&mut record.id, &meta, &record.data).await {
-            return Err(self.write_failed(err));
-        }
+        let stored = match self.store.create(&mut record.id, &meta, &record.data).await {
+            Ok(stored) => stored,
+            Err(err) => return Err(self.write_failed(err)),
+        };
         self.succeeded();
         if brand_new {
             self.store.observer().session_created();
@@ -84,6 +86,7 @@ impl SessionStore for RequestStore {
             id: record.id,
             meta,
             data: record.data.clone(),
+            stored,
         }));
         Ok(())
     }
@@ -108,8 +111,9 @@ impl SessionStore for RequestStore {
         }
         self.state().saving_data = changes.has_data();
         match self.store.save(&record.id, &changes).await {
-            Ok(true) => self.succeeded(),
-            Ok(false) => return Err(self.fail(SessionFailure::Ended)),
+            Ok(Saved::Written) => self.succeeded(),
+            Ok(Saved::Ended) => return Err(self.fail(SessionFailure::Ended)),
+            Ok(Saved::Conflict) => return Err(self.fail(SessionFailure::Conflict)),
             Err(err) => return Err(self.write_failed(err)),
         }
         let mut state = self.state();
@@ -120,7 +124,9 @@ impl SessionStore for RequestStore {
                 id: shared.id,
                 meta: shared.meta.clone(),
                 data: record.data.clone(),
+                stored: shared.stored.clone(),
             };
+            changes.apply_to(&mut loaded.stored);
             if let Some(refreshed) = changes.refreshed_at {
                 loaded.meta.refreshed_at = loaded.meta.refreshed_at.max(refreshed);
             }

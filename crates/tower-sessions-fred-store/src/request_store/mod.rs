@@ -13,8 +13,12 @@
 
 mod calls;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::{
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
 
+use serde::Serialize;
 use tower_sessions::{
     session::{Id, Record},
     session_store,
@@ -60,7 +64,42 @@ impl State {
 
 /// The tower-sessions `SessionStore` of one request under [`crate::SessionLayer`]: remembers
 /// what the request loaded, so a save writes only what it changed. The layer puts it in the
-/// request's extensions as `Arc<RequestStore>`, beside the request's `Session`.
+/// request's extensions as `Arc<RequestStore>`, beside the request's `Session`; what it tells
+/// about the session is known once the `Session` has been read.
+///
+/// ```no_run
+/// use std::sync::Arc;
+///
+/// use axum::{http::StatusCode, Extension};
+/// use tower_sessions::Session;
+/// use tower_sessions_fred_store::RequestStore;
+///
+/// #[derive(serde::Serialize)]
+/// struct Device<'a> {
+///     user_agent: &'a str,
+/// }
+///
+/// async fn sign_in(
+///     session: Session,
+///     Extension(store): Extension<Arc<RequestStore>>,
+/// ) -> Result<&'static str, StatusCode> {
+///     // (check the password first)
+///     store
+///         .prepare_sign_in("ada", &Device { user_agent: "curl" })
+///         .map_err(|_| StatusCode::BAD_REQUEST)?;
+///     // A new id: the old one no longer loads anything. The layer stores the signed-in record.
+///     session.cycle_id().await.map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+///     Ok("signed in")
+/// }
+///
+/// async fn whoami(
+///     session: Session,
+///     Extension(store): Extension<Arc<RequestStore>>,
+/// ) -> Result<String, StatusCode> {
+///     let _ = session.get_value("").await.map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+///     Ok(store.signed_in_user().unwrap_or_else(|| "nobody".into()))
+/// }
+/// ```
 pub struct RequestStore {
     store: RedisSessionStore,
     /// Asked before a brand-new session is stored.
@@ -77,7 +116,7 @@ impl std::fmt::Debug for RequestStore {
 impl RequestStore {
     /// The store of one request; `gate`, when given, is asked before a brand-new session is
     /// stored.
-    pub fn new(
+    pub(crate) fn new(
         store: RedisSessionStore,
         gate: Option<Box<dyn NewSessionGate>>,
     ) -> Arc<RequestStore> {
@@ -101,7 +140,7 @@ impl RequestStore {
     }
 
     /// The session as loaded (and as changed by this request's writes), if there is one.
-    pub fn loaded(&self) -> Option<Arc<Loaded>> {
+    pub(crate) fn loaded(&self) -> Option<Arc<Loaded>> {
         self.state().loaded.clone()
     }
 
@@ -120,9 +159,72 @@ impl RequestStore {
         self.state().saving_data
     }
 
-    /// Stores `signed_in` with the next record this request creates (after `cycle_id`).
-    pub fn prepare_sign_in(&self, signed_in: SignedIn) {
-        self.state().sign_in = Some(signed_in);
+    /// Signs `user` in with the next record this request stores: call it, then `cycle_id` (or
+    /// insert into a new session). The record gets a new absolute deadline counted from now and
+    /// keeps the session's data; `details` (what a "your sessions" page shows: a device, an
+    /// address) goes to the user's index entry, read back by [`crate::ListedSession::details`].
+    /// Refused for a name that cannot be a key part (empty, over 256 bytes, braces or control
+    /// characters) or details that are not JSON.
+    pub fn prepare_sign_in(&self, user: &str, details: &impl Serialize) -> Result<(), StoreError> {
+        if !SignedIn::valid_user(user) {
+            return Err(StoreError::InvalidUser);
+        }
+        self.state().sign_in = Some(SignedIn {
+            user: user.to_string(),
+            at: now_ms(),
+            details: serde_json::to_value(details)?,
+        });
+        Ok(())
+    }
+
+    /// The id of the session this request loaded (or stored), if any: the `Session`'s id once it
+    /// has been read, unless the handler has cycled or flushed it since.
+    pub fn loaded_id(&self) -> Option<Id> {
+        Some(self.state().loaded.as_ref()?.id)
+    }
+
+    /// The signed-in user of the loaded session, if anyone is signed in.
+    pub fn signed_in_user(&self) -> Option<String> {
+        let state = self.state();
+        Some(state.loaded.as_ref()?.meta.signed_in.as_ref()?.user.clone())
+    }
+
+    /// When the user of the loaded session signed in (ms since the epoch).
+    pub fn signed_in_at(&self) -> Option<i64> {
+        let state = self.state();
+        Some(state.loaded.as_ref()?.meta.signed_in.as_ref()?.at)
+    }
+
+    /// When the loaded session began (ms since the epoch; a sign-in keeps it).
+    pub fn created_at(&self) -> Option<i64> {
+        Some(self.state().loaded.as_ref()?.meta.created_at)
+    }
+
+    /// When the loaded session ends however active it is (ms since the epoch).
+    pub fn absolute_deadline(&self) -> Option<i64> {
+        Some(self.state().loaded.as_ref()?.meta.absolute_deadline)
+    }
+
+    /// The idle and absolute timeouts of this request's session (anonymous when none is
+    /// loaded).
+    pub fn timeouts(&self) -> (Duration, Duration) {
+        let signed_in = self
+            .state()
+            .loaded
+            .as_ref()
+            .is_some_and(|loaded| loaded.meta.signed_in.is_some());
+        let policy = self.store.policy().for_session(signed_in);
+        (policy.idle, policy.absolute)
+    }
+
+    /// Adds `amount` to the integer under `key`, atomically in Redis: concurrent increments all
+    /// count, and none conflicts. `None` when there is no stored session to change (it is never
+    /// re-created as a half record): insert the first value through the `Session` instead.
+    pub async fn increment(&self, key: &str, amount: i64) -> Result<Option<i64>, StoreError> {
+        let Some(id) = self.state().loaded.as_ref().map(|loaded| loaded.id) else {
+            return Ok(None);
+        };
+        self.store.increment(&id, key, amount).await
     }
 
     /// Decides, once per request, whether it moves the idle deadline (`force`: whenever it moves
@@ -185,6 +287,8 @@ impl RequestStore {
             | SessionFailure::Unconfirmed(detail)
             | SessionFailure::Rejected(detail) => detail.clone(),
             SessionFailure::Ended => "the session ended before the change was saved".to_string(),
+            SessionFailure::Conflict => "another request changed the same key".to_string(),
+            SessionFailure::Busy => "too many requests are waiting on the store".to_string(),
             SessionFailure::TooManyNew(_) => "too many new sessions from this address".to_string(),
         };
         self.state().last_call(Some(failure));
@@ -214,7 +318,7 @@ impl RequestStore {
         match self.gate.as_ref()?.admit().await {
             Ok(None) => None,
             Ok(Some(wait)) => Some(self.fail(SessionFailure::TooManyNew(wait))),
-            Err(err) => Some(self.unavailable(err.into())),
+            Err(err) => Some(self.unavailable(err)),
         }
     }
 
@@ -231,7 +335,7 @@ impl RequestStore {
     /// What `record` changed against what was loaded, plus any pending deadline move.
     fn changes(&self, record: &Record, loaded: &Loaded) -> Result<Changes, session_store::Error> {
         self.refuse_mistyped(record)?;
-        let mut changes = Changes::between(&loaded.data, &record.data)
+        let mut changes = Changes::between(&loaded.data, &loaded.stored, &record.data)
             .map_err(|err| self.unavailable(StoreError::Encode(err)))?;
         let state = self.state();
         changes.signed_in = loaded.meta.signed_in.is_some();

@@ -1,22 +1,38 @@
 -- Applies what one request changed to an existing session record, and nothing else: fields it
 -- did not change keep whatever concurrent requests wrote. A record that has vanished (expired,
--- signed out, revoked) is never re-created: returns 0.
+-- signed out, revoked) is never re-created: returns 0. When asked to check, a field another
+-- request changed since this one read it fails the whole save, which then writes nothing:
+-- returns 2.
 --
 -- ARGV[1], ARGV[2] = names of the refreshed-at and absolute-deadline fields
 -- ARGV[3] = new refreshed-at (ms), or '' to leave the idle deadline
 -- ARGV[4] = idle timeout (ms)
 -- ARGV[5] = an earlier absolute deadline (ms), or '' to keep it
--- ARGV[6] = n, then n field/value pairs to set, then the fields to delete
+-- ARGV[6] = '1' to check what each field holds, '0' to let the last writer win
+-- ARGV[7..] = triples: field, its text when the request read it ('' = absent), new text
+--             ('' = delete it; a stored value is JSON, never empty)
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local refreshed_field, absolute_field = ARGV[1], ARGV[2]
-local n = tonumber(ARGV[6])
-local first_delete = 7 + 2 * n
--- In chunks: Lua's unpack() takes only a few thousand values at once.
-for i = 7, first_delete - 1, 1000 do
-  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, first_delete - 1)))
+if ARGV[6] == '1' then
+  for i = 7, #ARGV, 3 do
+    if (redis.call('HGET', KEYS[1], ARGV[i]) or '') ~= ARGV[i + 1] then return 2 end
+  end
 end
-for i = first_delete, #ARGV, 1000 do
-  redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+local set, delete = {}, {}
+for i = 7, #ARGV, 3 do
+  if ARGV[i + 2] == '' then
+    delete[#delete + 1] = ARGV[i]
+  else
+    set[#set + 1] = ARGV[i]
+    set[#set + 1] = ARGV[i + 2]
+  end
+end
+-- In chunks: Lua's unpack() takes only a few thousand values at once.
+for i = 1, #set, 1000 do
+  redis.call('HSET', KEYS[1], unpack(set, i, math.min(i + 999, #set)))
+end
+for i = 1, #delete, 1000 do
+  redis.call('HDEL', KEYS[1], unpack(delete, i, math.min(i + 999, #delete)))
 end
 if ARGV[3] == '' and ARGV[5] == '' then return 1 end
 

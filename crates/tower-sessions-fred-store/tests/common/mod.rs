@@ -30,7 +30,7 @@ use tower_sessions::{
     session::Id,
     Expiry, Session, SessionManagerLayer,
 };
-use tower_sessions_fred_store::{CookieSettings, RedisSessionStore, SessionLayer};
+use tower_sessions_fred_store::{BreakerSettings, CookieSettings, RedisSessionStore, SessionLayer};
 
 /// The key prefix every test store uses.
 pub const PREFIX: &str = "t:";
@@ -257,6 +257,8 @@ pub struct AppOptions {
     pub path: Option<String>,
     /// The store's command timeout, when not the default.
     pub command_timeout: Option<Duration>,
+    /// [`tower_sessions_fred_store::StoreBuilder::last_writer_wins`].
+    pub last_writer_wins: bool,
 }
 
 impl Default for AppOptions {
@@ -264,6 +266,7 @@ impl Default for AppOptions {
         AppOptions {
             idle: Duration::from_secs(3600),
             absolute: None,
+            last_writer_wins: false,
             domain: None,
             path: None,
             command_timeout: None,
@@ -285,9 +288,9 @@ pub fn store(redis: &TestRedis, options: &AppOptions) -> RedisSessionStore {
         builder = builder.absolute_timeout(absolute);
     }
     if let Some(timeout) = options.command_timeout {
-        builder = builder.command_timeout(timeout);
+        builder = builder.breaker(BreakerSettings::default().command_timeout(timeout));
     }
-    builder.build()
+    builder.last_writer_wins(options.last_writer_wins).build()
 }
 
 /// [`routes`] under the session layer of `way`.
@@ -433,6 +436,23 @@ pub fn routes(pool: Pool) -> Router {
                         .await
                         .map_err(failed)?;
                     session.insert("n", 1).await.map_err(failed)
+                }
+            }),
+        )
+        .route(
+            // Reads `foo`, then another writer changes it behind the request's back, then this
+            // request changes it too, from what it read.
+            "/conflicting_change",
+            get({
+                let pool = pool.clone();
+                move |session: Session| async move {
+                    let read: i64 = session.get("foo").await.map_err(failed)?.unwrap_or(0);
+                    let id = session.id().ok_or_else(|| failed("no session"))?;
+                    let _: i64 = pool
+                        .hset(format!("{PREFIX}session:{{{id}}}"), ("d:foo", "7"))
+                        .await
+                        .map_err(failed)?;
+                    session.insert("foo", read + 1).await.map_err(failed)
                 }
             }),
         )
