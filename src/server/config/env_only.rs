@@ -45,7 +45,7 @@ impl EnvOnly {
         ConfigError::Invalid {
             name: self.env.to_string(),
             value: shown,
-            expected: self.expected,
+            expected: self.expected.to_string(),
         }
     }
 }

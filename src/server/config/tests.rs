@@ -1,8 +1,15 @@
 //! Reading settings: defaults, layering, the one-line errors, and secrets that never print.
 
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
 use super::*;
 
-fn parse_with(file: Option<(&str, &str)>, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+pub(super) fn parse_with(
+    file: Option<(&str, &str)>,
+    env: &[(&str, &str)],
+) -> Result<Settings, ConfigError> {
     let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
     let secret = |_: &Path| Ok(SecretString::from("x".repeat(40)));
     Settings::parse(file, &env.collect(), secret)
@@ -12,19 +19,22 @@ fn parse(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
     parse_with(None, env)
 }
 
-fn port(settings: &Settings) -> u16 {
-    match settings.redis.endpoint {
-        RedisEndpoint::Parts { port, .. } => port,
-        RedisEndpoint::Url(_) => panic!("expected host and port"),
-    }
-}
-
 #[test]
 fn defaults_are_the_documented_ones() {
     let settings = parse(&[]).unwrap();
     assert_eq!(settings.session.idle_timeout, Duration::from_secs(604800));
-    assert_eq!(settings.environment, Environment::Development);
+    assert_eq!(settings.server.environment, Environment::Development);
     assert!(!settings.session.cookie_secure);
+}
+
+#[test]
+fn every_variable_reaches_its_setting() {
+    for (variable, _, _) in declared::VARIABLES {
+        match parse(&[(variable, "zz9")]) {
+            Ok(settings) => assert!(format!("{settings:?}").contains("zz9"), "{variable}"),
+            Err(err) => assert!(err.to_string().starts_with(variable), "{variable}: {err}"),
+        }
+    }
 }
 
 #[test]
@@ -65,7 +75,7 @@ fn production_refuses_to_start_without_a_secret() {
 fn the_file_fills_in_what_the_environment_leaves_unset() {
     let file = "[redis]\nport = 6380\n[session]\nrefresh_fraction = \"0.25\"\n";
     let settings = parse_with(Some(("conf/app.toml", file)), &[("REDIS_PORT", "")]).unwrap();
-    assert_eq!(port(&settings), 6380);
+    assert_eq!(settings.redis.port, 6380);
     assert_eq!(settings.session.refresh_fraction, 0.25);
     assert_eq!(settings.redis.pool_size, 4);
 }
@@ -74,7 +84,7 @@ fn the_file_fills_in_what_the_environment_leaves_unset() {
 fn the_environment_beats_the_file() {
     let file = Some(("conf/app.toml", "[redis]\nport = 6380\n"));
     let settings = parse_with(file, &[("REDIS_PORT", "6381")]).unwrap();
-    assert_eq!(port(&settings), 6381);
+    assert_eq!(settings.redis.port, 6381);
 }
 
 #[test]
@@ -181,12 +191,12 @@ fn a_dev_secret_that_is_a_link_is_refused_and_its_target_left_alone() {
 
 #[test]
 fn logs_are_pretty_in_development_and_json_in_production_unless_chosen() {
-    assert_eq!(parse(&[]).unwrap().server.log_format, LogFormat::Pretty);
+    assert_eq!(parse(&[]).unwrap().server.log_format(), LogFormat::Pretty);
     let secret = "s".repeat(32);
     let production = parse(&[("LEPTOS_ENV", "PROD"), ("SESSION_SECRET", &secret)]).unwrap();
-    assert_eq!(production.server.log_format, LogFormat::Json);
+    assert_eq!(production.server.log_format(), LogFormat::Json);
     let chosen = parse(&[("LOG_FORMAT", "json")]).unwrap();
-    assert_eq!(chosen.server.log_format, LogFormat::Json);
+    assert_eq!(chosen.server.log_format(), LogFormat::Json);
     let err = parse(&[("LOG_FORMAT", "xml")]).unwrap_err().to_string();
     assert!(err.starts_with("LOG_FORMAT"), "{err}");
 }
@@ -201,11 +211,7 @@ fn every_fred_url_form_is_accepted() {
         "redis-sentinel://db:26379?sentinelServiceName=main&node=db:26380",
         "rediss-sentinel://db:26379/0?sentinelServiceName=main",
     ] {
-        let settings = parse(&[("REDIS_URL", url)]).unwrap();
-        assert!(
-            matches!(settings.redis.endpoint, RedisEndpoint::Url(_)),
-            "{url}"
-        );
+        assert!(parse(&[("REDIS_URL", url)]).unwrap().redis.url.is_some());
     }
 }
 

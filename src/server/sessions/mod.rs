@@ -24,7 +24,7 @@ pub use tower_sessions_fred_store::{
     CookieSettings, ExpiryPolicy, ListedSession, RedisSessionStore, RequestStore, SessionHandle,
     SessionLayer, StoreError,
 };
-use tower_sessions_fred_store::{StoreBuilder, ValueKind};
+use tower_sessions_fred_store::{NearCacheSettings, StoreBuilder, ValueKind};
 
 pub use app_session::{keys, AppSession, ClientInfo, SessionError};
 pub use creation::NewSessionLimit;
@@ -48,8 +48,8 @@ pub fn build_store(
     let wait = redis.replica_wait();
     let builder = store_builder(settings, redis.pool.clone());
     let builder = match settings.session.near_cache {
-        Some(bounds) => builder.near_cache(bounds),
-        None => builder,
+        true => builder.near_cache(NearCacheSettings::default()),
+        false => builder,
     };
     builder
         .breaker(redis.breaker().clone())
@@ -104,8 +104,8 @@ pub fn session_layer(store: RedisSessionStore, settings: &Settings) -> SessionLa
 /// The session cookie as configured.
 pub fn cookie_settings(settings: &config::SessionSettings) -> CookieSettings {
     let key = |secret: &str| CookieSettings::key_from_secret(secret.as_bytes());
-    CookieSettings::new(key(settings.secret.expose()))
-        .with_name(settings.cookie_name.clone())
+    CookieSettings::new(key(settings.secret.expose_secret()))
+        .with_name(settings.cookie_name())
         .with_secure(settings.cookie_secure)
         .with_same_site(match settings.cookie_same_site {
             config::SameSite::Lax => SameSite::Lax,
