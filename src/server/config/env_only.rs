@@ -35,6 +35,16 @@ pub const DEMO_USERS: EnvOnly = EnvOnly {
     expected: "name:password pairs separated by commas (names of 3-32 a-z 0-9 . _ -, passwords of 8-128 characters)",
 };
 
+/// Every setting of this kind, for the test that checks docs/configuration.md.
+#[cfg(test)]
+pub const ALL: [&EnvOnly; 5] = [
+    &SESSION_SECRET,
+    &SESSION_SECRET_PREVIOUS,
+    &REDIS_PASSWORD,
+    &REDIS_SENTINEL_PASSWORD,
+    &DEMO_USERS,
+];
+
 impl EnvOnly {
     pub fn get(&self, env: &HashMap<String, String>) -> Option<SecretString> {
         let value = env.get(self.env).filter(|value| !value.is_empty())?;

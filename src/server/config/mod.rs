@@ -115,4 +115,6 @@ fn no_host_names(site: SocketAddr) -> ConfigError {
 }
 
 #[cfg(test)]
+mod documented;
+#[cfg(test)]
 mod tests;
