@@ -35,7 +35,7 @@ fn documented() -> (Vec<Vec<String>>, Vec<Vec<String>>) {
 
 fn is_setting(name: &str) -> bool {
     VARIABLES.iter().any(|(variable, _, _)| *variable == name)
-        || env_only::ALL.iter().any(|setting| setting.env == name)
+        || env_only::ALL.contains(&name)
         || name == CONFIG_FILE_VARIABLE
 }
 
@@ -71,8 +71,8 @@ fn every_setting_has_its_row_with_its_key_and_default() {
             ),
         }
     }
-    for setting in env_only::ALL {
-        assert_eq!(row(setting.env)[1], "environment only", "{}", setting.env);
+    for secret in env_only::ALL {
+        assert_eq!(row(secret)[1], "environment only", "{secret}");
     }
     let file = row(CONFIG_FILE_VARIABLE);
     assert_eq!(file[2], format!("`{}`", super::DEFAULT_CONFIG_FILE));

@@ -95,8 +95,8 @@ impl Settings {
         };
         session.previous_secrets = env_only::previous_secrets(env)?;
         let redis = &mut settings.redis;
-        redis.password = env_only::REDIS_PASSWORD.get(env);
-        redis.sentinel_password = env_only::REDIS_SENTINEL_PASSWORD.get(env);
+        redis.password = env_only::get(env, env_only::REDIS_PASSWORD);
+        redis.sentinel_password = env_only::get(env, env_only::REDIS_SENTINEL_PASSWORD);
         // Client tracking needs RESP3; the pool speaks it only for the near cache.
         redis.resp3 = session.near_cache;
         topology::check(redis)?;

@@ -117,20 +117,26 @@ pub fn drain<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     })
 }
 
+fn on_off(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "on" => Some(true),
+        "false" | "0" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    read(d, "true or false", |text| {
-        match text.to_ascii_lowercase().as_str() {
-            "true" | "1" | "on" => Some(true),
-            "false" | "0" | "off" => Some(false),
-            _ => None,
-        }
-    })
+    read(d, "true or false", on_off)
 }
 
 /// `auto` is `None`: decided by the environment once every setting is read.
 pub fn auto_switch<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    let names = [("auto", None), ("true", Some(true)), ("false", Some(false))];
-    one_of(d, "auto, true or false", &names)
+    read(d, "auto, true or false", |text| {
+        match text.eq_ignore_ascii_case("auto") {
+            true => Some(None),
+            false => on_off(text).map(Some),
+        }
+    })
 }
 
 pub fn log_format<'de, D: Deserializer<'de>>(d: D) -> Result<Option<LogFormat>, D::Error> {
