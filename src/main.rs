@@ -34,7 +34,7 @@ async fn serve() -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(settings.server.log_format, DEFAULT_LOG_FILTER);
+    init_logging(settings.server.log_format(), DEFAULT_LOG_FILTER);
     let leptos_options = match leptos::config::get_configuration(None) {
         Ok(conf) => with_hashed_names_detected(conf.leptos_options),
         Err(err) => {

@@ -14,6 +14,14 @@ pub enum AllowedHosts {
     Only(Vec<String>),
 }
 
+/// No host at all: what `ALLOWED_HOSTS` reads as until the settings put the site's own names in
+/// its place (a list given is never empty), so a forgotten step refuses every host.
+impl Default for AllowedHosts {
+    fn default() -> Self {
+        AllowedHosts::Only(Vec::new())
+    }
+}
+
 impl AllowedHosts {
     /// `example.com, www.example.com`, or `*` for any.
     pub fn parse(list: &str) -> Option<AllowedHosts> {
@@ -35,10 +43,6 @@ impl AllowedHosts {
         Some(AllowedHosts::Only(
             names.into_iter().map(normalized).collect(),
         ))
-    }
-
-    pub fn parse_owned(list: String) -> Option<AllowedHosts> {
-        AllowedHosts::parse(&list)
     }
 
     /// Without `ALLOWED_HOSTS`: the site address's own host, and in development this machine's

@@ -34,7 +34,7 @@ pub enum ForwardingHeader {
 }
 
 impl ForwardingHeader {
-    pub fn parse_owned(name: String) -> Option<ForwardingHeader> {
+    pub fn parse(name: &str) -> Option<ForwardingHeader> {
         match name.trim().to_ascii_lowercase().as_str() {
             X_FORWARDED_FOR => Some(ForwardingHeader::XForwardedFor),
             "forwarded" => Some(ForwardingHeader::Forwarded),
@@ -77,10 +77,6 @@ impl TrustedProxies {
             nets,
             ..TrustedProxies::default()
         })
-    }
-
-    pub fn parse_owned(list: String) -> Option<TrustedProxies> {
-        TrustedProxies::parse(&list)
     }
 
     /// These proxies, naming the client in `header` only.
@@ -267,7 +263,7 @@ mod tests {
         let only_xff = [("x-forwarded-for", "203.0.113.9")];
         let seen = resolve_from(standard, "10.0.0.0/8", "10.0.0.1", &only_xff);
         assert_eq!(seen, "10.0.0.1");
-        let parse = |name: &str| ForwardingHeader::parse_owned(name.to_string());
+        let parse = ForwardingHeader::parse;
         assert_eq!(
             parse("X-Forwarded-For"),
             Some(ForwardingHeader::XForwardedFor)

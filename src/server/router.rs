@@ -71,7 +71,7 @@ pub fn app(state: AppState, pages: Pages, sessions: SessionLayer) -> App {
     let gate = SessionGate::of(&state, sessions);
     let server = &state.settings.server;
     let hsts = responses::hsts_value(
-        state.settings.environment == Environment::Production,
+        state.settings.server.environment == Environment::Production,
         server.hsts_max_age,
         server.hsts_include_subdomains,
     );
@@ -200,12 +200,12 @@ fn own_routes(state: &AppState) -> (Router<AppState>, Vec<&'static str>) {
 /// and never in production, where the site address is public and the metrics name every route,
 /// the sign-in failure rate and the Redis state for anyone to read.
 fn metrics_on_site(state: &AppState) -> bool {
-    metrics_want_site(state) && state.settings.environment != Environment::Production
+    metrics_want_site(state) && state.settings.server.environment != Environment::Production
 }
 
 /// Says once, at start-up, when production leaves `/metrics` unserved.
 pub fn explain_metrics_placement(state: &AppState) {
-    if metrics_want_site(state) && state.settings.environment == Environment::Production {
+    if metrics_want_site(state) && state.settings.server.environment == Environment::Production {
         tracing::info!(
             "/metrics is not served: in production it is served only on METRICS_ADDR, \
              which is not set"

@@ -77,7 +77,7 @@ fn set_page_policy() {
         return;
     };
     let development = use_context::<AppState>()
-        .is_some_and(|state| state.settings.environment == Environment::Development);
+        .is_some_and(|state| state.settings.server.environment == Environment::Development);
     let policy = page_policy(&nonce.to_string(), development);
     if let Ok(value) = HeaderValue::from_str(&policy) {
         response.insert_header(CONTENT_SECURITY_POLICY, value);

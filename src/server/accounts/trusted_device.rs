@@ -53,7 +53,7 @@ impl DeviceCookies {
     pub fn beside_session_cookie(settings: &SessionSettings) -> DeviceCookies {
         let (key, previous_keys) = sessions::cookie_keys(settings);
         DeviceCookies {
-            name: format!("{}-device", settings.cookie_name),
+            name: format!("{}-device", settings.cookie_name()),
             secure: settings.cookie_secure,
             same_site: sessions::same_site(settings),
             key,

@@ -6,7 +6,7 @@ pub enum ConfigError {
     Invalid {
         name: String,
         value: String,
-        expected: &'static str,
+        expected: String,
     },
     #[error("SESSION_SECRET is not set: production (LEPTOS_ENV=PROD) needs a secret of at least {MIN_SECRET_LEN} characters to sign session cookies")]
     MissingSecret,

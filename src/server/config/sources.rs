@@ -1,25 +1,18 @@
-//! Where values come from. The settings: layered with figment (built-in defaults < the file < the
-//! environment), with figment's errors turned into the one-line messages of [`ConfigError`],
-//! worded from the declaration of the setting at fault.
+//! The layers (built-in defaults < the file < the environment) on figment's own providers, and
+//! figment's errors turned into the one-line messages of [`ConfigError`]. The environment is a
+//! map given to [`super::Settings::parse`], not the process's (figment's `Env` reads only that),
+//! so that tests run apps with environments of their own side by side.
 
 use std::collections::HashMap;
 
 use figment::{
-    providers::{Format, Toml},
-    value::{Dict, Map, Tag, Value},
-    Figment, Metadata, Profile, Provider,
+    error::Kind,
+    providers::{Format, Serialized, Toml},
+    value::Value,
+    Figment, Provider,
 };
 
-use super::{
-    declared::{self, Setting, DECLARED},
-    ConfigError,
-};
-
-// Figment keeps, for each value, the metadata of the layer it came from; blame reads it back to
-// name either the file or the environment variable.
-const DEFAULTS: &str = "built-in defaults";
-const FILE: &str = "configuration file";
-const ENVIRONMENT: &str = "environment";
+use super::{declared::VARIABLES, read::text_of, topology, ConfigError, Settings};
 
 /// Says where such a value belongs instead: "not valid" alone would send the user looking for a
 /// typo.
@@ -28,179 +21,101 @@ const PASSWORD_IN_FILE: &str =
 
 pub(super) struct Sources<'a> {
     figment: Figment,
-    /// The configuration file as the user named it, if there is one.
-    file: Option<&'a str>,
+    /// The configuration file as the user named it, and its values alone.
+    file: Option<(&'a str, Figment)>,
+    env: &'a HashMap<String, String>,
 }
 
 impl<'a> Sources<'a> {
     pub(super) fn new(
         file: Option<(&'a str, &str)>,
-        env: &HashMap<String, String>,
+        env: &'a HashMap<String, String>,
     ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        for (_, path, default) in VARIABLES.iter().filter(|(_, _, text)| !text.is_empty()) {
+            figment = figment.merge(Serialized::default(path, default));
+        }
         let mut sources = Sources {
-            figment: Figment::new().merge(Layer::new(DEFAULTS, defaults())),
-            file: file.map(|(path, _)| path),
+            figment,
+            file: None,
+            env,
         };
         if let Some((path, text)) = file {
-            let dict = sources.read_file(path, text)?;
-            sources.figment = sources.figment.merge(Layer::new(FILE, dict));
+            Toml::string(text).data().map_err(|err| ConfigError::File {
+                path: path.to_string(),
+                reason: one_line(&err.kind.to_string()),
+            })?;
+            sources.file = Some((path, Figment::from(Toml::string(text))));
+            sources.figment = sources.figment.merge(Toml::string(text));
+            let url = sources.file_text("redis.url");
+            if let Some(url) = url.filter(|url| topology::has_password(url)) {
+                return Err(sources.invalid("REDIS_URL", "redis.url", &url, PASSWORD_IN_FILE));
+            }
         }
-        sources.figment = sources
-            .figment
-            .merge(Layer::new(ENVIRONMENT, environment(env)));
+        for (variable, path, _) in VARIABLES {
+            if let Some(text) = sources.env_text(variable) {
+                sources.figment = sources.figment.merge(Serialized::default(path, text));
+            }
+        }
         Ok(sources)
     }
 
-    /// Every setting that goes through figment, typed and checked.
-    pub(super) fn values(&self) -> Result<declared::Values, ConfigError> {
-        let raw: declared::Raw = self.figment.extract().map_err(|err| self.explain(err))?;
-        raw.check(&|setting| self.blame(setting))
+    pub(super) fn settings(&self) -> Result<Settings, ConfigError> {
+        self.figment.extract().map_err(|err| self.explain(err))
     }
 
-    fn read_file(&self, path: &str, text: &str) -> Result<Dict, ConfigError> {
-        let mut data = Toml::string(text).data().map_err(|err| ConfigError::File {
-            path: path.to_string(),
-            reason: one_line(&err.kind.to_string()),
-        })?;
-        let dict = data.remove(&Profile::Default).unwrap_or_default();
-        for setting in DECLARED {
-            let Some(refuse) = setting.env_only_if else {
-                continue;
-            };
-            let (section, key) = setting.section_and_key();
-            let value = dict.get(section).and_then(|section| section.find_ref(key));
-            if let Some(text) = value.map(text_of).filter(|text| refuse(text)) {
-                return Err(self.invalid(setting, &text, true, PASSWORD_IN_FILE));
-            }
-        }
-        Ok(dict)
+    /// An empty variable counts as unset, as a shell's `VAR=` usually means "no value".
+    fn env_text(&self, variable: &str) -> Option<&'a String> {
+        self.env.get(variable).filter(|text| !text.is_empty())
     }
 
-    /// A figment error is about one key, found in the declaration; any other can only come from
-    /// the file's shape, such as a section that is not a table.
+    fn file_text(&self, path: &str) -> Option<String> {
+        let (_, file) = self.file.as_ref()?;
+        Some(match file.find_value(path).ok()? {
+            Value::Dict(..) => "(a table)".to_string(),
+            Value::Array(..) => "(a list)".to_string(),
+            value => text_of(&value).unwrap_or_default(),
+        })
+    }
+
+    /// A figment error is about one setting, found in the declaration; any other can only come
+    /// from the file's shape, such as a section that is not a table.
     fn explain(&self, err: figment::Error) -> ConfigError {
         let path = err.path.join(".");
-        if let Some(setting) = DECLARED.iter().find(|setting| setting.path == path) {
-            return self.blame(setting);
+        let expected = match err.kind {
+            Kind::Message(text) | Kind::InvalidType(_, text) | Kind::InvalidValue(_, text) => text,
+            kind => kind.to_string(),
+        };
+        if let Some((variable, _, _)) = VARIABLES.iter().find(|(_, at, _)| *at == path) {
+            return match (self.env_text(variable), self.file_text(&path)) {
+                (None, Some(text)) => self.invalid(variable, &path, &text, &expected),
+                (text, _) => ConfigError::Invalid {
+                    name: variable.to_string(),
+                    value: topology::redacted(text.map_or("", String::as_str)),
+                    expected,
+                },
+            };
         }
         let reason = match path.as_str() {
-            "" => one_line(&err.kind.to_string()),
+            "" => expected,
             section => format!("[{section}] must be a table of settings"),
         };
+        let file = (self.file.as_ref()).map_or(super::DEFAULT_CONFIG_FILE, |(path, _)| path);
         ConfigError::File {
-            path: self.file.unwrap_or(super::DEFAULT_CONFIG_FILE).to_string(),
+            path: file.to_string(),
             reason,
         }
     }
 
-    fn blame(&self, setting: &Setting) -> ConfigError {
-        let from_file = self
-            .figment
-            .find_metadata(setting.path)
-            .is_some_and(|metadata| metadata.name == FILE);
-        let text = self
-            .figment
-            .find_value(setting.path)
-            .map(|value| text_of(&value));
-        self.invalid(
-            setting,
-            &text.unwrap_or_default(),
-            from_file,
-            setting.expected,
-        )
-    }
-
-    fn invalid(
-        &self,
-        setting: &Setting,
-        text: &str,
-        from_file: bool,
-        expected: &'static str,
-    ) -> ConfigError {
-        let name = match self.file {
-            Some(file) if from_file => {
-                let (section, key) = setting.section_and_key();
-                format!("{key} in [{section}] of {file} (or {})", setting.env)
-            }
-            _ => setting.env.to_string(),
-        };
+    /// A bad value from the file: named by its key and the variable that would override it.
+    fn invalid(&self, variable: &str, path: &str, text: &str, expected: &str) -> ConfigError {
+        let (section, key) = path.split_once('.').unwrap_or_default();
+        let file = (self.file.as_ref()).map_or("", |(file, _)| file);
         ConfigError::Invalid {
-            name,
-            value: (setting.show)(text),
-            expected,
+            name: format!("{key} in [{section}] of {file} (or {variable})"),
+            value: topology::redacted(text),
+            expected: expected.to_string(),
         }
-    }
-}
-
-/// One figment layer: a name that says where its values came from, and the values.
-struct Layer {
-    name: &'static str,
-    dict: Dict,
-}
-
-impl Layer {
-    fn new(name: &'static str, dict: Dict) -> Self {
-        Layer { name, dict }
-    }
-}
-
-impl Provider for Layer {
-    fn metadata(&self) -> Metadata {
-        Metadata::named(self.name)
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        Ok(Map::from([(Profile::Default, self.dict.clone())]))
-    }
-}
-
-fn defaults() -> Dict {
-    let mut dict = Dict::new();
-    for setting in DECLARED {
-        if let Some(default) = setting.default {
-            insert(&mut dict, setting, default);
-        }
-    }
-    dict
-}
-
-/// Only declared variables, so that an unrelated variable never lands in the settings; an empty
-/// one counts as unset, as a shell's `VAR=` usually means "no value".
-fn environment(env: &HashMap<String, String>) -> Dict {
-    let mut dict = Dict::new();
-    for setting in DECLARED {
-        if let Some(value) = env.get(setting.env).filter(|value| !value.is_empty()) {
-            insert(&mut dict, setting, value);
-        }
-    }
-    dict
-}
-
-fn insert(dict: &mut Dict, setting: &Setting, text: &str) {
-    let (section, key) = setting.section_and_key();
-    let section = dict
-        .entry(section.to_string())
-        .or_insert_with(|| Value::Dict(Tag::Default, Dict::new()));
-    if let Value::Dict(_, section) = section {
-        section.insert(key.to_string(), Value::from(text.to_string()));
-    }
-}
-
-/// A value as the user wrote it, for an error message.
-fn text_of(value: &Value) -> String {
-    match value {
-        Value::String(_, text) => text.clone(),
-        Value::Char(_, c) => c.to_string(),
-        Value::Bool(_, b) => b.to_string(),
-        Value::Num(..) => value
-            .to_u128()
-            .map(|n| n.to_string())
-            .or_else(|| value.to_i128().map(|n| n.to_string()))
-            .or_else(|| value.to_f64().map(|n| n.to_string()))
-            .unwrap_or_default(),
-        Value::Empty(..) => String::new(),
-        Value::Dict(..) => "(a table)".to_string(),
-        Value::Array(..) => "(a list)".to_string(),
     }
 }
 

@@ -1,12 +1,10 @@
 //! Which Redis deployment the settings describe — one server, a cluster or a sentinel group —
 //! and the checks that need more than one setting at a time.
 
-use std::path::PathBuf;
-
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use super::{ConfigError, RedisEndpoint, RedisSettings};
+use super::{ConfigError, RedisSettings};
 
 /// How the app reaches its Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,9 +14,9 @@ pub enum Topology {
     Sentinel,
 }
 
-impl Topology {
-    pub fn of(endpoint: &RedisEndpoint) -> Topology {
-        let RedisEndpoint::Url(url) = endpoint else {
+impl RedisSettings {
+    pub fn topology(&self) -> Topology {
+        let Some(url) = &self.url else {
             return Topology::Single;
         };
         let scheme = url.expose_secret().split(':').next().unwrap_or_default();
@@ -30,29 +28,12 @@ impl Topology {
             Topology::Single
         }
     }
-}
-
-/// TLS beyond what the URL scheme says: the host/port form's switch and the files for a private
-/// CA and a client certificate.
-#[derive(Debug, Clone, Default)]
-pub struct TlsSettings {
-    /// `REDIS_TLS`: for the host/port form; a URL says it with `rediss`.
-    pub enabled: bool,
-    pub ca_file: Option<PathBuf>,
-    pub client_cert_file: Option<PathBuf>,
-    pub client_key_file: Option<PathBuf>,
-}
-
-impl RedisSettings {
-    pub fn topology(&self) -> Topology {
-        Topology::of(&self.endpoint)
-    }
 
     /// True when the connection is encrypted: a `rediss` URL, or `REDIS_TLS` with host and port.
     pub fn uses_tls(&self) -> bool {
-        match &self.endpoint {
-            RedisEndpoint::Url(url) => url.expose_secret().starts_with("rediss"),
-            RedisEndpoint::Parts { .. } => self.tls.enabled,
+        match &self.url {
+            Some(url) => url.expose_secret().starts_with("rediss"),
+            None => self.tls,
         }
     }
 }
@@ -63,11 +44,8 @@ fn conflict(text: &str) -> ConfigError {
 
 /// Settings that are each valid but do not work together.
 pub(super) fn check(settings: &RedisSettings) -> Result<(), ConfigError> {
-    let url = match &settings.endpoint {
-        RedisEndpoint::Url(url) => Url::parse(url.expose_secret()).ok(),
-        RedisEndpoint::Parts { .. } => None,
-    };
-    if url.is_some() && settings.tls.enabled {
+    let url = (settings.url.as_ref()).and_then(|url| Url::parse(url.expose_secret()).ok());
+    if url.is_some() && settings.tls {
         return Err(conflict("REDIS_TLS is for REDIS_HOST/REDIS_PORT; with REDIS_URL say TLS in the scheme (rediss://, rediss-cluster://, rediss-sentinel://)"));
     }
     let database = url
@@ -84,18 +62,17 @@ pub(super) fn check(settings: &RedisSettings) -> Result<(), ConfigError> {
     {
         return Err(conflict("REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD are set but REDIS_URL is not a redis-sentinel:// or rediss-sentinel:// URL"));
     }
-    let tls = &settings.tls;
     let files = [
-        ("REDIS_TLS_CA_FILE", &tls.ca_file),
-        ("REDIS_TLS_CLIENT_CERT_FILE", &tls.client_cert_file),
-        ("REDIS_TLS_CLIENT_KEY_FILE", &tls.client_key_file),
+        ("REDIS_TLS_CA_FILE", &settings.tls_ca_file),
+        ("REDIS_TLS_CLIENT_CERT_FILE", &settings.tls_client_cert_file),
+        ("REDIS_TLS_CLIENT_KEY_FILE", &settings.tls_client_key_file),
     ];
     if let Some((name, _)) = files.iter().find(|(_, file)| file.is_some()) {
         if !settings.uses_tls() {
             return Err(ConfigError::Conflict(format!("{name} is set but the connection to Redis is not TLS: set REDIS_TLS=true (with REDIS_HOST/REDIS_PORT) or use a rediss:// URL")));
         }
     }
-    if tls.client_cert_file.is_some() != tls.client_key_file.is_some() {
+    if settings.tls_client_cert_file.is_some() != settings.tls_client_key_file.is_some() {
         return Err(conflict("REDIS_TLS_CLIENT_CERT_FILE and REDIS_TLS_CLIENT_KEY_FILE go together: set both or neither"));
     }
     Ok(())
@@ -111,14 +88,17 @@ pub const REDIS_SCHEMES: &[&str] = &[
     "rediss-sentinel",
 ];
 
-pub(super) fn redis_url(value: String) -> Option<SecretString> {
-    let url = Url::parse(&value).ok()?;
+pub const URL_FORMS: &str = "a URL like redis://host:6379/0, rediss://user:password@host:6380, \
+redis-cluster://host:7000?node=host:7001 or redis-sentinel://host:26379?sentinelServiceName=NAME&node=host:26380";
+
+pub(super) fn redis_url(value: &str) -> Option<SecretString> {
+    let url = Url::parse(value).ok()?;
     let usable = REDIS_SCHEMES.contains(&url.scheme()) && url.host_str().is_some();
     let sentinel = url.scheme().ends_with("-sentinel");
     let named = url
         .query_pairs()
         .any(|(key, value)| key == SENTINEL_SERVICE && !value.is_empty());
-    (usable && named == sentinel).then(|| SecretString::from(value))
+    (usable && named == sentinel).then(|| SecretString::from(value.to_string()))
 }
 
 const SENTINEL_SERVICE: &str = "sentinelServiceName";
@@ -133,8 +113,12 @@ pub(super) fn has_password(value: &str) -> bool {
     })
 }
 
-/// A URL with any password replaced, fit for an error message.
-pub(super) fn redacted_url(value: &str) -> String {
+/// Any value fit for an error message: a URL with its passwords replaced, anything else that
+/// may hold credentials hidden.
+pub(super) fn redacted(value: &str) -> String {
+    if !value.contains('@') && !has_password(value) {
+        return value.to_string();
+    }
     match Url::parse(value) {
         Ok(mut url) => {
             if url.password().is_some() {
@@ -152,7 +136,6 @@ pub(super) fn redacted_url(value: &str) -> String {
             }
             url.to_string()
         }
-        Err(_) if value.contains('@') => "(hidden: it contains credentials)".to_string(),
-        Err(_) => value.to_string(),
+        Err(_) => "(hidden: it contains credentials)".to_string(),
     }
 }

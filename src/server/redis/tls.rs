@@ -10,7 +10,7 @@ use rustls::{
 };
 
 use super::RedisError;
-use crate::server::config::TlsSettings;
+use crate::server::config::RedisSettings;
 
 fn unreadable(variable: &str, path: &Path, why: impl std::fmt::Display) -> RedisError {
     RedisError::Config(format!(
@@ -31,9 +31,9 @@ fn certificates(variable: &str, path: &Path) -> Result<Vec<CertificateDer<'stati
 }
 
 /// The connector for a TLS connection; `None` leaves fred's choice from the URL scheme alone.
-pub fn config(tls: &TlsSettings, required: bool) -> Result<Option<TlsConfig>, RedisError> {
-    let custom = tls.ca_file.is_some() || tls.client_cert_file.is_some();
-    if !required {
+pub fn config(settings: &RedisSettings) -> Result<Option<TlsConfig>, RedisError> {
+    let custom = settings.tls_ca_file.is_some() || settings.tls_client_cert_file.is_some();
+    if !settings.uses_tls() {
         return Ok(None);
     }
     if !custom {
@@ -46,7 +46,7 @@ pub fn config(tls: &TlsSettings, required: bool) -> Result<Option<TlsConfig>, Re
         return Ok(Some(connector.into()));
     }
     let mut roots = RootCertStore::empty();
-    match &tls.ca_file {
+    match &settings.tls_ca_file {
         Some(path) => {
             for cert in certificates("REDIS_TLS_CA_FILE", path)? {
                 roots
@@ -64,7 +64,10 @@ pub fn config(tls: &TlsSettings, required: bool) -> Result<Option<TlsConfig>, Re
         .with_safe_default_protocol_versions()
         .map_err(|err| RedisError::Config(format!("TLS set-up failed: {err}")))?
         .with_root_certificates(roots);
-    let client = match (&tls.client_cert_file, &tls.client_key_file) {
+    let client = match (
+        &settings.tls_client_cert_file,
+        &settings.tls_client_key_file,
+    ) {
         (Some(cert), Some(key)) => {
             let chain = certificates("REDIS_TLS_CLIENT_CERT_FILE", cert)?;
             let key = PrivateKeyDer::from_pem_file(key)

@@ -8,24 +8,18 @@ use fred::{
 use secrecy::ExposeSecret;
 
 use super::{failure, tls, RedisError};
-use crate::server::config::{RedisEndpoint, RedisSettings, Topology};
+use crate::server::config::{RedisSettings, Topology};
 
 pub fn fred_config(settings: &RedisSettings) -> Result<Config, RedisError> {
-    let mut config = match &settings.endpoint {
-        RedisEndpoint::Url(url) => Config::from_url(url.expose_secret()).map_err(|err| {
+    let mut config = match &settings.url {
+        Some(url) => Config::from_url(url.expose_secret()).map_err(|err| {
             RedisError::Config(format!("REDIS_URL: {}", failure::safe_text(&err)))
         })?,
-        RedisEndpoint::Parts {
-            host,
-            port,
-            username,
-            password,
-            db,
-        } => Config {
-            server: ServerConfig::new_centralized(host.clone(), *port),
-            username: username.clone(),
-            password: password.as_ref().map(|p| p.expose_secret().to_string()),
-            database: Some(*db),
+        None => Config {
+            server: ServerConfig::new_centralized(settings.host.clone(), settings.port),
+            username: settings.username.clone(),
+            password: (settings.password.as_ref()).map(|p| p.expose_secret().to_string()),
+            database: Some(settings.db),
             ..Config::default()
         },
     };
@@ -52,7 +46,7 @@ pub fn fred_config(settings: &RedisSettings) -> Result<Config, RedisError> {
         // node that is down does not keep the client from the rest of the cluster.
         *policy = ClusterDiscoveryPolicy::UseCache;
     }
-    if let Some(tls) = tls::config(&settings.tls, settings.uses_tls())? {
+    if let Some(tls) = tls::config(settings)? {
         config.tls = Some(tls);
     }
     Ok(config)
@@ -60,9 +54,9 @@ pub fn fred_config(settings: &RedisSettings) -> Result<Config, RedisError> {
 
 /// Every address we were given, for logs and errors (never credentials).
 pub fn describe(settings: &RedisSettings) -> String {
-    let servers = match &settings.endpoint {
-        RedisEndpoint::Parts { host, port, .. } => return format!("{host}:{port}"),
-        RedisEndpoint::Url(_) => match fred_config(settings).map(|config| config.server) {
+    let servers = match &settings.url {
+        None => return format!("{}:{}", settings.host, settings.port),
+        Some(_) => match fred_config(settings).map(|config| config.server) {
             Ok(ServerConfig::Centralized { server }) => vec![server],
             Ok(ServerConfig::Clustered { hosts, .. }) => hosts,
             Ok(ServerConfig::Sentinel { hosts, .. }) => hosts,
@@ -82,9 +76,9 @@ pub fn describe(settings: &RedisSettings) -> String {
 
 /// The port to suggest in "start Redis" hints.
 pub fn first_port(settings: &RedisSettings) -> u16 {
-    match &settings.endpoint {
-        RedisEndpoint::Parts { port, .. } => *port,
-        RedisEndpoint::Url(url) => url::Url::parse(url.expose_secret())
+    match &settings.url {
+        None => settings.port,
+        Some(url) => url::Url::parse(url.expose_secret())
             .ok()
             .and_then(|url| url.port())
             .unwrap_or(6379),

@@ -23,11 +23,11 @@ use tower_sessions::{
     cookie::{Key, SameSite},
     Session,
 };
-use tower_sessions_fred_store::StoreBuilder;
 pub use tower_sessions_fred_store::{
     CookieSettings, ListedSession, RedisSessionStore, RequestStore, SessionHandle, SessionLayer,
     StoreError,
 };
+use tower_sessions_fred_store::{NearCacheSettings, StoreBuilder};
 
 pub use app_session::{keys, AppSession, ClientInfo, SessionError};
 pub use creation::NewSessionLimit;
@@ -50,8 +50,8 @@ pub fn build_store(
 ) -> RedisSessionStore {
     let builder = store_builder(settings, redis.pool.clone());
     let builder = match settings.session.near_cache {
-        Some(bounds) => builder.near_cache(bounds),
-        None => builder,
+        true => builder.near_cache(NearCacheSettings::default()),
+        false => builder,
     };
     builder
         .shared_breaker(redis.breaker().clone())
@@ -102,7 +102,7 @@ pub fn session_layer(store: RedisSessionStore, settings: &Settings) -> SessionLa
 pub fn cookie_settings(settings: &config::SessionSettings) -> CookieSettings {
     let (key, previous_keys) = cookie_keys(settings);
     CookieSettings::new(key)
-        .with_name(settings.cookie_name.clone())
+        .with_name(settings.cookie_name())
         .with_secure(settings.cookie_secure)
         .with_same_site(same_site(settings))
         .with_previous_keys(previous_keys)
@@ -117,7 +117,7 @@ pub fn cookie_keys(settings: &config::SessionSettings) -> (Key, Vec<Key>) {
         .iter()
         .map(|secret| key(secret.expose_secret()))
         .collect();
-    (key(settings.secret.expose()), previous)
+    (key(settings.secret.expose_secret()), previous)
 }
 
 pub fn same_site(settings: &config::SessionSettings) -> SameSite {

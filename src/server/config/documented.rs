@@ -1,0 +1,149 @@
+//! The documentation of the settings, checked against their declaration: docs/configuration.md
+//! has one row per setting with its variable, file key and default, and no row for anything else;
+//! the README's short list and Leptos.toml name only what exists, and Leptos.toml changes no
+//! default (the binary reads it, so a value there that differs would be a second default).
+
+use figment::{
+    providers::{Format, Toml},
+    value::Value,
+    Figment, Provider,
+};
+
+use super::{declared::VARIABLES, env_only, tests::parse_with, CONFIG_FILE_VARIABLE};
+
+fn read(file: &str) -> String {
+    std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// The rows of docs/configuration.md's tables, as cells; those of the settings first, then
+/// those of the other variables (read by scripts or tests, no setting).
+fn documented() -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+    let docs = read("docs/configuration.md");
+    let (settings, others) = docs.split_once("## Other environment variables").unwrap();
+    let rows = |text: &str| -> Vec<Vec<String>> {
+        let rows = text.lines().filter(|line| line.starts_with("| `"));
+        rows.map(|row| {
+            row.trim_matches('|')
+                .split(" | ")
+                .map(|cell| cell.trim().into())
+                .collect()
+        })
+        .collect()
+    };
+    (rows(settings), rows(others))
+}
+
+fn is_setting(name: &str) -> bool {
+    VARIABLES.iter().any(|(variable, _, _)| *variable == name)
+        || env_only::ALL.contains(&name)
+        || name == CONFIG_FILE_VARIABLE
+}
+
+/// `NAME`s in `text` that look like environment variables.
+fn variables_in(text: &str) -> Vec<&str> {
+    let names = text.split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'));
+    let looks_like = |name: &&str| name.contains('_') && name.starts_with(char::is_alphabetic);
+    names.filter(looks_like).collect()
+}
+
+#[test]
+fn every_setting_has_its_row_with_its_key_and_default() {
+    let (rows, _) = documented();
+    let row = |name: &str| {
+        let found = rows.iter().find(|row| row[0] == format!("`{name}`"));
+        found.unwrap_or_else(|| panic!("docs/configuration.md has no row for {name}"))
+    };
+    for (variable, path, default) in VARIABLES {
+        let row = row(variable);
+        let (section, key) = path.split_once('.').unwrap();
+        assert!(
+            row[1].starts_with(&format!("`[{section}] {key}`")),
+            "{variable}: {row:?}"
+        );
+        match *default {
+            "" => assert!(
+                !row[2].starts_with('`'),
+                "{variable} has no default: {row:?}"
+            ),
+            text => assert!(
+                row[2].starts_with(&format!("`{text}`")),
+                "{variable}: {row:?}"
+            ),
+        }
+    }
+    for secret in env_only::ALL {
+        assert_eq!(row(secret)[1], "environment only", "{secret}");
+    }
+    let file = row(CONFIG_FILE_VARIABLE);
+    assert_eq!(file[2], format!("`{}`", super::DEFAULT_CONFIG_FILE));
+}
+
+#[test]
+fn nothing_is_documented_that_does_not_exist() {
+    let (rows, others) = documented();
+    let mut seen = Vec::new();
+    for row in &rows {
+        let name = row[0].trim_matches('`');
+        assert!(
+            is_setting(name),
+            "docs/configuration.md documents {name}, no setting"
+        );
+        assert!(!seen.contains(&name), "{name} has two rows");
+        seen.push(name);
+    }
+    for row in &others {
+        assert!(
+            !is_setting(row[0].trim_matches('`')),
+            "{row:?} is a setting"
+        );
+    }
+}
+
+#[test]
+fn the_readme_names_a_few_settings_that_exist() {
+    let readme = read("README.md");
+    let (_, section) = readme.split_once("## Settings").unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    let mut names = variables_in(section);
+    names.sort();
+    names.dedup();
+    assert!(
+        names.len() <= 12,
+        "the README names {names:?}: the rest belong in the docs"
+    );
+    for name in names {
+        assert!(is_setting(name), "the README names {name}, no setting");
+    }
+}
+
+#[test]
+fn leptos_toml_holds_settings_at_their_defaults() {
+    let text = read("Leptos.toml");
+    let (_, others) = documented();
+    for name in variables_in(&text) {
+        let other = others
+            .iter()
+            .any(|row| row[0].contains(&format!("`{name}`")));
+        assert!(
+            is_setting(name) || other,
+            "Leptos.toml names {name}, no setting"
+        );
+    }
+    let data = Figment::from(Toml::string(&text)).data().unwrap();
+    for (section, keys) in data.into_values().flatten() {
+        let Value::Dict(_, keys) = keys else {
+            panic!("[{section}] is no table")
+        };
+        for key in keys.keys() {
+            let path = format!("{section}.{key}");
+            let declared = VARIABLES.iter().any(|(_, at, _)| *at == path);
+            assert!(
+                declared,
+                "Leptos.toml sets {key} in [{section}], no setting"
+            );
+        }
+    }
+    let from_file = parse_with(Some(("Leptos.toml", &text)), &[]).unwrap();
+    let defaults = parse_with(None, &[]).unwrap();
+    assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
+}
