@@ -18,24 +18,7 @@ pub fn pages() -> server::router::Pages {
     server::router::Pages {
         shell: |options| ui::app::shell(options).into_any(),
         app: || ui::app::App().into_any(),
-        fast_paths,
     }
-}
-
-/// The hottest server functions, also answered without Leptos' dispatch: each by the one body
-/// its server function runs (`server::session_api`).
-#[cfg(feature = "ssr")]
-pub fn fast_paths() -> Vec<server::session_api::FastPath> {
-    use server::session_api::FastPath;
-    use ui::home::{self, GetSession, IncrementCounter};
-    vec![
-        FastPath::new::<GetSession, _, _>(|session| async move {
-            home::read_session_of(&session).await
-        }),
-        FastPath::new::<IncrementCounter, _, _>(|session| async move {
-            home::increment_counter_of(&session).await
-        }),
-    ]
 }
 
 #[cfg(feature = "hydrate")]

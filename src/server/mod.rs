@@ -18,7 +18,6 @@ pub mod redis;
 pub mod router;
 pub mod serve;
 pub mod server_fns;
-pub mod session_api;
 pub mod session_gate;
 pub mod sessions;
 pub mod startup;

@@ -13,11 +13,11 @@ use axum::{
     http::{HeaderValue, StatusCode},
     middleware,
     response::{IntoResponse, Response},
-    routing::{get, MethodRouter},
+    routing::get,
     Router,
 };
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list_with_exclusions, AxumRouteListing, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tower::{util::BoxCloneSyncService, ServiceBuilder};
 use tower_http::{
     request_id::{PropagateRequestIdLayer, SetRequestIdLayer},
@@ -35,21 +35,17 @@ use super::{
     },
     observability::{drop_invalid_request_id, FastRequestId, Refusal},
     server_fns::server_fn_handler,
-    session_api::FastPath,
     session_gate::{pass_session_gate, SessionGate},
     sessions::SessionLayer,
     state::AppState,
 };
 
-/// The pages to serve: the Leptos app, the HTML shell around it, and the server functions also
-/// answered without Leptos' dispatch. Handed in by the crate root (`sessionboard::pages`), so
-/// server code never depends on the UI that depends on it.
+/// The pages to serve: the Leptos app and the HTML shell around it. Handed in by the crate root
+/// (`sessionboard::pages`), so server code never depends on the UI that depends on it.
 #[derive(Clone, Copy)]
 pub struct Pages {
     pub shell: fn(LeptosOptions) -> AnyView,
     pub app: fn() -> AnyView,
-    /// Routed ahead of Leptos, at their server functions' paths (`session_api`).
-    pub fast_paths: fn() -> Vec<FastPath>,
 }
 
 /// The whole app as one service: the router, and around it the layers every response passes.
@@ -57,13 +53,7 @@ pub type App = BoxCloneSyncService<Request<Body>, Response, Infallible>;
 
 /// One worker's service, with its own `state` ([`AppState::for_worker`]) and session layer.
 pub fn app(state: AppState, pages: Pages, sessions: SessionLayer) -> App {
-    // The server functions with fast paths (`session_api`): Leptos must not route them too.
-    let fast_paths: Vec<_> = (pages.fast_paths)()
-        .into_iter()
-        .map(FastPath::into_route)
-        .collect();
-    let routes = page_routes(pages, &fast_paths);
-    // (The excluded ones are listed too: they are server functions' paths, routes all the same.)
+    let routes = page_routes(pages);
     let page_paths: Vec<String> = routes
         .iter()
         .map(|route| route.path().to_string())
@@ -76,12 +66,8 @@ pub fn app(state: AppState, pages: Pages, sessions: SessionLayer) -> App {
         server.hsts_include_subdomains,
     );
 
-    let with_sessions = fast_paths
-        .into_iter()
-        .fold(Router::<AppState>::new(), |router, (path, route)| {
-            router.route(path, route)
-        })
-        // Leptos routes each server function by its own path; this one takes the rest.
+    let with_sessions = Router::<AppState>::new()
+        // Every server function, by the path in the request.
         .route(
             "/api/{*fn_name}",
             get(server_fn_handler).post(server_fn_handler),
@@ -132,19 +118,10 @@ pub fn app(state: AppState, pages: Pages, sessions: SessionLayer) -> App {
 /// the process loads: the flag that stops them is global (leptos-rs/leptos#4773, open in 0.8),
 /// so a page another worker renders meanwhile waits forever for its data. Only one set of
 /// `Pages` exists per process (`sessionboard::pages`).
-fn page_routes(
-    pages: Pages,
-    fast_paths: &[(&'static str, MethodRouter<AppState>)],
-) -> Vec<AxumRouteListing> {
+fn page_routes(pages: Pages) -> Vec<AxumRouteListing> {
     static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
     ROUTES
-        .get_or_init(|| {
-            let excluded = fast_paths
-                .iter()
-                .map(|(path, _)| path.to_string())
-                .collect();
-            generate_route_list_with_exclusions(pages.app, Some(excluded))
-        })
+        .get_or_init(|| generate_route_list(pages.app))
         .clone()
 }
 

@@ -25,31 +25,14 @@ use crate::{
 #[server(prefix = "/api", endpoint = "session", input = GetUrl)]
 pub async fn get_session() -> Result<SessionView, ApiError> {
     use crate::server::{context, error::answer};
-    answer(async { read_session_of(&context::app_session()?).await }.await)
-}
-
-/// [`get_session`]'s body, which its fast path (`server::session_api`) runs too: a check added
-/// here applies to the page render and the browser's calls alike. No Leptos context here.
-#[cfg(feature = "ssr")]
-pub async fn read_session_of(
-    session: &crate::server::sessions::AppSession,
-) -> Result<SessionView, ApiError> {
-    Ok(session.view().await?)
+    answer(async { Ok(context::app_session()?.view().await?) }.await)
 }
 
 /// Adds one to the session's counter and returns it. `POST /api/increment`.
 #[server(prefix = "/api", endpoint = "increment")]
 pub async fn increment_counter() -> Result<i64, ApiError> {
     use crate::server::{context, error::answer};
-    answer(async { increment_counter_of(&context::app_session()?).await }.await)
-}
-
-/// [`increment_counter`]'s body, which its fast path runs too (see [`read_session_of`]).
-#[cfg(feature = "ssr")]
-pub async fn increment_counter_of(
-    session: &crate::server::sessions::AppSession,
-) -> Result<i64, ApiError> {
-    Ok(session.increment_counter().await?)
+    answer(async { Ok(context::app_session()?.increment_counter().await?) }.await)
 }
 
 /// Stores a short note in the session. `POST /api/note` with form field `note`.

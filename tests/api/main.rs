@@ -6,7 +6,6 @@ mod anonymous;
 mod connections;
 mod degradation;
 mod expiry;
-mod fast_paths;
 mod form_redirects;
 mod hardening;
 mod helpers;
