@@ -61,12 +61,14 @@
 #![warn(missing_docs)]
 
 mod breaker;
+mod breaker_settings;
 mod builder;
 mod changes;
 mod cookie;
 mod durability;
 mod expiry;
 mod fault;
+mod handle;
 mod keys;
 mod layer;
 mod near_cache;
@@ -86,10 +88,12 @@ pub use fred;
 /// The tower-sessions this crate is built for (0.14 or 0.15, whichever the app uses).
 pub use tower_sessions;
 
-pub use breaker::{Breaker, BreakerSettings, BreakerState};
+pub use breaker::{Breaker, BreakerState};
+pub use breaker_settings::BreakerSettings;
 pub use builder::StoreBuilder;
 pub use changes::SessionFailure;
 pub use cookie::CookieSettings;
+pub use handle::SessionHandle;
 pub use layer::{Begun, ServedSession, SessionLayer, SessionService};
 pub use near_cache::{NearCacheSettings, NearCacheStats};
 pub use observer::{Operation, StoreObserver};
@@ -97,7 +101,7 @@ pub use refusal::{NewSessionGate, NewSessionPolicy, RenderRefusal};
 pub use request_store::RequestStore;
 pub use store::RedisSessionStore;
 pub use store_error::StoreError;
-pub use user_index::{ListedSession, SessionHandle, UserIndex};
+pub use user_index::{ListedSession, UserIndex};
 
 /// Milliseconds since the Unix epoch: the unit of every deadline the store keeps.
 pub(crate) fn now_ms() -> i64 {

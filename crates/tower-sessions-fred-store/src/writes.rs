@@ -7,9 +7,9 @@ use tower_sessions::session::Id;
 
 use crate::{
     changes::Changes,
+    handle::SessionHandle,
     observer::Operation,
     record::{self, meta, Meta, SignedIn},
-    user_index::SessionHandle,
     RedisSessionStore, StoreError,
 };
 
