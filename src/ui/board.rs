@@ -16,7 +16,9 @@ use crate::shared::error::ApiError;
 pub struct BoardRefresh {
     count: RwSignal<u32>,
     actions: StoredValue<Vec<(TypeId, Box<dyn Any + Send + Sync>)>>,
-    owner: Owner,
+    /// Weak: this sits in the board owner's own context, and a strong `Owner` there would keep
+    /// the owner alive through itself — on the server, every render of the page, for ever.
+    owner: WeakOwner,
 }
 
 impl BoardRefresh {
@@ -25,7 +27,7 @@ impl BoardRefresh {
         let refresh = BoardRefresh {
             count: RwSignal::new(0),
             actions: StoredValue::new(Vec::new()),
-            owner: Owner::current().unwrap_or_default(),
+            owner: Owner::current().unwrap_or_default().downgrade(),
         };
         provide_context(refresh.clone());
         refresh
@@ -59,7 +61,7 @@ where
         return action;
     }
     let count = board.count;
-    let action = board.owner.with(|| {
+    let make = move || {
         let action = ServerAction::<S>::new();
         Effect::new(move |_| {
             if action.version().get() > 0 {
@@ -67,7 +69,12 @@ where
             }
         });
         action
-    });
+    };
+    // The board is being built, so its owner is alive.
+    let action = match board.owner.upgrade() {
+        Some(owner) => owner.with(make),
+        None => make(),
+    };
     board
         .actions
         .update_value(|actions| actions.push((TypeId::of::<S>(), Box::new(action))));
