@@ -44,8 +44,8 @@ def lost(key):
 
 stacks = [
     ("plain", "plain app: axum + tower-sessions + tower-sessions-redis-store + fred"),
-    ("sb", "sessionboard"),
-    ("nc", "sessionboard, SESSION_NEAR_CACHE=true"),
+    ("sb", "sessionboard (defaults: near cache on)"),
+    ("off", "sessionboard, SESSION_NEAR_CACHE=false"),
     ("node", "express-session + connect-redis"),
 ]
 
@@ -84,11 +84,9 @@ if page is not None:
     print(f"sessionboard page GET / with a session: {page:,.0f} req/s, "
           f"p50 / p99 {num('sb_page_p50'):.2f} / {num('sb_page_p99'):.2f} ms, "
           f"CPU {num('sb_page_cpu_us'):.0f} µs per page ({page / read:.2f}x the JSON read)")
-nc_read, nc_page = num("nc_read_rps"), num("nc_page_rps")
-if nc_read is not None and nc_page is not None:
-    print(f"with the near cache: page {nc_page:,.0f} req/s ({nc_page / nc_read:.2f}x its JSON "
-          f"read); reads answered from memory: "
-          f"{100 * max(0.0, 1 - num('nc_read_redis')):.1f} % (each miss is one HGETALL)")
+if read is not None and num("sb_read_redis") is not None:
+    print(f"reads answered from memory: {100 * max(0.0, 1 - num('sb_read_redis')):.1f} % "
+          "(each miss is one HGETALL)")
 if num("wasm_raw") is not None:
     br = f", {num('wasm_br') / 1024:.0f} KB brotli (precompressed)" if num("wasm_br") else ""
     print(f"hydrate wasm {r.get('wasm_name', '')}: {num('wasm_raw') / 1024:.0f} KB raw, "
@@ -126,12 +124,12 @@ def ratio(a, b):
 
 
 def stack_goals(key, reads_target, reads_min, p99_target, p99_max):
-    """The goals a sessionboard stack (`sb`, `nc`) is held to against the plain app."""
+    """The goals sessionboard's default stack (`sb`) is held to against the plain app."""
     x = ratio(f"{key}_read_rps", "plain_read_rps")
     goal("session reads", x, reads_target, x is not None and x >= reads_min)
     x = ratio(f"{key}_write_rps", "plain_write_rps")
     n, _ = lost(key)
-    goal("writes", x, ">= 0.9x plain", x is not None and x >= 0.9)
+    goal("writes", x, ">= 0.8x plain", x is not None and x >= 0.8)
     goal("lost increments", n, "0", n == 0, unit="")
     x = ratio(f"{key}_read_p99", "plain_read_p99")
     goal("p99 read", x, p99_target, x is not None and x <= p99_max)
@@ -143,7 +141,9 @@ def stack_goals(key, reads_target, reads_min, p99_target, p99_max):
 
 
 print("goals (sessionboard vs the plain app, same run):")
-stack_goals("sb", ">= 1.0x plain", 1.0, "<= 1.2x plain", 1.2)
+stack_goals("sb", ">= 1.2x plain (2x moonshot)", 1.2, "<= 1.0x plain", 1.0)
+x = num("sb_read_redis")
+goal("Redis commands per steady-state read", x, "< 0.05", x is not None and x < 0.05, unit="")
 x = ratio("sb_write_p99", "plain_write_p99")
 goal("p99 write", x, "<= 1.2x plain", x is not None and x <= 1.2)
 x = num("sb_rss_startup_kb")
@@ -163,10 +163,13 @@ print(f"  static files compressed, hashed names, immutable (pages and API not): 
 x = num("repeat_visit")
 x = None if x is None else x / 1024
 goal("repeat visit", x, "<= 10 KB", x is not None and x <= 10, unit=" KB")
+x = num("fresh_p99")
+goal("a write on one instance read on another, p99", x, "<= 5 ms", x is not None and x <= 5,
+     unit=" ms")
 x = num("sb_read_trips")
-goal("Redis round trips per read", x, "1", x is not None and x <= 1.0, unit="")
+goal("Redis round trips per read", x, "< 0.05", x is not None and x < 0.05, unit="")
 x = num("sb_write_trips")
-goal("Redis round trips per write", x, "<= 2", x is not None and x <= 2.0, unit="")
+goal("Redis round trips per write", x, "1", x is not None and x <= 1.0, unit="")
 off, on = num("sb_obs_rps_off"), num("sb_obs_rps_on")
 x = None if not (off and on) else 100 * (off - on) / off
 goal("metrics cost of session-read throughput (wrk, alternating runs)", x, "<= 5 %",
@@ -180,9 +183,10 @@ if ir_off and ir_log:
     print(f"  (the per-request log line switched on as well: {100 * (ir_log - ir_off) / ir_off:.1f} % "
           "of instructions — why it is off by default: docs/operations.md, Logs and request ids)")
 
-if num("nc_read_rps") is not None:
+if num("off_read_rps") is not None:
     print()
-    print("near cache goals (SESSION_NEAR_CACHE=true vs the plain app, same run):")
-    stack_goals("nc", ">= 1.2x plain (2x moonshot)", 1.2, "<= 1.0x plain", 1.0)
-    x = num("nc_read_redis")
-    goal("Redis commands per steady-state read", x, "< 0.05", x is not None and x < 0.05, unit="")
+    print("what the near cache earns (SESSION_NEAR_CACHE=false, same run):")
+    for what in ("read", "write", "page"):
+        x = ratio(f"sb_{what}_rps", f"off_{what}_rps")
+        if x is not None:
+            print(f"  {what}s: {x:.2f}x with the cache")

@@ -228,8 +228,11 @@ async fn connect(
         .await?;
     sessions.start_near_cache().await.map_err(|err| {
         StartupError::Redis(RedisError::Config(format!(
-            "SESSION_NEAR_CACHE=true needs Redis client tracking (RESP3; an ACL user needs \
-             +hello and +client|tracking): {err}"
+            "the session near cache (SESSION_NEAR_CACHE, on by default) needs Redis 6 or \
+             later and, for an ACL user, +hello +client|tracking +ping, and +get +set on the key \
+             {prefix}near-cache-epoch; set SESSION_NEAR_CACHE=false to run without it. Redis \
+             answered: {err}",
+            prefix = settings.redis.key_prefix
         )))
     })?;
     let devices = DeviceCookies::beside_session_cookie(&settings.session);

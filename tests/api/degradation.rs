@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sessionboard::server::{http::page_deadline::page_deadline, redis::BreakerState};
 
 use crate::{
-    helpers::{eventually, http_client, TestApp, TestRedis},
+    helpers::{eventually, http_client, TestApp, TestRedis, SAME_ORIGIN_JSON},
     load::{quantile, with_captured_logs, Load, Sample},
 };
 
@@ -360,15 +360,20 @@ async fn beyond_the_waiting_limit_requests_are_refused_at_once_as_json() {
     )
     .await;
     let cookie = session_at_three(&app).await;
-    let url = format!("http://{}/api/session", app.addr);
+    // Writes: a read of a session this instance holds is answered from memory, without waiting.
+    let url = format!("http://{}/api/increment", app.addr);
     redis.cli(&["CLIENT", "PAUSE", "1000", "ALL"]);
     let requests = (0..12).map(|_| {
         let (url, cookie) = (url.clone(), cookie.clone());
         tokio::spawn(async move {
             let started = Instant::now();
-            let res = http_client(false)
-                .get(url)
-                .header("cookie", cookie)
+            let mut request = http_client(false).post(url).header("cookie", cookie);
+            for (name, value) in SAME_ORIGIN_JSON {
+                request = request.header(name, value);
+            }
+            let res = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("")
                 .send()
                 .await
                 .expect("an answer");

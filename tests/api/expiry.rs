@@ -207,46 +207,97 @@ async fn staying_signed_in_pushes_the_idle_deadline_that_a_read_would_leave() {
     assert_eq!(redis.session_keys().len(), 1);
 }
 
+/// Commands Redis ran for `requests` of `app` (counted from a `CONFIG RESETSTAT`), without the
+/// near cache's heartbeat (a `PING` per connection and a `GET` of its flush epoch, four times a
+/// second: they answer no request) and the counting's own `CONFIG`/`INFO`.
+async fn commands_for<F: std::future::Future>(
+    redis: &TestRedis,
+    requests: impl FnOnce() -> F,
+) -> std::collections::HashMap<String, u64> {
+    redis.cli(&["CONFIG", "RESETSTAT"]);
+    requests().await;
+    let mut counts = redis.command_counts();
+    counts.retain(|name, _| {
+        !name.starts_with("config") && !["info", "ping", "get"].contains(&name.as_str())
+    });
+    counts
+}
+
+// 1 % of an hour: no refresh is due during these tests. Metrics off: the live-session count is
+// written in the background after each save, so the set-up's last write could land in the
+// counted window (the count has its own tests in live_count.rs).
+const QUIET: [(&str, &str); 2] = [
+    ("SESSION_TTL_SECONDS", "3600"),
+    ("METRICS_ENABLED", "false"),
+];
+
 #[tokio::test]
-async fn a_read_only_request_costs_one_redis_command() {
+async fn a_read_is_answered_from_memory_and_a_write_costs_one_round_trip() {
     let redis = TestRedis::start();
-    // 1 % of an hour: no refresh is due during this test. Metrics off: the live-session count
-    // is written in the background after each save, so the set-up's last write could land in
-    // the counted window (the count has its own tests in live_count.rs).
-    let app = TestApp::spawn(
-        &redis,
-        &[
-            ("SESSION_TTL_SECONDS", "3600"),
-            ("METRICS_ENABLED", "false"),
-        ],
-    )
-    .await;
+    let app = TestApp::spawn(&redis, &QUIET).await;
     // Twice, so that the scripts are loaded in Redis before counting.
     app.increment().await;
     app.increment().await;
+    let counts = commands_for(&redis, || async {
+        for _ in 0..20 {
+            app.session().await;
+        }
+    })
+    .await;
+    assert!(counts.is_empty(), "every read from memory: {counts:?}");
+
+    let counts = commands_for(&redis, || async {
+        assert_eq!(app.increment().await, 3);
+        assert_eq!(
+            app.session().await.counter,
+            3,
+            "the write's own answer is kept"
+        );
+    })
+    .await;
+    // `INFO commandstats` also counts what the script runs inside Redis: its `HGETALL` answers
+    // with the record it leaves, which the cache keeps.
+    assert_eq!(counts.get("evalsha"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("hgetall"), Some(&1), "{counts:?}");
+    assert!(
+        !counts.contains_key("set") && !counts.contains_key("hset"),
+        "a write never rewrites the record: {counts:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_the_near_cache_a_read_only_request_costs_one_redis_command() {
+    let redis = TestRedis::start();
+    let mut settings = QUIET.to_vec();
+    settings.push(("SESSION_NEAR_CACHE", "false"));
+    let app = TestApp::spawn(&redis, &settings).await;
+    app.increment().await;
+    app.increment().await;
     let reads = 20;
-    redis.cli(&["CONFIG", "RESETSTAT"]);
-    for _ in 0..reads {
-        app.session().await;
-    }
-    let counts = redis.command_counts();
-    let session_commands: u64 = counts
-        .iter()
-        .filter(|(name, _)| !name.starts_with("config") && name.as_str() != "info")
-        .map(|(_, calls)| calls)
-        .sum();
+    let counts = commands_for(&redis, || async {
+        for _ in 0..reads {
+            app.session().await;
+        }
+    })
+    .await;
     assert_eq!(counts.get("hgetall"), Some(&reads), "{counts:?}");
     assert_eq!(
-        session_commands, reads,
+        counts.values().sum::<u64>(),
+        reads,
         "one command per read-only request: {counts:?}"
     );
 
-    redis.cli(&["CONFIG", "RESETSTAT"]);
-    app.increment().await;
-    let counts = redis.command_counts();
+    let counts = commands_for(&redis, || async {
+        app.increment().await;
+    })
+    .await;
     assert_eq!(counts.get("hgetall"), Some(&1), "{counts:?}");
     assert_eq!(counts.get("evalsha"), Some(&1), "{counts:?}");
-    assert_eq!(counts.get("hincrby"), Some(&1), "{counts:?}");
+    assert_eq!(
+        counts.get("hincrby"),
+        Some(&2),
+        "the counter and the version: {counts:?}"
+    );
     assert!(
         !counts.contains_key("set") && !counts.contains_key("hset"),
         "a write never rewrites the record: {counts:?}"

@@ -396,6 +396,11 @@ async fn requests_answered_on_several_threads_are_each_counted_once() {
     let all_buckets =
         format!(r#"sessionboard_http_request_duration_seconds_bucket{{le="+Inf",{route}}}"#);
     assert_eq!(sample(&text, &all_buckets), 200.0, "{text}");
+    // Each read is answered from memory or loads the session from Redis, and only then.
     let loads = r#"sessionboard_redis_command_duration_seconds_count{operation="session_load"}"#;
-    assert!(sample(&text, loads) >= 200.0, "{text}");
+    let hits = sample(&text, "sessionboard_session_near_cache_hits_total");
+    let misses = sample(&text, "sessionboard_session_near_cache_misses_total");
+    assert_eq!(hits + misses, 200.0, "{text}");
+    assert_eq!(sample(&text, loads), misses, "{text}");
+    assert!(hits > 0.0, "{text}");
 }

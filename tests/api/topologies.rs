@@ -457,17 +457,38 @@ pub const ACL_RULES: &str =
 +hget +hgetall +hmget +hset +hdel +hincrby +del +exists +incr +decr +pexpire +pexpireat +persist +pttl \
 +evalsha +script|load +wait +zadd +zrem +zremrangebyscore +zcard +zscore +get";
 
+/// What the session near cache (on by default) adds: client tracking, and the heartbeat's
+/// flush epoch, a string under the prefix.
+pub const NEAR_CACHE_ACL_RULES: &str = "+client|tracking +set";
+
 #[tokio::test]
 async fn a_minimal_acl_user_runs_the_app_and_a_prefix_outside_it_stops_the_start() {
     let redis = TestRedis::start();
-    let mut rules: Vec<&str> = vec!["ACL", "SETUSER", "sessionboard", "on", ">app password 1"];
+    let mut rules: Vec<&str> = vec!["ACL", "SETUSER", "sessionboard", "on", ">app-password-1"];
     rules.extend(ACL_RULES.split(' '));
     assert_eq!(redis.cli(&rules).trim(), "OK");
     let user = [
         ("REDIS_USERNAME", "sessionboard"),
-        ("REDIS_PASSWORD", "app password 1"),
+        ("REDIS_PASSWORD", "app-password-1"),
         ("DEMO_USERS", USERS),
     ];
+    // Without the near cache's permissions the start stops, naming what is missing.
+    let err = TestApp::try_spawn(redis.port, &user)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("client|tracking") && err.contains("SESSION_NEAR_CACHE=false"),
+        "{err}"
+    );
+    let mut without_cache = user.to_vec();
+    without_cache.push(("SESSION_NEAR_CACHE", "false"));
+    let app = TestApp::spawn(&redis, &without_cache).await;
+    assert_eq!(app.increment().await, 1, "runs without the near cache");
+
+    let mut rules = vec!["ACL", "SETUSER", "sessionboard"];
+    rules.extend(NEAR_CACHE_ACL_RULES.split(' '));
+    assert_eq!(redis.cli(&rules).trim(), "OK");
     let app = TestApp::spawn(&redis, &user).await;
     core_flows(&app, || redis.session_keys(), |key| redis.pttl(key)).await;
     assert_eq!(app.login("hana", "hanas password").await, 200);
@@ -490,12 +511,22 @@ async fn a_minimal_acl_user_runs_the_app_and_a_prefix_outside_it_stops_the_start
         "{err}"
     );
     let mut wrong = user.to_vec();
-    wrong[1] = ("REDIS_PASSWORD", "not the password");
+    wrong[1] = ("REDIS_PASSWORD", "not-the-password");
     let err = TestApp::try_spawn(redis.port, &wrong)
         .await
         .err()
         .expect("refused");
     assert!(err.contains("REDIS_PASSWORD"), "{err}");
+    // RESP3's handshake cannot carry a password with a space: said so, not "wrong password".
+    wrong[1] = ("REDIS_PASSWORD", "a password with spaces");
+    let err = TestApp::try_spawn(redis.port, &wrong)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("whitespace") && err.contains("SESSION_NEAR_CACHE=false"),
+        "{err}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "refusals stop the start at once"

@@ -39,6 +39,12 @@ impl SessionKeys {
         format!("{}session-owner:{{{id}}}", self.prefix)
     }
 
+    /// The near cache's flush epoch: a token every instance reads with its heartbeat, which a
+    /// flush removes.
+    pub(crate) fn near_cache_epoch(&self) -> String {
+        format!("{}near-cache-epoch", self.prefix)
+    }
+
     /// The index of a user's signed-in sessions.
     pub(crate) fn user_sessions(&self, user: &str) -> String {
         format!("{}user:{{{user}}}:sessions", self.prefix)

@@ -40,8 +40,10 @@
 //!
 //! [`StoreBuilder::near_cache`] keeps the records this process read in memory, kept correct by
 //! Redis' client tracking (RESP3): a read of an unchanged session then costs no Redis command,
-//! and a change made anywhere drops the copy before the next read here can use it (this
-//! process's own writes at once, others' when Redis' invalidation arrives).
+//! and a change made anywhere drops the copy before the next read here can use it (others'
+//! when Redis' invalidation arrives; this process's own writes answer with the new record,
+//! which replaces the copy at once). A heartbeat bounds how long a silent path to Redis or a
+//! flush can leave a copy in use ([`NearCacheSettings::max_silence()`]).
 //!
 //! Redis 4.0 or newer; the near cache needs 6.0.
 //!

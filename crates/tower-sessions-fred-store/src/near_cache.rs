@@ -3,19 +3,21 @@
 //! changes, expires or is evicted, and the entry is dropped before the next read can use it.
 //!
 //! * A hit costs no Redis command. A miss is the usual `HGETALL`, whose connection then tracks
-//!   the key.
-//! * Any write to a session — from this process, another instance, Redis' own expiry or
-//!   eviction — removes the entry: this process's own writes remove it at once (so a request
-//!   reads what the previous one wrote), others' through the invalidation Redis pushes.
-//! * A read that raced with an invalidation is not cached (a generation count, bumped by every
-//!   invalidation, must be unchanged between the start of the read and the insert).
-//! * A lost or re-established connection, a flush, a failover (a reconnection) or an open
-//!   breaker drop the whole cache: invalidations may have been missed meanwhile. Nothing is kept
-//!   again until every connection tracks again: a key read on one that does not yet would never
-//!   be invalidated.
+//!   the key. A write's script answers with the record as it left it (and reads it, so the
+//!   connection tracks it again): the entry holds the new version at once.
+//! * Every copy remembers when the command that produced it was sent. A copy is refused when an
+//!   invalidation of its key, a local change or a drop came after that moment (the answer may
+//!   predate it), or when a newer copy is already held.
+//! * A lost or re-established connection, a flush, a failover (a reconnection), an open breaker
+//!   or a missed heartbeat drop the whole cache: invalidations may have been missed meanwhile.
+//!   Nothing is kept again until every connection tracks again: a key read on one that does not
+//!   yet would never be invalidated.
+//! * Nothing is served unless every tracking connection answered a heartbeat within
+//!   `max_silence` (default 1 s): a connection that silently stops delivering (a partition, a
+//!   stalled proxy) cannot leave a copy in use for longer.
 //! * The absolute and idle deadlines are checked locally: an entry past its deadline is a miss.
-//! * No entry is older than `max_age` (default 5 s): an invalidation that never arrives — fred
-//!   10.1 drops the one Redis sends for `FLUSHALL` / `FLUSHDB` in RESP3 — is outlived by then.
+//! * No entry is older than `max_age` (default 5 s), the bound for any invalidation that never
+//!   arrives.
 //!
 //! Bounded by entries and bytes (the record's field and value lengths); the oldest entries go
 //! first.
@@ -31,7 +33,7 @@ use std::{
 
 use crate::record::Loaded;
 
-/// How much the near cache may hold ([`crate::StoreBuilder::near_cache`]).
+/// How much the near cache may hold, and how stale it may be ([`crate::StoreBuilder::near_cache`]).
 ///
 /// ```
 /// use std::time::Duration;
@@ -40,7 +42,8 @@ use crate::record::Loaded;
 /// let settings = NearCacheSettings::default()
 ///     .max_entries(50_000)
 ///     .max_bytes(32 << 20)
-///     .max_age(Duration::from_secs(2));
+///     .max_age(Duration::from_secs(2))
+///     .max_silence(Duration::from_millis(500));
 /// # let _ = settings;
 /// ```
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +56,10 @@ pub struct NearCacheSettings {
     /// An entry is read from Redis again after this long, however quiet (default 5 s): the
     /// longest a missed invalidation can leave a stale copy.
     pub max_age: Duration,
+    /// Nothing is served from memory unless every tracking connection answered a heartbeat
+    /// within this long (default 1 s; one is sent every quarter of it, with that as its
+    /// deadline). It bounds how long a silent partition, or a flush, leaves copies in use.
+    pub max_silence: Duration,
 }
 
 impl Default for NearCacheSettings {
@@ -61,6 +68,7 @@ impl Default for NearCacheSettings {
             max_entries: 10_000,
             max_bytes: 8 * 1024 * 1024,
             max_age: Duration::from_secs(5),
+            max_silence: Duration::from_secs(1),
         }
     }
 }
@@ -83,6 +91,18 @@ impl NearCacheSettings {
         self.max_age = age;
         self
     }
+
+    /// Serve nothing from memory once the tracking connections have been silent for `silence`
+    /// (at least 4 ms: heartbeats go every quarter of it).
+    pub fn max_silence(mut self, silence: Duration) -> Self {
+        self.max_silence = silence.max(Duration::from_millis(4));
+        self
+    }
+
+    /// How often the tracking connections are sent a heartbeat, and how long each may take.
+    pub(crate) fn heartbeat(&self) -> Duration {
+        (self.max_silence / 4).max(Duration::from_millis(1))
+    }
 }
 
 /// What the near cache has done since start ([`crate::RedisSessionStore::near_cache_stats`]).
@@ -95,7 +115,7 @@ pub struct NearCacheStats {
     pub misses: u64,
     /// Entries removed by invalidations (this process's writes included).
     pub invalidations: u64,
-    /// Times the whole cache was dropped (reconnection, flush, breaker open).
+    /// Times the whole cache was dropped (reconnection, flush, breaker open, missed heartbeat).
     pub dropped: u64,
     /// Entries held now.
     pub entries: u64,
@@ -107,7 +127,11 @@ pub(crate) struct NearCache {
     started: AtomicBool,
     /// Connections whose tracking was lost and is not back yet: nothing is kept meanwhile.
     untracked: AtomicUsize,
-    generation: AtomicU64,
+    /// The clock of `confirmed`.
+    origin: Instant,
+    /// When the last heartbeat that every connection answered was sent (ns since `origin`, 0 =
+    /// never).
+    confirmed: AtomicU64,
     state: Mutex<State>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -115,7 +139,6 @@ pub(crate) struct NearCache {
     dropped: AtomicU64,
 }
 
-#[derive(Default)]
 struct State {
     entries: HashMap<String, Entry>,
     /// Keys in insertion order, for eviction (a key may appear again after re-insertion; stale
@@ -123,6 +146,29 @@ struct State {
     order: VecDeque<(String, u64)>,
     bytes: usize,
     next_stamp: u64,
+    /// When each recently invalidated key was: a copy whose command was sent before is refused.
+    forgotten: HashMap<String, Instant>,
+    /// When the whole cache was last dropped: a copy whose command was sent before is refused.
+    dropped_at: Instant,
+}
+
+/// A write of this process on one key, between [`NearCache::begin_write`] and
+/// [`NearCache::end_write`].
+pub(crate) struct WriteTicket {
+    sent: Instant,
+}
+
+impl State {
+    fn new() -> Self {
+        State {
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            next_stamp: 0,
+            forgotten: HashMap::new(),
+            dropped_at: Instant::now(),
+        }
+    }
 }
 
 struct Entry {
@@ -130,7 +176,8 @@ struct Entry {
     /// copies no record (every worker thread reads through this one lock).
     loaded: Arc<Loaded>,
     deadline: i64,
-    stored_at: Instant,
+    /// When the command that produced this copy was sent.
+    sent: Instant,
     bytes: usize,
     stamp: u64,
 }
@@ -141,13 +188,18 @@ impl NearCache {
             settings,
             started: AtomicBool::new(false),
             untracked: AtomicUsize::new(0),
-            generation: AtomicU64::new(0),
-            state: Mutex::new(State::default()),
+            origin: Instant::now(),
+            confirmed: AtomicU64::new(0),
+            state: Mutex::new(State::new()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         }
+    }
+
+    pub(crate) fn settings(&self) -> &NearCacheSettings {
+        &self.settings
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -157,13 +209,27 @@ impl NearCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether copies may be kept: tracking is on for every connection.
     pub(crate) fn is_active(&self) -> bool {
         self.started.load(Ordering::Acquire) && self.untracked.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether copies may be served: kept, and every connection answered a heartbeat lately.
+    fn is_serving(&self) -> bool {
+        let confirmed = self.confirmed.load(Ordering::Acquire);
+        let silent = (self.origin.elapsed().as_nanos() as u64).saturating_sub(confirmed);
+        self.is_active() && confirmed != 0 && silent < self.settings.max_silence.as_nanos() as u64
     }
 
     /// Tracking is on for every connection: entries may be kept.
     pub(crate) fn activate(&self) {
         self.started.store(true, Ordering::Release);
+    }
+
+    /// A heartbeat sent at `sent` was answered on every connection.
+    pub(crate) fn confirm(&self, sent: Instant) {
+        let at = sent.duration_since(self.origin).as_nanos().max(1) as u64;
+        self.confirmed.fetch_max(at, Ordering::AcqRel);
     }
 
     /// One connection's tracking is lost (invalidations sent to it are gone): keep nothing
@@ -178,21 +244,15 @@ impl NearCache {
         self.untracked.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// The generation a read starts in; its result is cached only if no invalidation came since.
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
     /// The record under `key`, if cached and not past its deadline at `now`.
     pub(crate) fn get(&self, key: &str, now: i64) -> Option<Arc<Loaded>> {
-        if !self.is_active() {
+        if !self.is_serving() {
+            self.misses.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         let mut state = self.state();
         let found = match state.entries.get(key) {
-            Some(entry)
-                if now < entry.deadline && entry.stored_at.elapsed() < self.settings.max_age =>
-            {
+            Some(entry) if now < entry.deadline && entry.sent.elapsed() < self.settings.max_age => {
                 Some(Arc::clone(&entry.loaded))
             }
             Some(_) => {
@@ -211,70 +271,80 @@ impl NearCache {
         found
     }
 
-    /// Keeps `loaded` (read in `generation`, `bytes` long, ending at `deadline`) unless an
-    /// invalidation came meanwhile.
+    /// Keeps `loaded` (`bytes` long, ending at `deadline`), the answer to a command sent at
+    /// `sent`, unless its key changed or the cache was dropped since, or a newer copy is held.
     pub(crate) fn insert(
         &self,
         key: String,
         loaded: Arc<Loaded>,
         deadline: i64,
         bytes: usize,
-        generation: u64,
+        sent: Instant,
     ) {
-        if !self.is_active() || bytes > self.settings.max_bytes || self.settings.max_entries == 0 {
+        if !self.may_keep(bytes) || sent.elapsed() >= self.settings.max_age {
             return;
         }
         let mut state = self.state();
-        // Checked under the lock: an invalidation bumps the generation before it takes the lock.
-        if self.generation() != generation {
-            return;
-        }
-        remove(&mut state, &key);
-        while state.entries.len() >= self.settings.max_entries
-            || state.bytes + bytes > self.settings.max_bytes
-        {
-            let Some((oldest, stamp)) = state.order.pop_front() else {
-                break;
-            };
-            if state.entries.get(&oldest).is_some_and(|e| e.stamp == stamp) {
-                remove(&mut state, &oldest);
-            }
-        }
-        state.next_stamp += 1;
-        let stamp = state.next_stamp;
-        state.order.push_back((key.clone(), stamp));
-        state.bytes += bytes;
-        let entry = Entry {
-            loaded,
-            deadline,
-            stored_at: Instant::now(),
-            bytes,
-            stamp,
-        };
-        state.entries.insert(key, entry);
-        // Positions of removed entries are dropped when they pile up.
-        if state.order.len() > 2 * state.entries.len() + 64 {
-            let State { entries, order, .. } = &mut *state;
-            order.retain(|(key, stamp)| entries.get(key).is_some_and(|e| e.stamp == *stamp));
+        if !refused(&state, &key, sent) && newer(&state, &key, &loaded) {
+            keep(
+                &mut state,
+                &self.settings,
+                key,
+                (loaded, deadline, bytes),
+                sent,
+            );
         }
     }
 
-    /// `key` changed (or may have): forget it, and keep no read that was under way.
+    /// Whether a copy `bytes` long may be kept at all.
+    fn may_keep(&self, bytes: usize) -> bool {
+        self.is_active() && bytes <= self.settings.max_bytes && self.settings.max_entries > 0
+    }
+
+    /// This process is about to write `key` (on the one connection that carries that key's
+    /// commands, which is not told of its own writes).
+    pub(crate) fn begin_write(&self) -> WriteTicket {
+        WriteTicket {
+            sent: Instant::now(),
+        }
+    }
+
+    /// The write of `ticket` is answered: with the record it left (`answer`: the record, its
+    /// deadline and length) that is kept, unless a newer version is held, or an invalidation of
+    /// the key or a drop came since the write was sent. Otherwise the copy goes. Either way no
+    /// read sent before now is kept (its answer may predate the write).
+    pub(crate) fn end_write(&self, key: &str, ticket: WriteTicket, answer: Option<Answer>) {
+        let mut state = self.state();
+        let now = Instant::now();
+        let kept = answer.is_some_and(|answer| {
+            let keep_it = self.may_keep(answer.2) && !refused(&state, key, ticket.sent);
+            if keep_it && newer(&state, key, &answer.0) {
+                keep(&mut state, &self.settings, key.to_owned(), answer, now);
+            }
+            keep_it
+        });
+        if !kept {
+            remove(&mut state, key);
+        }
+        forget_at(&mut state, &self.settings, key, now);
+    }
+
+    /// `key` changed (or may have): forget it, and keep no answer to a command sent before now.
     pub(crate) fn invalidate(&self, key: &str) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        if remove(&mut self.state(), key) {
+        let mut state = self.state();
+        forget_at(&mut state, &self.settings, key, Instant::now());
+        if remove(&mut state, key) {
             self.invalidations.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Forgets everything (a flush, a reconnection, an open breaker).
+    /// Forgets everything (a flush, a reconnection, an open breaker, a missed heartbeat).
     pub(crate) fn drop_all(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
         let mut state = self.state();
         if !state.entries.is_empty() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        *state = State::default();
+        *state = State::new();
     }
 
     pub(crate) fn stats(&self) -> NearCacheStats {
@@ -284,6 +354,75 @@ impl NearCache {
             invalidations: self.invalidations.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             entries: self.state().entries.len() as u64,
+        }
+    }
+}
+
+/// Whether `loaded` is a later version of `key` than the copy held, if any (every write
+/// increments the record's version in the script that makes it).
+fn newer(state: &State, key: &str, loaded: &Loaded) -> bool {
+    state
+        .entries
+        .get(key)
+        .is_none_or(|held| held.loaded.meta.version < loaded.meta.version)
+}
+
+/// Whether an answer to a command on `key` sent at `sent` may predate a change: the key was
+/// invalidated, or the cache dropped, since.
+fn refused(state: &State, key: &str, sent: Instant) -> bool {
+    sent <= state.dropped_at || state.forgotten.get(key).is_some_and(|at| sent <= *at)
+}
+
+/// A record as the near cache keeps it: the record, its deadline (ms) and its length.
+pub(crate) type Answer = (Arc<Loaded>, i64, usize);
+
+/// Keeps a copy, evicting the oldest ones to make room.
+fn keep(
+    state: &mut State,
+    settings: &NearCacheSettings,
+    key: String,
+    (loaded, deadline, bytes): Answer,
+    sent: Instant,
+) {
+    remove(state, &key);
+    while state.entries.len() >= settings.max_entries || state.bytes + bytes > settings.max_bytes {
+        let Some((oldest, stamp)) = state.order.pop_front() else {
+            break;
+        };
+        if state.entries.get(&oldest).is_some_and(|e| e.stamp == stamp) {
+            remove(state, &oldest);
+        }
+    }
+    state.next_stamp += 1;
+    let stamp = state.next_stamp;
+    state.order.push_back((key.clone(), stamp));
+    state.bytes += bytes;
+    let entry = Entry {
+        loaded,
+        deadline,
+        sent,
+        bytes,
+        stamp,
+    };
+    state.entries.insert(key, entry);
+    // Positions of removed entries are dropped when they pile up.
+    if state.order.len() > 2 * state.entries.len() + 64 {
+        let State { entries, order, .. } = state;
+        order.retain(|(key, stamp)| entries.get(key).is_some_and(|e| e.stamp == *stamp));
+    }
+}
+
+/// Remembers that `key` changed at `now`, within bounds: older marks no longer matter (an
+/// answer sent before them is past `max_age`), and when too many are recent, every answer sent
+/// before now is refused instead.
+fn forget_at(state: &mut State, settings: &NearCacheSettings, key: &str, now: Instant) {
+    state.forgotten.insert(key.to_owned(), now);
+    let bound = settings.max_entries.max(1024);
+    if state.forgotten.len() > bound {
+        state.forgotten.retain(|_, at| now - *at < settings.max_age);
+        if state.forgotten.len() > bound {
+            state.forgotten.clear();
+            state.dropped_at = now;
         }
     }
 }
@@ -317,6 +456,7 @@ mod tests {
                 refreshed_at: 0,
                 absolute_deadline: 1_000,
                 signed_in: None,
+                version: 0,
             },
             data: HashMap::new(),
         })
@@ -326,26 +466,45 @@ mod tests {
         let cache = NearCache::new(NearCacheSettings {
             max_entries,
             max_bytes,
-            max_age: Duration::from_millis(50),
+            max_age: Duration::from_millis(200),
+            max_silence: Duration::from_secs(60),
         });
         cache.activate();
+        cache.confirm(Instant::now());
         cache
     }
 
     #[test]
-    fn a_read_that_raced_with_an_invalidation_is_not_kept() {
+    fn an_answer_sent_before_its_key_was_invalidated_is_not_kept() {
         let cache = cache(10, 1_000);
-        let generation = cache.generation();
+        let sent = Instant::now();
         cache.invalidate("other");
-        cache.insert("k".into(), loaded(1), 1_000, 10, generation);
-        assert!(cache.get("k", 0).is_none());
-        cache.insert("k".into(), loaded(1), 1_000, 10, cache.generation());
+        cache.insert("k".into(), loaded(1), 1_000, 10, sent);
+        assert!(cache.get("k", 0).is_some(), "another key's invalidation");
+        cache.invalidate("k");
+        cache.insert("k".into(), loaded(1), 1_000, 10, sent);
+        assert!(cache.get("k", 0).is_none(), "sent before the invalidation");
+        cache.insert("k".into(), loaded(1), 1_000, 10, Instant::now());
         assert!(cache.get("k", 0).is_some());
         assert!(cache.get("k", 1_000).is_none(), "past its deadline");
         assert!(cache.get("k", 0).is_none(), "and gone");
-        cache.insert("k".into(), loaded(1), 1_000, 10, cache.generation());
-        std::thread::sleep(Duration::from_millis(60));
+        let before_drop = Instant::now();
+        cache.drop_all();
+        cache.insert("k".into(), loaded(1), 1_000, 10, before_drop);
+        assert!(cache.get("k", 0).is_none(), "sent before the drop");
+        let sent = Instant::now();
+        cache.insert("k".into(), loaded(1), 1_000, 10, sent);
+        std::thread::sleep(Duration::from_millis(210));
         assert!(cache.get("k", 0).is_none(), "older than max_age");
+    }
+
+    #[test]
+    fn an_older_answer_never_replaces_a_newer_copy() {
+        let cache = cache(10, 1_000);
+        let (older, newer) = (Instant::now(), Instant::now() + Duration::from_nanos(1));
+        cache.insert("k".into(), loaded(2), 1_000, 10, newer);
+        cache.insert("k".into(), loaded(1), 1_000, 10, older);
+        assert_eq!(cache.get("k", 0).map(|hit| hit.id), Some(Id(2)));
     }
 
     #[test]
@@ -357,36 +516,69 @@ mod tests {
                 loaded(n as i128),
                 1_000,
                 10,
-                cache.generation(),
+                Instant::now(),
             );
         }
         assert!(cache.get("a", 0).is_none());
         assert!(cache.get("b", 0).is_some() && cache.get("c", 0).is_some());
-        cache.insert("d".into(), loaded(4), 1_000, 20, cache.generation());
+        cache.insert("d".into(), loaded(4), 1_000, 20, Instant::now());
         assert_eq!(
             cache.stats().entries,
             1,
             "20 + 10 bytes would not fit in 25"
         );
-        cache.insert("huge".into(), loaded(5), 1_000, 26, cache.generation());
+        cache.insert("huge".into(), loaded(5), 1_000, 26, Instant::now());
         assert!(cache.get("huge", 0).is_none());
     }
 
     #[test]
     fn nothing_is_kept_until_every_lost_connection_tracks_again() {
         let cache = cache(10, 1_000);
-        cache.insert("k".into(), loaded(1), 1_000, 10, cache.generation());
+        cache.insert("k".into(), loaded(1), 1_000, 10, Instant::now());
         cache.tracking_lost();
         cache.tracking_lost();
         assert!(cache.get("k", 0).is_none(), "dropped");
         cache.tracking_back();
-        cache.insert("k".into(), loaded(1), 1_000, 10, cache.generation());
+        cache.insert("k".into(), loaded(1), 1_000, 10, Instant::now());
         assert!(
             cache.get("k", 0).is_none(),
             "one connection still untracked"
         );
         cache.tracking_back();
-        cache.insert("k".into(), loaded(1), 1_000, 10, cache.generation());
+        cache.insert("k".into(), loaded(1), 1_000, 10, Instant::now());
         assert!(cache.get("k", 0).is_some());
+    }
+
+    #[test]
+    fn nothing_is_served_once_the_heartbeats_stop_being_answered() {
+        let cache =
+            NearCache::new(NearCacheSettings::default().max_silence(Duration::from_millis(40)));
+        cache.activate();
+        cache.insert("k".into(), loaded(1), 1_000, 10, Instant::now());
+        assert!(cache.get("k", 0).is_none(), "no heartbeat answered yet");
+        cache.confirm(Instant::now());
+        assert!(cache.get("k", 0).is_some());
+        std::thread::sleep(Duration::from_millis(45));
+        assert!(
+            cache.get("k", 0).is_none(),
+            "silent for longer than max_silence"
+        );
+        cache.confirm(Instant::now());
+        assert!(cache.get("k", 0).is_some(), "answered again");
+    }
+
+    #[test]
+    fn remembering_many_invalidations_stays_bounded() {
+        let cache = cache(10, 1_000);
+        let sent = Instant::now();
+        for n in 0..2_000 {
+            cache.invalidate(&format!("k{n}"));
+        }
+        assert!(cache.state().forgotten.len() <= 1024);
+        cache.insert("k5".into(), loaded(1), 1_000, 10, sent);
+        assert!(
+            cache.get("k5", 0).is_none(),
+            "still refused once forgotten in bulk"
+        );
     }
 }

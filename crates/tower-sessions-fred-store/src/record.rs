@@ -26,6 +26,10 @@ pub(crate) mod meta {
     pub const USER: &str = "m:user";
     /// When the user signed in.
     pub const SIGNED_IN_AT: &str = "m:signed_in";
+    /// How many writes the record has had (absent: none since it was created). Every write
+    /// script increments it (the scripts name it themselves), so of two copies the near cache
+    /// keeps the later.
+    pub const VERSION: &str = "m:version";
 }
 
 /// Who is signed in with a session.
@@ -61,6 +65,8 @@ pub(crate) struct Meta {
     pub absolute_deadline: i64,
     /// Who is signed in, if anyone.
     pub signed_in: Option<SignedIn>,
+    /// Writes since it was created ([`meta::VERSION`]).
+    pub version: u64,
 }
 
 impl Meta {
@@ -71,6 +77,7 @@ impl Meta {
             refreshed_at: now,
             absolute_deadline: now.saturating_add(absolute_timeout_ms),
             signed_in: None,
+            version: 0,
         }
     }
 
@@ -199,6 +206,10 @@ fn decode_meta(fields: &HashMap<String, String>) -> Option<Meta> {
         refreshed_at: instant(meta::REFRESHED_AT)?,
         absolute_deadline: instant(meta::ABSOLUTE_DEADLINE)?,
         signed_in,
+        version: match fields.get(meta::VERSION) {
+            None => 0,
+            Some(version) => version.parse().ok()?,
+        },
     })
 }
 

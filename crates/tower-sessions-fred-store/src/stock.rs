@@ -71,18 +71,17 @@ impl SessionStore for RedisSessionStore {
         }
         let inner = &self.inner;
         let key = self.key(&record.id);
-        self.forget_cached(&key);
+        let ticket = self.write_begins();
         let replace = inner.breaker.run_as(async {
-            let client = inner.pool.next();
             let saved: i64 = inner
                 .scripts
                 .replace
-                .evalsha_with_reload(client, &key, args)
+                .evalsha_with_reload(self.client_for(&key), &key, args)
                 .await?;
             Ok::<_, StoreError>(saved)
         });
         let saved = self.observed(Operation::SessionSave, replace).await;
-        self.forget_cached(&key);
+        self.write_ends(&record.id, &key, ticket, None);
         let saved = saved.map_err(backend)?;
         if saved == 0 {
             // Deleted meanwhile (signed out elsewhere, expired): it stays deleted, and the next

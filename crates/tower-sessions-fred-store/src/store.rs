@@ -19,10 +19,12 @@
 
 use std::{
     collections::HashMap,
+    hash::{BuildHasher, BuildHasherDefault, DefaultHasher},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
+    time::Instant,
 };
 
 use fred::prelude::{Client, HashesInterface, Pool};
@@ -136,6 +138,16 @@ impl RedisSessionStore {
         self.inner.keys.session(id)
     }
 
+    /// The pool's client for every command on a session's `key`. Always the same one: with the
+    /// near cache, a connection tracks what it read but is not told of its own writes (NOLOOP),
+    /// so a second connection of ours reading the key would hear of our writes and drop the
+    /// copy each write leaves.
+    pub(crate) fn client_for(&self, key: &str) -> &Client {
+        let clients = self.inner.pool.clients();
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+        &clients[(hash % clients.len() as u64) as usize]
+    }
+
     pub(crate) fn observed<'a, T: 'a>(
         &'a self,
         operation: Operation,
@@ -151,21 +163,14 @@ impl RedisSessionStore {
         let Some(cache) = &self.inner.near_cache else {
             return Ok(());
         };
-        crate::tracking::start(self.inner.pool.clients(), cache).await?;
+        let epoch_key = self.inner.keys.near_cache_epoch();
+        crate::tracking::start(self.inner.pool.clients(), cache, epoch_key).await?;
         Ok(())
     }
 
     /// What the near cache has done, when it is configured.
     pub fn near_cache_stats(&self) -> Option<NearCacheStats> {
         self.inner.near_cache.as_ref().map(|cache| cache.stats())
-    }
-
-    /// This process is about to change (or has changed) `key`: its cached copy goes at once, so
-    /// the next request here reads the change whatever Redis' invalidation is still on its way.
-    pub(crate) fn forget_cached(&self, key: &str) {
-        if let Some(cache) = &self.inner.near_cache {
-            cache.invalidate(key);
-        }
     }
 
     /// One `HGETALL`, or none when the near cache holds the session. `None` when there is no
@@ -194,8 +199,7 @@ impl RedisSessionStore {
         id: &Id,
         key: String,
     ) -> Result<Option<Arc<Loaded>>, StoreError> {
-        let cache = self.inner.near_cache.as_deref();
-        let generation = cache.map(NearCache::generation);
+        let sent = Instant::now();
         let raw: Result<HashMap<String, String>, fred::error::Error> = self
             .observed(
                 Operation::SessionLoad,
@@ -203,7 +207,7 @@ impl RedisSessionStore {
                 // breaker, its timeout and the observer would each move it again.
                 self.inner
                     .breaker
-                    .run_as(Box::pin(self.inner.pool.hgetall(&key))),
+                    .run_as(Box::pin(self.client_for(&key).hgetall(&key))),
             )
             .await;
         let raw = match raw {
@@ -219,33 +223,64 @@ impl RedisSessionStore {
             }
             Err(err) => return Err(err.into()),
         };
+        Ok(self.decoded(id, key, raw, sent))
+    }
+
+    /// The record in `raw` (a whole hash, as `HGETALL` answered it for a command sent at
+    /// `sent`), kept in the near cache; `None` when it cannot be decoded.
+    fn decoded(
+        &self,
+        id: &Id,
+        key: String,
+        raw: HashMap<String, String>,
+        sent: Instant,
+    ) -> Option<Arc<Loaded>> {
+        let (loaded, deadline, bytes) = self.copy_of(id, raw)?;
+        if let Some(cache) = self.inner.near_cache.as_deref() {
+            cache.insert(key, loaded.clone(), deadline, bytes, sent);
+        }
+        Some(loaded)
+    }
+
+    /// The record in `raw`, with its deadline and length (what the near cache keeps); `None`
+    /// (and reported) when it cannot be decoded.
+    pub(crate) fn copy_of(
+        &self,
+        id: &Id,
+        raw: HashMap<String, String>,
+    ) -> Option<crate::near_cache::Answer> {
         let bytes = raw
             .iter()
             .map(|(field, value)| field.len() + value.len())
             .sum();
         match record::decode(raw, self.typed()) {
             Ok((meta, data, stored)) => {
-                let loaded = Arc::new(Loaded {
+                let deadline = self
+                    .inner
+                    .policy
+                    .for_session(meta.signed_in.is_some())
+                    .deadline(meta.refreshed_at, meta.absolute_deadline);
+                let loaded = Loaded {
                     id: *id,
                     meta,
                     data,
                     stored,
-                });
-                if let (Some(cache), Some(generation)) = (cache, generation) {
-                    let deadline = self
-                        .inner
-                        .policy
-                        .for_session(loaded.meta.signed_in.is_some())
-                        .deadline(loaded.meta.refreshed_at, loaded.meta.absolute_deadline);
-                    cache.insert(key, loaded.clone(), deadline, bytes, generation);
-                }
-                Ok(Some(loaded))
+                };
+                Some((Arc::new(loaded), deadline, bytes))
             }
             Err(why) => {
                 self.report_undecodable(why.reason());
-                Ok(None)
+                None
             }
         }
+    }
+
+    /// Whether a write should answer with the record it leaves, for the near cache.
+    pub(crate) fn caching(&self) -> bool {
+        self.inner
+            .near_cache
+            .as_deref()
+            .is_some_and(NearCache::is_active)
     }
 
     /// Waits, as [`StoreBuilder::wait_for_replicas`] asks, until enough replicas have the write

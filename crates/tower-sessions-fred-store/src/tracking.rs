@@ -1,37 +1,140 @@
-//! Turning Redis' client tracking on for every connection of the pool and feeding its
-//! invalidations to the near cache.
+//! Turning Redis' client tracking on for every connection of the pool, feeding its
+//! invalidations to the near cache, and the heartbeat that proves they still arrive.
 
-use std::sync::{
-    atomic::{AtomicBool, Ordering},
-    Arc,
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Weak,
+    },
+    time::Instant,
 };
 
 use fred::{
     clients::Client,
-    error::Error,
-    interfaces::{EventInterface, TrackingInterface},
+    error::{Error, ErrorKind},
+    interfaces::{ClientLike, EventInterface, KeysInterface, TrackingInterface},
+    types::{Expiration, SetOptions},
 };
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::near_cache::NearCache;
 
 /// `CLIENT TRACKING ON` on each connection (every node's, on a cluster), then listens on each
-/// for invalidations, lost connections and reconnections. The pool must speak RESP3.
-pub(crate) async fn start(clients: &[Client], cache: &Arc<NearCache>) -> Result<(), Error> {
+/// for invalidations, lost connections and reconnections, and starts the heartbeat. The pool
+/// must speak RESP3. `epoch_key` holds a token a flush removes (see [`heartbeat`]).
+pub(crate) async fn start(
+    clients: &[Client],
+    cache: &Arc<NearCache>,
+    epoch_key: String,
+) -> Result<(), Error> {
     for client in clients {
         turn_on(client).await?;
         listen(client, cache.clone());
     }
+    let mut epoch = None;
+    let sent = Instant::now();
+    beat(clients, cache, &epoch_key, &mut epoch).await?;
     cache.activate();
+    cache.confirm(sent);
+    tokio::spawn(heartbeat(
+        clients.to_vec(),
+        Arc::downgrade(cache),
+        epoch_key,
+        epoch,
+    ));
     Ok(())
 }
 
 async fn turn_on(client: &Client) -> Result<(), Error> {
     // Default mode (not broadcast): Redis remembers which keys this connection read and tells
-    // it when one of them changes; without NOLOOP, this connection's own writes too.
+    // it when one of them changes. NOLOOP: not for this connection's own writes, whose scripts
+    // answer with the record they leave, which is cached at once (the store sends every command
+    // on one session's key on one connection, so no other connection of ours tracks it).
     client
-        .start_tracking(Vec::<String>::new(), false, false, false, false)
+        .start_tracking(Vec::<String>::new(), false, false, false, true)
         .await
+}
+
+/// Every quarter of `max_silence`, each connection must answer (with that as its deadline) for
+/// the cache to go on serving. fred 10.1 drops the null invalidation Redis sends on `FLUSHALL`
+/// / `FLUSHDB`, so the heartbeat also reads `epoch_key`: a flush removes it, and the next
+/// heartbeat drops the cache and writes a new token (the first instance to notice does; the
+/// others see the token change and drop theirs). Ends with the store.
+async fn heartbeat(
+    clients: Vec<Client>,
+    cache: Weak<NearCache>,
+    epoch_key: String,
+    mut epoch: Option<String>,
+) {
+    let Some(every) = cache.upgrade().map(|cache| cache.settings().heartbeat()) else {
+        return;
+    };
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(cache) = cache.upgrade() else {
+            return;
+        };
+        let sent = Instant::now();
+        let beat = tokio::time::timeout(every, beat(&clients, &cache, &epoch_key, &mut epoch));
+        match beat.await {
+            Ok(Ok(())) => cache.confirm(sent),
+            // A silent or failing connection: what it should have delivered may be lost.
+            _ => cache.drop_all(),
+        }
+    }
+}
+
+/// One heartbeat: a `PING` on every connection (every node's, on a cluster) and a read of the
+/// flush epoch, adopted (or written, when a flush removed it) in `epoch`.
+async fn beat(
+    clients: &[Client],
+    cache: &NearCache,
+    epoch_key: &str,
+    epoch: &mut Option<String>,
+) -> Result<(), Error> {
+    for client in clients {
+        ping_every_node(client).await?;
+    }
+    let Some(client) = clients.first() else {
+        return Ok(());
+    };
+    let mut current: Option<String> = client.get(epoch_key).await?;
+    if current.is_none() {
+        // Any unique text will do: a session id is 128 random bits.
+        let token = tower_sessions::session::Id::default().to_string();
+        let _: Option<String> = client
+            .set(
+                epoch_key,
+                token,
+                None::<Expiration>,
+                Some(SetOptions::NX),
+                false,
+            )
+            .await?;
+        current = client.get(epoch_key).await?;
+    }
+    if epoch.is_some() && *epoch != current {
+        // Flushed since the last heartbeat: every copy may be of a record that is gone.
+        cache.drop_all();
+    }
+    *epoch = current;
+    Ok(())
+}
+
+async fn ping_every_node(client: &Client) -> Result<(), Error> {
+    if !client.is_clustered() {
+        return client.ping::<()>(None).await;
+    }
+    let nodes = client.active_connections();
+    if nodes.is_empty() {
+        return Err(Error::new(ErrorKind::IO, "no connection to any node"));
+    }
+    for node in nodes {
+        client.with_cluster_node(node).ping::<()>(None).await?;
+    }
+    Ok(())
 }
 
 fn listen(client: &Client, cache: Arc<NearCache>) {

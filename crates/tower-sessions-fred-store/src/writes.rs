@@ -1,13 +1,18 @@
 //! The store's writes: creating, saving, deleting a session and incrementing one of its keys.
 //! Each is one Lua script on the session's one key (a Cluster hash tag keeps it on one node),
-//! run through the breaker, and each drops the near cache's copy before and after.
+//! sent on the one connection that carries that key's commands and run through the breaker.
+//! With the near cache on, a save and an increment answer with the record they leave, which
+//! the cache keeps at once: the next read costs no command.
 
-use fred::types::scripts::Script;
+use std::collections::HashMap;
+
+use fred::types::{scripts::Script, Value};
 use tower_sessions::session::Id;
 
 use crate::{
     changes::Changes,
     handle::SessionHandle,
+    near_cache::{NearCache, WriteTicket},
     observer::Operation,
     record::{self, meta, Meta, SignedIn},
     RedisSessionStore, StoreError,
@@ -79,8 +84,8 @@ impl RedisSessionStore {
             args.push(text.clone());
             stored.insert(key.clone(), text);
         }
-        let client = self.inner.pool.next();
         loop {
+            let client = self.client_for(&self.key(id));
             let created: i64 = self
                 .observed(
                     Operation::SessionCreate,
@@ -96,7 +101,11 @@ impl RedisSessionStore {
             }
             *id = Id::default();
         }
-        self.inner.wait.after_write(client, &self.key(id)).await?;
+        let key = self.key(id);
+        self.inner
+            .wait
+            .after_write(self.client_for(&key), &key)
+            .await?;
         self.observer()
             .deadline_set(&SessionHandle::of(id), deadline, false);
         // The record first, then its entry: an entry whose record is missing is pruned when the
@@ -117,37 +126,35 @@ impl RedisSessionStore {
         let policy = self.inner.policy.for_session(changes.signed_in);
         args.push(policy.idle_ms().to_string());
         args.push(optional(changes.absolute_cap));
-        args.push(
-            if self.inner.last_writer_wins {
-                "0"
-            } else {
-                "1"
-            }
-            .to_string(),
-        );
+        args.push(flag(!self.inner.last_writer_wins));
+        let answer_record = self.caching();
+        args.push(flag(answer_record));
         for change in &changes.data {
             args.push(change.field.clone());
             args.push(change.expected.clone());
             args.push(change.value.clone().unwrap_or_default());
         }
         let key = self.key(id);
-        self.forget_cached(&key);
+        let ticket = self.write_begins();
         let save =
             self.inner
                 .breaker
                 .run_as(Box::pin(self.inner.scripts.save.evalsha_with_reload(
-                    self.inner.pool.next(),
+                    self.client_for(&key),
                     &key,
                     args,
                 )));
-        let saved: Result<i64, fred::error::Error> =
+        let saved: Result<Value, fred::error::Error> =
             self.observed(Operation::SessionSave, save).await;
-        self.forget_cached(&key);
-        Ok(match saved? {
-            1 => Saved::Written,
-            2 => Saved::Conflict,
-            _ => Saved::Ended,
-        })
+        let (saved, record) = match saved {
+            Ok(Value::Array(fields)) => (Ok(Saved::Written), hash_of(fields)),
+            Ok(Value::Integer(1)) => (Ok(Saved::Written), None),
+            Ok(Value::Integer(2)) => (Ok(Saved::Conflict), None),
+            Ok(_) => (Ok(Saved::Ended), None),
+            Err(err) => (Err(err), None),
+        };
+        self.write_ends(id, &key, ticket, record);
+        Ok(saved?)
     }
 
     /// Deletes a session's record, then its entry in its user's index (the record names the
@@ -164,14 +171,14 @@ impl RedisSessionStore {
 
     async fn delete_unguarded(&self, id: &Id) -> Result<(), StoreError> {
         let key = self.key(id);
-        self.forget_cached(&key);
+        let ticket = self.write_begins();
         let user: Result<Option<String>, _> = self
             .inner
             .scripts
             .delete
-            .evalsha_with_reload(self.inner.pool.next(), &key, vec![meta::USER])
+            .evalsha_with_reload(self.client_for(&key), &key, vec![meta::USER])
             .await;
-        self.forget_cached(&key);
+        self.write_ends(id, &key, ticket, None);
         let user = user?;
         self.observer().sessions_deleted(&[SessionHandle::of(id)]);
         if let Some(user) = user.as_deref().filter(|user| SignedIn::valid_user(user)) {
@@ -192,22 +199,74 @@ impl RedisSessionStore {
         amount: i64,
     ) -> Result<Option<i64>, StoreError> {
         let session_key = self.key(id);
-        self.forget_cached(&session_key);
+        let answer_record = self.caching();
+        let args = vec![
+            record::data_field(key),
+            amount.to_string(),
+            flag(answer_record).to_string(),
+        ];
+        let ticket = self.write_begins();
         let increment = Box::pin(self.inner.scripts.increment.evalsha_with_reload(
-            self.inner.pool.next(),
+            self.client_for(&session_key),
             &session_key,
-            vec![record::data_field(key), amount.to_string()],
+            args,
         ));
-        let value: Result<Option<i64>, _> = self
+        let value: Result<Value, _> = self
             .observed(
                 Operation::SessionIncrement,
                 self.inner.breaker.run_as(increment),
             )
             .await;
-        self.forget_cached(&session_key);
-        let value = value?;
+        let (value, record) = match value {
+            Ok(Value::Array(mut answer)) if answer.len() == 2 => {
+                let record = match answer.pop() {
+                    Some(Value::Array(fields)) => hash_of(fields),
+                    _ => None,
+                };
+                (answer.pop().and_then(|value| value.as_i64()), record)
+            }
+            Ok(value) => (value.as_i64(), None),
+            Err(err) => {
+                self.write_ends(id, &session_key, ticket, None);
+                return Err(err.into());
+            }
+        };
+        self.write_ends(id, &session_key, ticket, record);
         Ok(value)
     }
+
+    /// Before a write on a session's `key`: what the near cache needs to know of it.
+    pub(crate) fn write_begins(&self) -> Option<WriteTicket> {
+        self.inner.near_cache.as_deref().map(NearCache::begin_write)
+    }
+
+    /// After it, answered with `record` (the whole hash as the write left it) or not.
+    pub(crate) fn write_ends(
+        &self,
+        id: &Id,
+        key: &str,
+        ticket: Option<WriteTicket>,
+        record: Option<HashMap<String, String>>,
+    ) {
+        if let (Some(cache), Some(ticket)) = (self.inner.near_cache.as_deref(), ticket) {
+            let copy = record.and_then(|raw| self.copy_of(id, raw));
+            cache.end_write(key, ticket, copy);
+        }
+    }
+}
+
+/// A flat `HGETALL` answer as field → value; `None` if a field or value is not text.
+fn hash_of(fields: Vec<Value>) -> Option<HashMap<String, String>> {
+    let mut hash = HashMap::with_capacity(fields.len() / 2);
+    let mut fields = fields.into_iter();
+    while let (Some(field), Some(value)) = (fields.next(), fields.next()) {
+        hash.insert(field.into_string()?, value.into_string()?);
+    }
+    Some(hash)
+}
+
+fn flag(on: bool) -> String {
+    if on { "1" } else { "0" }.to_string()
 }
 
 /// How a save went.

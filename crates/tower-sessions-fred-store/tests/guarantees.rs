@@ -133,8 +133,9 @@ mod own {
         assert_eq!(send(&app, "/incr/b", Some(&cookie)).await.body, "1");
         let after = redis.command_counts().await;
         let sent = [("hgetall", 1), ("evalsha", 1)];
-        // The `hget` checks that no other request changed the key since this one read it.
-        let in_script = [("exists", 1), ("hget", 1), ("hset", 1)];
+        // The `hget` checks that no other request changed the key since this one read it; the
+        // `hincrby` counts the record's version.
+        let in_script = [("exists", 1), ("hget", 1), ("hset", 1), ("hincrby", 1)];
         assert_eq!(
             commands_between(&before, &after),
             counts(&sent, &in_script),
@@ -668,6 +669,7 @@ mod stock {
             ("exists", 1),
             ("hkeys", 1),
             ("hset", 2),
+            ("hincrby", 1),
             ("hget", 1),
             ("pexpireat", 1),
         ];

@@ -181,7 +181,7 @@ async fn a_counter_incremented_on_both_instances_stays_exact() {
 #[tokio::test]
 async fn a_flush_or_a_lost_connection_drops_the_cache() {
     let redis = TestRedis::start().await;
-    let b = instance_with(&redis, Duration::from_millis(300)).await;
+    let b = instance(&redis).await;
     let a = instance(&redis).await;
     let mut session = record(json!({"note": "x"}));
     SessionStore::create(&a, &mut session).await.unwrap();
@@ -221,7 +221,8 @@ async fn a_flush_or_a_lost_connection_drops_the_cache() {
 
     // FLUSHALL (sent by the other instance: the inspecting pool does not reconnect). Redis
     // sends every tracking connection a null invalidation, which fred 10.1 drops in RESP3: the
-    // flushed session goes when its copy is older than `max_age` (300 ms here).
+    // flushed session goes at the next heartbeat, which finds the flush epoch gone (within
+    // `max_silence`, 1 s, long before `max_age`, 5 s).
     assert!(
         matches!(b.load(&session.id).await, Ok(Some(_))),
         "cached again"
@@ -229,6 +230,69 @@ async fn a_flush_or_a_lost_connection_drops_the_cache() {
     let _: () = a.pool().flushall(false).await.unwrap();
     let took = seen_within(&b, &session.id, "note", &None).await;
     eprintln!("a flush reached the other instance's cache after {took:?}");
+}
+
+#[tokio::test]
+async fn a_write_costs_one_round_trip_and_leaves_its_version_cached() {
+    let redis = TestRedis::start().await;
+    let a = instance(&redis).await;
+    let mut session = record(json!({"n": 0}));
+    SessionStore::create(&a, &mut session).await.unwrap();
+    // The first use of the script loads it into Redis.
+    a.increment(&session.id, "n", 1).await.unwrap();
+    assert_eq!(value_on(&a, &session.id, "n").await, Some(json!(1)));
+
+    let misses = a.near_cache_stats().unwrap().misses;
+    let before = redis.command_counts().await;
+    for n in 2..=21 {
+        assert_eq!(a.increment(&session.id, "n", 1).await.unwrap(), Some(n));
+        assert_eq!(value_on(&a, &session.id, "n").await, Some(json!(n)));
+    }
+    let after = redis.command_counts().await;
+    let sent = |name: &str| after.get(name).unwrap_or(&0) - before.get(name).unwrap_or(&0);
+    // The heartbeat's PING and GET aside; `INFO commandstats` counts the `HGETALL` each script
+    // runs inside Redis too, so a read that went to Redis would make it more than 20.
+    assert_eq!((sent("evalsha"), sent("hgetall")), (20, 20), "{after:?}");
+    assert_eq!(
+        a.near_cache_stats().unwrap().misses,
+        misses,
+        "every read a hit"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_redis_stops_the_cache_serving_within_max_silence() {
+    let redis = TestRedis::start().await;
+    let a = instance(&redis).await;
+    let mut session = record(json!({"note": "x"}));
+    SessionStore::create(&a, &mut session).await.unwrap();
+    assert!(matches!(a.load(&session.id).await, Ok(Some(_))));
+    assert!(matches!(a.load(&session.id).await, Ok(Some(_))), "a hit");
+
+    // No connection closes: only the missing heartbeat answers tell. Without them the copy
+    // would be served until `max_age` (5 s).
+    redis.pause(true);
+    let paused = Instant::now();
+    let mut served_for = Duration::ZERO;
+    while paused.elapsed() < Duration::from_secs(3) {
+        let started = Instant::now();
+        match a.load(&session.id).await {
+            Ok(Some(_)) => served_for = paused.elapsed(),
+            _ => break,
+        }
+        // A hit answers at once; a read that went to the silent Redis does not.
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "a hit waited"
+        );
+        tokio::task::yield_now().await;
+    }
+    redis.pause(false);
+    eprintln!("a silent Redis: copies served for {served_for:?} after it went quiet");
+    assert!(
+        served_for <= NearCacheSettings::default().max_silence,
+        "served for {served_for:?}"
+    );
 }
 
 #[tokio::test]

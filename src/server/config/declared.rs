@@ -68,7 +68,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SESSION_COOKIE_SECURE", "session.cookie_secure", "auto"),
     ("SESSION_COOKIE_SAME_SITE", "session.cookie_same_site", "lax"),
     ("SESSION_EXPIRY_EVENTS", "session.expiry_events", "false"),
-    ("SESSION_NEAR_CACHE", "session.near_cache", "false"),
+    ("SESSION_NEAR_CACHE", "session.near_cache", "true"),
     ("LOGIN_MAX_FAILURES_PER_USER", "auth.max_failures_per_user", "5"),
     ("LOGIN_MAX_FAILURES_PER_ADDRESS", "auth.max_failures_per_address", "50"),
     ("LOGIN_FAILURE_WINDOW_SECONDS", "auth.failure_window_seconds", "300"),

@@ -220,5 +220,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         }
     }
     state.metrics.set_readings(state.redis.is_connected(), live);
+    state
+        .metrics
+        .set_near_cache(state.sessions.near_cache_stats());
     ([(CONTENT_TYPE, METRICS)], state.metrics.encode())
 }

@@ -6,6 +6,8 @@
 
 use std::{fmt, future::Future, sync::Arc, time::Instant};
 
+use tower_sessions_fred_store::NearCacheStats;
+
 use prometheus_client::{
     encoding::{text::encode, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
     metrics::{counter::Counter, family::Family, gauge::Gauge},
@@ -124,6 +126,16 @@ struct Inner {
     logins: Family<ResultLabel, Counter>,
     registrations: Counter,
     refused: Family<RefusalLabel, Counter>,
+    near_cache: NearCacheMetrics,
+}
+
+/// The session near cache's own counts, copied from the store at each scrape.
+#[derive(Default)]
+struct NearCacheMetrics {
+    hits: Counter,
+    misses: Counter,
+    dropped: Counter,
+    entries: Gauge,
 }
 
 impl Default for Metrics {
@@ -194,6 +206,19 @@ impl Metrics {
             "Requests refused before any session work, by reason",
             refused.clone(),
         );
+        let near_cache = NearCacheMetrics::default();
+        for (name, help, counter) in [
+            ("hits", "Session reads answered from this instance's memory", &near_cache.hits),
+            ("misses", "Session reads that went to Redis", &near_cache.misses),
+            ("dropped", "Times the whole near cache was dropped (a lost connection, a flush, a missed heartbeat)", &near_cache.dropped),
+        ] {
+            r.register(format!("session_near_cache_{name}"), help, counter.clone());
+        }
+        r.register(
+            "session_near_cache_entries",
+            "Sessions held in this instance's memory (as of the last scrape)",
+            near_cache.entries.clone(),
+        );
         Metrics(Arc::new(Inner {
             enabled: true,
             registry,
@@ -206,6 +231,7 @@ impl Metrics {
             logins,
             registrations,
             refused,
+            near_cache,
         }))
     }
 
@@ -284,6 +310,24 @@ impl Metrics {
                 .sessions_live
                 .set(i64::try_from(live).unwrap_or(i64::MAX));
         }
+    }
+
+    /// The near cache's counts as the store keeps them (none when it is off).
+    pub fn set_near_cache(&self, stats: Option<NearCacheStats>) {
+        let (Some(stats), metrics) = (stats, &self.0.near_cache) else {
+            return;
+        };
+        // The store's counts only grow: each counter takes what it has not seen yet.
+        for (counter, total) in [
+            (&metrics.hits, stats.hits),
+            (&metrics.misses, stats.misses),
+            (&metrics.dropped, stats.dropped),
+        ] {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+        metrics
+            .entries
+            .set(i64::try_from(stats.entries).unwrap_or(i64::MAX));
     }
 
     /// The text exposition (OpenMetrics, which Prometheus reads).

@@ -49,7 +49,43 @@ pub fn fred_config(settings: &RedisSettings) -> Result<Config, RedisError> {
     if let Some(tls) = tls::config(settings)? {
         config.tls = Some(tls);
     }
+    if settings.resp3 {
+        refuse_unsendable_credentials(&config)?;
+    }
     Ok(config)
+}
+
+/// fred 10.1 sends RESP3's `HELLO 3 AUTH <user> <password>` as one inline line (redis-protocol
+/// 6 writes it so), which Redis splits at whitespace: a credential with a space, a tab or a line
+/// break would be refused as a wrong password, or split into other words. Said plainly instead.
+fn refuse_unsendable_credentials(config: &Config) -> Result<(), RedisError> {
+    let mut credentials = vec![
+        ("user name", &config.username),
+        ("password", &config.password),
+    ];
+    if let ServerConfig::Sentinel {
+        username, password, ..
+    } = &config.server
+    {
+        credentials.extend([
+            ("sentinel user name", username),
+            ("sentinel password", password),
+        ]);
+    }
+    for (what, value) in credentials {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.contains(char::is_whitespace) || v.contains('"'))
+        {
+            return Err(RedisError::Config(format!(
+                "the Redis {what} contains whitespace or a quote, which the RESP3 handshake the \
+                 session near cache needs cannot send (REDIS_USERNAME / REDIS_PASSWORD, their \
+                 REDIS_SENTINEL_ twins, or REDIS_URL): choose one without, or set \
+                 SESSION_NEAR_CACHE=false"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every address we were given, for logs and errors (never credentials).

@@ -62,6 +62,8 @@ impl SessionStore for RequestStore {
                 Meta::starting(now, policy.absolute_ms())
             }
         };
+        // A new record has had no writes, whatever the id it replaces had.
+        meta.version = 0;
         if let Some(refreshed) = refresh {
             meta.refreshed_at = meta.refreshed_at.max(refreshed);
         }

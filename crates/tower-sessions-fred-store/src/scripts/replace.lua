@@ -7,6 +7,7 @@
 -- ARGV[4] = the record's expiry date (ms): the key expires then, or at the absolute deadline if
 --           that is sooner
 -- ARGV[5..] = field/value pairs of the data ('d:' fields)
+-- Increments the record's version, m:version (record.rs).
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local keep = {}
 for i = 5, #ARGV, 2 do keep[ARGV[i]] = true end
@@ -21,6 +22,7 @@ for i = 5, #ARGV, 1000 do
   redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'm:version', 1)
 local expires = tonumber(ARGV[4])
 local absolute = tonumber(redis.call('HGET', KEYS[1], ARGV[2])) or expires
 redis.call('PEXPIREAT', KEYS[1], math.min(expires, absolute))

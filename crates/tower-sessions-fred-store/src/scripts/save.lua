@@ -9,17 +9,25 @@
 -- ARGV[4] = idle timeout (ms)
 -- ARGV[5] = an earlier absolute deadline (ms), or '' to keep it
 -- ARGV[6] = '1' to check what each field holds, '0' to let the last writer win
--- ARGV[7..] = triples: field, its text when the request read it ('' = absent), new text
+-- ARGV[7] = '1' to answer a save with the whole record as it leaves it (for the near cache;
+--           the read also has this connection track the key again), '0' to answer 1
+-- ARGV[8..] = triples: field, its text when the request read it ('' = absent), new text
 --             ('' = delete it; a stored value is JSON, never empty)
+-- Every save increments the record's version, m:version (record.rs).
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local refreshed_field, absolute_field = ARGV[1], ARGV[2]
+local function saved()
+  redis.call('HINCRBY', KEYS[1], 'm:version', 1)
+  if ARGV[7] == '1' then return redis.call('HGETALL', KEYS[1]) end
+  return 1
+end
 if ARGV[6] == '1' then
-  for i = 7, #ARGV, 3 do
+  for i = 8, #ARGV, 3 do
     if (redis.call('HGET', KEYS[1], ARGV[i]) or '') ~= ARGV[i + 1] then return 2 end
   end
 end
 local set, delete = {}, {}
-for i = 7, #ARGV, 3 do
+for i = 8, #ARGV, 3 do
   if ARGV[i + 2] == '' then
     delete[#delete + 1] = ARGV[i]
   else
@@ -34,7 +42,7 @@ end
 for i = 1, #delete, 1000 do
   redis.call('HDEL', KEYS[1], unpack(delete, i, math.min(i + 999, #delete)))
 end
-if ARGV[3] == '' and ARGV[5] == '' then return 1 end
+if ARGV[3] == '' and ARGV[5] == '' then return saved() end
 
 local absolute = tonumber(redis.call('HGET', KEYS[1], absolute_field))
 if not absolute then return 0 end
@@ -49,4 +57,4 @@ if ARGV[3] ~= '' and tonumber(ARGV[3]) > refreshed then
   redis.call('HSET', KEYS[1], refreshed_field, ARGV[3])
 end
 redis.call('PEXPIREAT', KEYS[1], math.min(refreshed + tonumber(ARGV[4]), absolute))
-return 1
+return saved()

@@ -126,6 +126,21 @@ impl TestRedis {
         self.server.stop();
     }
 
+    /// Freezes the server (`SIGSTOP`) or lets it go on (`SIGCONT`): a path to Redis that goes
+    /// silent with no connection closed, as a partition or a stalled proxy leaves it.
+    pub fn pause(&self, paused: bool) {
+        let pid = self
+            .server
+            .child
+            .as_ref()
+            .expect("running")
+            .id()
+            .to_string();
+        let signal = if paused { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill").args([signal, &pid]).status();
+        assert!(status.is_ok_and(|status| status.success()), "kill {signal}");
+    }
+
     /// Every key in the server, sorted.
     pub async fn keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self
