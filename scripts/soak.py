@@ -89,8 +89,9 @@ class Config:
             binary=env["SOAK_BIN"],
             site=env["SOAK_SITE"],
         )
-        if cfg.topology not in ("single", "cluster"):
-            raise SystemExit(f"soak: SOAK_TOPOLOGY={cfg.topology!r}: expected single or cluster")
+        if cfg.topology not in ("single", "cluster", "sentinel"):
+            raise SystemExit(f"soak: SOAK_TOPOLOGY={cfg.topology!r}: "
+                             "expected single, cluster or sentinel")
         if cfg.workers < 1 or cfg.sessions < cfg.workers or cfg.rate <= 0 or cfg.minutes <= 0:
             raise SystemExit("soak: need SOAK_WORKERS >= 1, SOAK_SESSIONS >= SOAK_WORKERS, "
                              "SOAK_RATE > 0 and SOAK_MINUTES > 0")
@@ -187,8 +188,9 @@ class RedisNode:
     """One redis-server with AOF fsynced on every write, so that an acknowledged write survives
     SIGKILL; restarted on the same port and directory it loads its AOF."""
 
-    def __init__(self, children: Children, work: str, out: str, name: str, cluster: bool):
-        self.children, self.cluster = children, cluster
+    def __init__(self, children: Children, work: str, out: str, name: str, cluster: bool,
+                 extra: Optional[list[str]] = None):
+        self.children, self.cluster, self.extra = children, cluster, extra or []
         self.port = free_port(CLUSTER_PORT_LIMIT if cluster else 65536)
         self.dir = os.path.join(work, name)
         self.log = os.path.join(out, f"{name}.log")
@@ -205,7 +207,7 @@ class RedisNode:
         if self.cluster:
             argv += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                      "--cluster-node-timeout", "2000"]
-        return argv
+        return argv + self.extra
 
     def start(self) -> None:
         self.proc = self.children.start(self.argv(), self.log)
@@ -303,6 +305,72 @@ class ClusterRedis:
 
     def recovered(self, node: RedisNode) -> bool:
         return node.ping() and self.all_ok()
+
+
+class SentinelRedis:
+    """A master, its replica and three sentinels; a fault kills the current master, a sentinel
+    promotes the replica, and the killed node comes back and is made its replica."""
+
+    name = "sentinel"
+    service = "soak"
+
+    def __init__(self, children: Children, work: str, out: str):
+        self.children, self.work, self.out = children, work, out
+        master = RedisNode(children, work, out, "redis-0", cluster=False)
+        replica = RedisNode(children, work, out, "redis-1", cluster=False,
+                            extra=["--replicaof", HOST, str(master.port)])
+        self.nodes = [master, replica]
+        self.sentinel_ports = [free_port() for _ in range(3)]
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        master = self.nodes[0].port
+        for port in self.sentinel_ports:
+            conf = os.path.join(self.work, f"sentinel-{port}.conf")
+            with open(conf, "w") as f:
+                f.write(f"port {port}\nbind {HOST}\ndir {self.work}\n"
+                        f"sentinel monitor {self.service} {HOST} {master} 2\n"
+                        f"sentinel down-after-milliseconds {self.service} 1000\n"
+                        f"sentinel failover-timeout {self.service} 3000\n")
+            self.children.start(["redis-server", conf, "--sentinel"],
+                                os.path.join(self.out, f"sentinel-{port}.log"))
+        if not wait_until(self.ready, 30, 0.25):
+            raise StartFailure("the sentinels did not see the replica and each other in 30 s")
+
+    def sentinel(self, *args: str) -> str:
+        for port in self.sentinel_ports:
+            answer = redis_cli(port, "SENTINEL", *args)
+            if answer is not None:
+                return answer
+        return ""
+
+    def ready(self) -> bool:
+        fields = self.sentinel("master", self.service).split()
+        known = dict(zip(fields[::2], fields[1::2]))
+        return known.get("num-slaves") == "1" and known.get("num-other-sentinels") == "2"
+
+    def master(self) -> Optional[RedisNode]:
+        lines = self.sentinel("get-master-addr-by-name", self.service).split()
+        port = lines[1] if len(lines) == 2 else ""
+        return next((n for n in self.nodes if str(n.port) == port), None)
+
+    def app_env(self) -> dict:
+        first, *rest = self.sentinel_ports
+        others = "".join(f"&node={HOST}:{p}" for p in rest)
+        return {"REDIS_URL": f"redis-sentinel://{HOST}:{first}?sentinelServiceName={self.service}"
+                             f"{others}",
+                "REDIS_WAIT_REPLICAS": "1"}
+
+    def victim(self) -> RedisNode:
+        return self.master() or self.nodes[0]
+
+    def recovered(self, node: RedisNode) -> bool:
+        """Back, a replica of a master the sentinels name, and in sync with it."""
+        master = self.master()
+        role = redis_cli(node.port, "INFO", "replication") or ""
+        return (node.ping() and master is not None and master is not node
+                and "master_link_status:up" in role and self.ready())
 
 
 # ---------------------------------------------------------------------------------- app instances
@@ -1020,7 +1088,8 @@ class Soak:
     def __init__(self, cfg: Config):
         self.cfg = cfg
         self.children = Children(cfg.work)
-        cls = SingleRedis if cfg.topology == "single" else ClusterRedis
+        cls = {"single": SingleRedis, "cluster": ClusterRedis,
+               "sentinel": SentinelRedis}[cfg.topology]
         self.redis = cls(self.children, cfg.work, cfg.out)
         self.apps: list[App] = []
         self.balancer: Optional[Balancer] = None

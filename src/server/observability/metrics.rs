@@ -138,6 +138,25 @@ struct NearCacheMetrics {
     entries: Gauge,
 }
 
+impl NearCacheMetrics {
+    fn registered_in(registry: &mut Registry) -> NearCacheMetrics {
+        let metrics = NearCacheMetrics::default();
+        for (name, help, counter) in [
+            ("hits", "Session reads answered from this instance's memory", &metrics.hits),
+            ("misses", "Session reads that went to Redis", &metrics.misses),
+            ("dropped", "Times the whole near cache was dropped (a lost connection, a flush, a missed heartbeat)", &metrics.dropped),
+        ] {
+            registry.register(format!("session_near_cache_{name}"), help, counter.clone());
+        }
+        registry.register(
+            "session_near_cache_entries",
+            "Sessions held in this instance's memory (as of the last scrape)",
+            metrics.entries.clone(),
+        );
+        metrics
+    }
+}
+
 impl Default for Metrics {
     /// Metrics nobody scrapes (a store built outside an app, say).
     fn default() -> Self {
@@ -206,19 +225,7 @@ impl Metrics {
             "Requests refused before any session work, by reason",
             refused.clone(),
         );
-        let near_cache = NearCacheMetrics::default();
-        for (name, help, counter) in [
-            ("hits", "Session reads answered from this instance's memory", &near_cache.hits),
-            ("misses", "Session reads that went to Redis", &near_cache.misses),
-            ("dropped", "Times the whole near cache was dropped (a lost connection, a flush, a missed heartbeat)", &near_cache.dropped),
-        ] {
-            r.register(format!("session_near_cache_{name}"), help, counter.clone());
-        }
-        r.register(
-            "session_near_cache_entries",
-            "Sessions held in this instance's memory (as of the last scrape)",
-            near_cache.entries.clone(),
-        );
+        let near_cache = NearCacheMetrics::registered_in(r);
         Metrics(Arc::new(Inner {
             enabled: true,
             registry,
