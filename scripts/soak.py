@@ -366,11 +366,13 @@ class SentinelRedis:
         return self.master() or self.nodes[0]
 
     def recovered(self, node: RedisNode) -> bool:
-        """Back, a replica of a master the sentinels name, and in sync with it."""
+        """Back, and either still the master (it returned before the sentinels failed over) or
+        a replica in sync with the master they name."""
         master = self.master()
+        if not node.ping() or master is None or not self.ready():
+            return False
         role = redis_cli(node.port, "INFO", "replication") or ""
-        return (node.ping() and master is not None and master is not node
-                and "master_link_status:up" in role and self.ready())
+        return master is node or "master_link_status:up" in role
 
 
 # ---------------------------------------------------------------------------------- app instances
