@@ -99,8 +99,9 @@ impl StoreBuilder {
     }
 
     /// Activity moves the idle deadline only when it would move by more than this fraction of
-    /// the idle timeout (default 0.01), so most read-only requests write nothing. Under the
-    /// stock layer every save moves it.
+    /// the idle timeout (default 0.01), so most read-only requests write nothing. A move onto
+    /// the absolute deadline is always made, so an active session lasts until its absolute
+    /// limit. Under the stock layer every save moves it.
     pub fn refresh_fraction(mut self, fraction: f64) -> Self {
         self.policy.refresh_fraction = fraction.clamp(0.0, 1.0);
         self

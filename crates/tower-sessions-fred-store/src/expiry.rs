@@ -66,7 +66,9 @@ impl ExpiryPolicy {
     }
 
     /// Whether activity at `now` should move the deadline of a session last refreshed at
-    /// `refreshed_at` (always when `force`d, if it moves at all).
+    /// `refreshed_at` (always when `force`d, if it moves at all). A move onto the absolute
+    /// deadline is always due, however small: skipping it would end an active session up to the
+    /// threshold before its absolute limit.
     pub(crate) fn refresh_due(
         &self,
         refreshed_at: i64,
@@ -79,7 +81,11 @@ impl ExpiryPolicy {
         } else {
             (self.idle_ms() as f64 * self.refresh_fraction) as i64
         };
-        self.deadline(now, absolute) - self.deadline(refreshed_at, absolute) > threshold
+        let (moved_to, from) = (
+            self.deadline(now, absolute),
+            self.deadline(refreshed_at, absolute),
+        );
+        moved_to - from > threshold || (moved_to > from && moved_to == absolute)
     }
 }
 
@@ -139,5 +145,15 @@ mod tests {
             !POLICY.refresh_due(0, 50_000, 10_000, true),
             "capped: nothing moves"
         );
+    }
+
+    #[test]
+    fn an_active_session_always_reaches_its_absolute_deadline() {
+        // Refreshed 4 ms short of the cap: the next read moves the deadline by less than the
+        // threshold (1 s), but onto the cap, so it is still due.
+        let absolute = 1_000_000;
+        let refreshed = absolute - 100_000 - 4;
+        assert!(POLICY.refresh_due(refreshed, absolute, refreshed + 16, false));
+        assert!(!POLICY.refresh_due(absolute - 100_000, absolute, absolute - 99_000, false));
     }
 }
