@@ -228,11 +228,8 @@ async fn connect(
         .await?;
     sessions.start_near_cache().await.map_err(|err| {
         StartupError::Redis(RedisError::Config(format!(
-            "the session near cache (SESSION_NEAR_CACHE, on by default) needs Redis 6 or \
-             later and, for an ACL user, +hello +client|tracking +ping, and +get +set on the key \
-             {prefix}near-cache-epoch; set SESSION_NEAR_CACHE=false to run without it. Redis \
-             answered: {err}",
-            prefix = settings.redis.key_prefix
+            "the session near cache (SESSION_NEAR_CACHE, on by default): {err}. Set \
+             SESSION_NEAR_CACHE=false to run without it"
         )))
     })?;
     let devices = DeviceCookies::beside_session_cookie(&settings.session);

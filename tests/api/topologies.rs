@@ -478,7 +478,9 @@ async fn a_minimal_acl_user_runs_the_app_and_a_prefix_outside_it_stops_the_start
         .err()
         .expect("refused");
     assert!(
-        err.contains("client|tracking") && err.contains("SESSION_NEAR_CACHE=false"),
+        err.contains("client|tracking")
+            && err.contains("sessionboard:near-cache-epoch")
+            && err.contains("SESSION_NEAR_CACHE=false"),
         "{err}"
     );
     let mut without_cache = user.to_vec();

@@ -164,8 +164,9 @@ impl RedisSessionStore {
             return Ok(());
         };
         let epoch_key = self.inner.keys.near_cache_epoch();
-        crate::tracking::start(self.inner.pool.clients(), cache, epoch_key).await?;
-        Ok(())
+        crate::tracking::start(self.inner.pool.clients(), cache, epoch_key.clone())
+            .await
+            .map_err(|source| StoreError::NearCacheRefused { epoch_key, source })
     }
 
     /// What the near cache has done, when it is configured.

@@ -18,6 +18,19 @@ pub enum StoreError {
     /// characters (it is part of the user's index key).
     #[error("the user name cannot be stored")]
     InvalidUser,
+    /// [`crate::RedisSessionStore::start_near_cache`] was refused: the text names what the near
+    /// cache needs of Redis, and what Redis answered.
+    #[error(
+        "the near cache needs Redis 6 or later and, for an ACL user, +hello +client|tracking \
+         +ping, and +get +set on the key {epoch_key}; Redis answered: {}",
+        safe_text(.source)
+    )]
+    NearCacheRefused {
+        /// The key of the heartbeat's flush marker, `<prefix>near-cache-epoch`.
+        epoch_key: String,
+        /// Redis' answer.
+        source: fred::error::Error,
+    },
 }
 
 impl Fault for StoreError {
@@ -45,7 +58,7 @@ impl StoreError {
     /// one.
     pub fn reply_code(&self) -> Option<&str> {
         match self {
-            StoreError::Redis(err) => {
+            StoreError::Redis(err) | StoreError::NearCacheRefused { source: err, .. } => {
                 Some(reply_code(err.details())).filter(|code| !code.is_empty())
             }
             _ => None,

@@ -55,8 +55,10 @@ async fn turn_on(client: &Client) -> Result<(), Error> {
         .await
 }
 
-/// Every quarter of `max_silence`, each connection must answer (with that as its deadline) for
-/// the cache to go on serving. fred 10.1 drops the null invalidation Redis sends on `FLUSHALL`
+/// Every quarter of `max_silence`, each connection is asked to answer; the cache serves only
+/// within `max_silence` of the last heartbeat every connection answered. A beat may take up to
+/// `max_silence` (a busy machine is slow, not partitioned): past that, or on an error, what a
+/// connection should have delivered may be lost, and the cache is dropped. fred 10.1 drops the null invalidation Redis sends on `FLUSHALL`
 /// / `FLUSHDB`, so the heartbeat also reads `epoch_key`: a flush removes it, and the next
 /// heartbeat drops the cache and writes a new token (the first instance to notice does; the
 /// others see the token change and drop theirs). Ends with the store.
@@ -66,7 +68,10 @@ async fn heartbeat(
     epoch_key: String,
     mut epoch: Option<String>,
 ) {
-    let Some(every) = cache.upgrade().map(|cache| cache.settings().heartbeat()) else {
+    let Some((every, silence)) = cache.upgrade().map(|cache| {
+        let settings = cache.settings();
+        (settings.heartbeat(), settings.max_silence)
+    }) else {
         return;
     };
     let mut ticks = tokio::time::interval(every);
@@ -77,10 +82,9 @@ async fn heartbeat(
             return;
         };
         let sent = Instant::now();
-        let beat = tokio::time::timeout(every, beat(&clients, &cache, &epoch_key, &mut epoch));
+        let beat = tokio::time::timeout(silence, beat(&clients, &cache, &epoch_key, &mut epoch));
         match beat.await {
             Ok(Ok(())) => cache.confirm(sent),
-            // A silent or failing connection: what it should have delivered may be lost.
             _ => cache.drop_all(),
         }
     }
