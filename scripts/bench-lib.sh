@@ -125,3 +125,28 @@ round_trips() {
   scripted=$(grep -c '\[[0-9]* lua\]' "$dir/monitor-$name.requests" || true)
   python3 -c "print(round(($client - $scripted) / $count, 2))"
 }
+
+# Two instances as a balancer spreads clients: half of wrk's connections (one thread each) on
+# each instance at once, on one session. Records <key>_rps (the sum), <key>_p99 (the larger) and
+# <key>_requests, <key>_acknowledged.
+#   measure_pair KEY URL_A URL_B [wrk arguments...]
+measure_pair() {
+  local key=$1 a=$2 b=$3 half=$((connections / 2))
+  shift 3
+  timeout $((duration + 30)) wrk -t1 -c"$half" -d"${duration}s" --timeout 5s --latency "$@" "$a" \
+    >"$dir/wrk-$key-a.txt" &
+  local first=$!
+  timeout $((duration + 30)) wrk -t1 -c"$half" -d"${duration}s" --timeout 5s --latency "$@" "$b" \
+    >"$dir/wrk-$key-b.txt"
+  wait "$first"
+  record "${key}_rps" "$(awk '/^Requests\/sec/ {n += $2} END {print n}' "$dir/wrk-$key-"[ab].txt)"
+  record "${key}_requests" "$(awk '/requests in/ {n += $1} END {print n}' "$dir/wrk-$key-"[ab].txt)"
+  record "${key}_acknowledged" \
+    "$(awk '/^acknowledged/ {n += $2; seen = 1} /requests in/ {r += $1} END {print seen ? n : r}' \
+      "$dir/wrk-$key-"[ab].txt)"
+  local p99 worst=0
+  for p99 in $(awk '$1 == "99%" {print $2}' "$dir/wrk-$key-"[ab].txt); do
+    worst=$(python3 -c "print(max($worst, $(to_ms "$p99")))")
+  done
+  record "${key}_p99" "$worst"
+}

@@ -108,6 +108,13 @@ if ir_off and ir_on:
     if off and on:
         print(f"reads/s, alternating wrk runs: {off:,.0f} metrics off, {on:,.0f} metrics on "
               f"({100 * (off - on) / off:+.1f} %)")
+if num("sb2_read_rps") is not None:
+    n, pct = lost("sb2")
+    print(f"two instances on one Redis, half of the connections on each (as a balancer spreads "
+          f"them), one session: reads {num('sb2_read_rps'):,.0f}/s "
+          f"({num('sb2_read_rps') / read:.2f}x one instance), p99 {num('sb2_read_p99'):.2f} ms; "
+          f"writes {num('sb2_write_rps'):,.0f}/s, p99 {num('sb2_write_p99'):.2f} ms, "
+          f"lost increments {n:.0f} of {num('sb2_write_acknowledged'):.0f} ({pct:.1f} %)")
 print()
 
 
@@ -163,6 +170,8 @@ print(f"  static files compressed, hashed names, immutable (pages and API not): 
 x = num("repeat_visit")
 x = None if x is None else x / 1024
 goal("repeat visit", x, "<= 10 KB", x is not None and x <= 10, unit=" KB")
+n, _ = lost("sb2")
+goal("lost increments, two instances", n, "0", n == 0, unit="")
 x = num("fresh_p99")
 goal("a write on one instance read on another, p99", x, "<= 5 ms", x is not None and x <= 5,
      unit=" ms")
