@@ -7,6 +7,7 @@
 use std::{
     fmt,
     future::Future,
+    hash::Hash,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -15,7 +16,7 @@ use axum::http::Method;
 use prometheus_client::{
     encoding::{
         text::{encode_eof, encode_registry},
-        EncodeLabelSet, EncodeLabelValue, LabelValueEncoder,
+        EncodeLabelSet, LabelSetEncoder,
     },
     metrics::{
         counter::{ConstCounter, Counter},
@@ -27,61 +28,55 @@ use prometheus_client::{
 };
 use tower_sessions_fred_store::NearCacheStats;
 
-/// An enum whose variants are a label's values, with their names in the exposition.
+/// Enums whose variants are the values of one label each, and the label set of that label.
 macro_rules! label_values {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident => $label:literal,)* }) => {
-        $(#[$doc])*
+    ($($(#[$doc:meta])* $name:ident as $key:ident { $($variant:ident => $value:literal,)* })*) => {
+        $($(#[$doc])*
         #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
         pub enum $name {
             $($variant,)*
         }
 
         impl $name {
-            #[allow(dead_code)] // not every family makes its series up front
+            #[allow(dead_code)] // not every family has its series at 0 from the start
             const ALL: &'static [$name] = &[$($name::$variant,)*];
         }
 
-        impl EncodeLabelValue for $name {
-            fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
-                let name = match self {
-                    $($name::$variant => $label,)*
+        impl EncodeLabelSet for $name {
+            fn encode(&self, encoder: &mut LabelSetEncoder) -> fmt::Result {
+                let value = match self {
+                    $($name::$variant => $value,)*
                 };
-                EncodeLabelValue::encode(&name, encoder)
+                [(stringify!($key), value)].encode(encoder)
             }
         }
-    };
+    )*};
 }
 
 label_values! {
     /// Why a session ended.
-    EndReason {
+    EndReason as reason {
         SignedOut => "signed_out",
         Revoked => "revoked",
         Forgotten => "forgotten",
         Expired => "expired",
     }
-}
 
-label_values! {
     /// How a sign-in attempt ended.
-    LoginResult {
+    LoginResult as result {
         Ok => "ok",
         Invalid => "invalid",
         Limited => "limited",
     }
-}
 
-label_values! {
     /// Why a request was refused before any session work.
-    Refusal {
+    Refusal as reason {
         CrossSite => "cross_site",
         HostNotAllowed => "host_not_allowed",
     }
-}
 
-label_values! {
     /// One round trip or script of the app's, named in the `operation` label.
-    RedisOperation {
+    RedisOperation as operation {
         SessionLoad => "session_load",
         SessionCreate => "session_create",
         SessionSave => "session_save",
@@ -115,149 +110,88 @@ struct RouteLabel {
     route: &'static str,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OperationLabel {
-    operation: RedisOperation,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabel {
-    reason: EndReason,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResultLabel {
-    result: LoginResult,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RefusalLabel {
-    reason: Refusal,
-}
-
-type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
-
-/// The standard methods by name; any other is `other`, so a client cannot add series.
-static METHODS: [Method; 9] = [
-    Method::GET,
-    Method::POST,
-    Method::HEAD,
-    Method::PUT,
-    Method::DELETE,
-    Method::OPTIONS,
-    Method::PATCH,
-    Method::CONNECT,
-    Method::TRACE,
+/// The standard methods; any other is `other`, so a client cannot add series.
+const METHODS: [&str; 9] = [
+    "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
 ];
+
+/// The registry's series, each with its name and HELP text: the struct and its registration
+/// from one table, so no series is made and left out of the exposition.
+macro_rules! series {
+    ($($field:ident: $type:ty = $made:expr => $name:literal, $help:literal;)*) => {
+        struct Inner {
+            /// Off (`METRICS_ENABLED=false`): requests and Redis calls are not timed.
+            enabled: bool,
+            registry: Registry,
+            $($field: $type,)*
+        }
+
+        impl Inner {
+            fn new(enabled: bool, mut registry: Registry) -> Inner {
+                $(
+                    let $field: $type = $made;
+                    registry.register($name, $help, $field.clone());
+                )*
+                Inner { enabled, registry, $($field,)* }
+            }
+        }
+    };
+}
+
+series! {
+    http_requests: Family<HttpLabels, Counter> = Family::default()
+        => "http_requests", "HTTP requests answered";
+    // 1 ms … ~4 s: page renders and Argon2 sign-ins included.
+    http_durations: Family<RouteLabel, Histogram, fn() -> Histogram> =
+        Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 13)))
+        => "http_request_duration_seconds", "Time to answer an HTTP request, by route pattern";
+    // 100 µs … ~1.6 s: a loopback round trip up to the command timeout.
+    redis_durations: Family<RedisOperation, Histogram, fn() -> Histogram> =
+        Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 15)))
+        => "redis_command_duration_seconds",
+        "Time of the app's Redis operations (one round trip or script each), by operation";
+    redis_up: Gauge = Gauge::default()
+        => "redis_up", "1 while the pool is connected to Redis";
+    sessions_created: Counter = Counter::default()
+        => "sessions_created", "Sessions created";
+    sessions_ended: Family<EndReason, Counter> = zeroed(EndReason::ALL)
+        => "sessions_ended", "Sessions ended, by reason";
+    sessions_live: Gauge = Gauge::default()
+        => "sessions_live", "Sessions whose deadline has not passed (as of the last scrape)";
+    logins: Family<LoginResult, Counter> = zeroed(LoginResult::ALL)
+        => "logins", "Sign-in attempts, by result";
+    registrations: Counter = Counter::default()
+        => "registrations", "Accounts registered";
+    refused: Family<Refusal, Counter> = zeroed(Refusal::ALL)
+        => "requests_refused", "Requests refused before any session work, by reason";
+}
+
+/// A family with a series at 0 for each of `values` from the first scrape: a series that only
+/// appears with its first event hides that event from `rate()` and from alerts on it.
+fn zeroed<L: Clone + Hash + Eq>(values: &[L]) -> Family<L, Counter> {
+    let family = Family::default();
+    for value in values {
+        drop(family.get_or_create(value));
+    }
+    family
+}
 
 /// Cheap to clone (one `Arc`); every handle inside counts into this app's registry.
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
 
-struct Inner {
-    /// Off (`METRICS_ENABLED=false`): requests and Redis calls are not timed.
-    enabled: bool,
-    registry: Registry,
-    http_requests: Family<HttpLabels, Counter>,
-    http_durations: Histograms<RouteLabel>,
-    redis_durations: Histograms<OperationLabel>,
-    redis_up: Gauge,
-    sessions_created: Counter,
-    sessions_ended: Family<ReasonLabel, Counter>,
-    sessions_live: Gauge,
-    logins: Family<ResultLabel, Counter>,
-    registrations: Counter,
-    refused: Family<RefusalLabel, Counter>,
-}
-
-impl Default for Metrics {
-    /// Metrics nobody scrapes (a store built outside an app, say).
-    fn default() -> Self {
-        Metrics::new(Counter::default())
-    }
-}
-
 impl Metrics {
     /// `redis_reconnects` is the counter the Redis pool's connection watcher increments.
     pub fn new(redis_reconnects: Counter) -> Metrics {
-        let mut m = Inner {
-            enabled: true,
-            registry: Registry::with_prefix("sessionboard"),
-            http_requests: Family::default(),
-            // 1 ms … ~4 s: page renders and Argon2 sign-ins included.
-            http_durations: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.001, 2.0, 13))
-            }),
-            // 100 µs … ~1.6 s: a loopback round trip up to the command timeout.
-            redis_durations: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.0001, 2.0, 15))
-            }),
-            redis_up: Gauge::default(),
-            sessions_created: Counter::default(),
-            sessions_ended: Family::default(),
-            sessions_live: Gauge::default(),
-            logins: Family::default(),
-            registrations: Counter::default(),
-            refused: Family::default(),
-        };
-        // Every label value known up front reads 0 from the first scrape: a series that only
-        // appears with its first event hides that event from `rate()` and from alerts on it.
-        for &reason in EndReason::ALL {
-            drop(m.sessions_ended.get_or_create(&ReasonLabel { reason }));
-        }
-        for &result in LoginResult::ALL {
-            drop(m.logins.get_or_create(&ResultLabel { result }));
-        }
-        for &reason in Refusal::ALL {
-            drop(m.refused.get_or_create(&RefusalLabel { reason }));
-        }
-        let r = &mut m.registry;
-        r.register(
-            "http_requests",
-            "HTTP requests answered",
-            m.http_requests.clone(),
-        );
-        r.register(
-            "http_request_duration_seconds",
-            "Time to answer an HTTP request, by route pattern",
-            m.http_durations.clone(),
-        );
-        r.register(
-            "redis_command_duration_seconds",
-            "Time of the app's Redis operations (one round trip or script each), by operation",
-            m.redis_durations.clone(),
-        );
-        let up = "1 while the pool is connected to Redis";
-        r.register("redis_up", up, m.redis_up.clone());
-        let reconnects = "Pooled Redis connections re-established after a loss";
-        r.register("redis_reconnects", reconnects, redis_reconnects);
-        let created = m.sessions_created.clone();
-        r.register("sessions_created", "Sessions created", created);
-        let ended = m.sessions_ended.clone();
-        r.register("sessions_ended", "Sessions ended, by reason", ended);
-        r.register(
-            "sessions_live",
-            "Sessions whose deadline has not passed (as of the last scrape)",
-            m.sessions_live.clone(),
-        );
-        r.register("logins", "Sign-in attempts, by result", m.logins.clone());
-        let registered = m.registrations.clone();
-        r.register("registrations", "Accounts registered", registered);
-        r.register(
-            "requests_refused",
-            "Requests refused before any session work, by reason",
-            m.refused.clone(),
-        );
-        Metrics(Arc::new(m))
+        let mut registry = Registry::with_prefix("sessionboard");
+        let help = "Pooled Redis connections re-established after a loss";
+        registry.register("redis_reconnects", help, redis_reconnects);
+        Metrics(Arc::new(Inner::new(true, registry)))
     }
 
     /// Metrics that time nothing (`METRICS_ENABLED=false`); the counters still count, unserved.
     pub fn off() -> Metrics {
-        let mut metrics = Metrics::default();
-        if let Some(inner) = Arc::get_mut(&mut metrics.0) {
-            inner.enabled = false;
-        }
-        metrics
+        Metrics(Arc::new(Inner::new(false, Registry::default())))
     }
 
     /// Whether requests and Redis calls are timed (and `/metrics` served).
@@ -267,10 +201,8 @@ impl Metrics {
 
     /// One answered request, under its route pattern.
     pub fn http_answered(&self, route: &'static str, method: &Method, status: u16, took: Duration) {
-        let method = METHODS
-            .iter()
-            .find(|known| *known == method)
-            .map_or("other", Method::as_str);
+        let known = METHODS.into_iter().find(|known| *known == method.as_str());
+        let method = known.unwrap_or("other");
         let labels = HttpLabels {
             route,
             method,
@@ -296,8 +228,7 @@ impl Metrics {
     /// Records one Redis operation someone else timed (the session store's observer).
     pub fn redis_observed(&self, operation: RedisOperation, elapsed: Duration) {
         if self.0.enabled {
-            let label = OperationLabel { operation };
-            let durations = self.0.redis_durations.get_or_create(&label);
+            let durations = self.0.redis_durations.get_or_create(&operation);
             durations.observe(elapsed.as_secs_f64());
         }
     }
@@ -307,12 +238,12 @@ impl Metrics {
     }
 
     pub fn sessions_ended(&self, reason: EndReason, count: u64) {
-        let label = ReasonLabel { reason };
-        self.0.sessions_ended.get_or_create(&label).inc_by(count);
+        let ended = self.0.sessions_ended.get_or_create(&reason);
+        ended.inc_by(count);
     }
 
     pub fn login(&self, result: LoginResult) {
-        self.0.logins.get_or_create(&ResultLabel { result }).inc();
+        self.0.logins.get_or_create(&result).inc();
     }
 
     pub fn registered(&self) {
@@ -322,7 +253,7 @@ impl Metrics {
     /// The counter of one kind of refusal, to keep and count into without the family's lock:
     /// refusals come as fast as anyone cares to send them.
     pub fn refusals(&self, reason: Refusal) -> Counter {
-        self.0.refused.get_or_create_owned(&RefusalLabel { reason })
+        self.0.refused.get_or_create_owned(&reason)
     }
 
     /// The scrape-time readings: the pool's connection state and the live-session count (`None`
@@ -353,17 +284,13 @@ impl Metrics {
 /// two scrapes at once each report what the store says rather than add to counters of ours.
 fn near_cache_figures(stats: NearCacheStats) -> Registry {
     let mut registry = Registry::with_prefix("sessionboard_session_near_cache");
-    for (name, help, total) in [
-        ("hits", "Session reads answered from this instance's memory", stats.hits),
-        ("misses", "Session reads that went to Redis", stats.misses),
-        (
-            "dropped",
-            "Times the whole near cache was dropped (a lost connection, a flush, a missed heartbeat)",
-            stats.dropped,
-        ),
-    ] {
-        registry.register(name, help, ConstCounter::new(total));
-    }
+    let hits = "Session reads answered from this instance's memory";
+    registry.register("hits", hits, ConstCounter::new(stats.hits));
+    let misses = "Session reads that went to Redis";
+    registry.register("misses", misses, ConstCounter::new(stats.misses));
+    let dropped = "Times the whole near cache was dropped (a lost connection, a flush, a missed \
+                   heartbeat)";
+    registry.register("dropped", dropped, ConstCounter::new(stats.dropped));
     let entries = i64::try_from(stats.entries).unwrap_or(i64::MAX);
     let help = "Sessions held in this instance's memory";
     registry.register("entries", help, ConstGauge::new(entries));
@@ -377,50 +304,47 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 mod tests {
     use super::*;
 
-    fn sample<'t>(text: &'t str, series: &str) -> Option<&'t str> {
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+    fn assert_lines(text: &str, lines: &[&str]) {
+        for line in lines {
+            let line = format!("sessionboard_{line}");
+            assert!(text.lines().any(|seen| seen == line), "{line}:\n{text}");
+        }
     }
 
     #[test]
     fn requests_are_counted_and_timed_by_route_with_odd_methods_as_other() {
-        let metrics = Metrics::default();
-        let took = Duration::from_micros(1500);
-        metrics.http_answered("/a", &Method::GET, 200, took);
-        metrics.http_answered("/a", &Method::GET, 200, took);
+        let metrics = Metrics::new(Counter::default());
         let brew = Method::from_bytes(b"BREW").expect("a method");
-        metrics.http_answered("/a", &brew, 405, took);
-        let text = metrics.encode(None);
-        let counted = r#"sessionboard_http_requests_total{route="/a",method="GET",status="200"}"#;
-        assert_eq!(sample(&text, counted), Some("2"), "{text}");
-        let other = r#"sessionboard_http_requests_total{route="/a",method="other",status="405"}"#;
-        assert_eq!(sample(&text, other), Some("1"), "{text}");
-        for (series, value) in [
-            (r#"_bucket{le="0.001",route="/a"}"#, "0"),
-            (r#"_bucket{le="0.002",route="/a"}"#, "3"),
-            (r#"_bucket{le="+Inf",route="/a"}"#, "3"),
-            (r#"_count{route="/a"}"#, "3"),
-        ] {
-            let series = format!("sessionboard_http_request_duration_seconds{series}");
-            assert_eq!(sample(&text, &series), Some(value), "{series}:\n{text}");
+        for (method, status) in [(&Method::GET, 200), (&Method::GET, 200), (&brew, 405)] {
+            metrics.http_answered("/a", method, status, Duration::from_micros(1500));
         }
+        let text = metrics.encode(None);
+        assert_lines(
+            &text,
+            &[
+                r#"http_requests_total{route="/a",method="GET",status="200"} 2"#,
+                r#"http_requests_total{route="/a",method="other",status="405"} 1"#,
+                r#"http_request_duration_seconds_bucket{le="0.001",route="/a"} 0"#,
+                r#"http_request_duration_seconds_bucket{le="0.002",route="/a"} 3"#,
+                r#"http_request_duration_seconds_count{route="/a"} 3"#,
+            ],
+        );
     }
 
     #[test]
     fn near_cache_figures_are_the_stores_own_however_often_scraped() {
-        let metrics = Metrics::default();
+        let metrics = Metrics::new(Counter::default());
         let mut stats = NearCacheStats::default();
-        stats.hits = 5;
-        stats.entries = 2;
+        (stats.hits, stats.entries) = (5, 2);
         for _ in 0..3 {
             let text = metrics.encode(Some(stats));
-            let hits = sample(&text, "sessionboard_session_near_cache_hits_total");
-            assert_eq!(hits, Some("5"), "{text}");
-            let entries = sample(&text, "sessionboard_session_near_cache_entries");
-            assert_eq!(entries, Some("2"), "{text}");
+            let lines = [
+                "session_near_cache_hits_total 5",
+                "session_near_cache_entries 2",
+            ];
+            assert_lines(&text, &lines);
             assert!(text.ends_with("# EOF\n"), "{text}");
         }
-        let off = metrics.encode(None);
-        assert!(!off.contains("near_cache"), "{off}");
+        assert!(!metrics.encode(None).contains("near_cache"));
     }
 }
