@@ -204,9 +204,9 @@ impl Seen {
 /// command timeout.
 const LIVE_COUNT_BUDGET: Duration = Duration::from_millis(200);
 
-/// `GET /metrics`: the Prometheus text exposition. Reads two things at scrape time: the
-/// live-session count (one round trip, skipped while Redis is away and bounded by
-/// `LIVE_COUNT_BUDGET`), then whether the pool is connected (no Redis command).
+/// `GET /metrics`: the Prometheus text exposition. Reads at scrape time the live-session count
+/// (one round trip, skipped while Redis is away and bounded by `LIVE_COUNT_BUDGET`), then
+/// whether the pool is connected and the near cache's figures (no Redis command).
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut live = None;
     if state.redis.is_connected() {
