@@ -1,9 +1,10 @@
 //! Every request measured and logged once, and `/metrics` for Prometheus to scrape.
 
 use std::{
+    collections::HashSet,
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Mutex, PoisonError},
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -20,7 +21,7 @@ use tracing::Level;
 
 use crate::{
     server::{
-        observability::{HttpRoutes, Metrics, RouteId, CONTENT_TYPE as METRICS, REQUEST_ID_HEADER},
+        observability::{Metrics, CONTENT_TYPE as METRICS, REQUEST_ID_HEADER},
         state::AppState,
     },
     shared::clock::now_ms,
@@ -37,50 +38,50 @@ const UNMATCHED: &str = "unmatched";
 /// pages, probes, server functions — matched exactly; any other `/api/…` is `/api/{*fn_name}`
 /// and everything else (static files, 404s) `unmatched`. A bounded set either way.
 ///
-/// A `Layer` of our own rather than `axum::middleware::from_fn`: that clones the whole inner
-/// service and boxes two futures per request, which cost more than the counting itself.
+/// A `Layer` of our own rather than `axum::middleware::from_fn`, which clones the whole inner
+/// service and boxes two futures per request.
 #[derive(Clone)]
 pub struct Observer(Arc<Routes>);
 
 struct Routes {
-    /// Whether requests are counted (`METRICS_ENABLED`); the log line is the tracing filter's.
-    counted: bool,
-    table: Arc<HttpRoutes>,
-    server_fns: RouteId,
-    unmatched: RouteId,
+    /// Where requests are counted: none with `METRICS_ENABLED=false` (the log line is the
+    /// tracing filter's).
+    metrics: Option<Metrics>,
+    known: HashSet<&'static str>,
 }
 
 impl Observer {
     /// `routes`: the router's own paths (pages, probes); server functions are added here.
     pub fn new(metrics: &Metrics, routes: Vec<String>) -> Self {
-        let table = metrics.http_routes(|| {
-            let server_fns = leptos::server_fn::axum::server_fn_paths().map(|(path, _)| path);
-            // Copied once to `&'static str` labels: the router's paths are a fixed, small set.
-            let routes = routes.into_iter().map(|r| &*Box::leak(r.into_boxed_str()));
-            let fallbacks = [SERVER_FN_ROUTE, UNMATCHED];
-            routes.chain(server_fns).chain(fallbacks).collect()
-        });
-        let fallback = |name| {
-            table
-                .find(name)
-                .expect("the fallback routes are in every table")
-        };
+        let server_fns = leptos::server_fn::axum::server_fn_paths().map(|(path, _)| path);
+        let routes = routes.into_iter().map(label);
         Observer(Arc::new(Routes {
-            counted: metrics.enabled(),
-            server_fns: fallback(SERVER_FN_ROUTE),
-            unmatched: fallback(UNMATCHED),
-            table,
+            metrics: metrics.enabled().then(|| metrics.clone()),
+            known: routes.chain(server_fns).collect(),
         }))
     }
 
-    fn route(&self, request: &Request<Body>) -> RouteId {
+    fn route(&self, request: &Request<Body>) -> &'static str {
         let path = request.uri().path();
-        match self.0.table.find(path) {
+        match self.0.known.get(path) {
             Some(route) => route,
-            None if path.starts_with("/api/") => self.0.server_fns,
-            None => self.0.unmatched,
+            None if path.starts_with("/api/") => SERVER_FN_ROUTE,
+            None => UNMATCHED,
         }
     }
+}
+
+/// A route's label, made once per process: every worker's router, and every app a test process
+/// builds, names the same few routes.
+fn label(route: String) -> &'static str {
+    static LABELS: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut labels = LABELS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = labels.iter().find(|known| **known == route) {
+        return known;
+    }
+    let made: &'static str = Box::leak(route.into_boxed_str());
+    labels.push(made);
+    made
 }
 
 impl<S> Layer<S> for Observer {
@@ -147,7 +148,7 @@ pin_project_lite::pin_project! {
 struct Seen {
     started: Instant,
     method: Method,
-    route: RouteId,
+    route: &'static str,
     logged: bool,
     request_id: Option<HeaderValue>,
     observer: Observer,
@@ -175,9 +176,8 @@ impl Seen {
     fn answered(self, response: &Response) {
         let took = self.started.elapsed();
         let status = response.status().as_u16();
-        let routes = &self.observer.0;
-        if routes.counted {
-            routes.table.record(self.route, &self.method, status, took);
+        if let Some(metrics) = &self.observer.0.metrics {
+            metrics.http_answered(self.route, &self.method, status, took);
         }
         if !self.logged {
             return;
@@ -189,7 +189,7 @@ impl Seen {
         tracing::info!(
             target: "sessionboard::request",
             method = self.method.as_str(),
-            route = routes.table.name(self.route),
+            route = self.route,
             status,
             latency_ms = took.as_secs_f64() * 1000.0,
             request_id = self.request_id.as_ref().and_then(|id| id.to_str().ok()),
@@ -204,9 +204,9 @@ impl Seen {
 /// command timeout.
 const LIVE_COUNT_BUDGET: Duration = Duration::from_millis(200);
 
-/// `GET /metrics`: the Prometheus text exposition. Reads two things at scrape time: the
-/// live-session count (one round trip, skipped while Redis is away and bounded by
-/// `LIVE_COUNT_BUDGET`), then whether the pool is connected (no Redis command).
+/// `GET /metrics`: the Prometheus text exposition. Reads at scrape time the live-session count
+/// (one round trip, skipped while Redis is away and bounded by `LIVE_COUNT_BUDGET`), then
+/// whether the pool is connected and the near cache's figures (no Redis command).
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut live = None;
     if state.redis.is_connected() {
@@ -220,8 +220,6 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         }
     }
     state.metrics.set_readings(state.redis.is_connected(), live);
-    state
-        .metrics
-        .set_near_cache(state.sessions.near_cache_stats());
-    ([(CONTENT_TYPE, METRICS)], state.metrics.encode())
+    let near_cache = state.sessions.near_cache_stats();
+    ([(CONTENT_TYPE, METRICS)], state.metrics.encode(near_cache))
 }

@@ -4,251 +4,194 @@
 //! Every label takes its values from a bounded set: route patterns (never raw paths), HTTP
 //! methods and statuses, and the fixed names below.
 
-use std::{fmt, future::Future, sync::Arc, time::Instant};
+use std::{
+    fmt,
+    future::Future,
+    hash::Hash,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use tower_sessions_fred_store::NearCacheStats;
-
+use axum::http::Method;
 use prometheus_client::{
-    encoding::{text::encode, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
-    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    encoding::{
+        text::{encode_eof, encode_registry},
+        EncodeLabelSet, LabelSetEncoder,
+    },
+    metrics::{
+        counter::{ConstCounter, Counter},
+        family::Family,
+        gauge::{ConstGauge, Gauge},
+        histogram::{exponential_buckets, Histogram},
+    },
     registry::Registry,
 };
+use tower_sessions_fred_store::NearCacheStats;
 
-use super::{
-    http_routes::{HttpRoutes, InstalledRoutes},
-    redis_timings::{RedisOperation, RedisTimings},
-};
+/// Enums whose variants are the values of one label each, and the label set of that label.
+macro_rules! label_values {
+    ($($(#[$doc:meta])* $name:ident as $key:ident { $($variant:ident => $value:literal,)* })*) => {
+        $($(#[$doc])*
+        #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+        pub enum $name {
+            $($variant,)*
+        }
 
-/// Why a session ended.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub enum EndReason {
-    SignedOut,
-    Revoked,
-    Forgotten,
-    Expired,
+        impl $name {
+            #[allow(dead_code)] // not every family has its series at 0 from the start
+            const ALL: &'static [$name] = &[$($name::$variant,)*];
+        }
+
+        impl EncodeLabelSet for $name {
+            fn encode(&self, encoder: &mut LabelSetEncoder) -> fmt::Result {
+                let value = match self {
+                    $($name::$variant => $value,)*
+                };
+                [(stringify!($key), value)].encode(encoder)
+            }
+        }
+    )*};
 }
 
-impl EndReason {
-    const ALL: [EndReason; 4] = [
-        EndReason::SignedOut,
-        EndReason::Revoked,
-        EndReason::Forgotten,
-        EndReason::Expired,
-    ];
-}
+label_values! {
+    /// Why a session ended.
+    EndReason as reason {
+        SignedOut => "signed_out",
+        Revoked => "revoked",
+        Forgotten => "forgotten",
+        Expired => "expired",
+    }
 
-impl EncodeLabelValue for EndReason {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
-        let name = match self {
-            EndReason::SignedOut => "signed_out",
-            EndReason::Revoked => "revoked",
-            EndReason::Forgotten => "forgotten",
-            EndReason::Expired => "expired",
-        };
-        EncodeLabelValue::encode(&name, encoder)
+    /// How a sign-in attempt ended.
+    LoginResult as result {
+        Ok => "ok",
+        Invalid => "invalid",
+        Limited => "limited",
+    }
+
+    /// Why a request was refused before any session work.
+    Refusal as reason {
+        CrossSite => "cross_site",
+        HostNotAllowed => "host_not_allowed",
+    }
+
+    /// One round trip or script of the app's, named in the `operation` label.
+    RedisOperation as operation {
+        SessionLoad => "session_load",
+        SessionCreate => "session_create",
+        SessionSave => "session_save",
+        SessionDelete => "session_delete",
+        SessionIncrement => "session_increment",
+        IndexAdd => "index_add",
+        IndexRemove => "index_remove",
+        IndexList => "index_list",
+        IndexPruneExpired => "index_prune_expired",
+        IndexRevoke => "index_revoke",
+        IndexRevokeAll => "index_revoke_all",
+        LiveSessionsCount => "live_sessions_count",
+        AccountCreate => "account_create",
+        AccountRead => "account_read",
+        AccountSetPassword => "account_set_password",
+        AccountMarkUsed => "account_mark_used",
+        LoginAttempt => "login_attempt",
+        LoginSucceeded => "login_succeeded",
     }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabel {
-    reason: EndReason,
-}
-
-/// How a sign-in attempt ended.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub enum LoginResult {
-    Ok,
-    Invalid,
-    Limited,
-}
-
-impl LoginResult {
-    const ALL: [LoginResult; 3] = [LoginResult::Ok, LoginResult::Invalid, LoginResult::Limited];
-}
-
-impl EncodeLabelValue for LoginResult {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
-        let name = match self {
-            LoginResult::Ok => "ok",
-            LoginResult::Invalid => "invalid",
-            LoginResult::Limited => "limited",
-        };
-        EncodeLabelValue::encode(&name, encoder)
-    }
+struct HttpLabels {
+    route: &'static str,
+    method: &'static str,
+    status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResultLabel {
-    result: LoginResult,
+struct RouteLabel {
+    route: &'static str,
 }
 
-/// Why a request was refused before any session work.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub enum Refusal {
-    CrossSite,
-    HostNotAllowed,
+/// The standard methods; any other is `other`, so a client cannot add series.
+const METHODS: [&str; 9] = [
+    "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+];
+
+/// The registry's series, each with its name and HELP text: the struct and its registration
+/// from one table, so no series is made and left out of the exposition.
+macro_rules! series {
+    ($($field:ident: $type:ty = $made:expr => $name:literal, $help:literal;)*) => {
+        struct Inner {
+            /// Off (`METRICS_ENABLED=false`): requests and Redis calls are not timed.
+            enabled: bool,
+            registry: Registry,
+            $($field: $type,)*
+        }
+
+        impl Inner {
+            fn new(enabled: bool, mut registry: Registry) -> Inner {
+                $(
+                    let $field: $type = $made;
+                    registry.register($name, $help, $field.clone());
+                )*
+                Inner { enabled, registry, $($field,)* }
+            }
+        }
+    };
 }
 
-impl Refusal {
-    const ALL: [Refusal; 2] = [Refusal::CrossSite, Refusal::HostNotAllowed];
+series! {
+    http_requests: Family<HttpLabels, Counter> = Family::default()
+        => "http_requests", "HTTP requests answered";
+    // 1 ms … ~4 s: page renders and Argon2 sign-ins included.
+    http_durations: Family<RouteLabel, Histogram, fn() -> Histogram> =
+        Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 13)))
+        => "http_request_duration_seconds", "Time to answer an HTTP request, by route pattern";
+    // 100 µs … ~1.6 s: a loopback round trip up to the command timeout.
+    redis_durations: Family<RedisOperation, Histogram, fn() -> Histogram> =
+        Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 15)))
+        => "redis_command_duration_seconds",
+        "Time of the app's Redis operations (one round trip or script each), by operation";
+    redis_up: Gauge = Gauge::default()
+        => "redis_up", "1 while the pool is connected to Redis";
+    sessions_created: Counter = Counter::default()
+        => "sessions_created", "Sessions created";
+    sessions_ended: Family<EndReason, Counter> = zeroed(EndReason::ALL)
+        => "sessions_ended", "Sessions ended, by reason";
+    sessions_live: Gauge = Gauge::default()
+        => "sessions_live", "Sessions whose deadline has not passed (as of the last scrape)";
+    logins: Family<LoginResult, Counter> = zeroed(LoginResult::ALL)
+        => "logins", "Sign-in attempts, by result";
+    registrations: Counter = Counter::default()
+        => "registrations", "Accounts registered";
+    refused: Family<Refusal, Counter> = zeroed(Refusal::ALL)
+        => "requests_refused", "Requests refused before any session work, by reason";
 }
 
-impl EncodeLabelValue for Refusal {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
-        let name = match self {
-            Refusal::CrossSite => "cross_site",
-            Refusal::HostNotAllowed => "host_not_allowed",
-        };
-        EncodeLabelValue::encode(&name, encoder)
+/// A family with a series at 0 for each of `values` from the first scrape: a series that only
+/// appears with its first event hides that event from `rate()` and from alerts on it.
+fn zeroed<L: Clone + Hash + Eq>(values: &[L]) -> Family<L, Counter> {
+    let family = Family::default();
+    for value in values {
+        drop(family.get_or_create(value));
     }
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RefusalLabel {
-    reason: Refusal,
+    family
 }
 
 /// Cheap to clone (one `Arc`); every handle inside counts into this app's registry.
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
 
-struct Inner {
-    /// Off (`METRICS_ENABLED=false`): requests and Redis calls are not timed.
-    enabled: bool,
-    registry: Registry,
-    /// Requests by route: filled in when the router is built.
-    http_routes: InstalledRoutes,
-    redis_timings: Arc<RedisTimings>,
-    redis_up: Gauge,
-    sessions_created: Counter,
-    sessions_ended: Family<ReasonLabel, Counter>,
-    sessions_live: Gauge,
-    logins: Family<ResultLabel, Counter>,
-    registrations: Counter,
-    refused: Family<RefusalLabel, Counter>,
-    near_cache: NearCacheMetrics,
-}
-
-/// The session near cache's own counts, copied from the store at each scrape.
-#[derive(Default)]
-struct NearCacheMetrics {
-    hits: Counter,
-    misses: Counter,
-    dropped: Counter,
-    entries: Gauge,
-}
-
-impl NearCacheMetrics {
-    fn registered_in(registry: &mut Registry) -> NearCacheMetrics {
-        let metrics = NearCacheMetrics::default();
-        for (name, help, counter) in [
-            ("hits", "Session reads answered from this instance's memory", &metrics.hits),
-            ("misses", "Session reads that went to Redis", &metrics.misses),
-            ("dropped", "Times the whole near cache was dropped (a lost connection, a flush, a missed heartbeat)", &metrics.dropped),
-        ] {
-            registry.register(format!("session_near_cache_{name}"), help, counter.clone());
-        }
-        registry.register(
-            "session_near_cache_entries",
-            "Sessions held in this instance's memory (as of the last scrape)",
-            metrics.entries.clone(),
-        );
-        metrics
-    }
-}
-
-impl Default for Metrics {
-    /// Metrics nobody scrapes (a store built outside an app, say).
-    fn default() -> Self {
-        Metrics::new(Counter::default())
-    }
-}
-
 impl Metrics {
     /// `redis_reconnects` is the counter the Redis pool's connection watcher increments.
     pub fn new(redis_reconnects: Counter) -> Metrics {
         let mut registry = Registry::with_prefix("sessionboard");
-        let http_routes = InstalledRoutes::default();
-        let redis_timings = Arc::new(RedisTimings::default());
-        let (redis_up, sessions_live) = (Gauge::default(), Gauge::default());
-        let (sessions_created, registrations) = (Counter::default(), Counter::default());
-        let sessions_ended = Family::<ReasonLabel, Counter>::default();
-        let logins = Family::<ResultLabel, Counter>::default();
-        let refused = Family::<RefusalLabel, Counter>::default();
-        // Every label value known up front reads 0 from the first scrape: a series that only
-        // appears with its first event hides that event from `rate()` and from alerts on it.
-        for reason in EndReason::ALL {
-            drop(sessions_ended.get_or_create(&ReasonLabel { reason }));
-        }
-        for result in LoginResult::ALL {
-            drop(logins.get_or_create(&ResultLabel { result }));
-        }
-        for reason in Refusal::ALL {
-            drop(refused.get_or_create(&RefusalLabel { reason }));
-        }
-        let r = &mut registry;
-        r.register_collector(Box::new(http_routes.clone()));
-        r.register_collector(Box::new(redis_timings.clone()));
-        r.register(
-            "redis_up",
-            "1 while the pool is connected to Redis",
-            redis_up.clone(),
-        );
-        r.register(
-            "redis_reconnects",
-            "Pooled Redis connections re-established after a loss",
-            redis_reconnects,
-        );
-        r.register(
-            "sessions_created",
-            "Sessions created",
-            sessions_created.clone(),
-        );
-        r.register(
-            "sessions_ended",
-            "Sessions ended, by reason",
-            sessions_ended.clone(),
-        );
-        r.register(
-            "sessions_live",
-            "Sessions whose deadline has not passed (as of the last scrape)",
-            sessions_live.clone(),
-        );
-        r.register("logins", "Sign-in attempts, by result", logins.clone());
-        r.register(
-            "registrations",
-            "Accounts registered",
-            registrations.clone(),
-        );
-        r.register(
-            "requests_refused",
-            "Requests refused before any session work, by reason",
-            refused.clone(),
-        );
-        let near_cache = NearCacheMetrics::registered_in(r);
-        Metrics(Arc::new(Inner {
-            enabled: true,
-            registry,
-            http_routes,
-            redis_timings,
-            redis_up,
-            sessions_created,
-            sessions_ended,
-            sessions_live,
-            logins,
-            registrations,
-            refused,
-            near_cache,
-        }))
+        let help = "Pooled Redis connections re-established after a loss";
+        registry.register("redis_reconnects", help, redis_reconnects);
+        Metrics(Arc::new(Inner::new(true, registry)))
     }
 
     /// Metrics that time nothing (`METRICS_ENABLED=false`); the counters still count, unserved.
     pub fn off() -> Metrics {
-        let mut metrics = Metrics::default();
-        if let Some(inner) = Arc::get_mut(&mut metrics.0) {
-            inner.enabled = false;
-        }
-        metrics
+        Metrics(Arc::new(Inner::new(false, Registry::default())))
     }
 
     /// Whether requests and Redis calls are timed (and `/metrics` served).
@@ -256,10 +199,19 @@ impl Metrics {
         self.0.enabled
     }
 
-    /// The table requests are counted in, one entry per route pattern in `routes` (called
-    /// once, when the router is built; a second call gets the first table).
-    pub fn http_routes(&self, routes: impl FnOnce() -> Vec<&'static str>) -> Arc<HttpRoutes> {
-        self.0.http_routes.install(routes)
+    /// One answered request, under its route pattern.
+    pub fn http_answered(&self, route: &'static str, method: &Method, status: u16, took: Duration) {
+        let known = METHODS.into_iter().find(|known| *known == method.as_str());
+        let method = known.unwrap_or("other");
+        let labels = HttpLabels {
+            route,
+            method,
+            status,
+        };
+        self.0.http_requests.get_or_create(&labels).inc();
+        let route = RouteLabel { route };
+        let durations = self.0.http_durations.get_or_create(&route);
+        durations.observe(took.as_secs_f64());
     }
 
     /// Runs one Redis operation and records how long it took, whatever its outcome.
@@ -274,9 +226,10 @@ impl Metrics {
     }
 
     /// Records one Redis operation someone else timed (the session store's observer).
-    pub fn redis_observed(&self, operation: RedisOperation, elapsed: std::time::Duration) {
+    pub fn redis_observed(&self, operation: RedisOperation, elapsed: Duration) {
         if self.0.enabled {
-            self.0.redis_timings.of(operation).observe(elapsed);
+            let durations = self.0.redis_durations.get_or_create(&operation);
+            durations.observe(elapsed.as_secs_f64());
         }
     }
 
@@ -285,14 +238,12 @@ impl Metrics {
     }
 
     pub fn sessions_ended(&self, reason: EndReason, count: u64) {
-        self.0
-            .sessions_ended
-            .get_or_create(&ReasonLabel { reason })
-            .inc_by(count);
+        let ended = self.0.sessions_ended.get_or_create(&reason);
+        ended.inc_by(count);
     }
 
     pub fn login(&self, result: LoginResult) {
-        self.0.logins.get_or_create(&ResultLabel { result }).inc();
+        self.0.logins.get_or_create(&result).inc();
     }
 
     pub fn registered(&self) {
@@ -302,10 +253,7 @@ impl Metrics {
     /// The counter of one kind of refusal, to keep and count into without the family's lock:
     /// refusals come as fast as anyone cares to send them.
     pub fn refusals(&self, reason: Refusal) -> Counter {
-        self.0
-            .refused
-            .get_or_create(&RefusalLabel { reason })
-            .clone()
+        self.0.refused.get_or_create_owned(&reason)
     }
 
     /// The scrape-time readings: the pool's connection state and the live-session count (`None`
@@ -313,38 +261,90 @@ impl Metrics {
     pub fn set_readings(&self, redis_up: bool, live_sessions: Option<u64>) {
         self.0.redis_up.set(i64::from(redis_up));
         if let Some(live) = live_sessions {
-            self.0
-                .sessions_live
-                .set(i64::try_from(live).unwrap_or(i64::MAX));
+            let live = i64::try_from(live).unwrap_or(i64::MAX);
+            self.0.sessions_live.set(live);
         }
     }
 
-    /// The near cache's counts as the store keeps them (none when it is off).
-    pub fn set_near_cache(&self, stats: Option<NearCacheStats>) {
-        let (Some(stats), metrics) = (stats, &self.0.near_cache) else {
-            return;
-        };
-        // The store's counts only grow: each counter takes what it has not seen yet.
-        for (counter, total) in [
-            (&metrics.hits, stats.hits),
-            (&metrics.misses, stats.misses),
-            (&metrics.dropped, stats.dropped),
-        ] {
-            counter.inc_by(total.saturating_sub(counter.get()));
-        }
-        metrics
-            .entries
-            .set(i64::try_from(stats.entries).unwrap_or(i64::MAX));
-    }
-
-    /// The text exposition (OpenMetrics, which Prometheus reads).
-    pub fn encode(&self) -> String {
+    /// The text exposition (OpenMetrics, which Prometheus reads), with the near cache's figures
+    /// as the store reports them at this scrape (none when it is off).
+    pub fn encode(&self, near_cache: Option<NearCacheStats>) -> String {
         let mut text = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
-        let _ = encode(&mut text, &self.0.registry);
+        let _ = encode_registry(&mut text, &self.0.registry);
+        if let Some(stats) = near_cache {
+            let _ = encode_registry(&mut text, &near_cache_figures(stats));
+        }
+        let _ = encode_eof(&mut text);
         text
     }
 }
 
+/// The store's own cumulative counts, read at scrape time: a registry made for one scrape, so
+/// two scrapes at once each report what the store says rather than add to counters of ours.
+fn near_cache_figures(stats: NearCacheStats) -> Registry {
+    let mut registry = Registry::with_prefix("sessionboard_session_near_cache");
+    let hits = "Session reads answered from this instance's memory";
+    registry.register("hits", hits, ConstCounter::new(stats.hits));
+    let misses = "Session reads that went to Redis";
+    registry.register("misses", misses, ConstCounter::new(stats.misses));
+    let dropped = "Times the whole near cache was dropped (a lost connection, a flush, a missed \
+                   heartbeat)";
+    registry.register("dropped", dropped, ConstCounter::new(stats.dropped));
+    let entries = i64::try_from(stats.entries).unwrap_or(i64::MAX);
+    let help = "Sessions held in this instance's memory";
+    registry.register("entries", help, ConstGauge::new(entries));
+    registry
+}
+
 /// The media type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_lines(text: &str, lines: &[&str]) {
+        for line in lines {
+            let line = format!("sessionboard_{line}");
+            assert!(text.lines().any(|seen| seen == line), "{line}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn requests_are_counted_and_timed_by_route_with_odd_methods_as_other() {
+        let metrics = Metrics::new(Counter::default());
+        let brew = Method::from_bytes(b"BREW").expect("a method");
+        for (method, status) in [(&Method::GET, 200), (&Method::GET, 200), (&brew, 405)] {
+            metrics.http_answered("/a", method, status, Duration::from_micros(1500));
+        }
+        let text = metrics.encode(None);
+        assert_lines(
+            &text,
+            &[
+                r#"http_requests_total{route="/a",method="GET",status="200"} 2"#,
+                r#"http_requests_total{route="/a",method="other",status="405"} 1"#,
+                r#"http_request_duration_seconds_bucket{le="0.001",route="/a"} 0"#,
+                r#"http_request_duration_seconds_bucket{le="0.002",route="/a"} 3"#,
+                r#"http_request_duration_seconds_count{route="/a"} 3"#,
+            ],
+        );
+    }
+
+    #[test]
+    fn near_cache_figures_are_the_stores_own_however_often_scraped() {
+        let metrics = Metrics::new(Counter::default());
+        let mut stats = NearCacheStats::default();
+        (stats.hits, stats.entries) = (5, 2);
+        for _ in 0..3 {
+            let text = metrics.encode(Some(stats));
+            let lines = [
+                "session_near_cache_hits_total 5",
+                "session_near_cache_entries 2",
+            ];
+            assert_lines(&text, &lines);
+            assert!(text.ends_with("# EOF\n"), "{text}");
+        }
+        assert!(!metrics.encode(None).contains("near_cache"));
+    }
+}

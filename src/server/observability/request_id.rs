@@ -1,6 +1,7 @@
 //! Request ids: `X-Request-Id` when the client (or a proxy in front) sent a usable one, else a
-//! fresh random UUID (tower-http's `SetRequestIdLayer` with [`FastRequestId`]); echoed in the response and in every JSON error,
-//! so a user can quote it and an operator can find the request's log line.
+//! fresh random UUID (tower-http's `SetRequestIdLayer` with [`FastRequestId`]); echoed in the
+//! response and in every JSON error, so a user can quote it and an operator can find the
+//! request's log line. tower-http keeps whatever id came in: the check of it is ours.
 
 use axum::{
     body::Body,
@@ -8,6 +9,7 @@ use axum::{
 };
 use rand::Rng;
 use tower_http::request_id::{MakeRequestId, RequestId};
+use uuid::{Builder, Uuid};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -35,35 +37,18 @@ pub fn drop_invalid_request_id(mut request: Request<Body>) -> Request<Body> {
     request
 }
 
-/// Makes a version-4 UUID from the thread's RNG: the same shape as tower-http's `MakeRequestUuid`
-/// without a `getrandom` system call per request. A request id names a log line; it guards
-/// nothing, so it needs no cryptographic randomness.
+/// tower-http's `MakeRequestUuid` from the thread's RNG: a request id names a log line and
+/// guards nothing, so it needs no system randomness.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FastRequestId;
 
 impl MakeRequestId for FastRequestId {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        HeaderValue::from_bytes(&uuid_v4(rand::thread_rng().gen()))
-            .ok()
-            .map(RequestId::new)
+        let uuid = Builder::from_random_bytes(rand::thread_rng().gen()).into_uuid();
+        let mut text = Uuid::encode_buffer();
+        let text = uuid.hyphenated().encode_lower(&mut text);
+        HeaderValue::from_str(text).ok().map(RequestId::new)
     }
-}
-
-fn uuid_v4(random: u128) -> [u8; 36] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    // Version 4 in bits 76..80, variant 10 in bits 62..64.
-    let version = (random & !(0xf_u128 << 76)) | (0x4_u128 << 76);
-    let bits = (version & !(0x3_u128 << 62)) | (0x2_u128 << 62);
-    let mut text = [b'-'; 36];
-    let mut nibble = 32;
-    for (at, slot) in text.iter_mut().enumerate() {
-        if matches!(at, 8 | 13 | 18 | 23) {
-            continue;
-        }
-        nibble -= 1;
-        *slot = HEX[((bits >> (nibble * 4)) & 0xf) as usize];
-    }
-    text
 }
 
 /// The request id of a request that passed the request-id layers.
@@ -73,14 +58,14 @@ pub fn request_id_of(headers: &HeaderMap) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{usable, uuid_v4};
+    use super::*;
 
     #[test]
     fn generated_ids_are_version_4_uuids() {
-        let id = uuid_v4(u128::MAX);
-        assert_eq!(&id, b"ffffffff-ffff-4fff-bfff-ffffffffffff");
-        let id = uuid_v4(0);
-        assert_eq!(&id, b"00000000-0000-4000-8000-000000000000");
+        let request = Request::new(());
+        let id = FastRequestId.make_request_id(&request).expect("an id");
+        let uuid = Uuid::parse_str(id.header_value().to_str().expect("text")).expect("a UUID");
+        assert_eq!(uuid.get_version_num(), 4);
     }
 
     #[test]
