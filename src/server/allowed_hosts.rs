@@ -1,10 +1,25 @@
-//! The host names this site answers to (`ALLOWED_HOSTS`). A request naming another host in its
-//! `Host` (or HTTP/2 `:authority`) was not meant for this site — DNS rebinding, a cache keyed on
-//! a forged host, links built from it — and is refused before any session work.
+//! The host names this site answers to (`ALLOWED_HOSTS`), and the check around the router. A
+//! request naming another host in its `Host` (or HTTP/2 `:authority`) was not meant for this site
+//! — DNS rebinding, a cache keyed on a forged host, links built from it — and is refused before
+//! routing, so before any session work. No crate offers these semantics (ports, trailing dots,
+//! IPv6 forms, every named host checked).
 
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
-use axum::http::{header::HOST, uri::Authority, Request};
+use axum::{
+    extract::Request,
+    http::{header::HOST, uri::Authority},
+    response::Response,
+};
+use prometheus_client::metrics::counter::Counter;
+
+use crate::{server::http::responses::json_error, shared::error::ErrorCode};
+
+/// Answered whatever the host: an orchestrator asks by the container's address.
+pub const PROBES: [&str; 2] = ["/healthz", "/readyz"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowedHosts {
@@ -63,14 +78,28 @@ impl AllowedHosts {
         (!names.is_empty()).then_some(AllowedHosts::Only(names))
     }
 
-    fn allows(&self, host: &str) -> bool {
-        match self {
-            AllowedHosts::Any => true,
-            AllowedHosts::Only(names) => {
-                let host = normalized(host);
-                names.contains(&host)
+    /// The check around the router (for tower-http's `ValidateRequestHeaderLayer`), counting
+    /// each refusal; `None` when any host is allowed.
+    // The refusal is the answer itself, as tower-http's trait has it.
+    #[allow(clippy::result_large_err)]
+    pub fn check(
+        &self,
+        refused: Counter,
+    ) -> Option<impl FnMut(&mut Request) -> Result<(), Response> + Clone + Send + Sync + 'static>
+    {
+        let hosts = Arc::new(self.clone());
+        (*self != AllowedHosts::Any).then_some(move |request: &mut Request| {
+            if hosts.admit(request) || PROBES.contains(&request.uri().path()) {
+                return Ok(());
             }
-        }
+            refused.inc();
+            let message = "This server does not serve the host this request names.";
+            Err(json_error(
+                ErrorCode::HostNotAllowed,
+                message,
+                request.headers(),
+            ))
+        })
     }
 
     /// Whether every host the request names is allowed: its `Host` header and the authority of
@@ -78,9 +107,9 @@ impl AllowedHosts {
     /// them is there. Two `Host` lines, a user name (`user@host`) or a port no TCP connection
     /// can have are refused: a proxy or cache behind us may read another host from them.
     pub fn admit<B>(&self, request: &Request<B>) -> bool {
-        if *self == AllowedHosts::Any {
+        let AllowedHosts::Only(names) = self else {
             return true;
-        }
+        };
         let mut host_lines = request.headers().get_all(HOST).iter();
         let header = host_lines.next().map(|value| {
             let text = value.to_str().ok();
@@ -93,7 +122,8 @@ impl AllowedHosts {
         let mut named = header.into_iter().chain(authority).peekable();
         named.peek().is_some()
             && named.all(|authority| {
-                authority.is_some_and(|a| is_host_and_port(&a) && self.allows(a.host()))
+                authority
+                    .is_some_and(|a| is_host_and_port(&a) && names.contains(&normalized(a.host())))
             })
     }
 }
