@@ -1,25 +1,12 @@
-//! The host names this site answers to (`ALLOWED_HOSTS`), and the check around the router. A
-//! request naming another host in its `Host` (or HTTP/2 `:authority`) was not meant for this site
-//! — DNS rebinding, a cache keyed on a forged host, links built from it — and is refused before
-//! routing, so before any session work. No crate offers these semantics (ports, trailing dots,
-//! IPv6 forms, every named host checked).
+//! The host names this site answers to (`ALLOWED_HOSTS`). A request naming another host in its
+//! `Host` (or HTTP/2 `:authority`) was not meant for this site — DNS rebinding, a cache keyed on
+//! a forged host, links built from it — and is refused before routing, so before any session
+//! work (`router.rs` checks through tower-http's `ValidateRequestHeaderLayer`). No crate offers
+//! these semantics: ports, trailing dots, IPv6 forms, every named host checked.
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    sync::Arc,
-};
+use std::net::{IpAddr, SocketAddr};
 
-use axum::{
-    extract::Request,
-    http::{header::HOST, uri::Authority},
-    response::Response,
-};
-use prometheus_client::metrics::counter::Counter;
-
-use crate::{server::http::responses::json_error, shared::error::ErrorCode};
-
-/// Answered whatever the host: an orchestrator asks by the container's address.
-pub const PROBES: [&str; 2] = ["/healthz", "/readyz"];
+use axum::http::{header::HOST, uri::Authority, Request};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowedHosts {
@@ -76,30 +63,6 @@ impl AllowedHosts {
             }
         }
         (!names.is_empty()).then_some(AllowedHosts::Only(names))
-    }
-
-    /// The check around the router (for tower-http's `ValidateRequestHeaderLayer`), counting
-    /// each refusal; `None` when any host is allowed.
-    // The refusal is the answer itself, as tower-http's trait has it.
-    #[allow(clippy::result_large_err)]
-    pub fn check(
-        &self,
-        refused: Counter,
-    ) -> Option<impl FnMut(&mut Request) -> Result<(), Response> + Clone + Send + Sync + 'static>
-    {
-        let hosts = Arc::new(self.clone());
-        (*self != AllowedHosts::Any).then_some(move |request: &mut Request| {
-            if hosts.admit(request) || PROBES.contains(&request.uri().path()) {
-                return Ok(());
-            }
-            refused.inc();
-            let message = "This server does not serve the host this request names.";
-            Err(json_error(
-                ErrorCode::HostNotAllowed,
-                message,
-                request.headers(),
-            ))
-        })
     }
 
     /// Whether every host the request names is allowed: its `Host` header and the authority of

@@ -1,7 +1,10 @@
 //! The routes, and the one tower stack around them (ARCHITECTURE.md, "The request path"). Probes,
 //! `/metrics` and static files never pass the session gate, so they never touch Redis.
 
-use std::{convert::Infallible, sync::OnceLock};
+use std::{
+    convert::Infallible,
+    sync::{Arc, OnceLock},
+};
 
 use axum::{
     body::Body,
@@ -29,13 +32,16 @@ use tower_http::{
     validate_request::ValidateRequestHeaderLayer,
 };
 
+use crate::shared::error::ErrorCode;
+
 use super::{
-    allowed_hosts::PROBES,
+    allowed_hosts::AllowedHosts,
     config::Environment,
     http::{
         health,
         observe::{self, Observer, SERVER_FN_ROUTE},
-        responses, static_files,
+        responses::{self, json_error},
+        static_files,
     },
     observability::{drop_invalid_request_id, FastRequestId, Refusal},
     server_fns::server_fn_handler,
@@ -117,7 +123,6 @@ fn around(router: Router, state: &AppState, paths: Vec<String>) -> App {
     let nothing_allowed = HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'");
     let hsts =
         hsts(state).map(|v| SetResponseHeaderLayer::overriding(STRICT_TRANSPORT_SECURITY, v));
-    let check_host = (server.allowed_hosts).check(state.metrics.refusals(Refusal::HostNotAllowed));
     let layers = ServiceBuilder::new()
         .map_response(responses::explain_timeout)
         .map_request(drop_invalid_request_id)
@@ -141,9 +146,35 @@ fn around(router: Router, state: &AppState, paths: Vec<String>) -> App {
         .layer(always(X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .option_layer(hsts)
         // Inside the rest: a refusal is counted, logged and carries its request id.
-        .option_layer(check_host.map(ValidateRequestHeaderLayer::custom))
+        .option_layer(check_host(state).map(ValidateRequestHeaderLayer::custom))
         .service(router);
     BoxCloneSyncService::new(layers)
+}
+
+/// Answered whatever the host: an orchestrator asks by the container's address.
+const PROBES: [&str; 2] = ["/healthz", "/readyz"];
+
+/// Refuses a request for a host this site is not (`ALLOWED_HOSTS`), counting each refusal;
+/// `None` when any host is allowed.
+// The refusal is the answer itself, as tower-http's trait has it.
+#[allow(clippy::result_large_err)]
+fn check_host(
+    state: &AppState,
+) -> Option<impl FnMut(&mut Request) -> Result<(), Response> + Clone + Send + Sync + 'static> {
+    let hosts = Arc::new(state.settings.server.allowed_hosts.clone());
+    let refused = state.metrics.refusals(Refusal::HostNotAllowed);
+    (*hosts != AllowedHosts::Any).then_some(move |request: &mut Request| {
+        if hosts.admit(request) || PROBES.contains(&request.uri().path()) {
+            return Ok(());
+        }
+        refused.inc();
+        let message = "This server does not serve the host this request names.";
+        Err(json_error(
+            ErrorCode::HostNotAllowed,
+            message,
+            request.headers(),
+        ))
+    })
 }
 
 /// `Strict-Transport-Security`, in production only.
