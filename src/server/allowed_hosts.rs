@@ -1,6 +1,8 @@
 //! The host names this site answers to (`ALLOWED_HOSTS`). A request naming another host in its
 //! `Host` (or HTTP/2 `:authority`) was not meant for this site — DNS rebinding, a cache keyed on
-//! a forged host, links built from it — and is refused before any session work.
+//! a forged host, links built from it — and is refused before routing, so before any session
+//! work (`router.rs` checks through tower-http's `ValidateRequestHeaderLayer`). No crate offers
+//! these semantics: ports, trailing dots, IPv6 forms, every named host checked.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -63,24 +65,14 @@ impl AllowedHosts {
         (!names.is_empty()).then_some(AllowedHosts::Only(names))
     }
 
-    fn allows(&self, host: &str) -> bool {
-        match self {
-            AllowedHosts::Any => true,
-            AllowedHosts::Only(names) => {
-                let host = normalized(host);
-                names.contains(&host)
-            }
-        }
-    }
-
     /// Whether every host the request names is allowed: its `Host` header and the authority of
     /// its URI (HTTP/2's `:authority`, or an absolute-form request line), and at least one of
     /// them is there. Two `Host` lines, a user name (`user@host`) or a port no TCP connection
     /// can have are refused: a proxy or cache behind us may read another host from them.
     pub fn admit<B>(&self, request: &Request<B>) -> bool {
-        if *self == AllowedHosts::Any {
+        let AllowedHosts::Only(names) = self else {
             return true;
-        }
+        };
         let mut host_lines = request.headers().get_all(HOST).iter();
         let header = host_lines.next().map(|value| {
             let text = value.to_str().ok();
@@ -93,7 +85,8 @@ impl AllowedHosts {
         let mut named = header.into_iter().chain(authority).peekable();
         named.peek().is_some()
             && named.all(|authority| {
-                authority.is_some_and(|a| is_host_and_port(&a) && self.allows(a.host()))
+                authority
+                    .is_some_and(|a| is_host_and_port(&a) && names.contains(&normalized(a.host())))
             })
     }
 }

@@ -1,16 +1,21 @@
-//! The routes, and the layers each passes through. Probes and static files stay outside the
-//! session layer, so they never touch Redis; state-changing requests from another site are
-//! refused before the session layer, so they never touch it either. Around everything: the
-//! request id (a usable `X-Request-Id` or a new one, echoed back), then the request's metrics and
-//! log line. `/metrics` is outside the session layer too, or on `METRICS_ADDR` alone (always so
-//! in production). Inside those, requests for a host this site is not are refused.
+//! The routes, and the one tower stack around them (ARCHITECTURE.md, "The request path"). Probes,
+//! `/metrics` and static files never pass the session gate, so they never touch Redis.
 
-use std::{convert::Infallible, sync::OnceLock, time::Duration};
+use std::{
+    convert::Infallible,
+    sync::{Arc, OnceLock},
+};
 
 use axum::{
     body::Body,
     extract::Request,
-    http::{HeaderValue, StatusCode},
+    http::{
+        header::{
+            HeaderName, CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
+            X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+        },
+        HeaderValue, StatusCode,
+    },
     middleware,
     response::{IntoResponse, Response},
     routing::get,
@@ -20,18 +25,23 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tower::{util::BoxCloneSyncService, ServiceBuilder};
 use tower_http::{
+    compression::CompressionLayer,
     request_id::{PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
+    validate_request::ValidateRequestHeaderLayer,
 };
 
+use crate::shared::error::ErrorCode;
+
 use super::{
+    allowed_hosts::AllowedHosts,
     config::Environment,
     http::{
         health,
-        hosts::CheckHostLayer,
-        observe::{self, Observer},
-        responses, security,
-        static_files::{self, cache_hashed_files, HashedFiles},
+        observe::{self, Observer, SERVER_FN_ROUTE},
+        responses::{self, json_error},
+        static_files,
     },
     observability::{drop_invalid_request_id, FastRequestId, Refusal},
     server_fns::server_fn_handler,
@@ -40,8 +50,8 @@ use super::{
     state::AppState,
 };
 
-/// The pages to serve: the Leptos app and the HTML shell around it. Handed in by the crate root
-/// (`sessionboard::pages`), so server code never depends on the UI that depends on it.
+/// The pages to serve, handed in by the crate root (`sessionboard::pages`), so server code never
+/// depends on the UI that depends on it.
 #[derive(Clone, Copy)]
 pub struct Pages {
     pub shell: fn(LeptosOptions) -> AnyView,
@@ -54,22 +64,10 @@ pub type App = BoxCloneSyncService<Request<Body>, Response, Infallible>;
 /// One worker's service, with its own `state` ([`AppState::for_worker`]) and session layer.
 pub fn app(state: AppState, pages: Pages, sessions: SessionLayer) -> App {
     let routes = page_routes(pages);
-    let page_paths: Vec<String> = routes
-        .iter()
-        .map(|route| route.path().to_string())
-        .collect();
-    let gate = SessionGate::of(&state, sessions);
-    let server = &state.settings.server;
-    let hsts = responses::hsts_value(
-        state.settings.server.environment == Environment::Production,
-        server.hsts_max_age,
-        server.hsts_include_subdomains,
-    );
-
-    let with_sessions = Router::<AppState>::new()
-        // Every server function, by the path in the request.
+    let mut paths: Vec<String> = routes.iter().map(|r| r.path().to_string()).collect();
+    let with_sessions = Router::new()
         .route(
-            "/api/{*fn_name}",
+            SERVER_FN_ROUTE,
             get(server_fn_handler).post(server_fn_handler),
         )
         .leptos_routes_with_context(
@@ -84,40 +82,29 @@ pub fn app(state: AppState, pages: Pages, sessions: SessionLayer) -> App {
                 move || (pages.shell)(options.clone())
             },
         )
-        .layer(middleware::from_fn_with_state(gate, pass_session_gate));
-
-    let files = static_files(&state, pages);
-    let (router, own_paths) = own_routes(&state);
-    let observed_routes = page_paths
-        .into_iter()
-        .chain(own_paths.into_iter().map(str::to_string));
-    let observer = Observer::new(&state.metrics, observed_routes.collect());
-    let outer = Outer {
-        observer,
-        // Measured and logged when anyone is to see it: metrics on, or the request log on.
-        observed: state.metrics.enabled()
-            || tracing::enabled!(target: "sessionboard::request", tracing::Level::INFO),
-        hsts,
-        request_timeout: state.settings.server.request_timeout,
-        check_host: CheckHostLayer::new(
-            &state.settings.server.allowed_hosts,
-            state.metrics.refusals(Refusal::HostNotAllowed),
-        ),
-    };
-    let router = router
-        .merge(with_sessions)
-        // On every route registered so far, so after the merge.
+        .layer(middleware::from_fn_with_state(
+            SessionGate::of(&state, sessions),
+            pass_session_gate,
+        ));
+    let mut router = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+    paths.extend(PROBES.map(String::from));
+    if metrics_on_site(&state) {
+        router = router.route("/metrics", get(observe::metrics));
+        paths.push("/metrics".into());
+    }
+    let router = static_files::serve(router.merge(with_sessions), &state, pages.shell)
+        // On every route registered so far, so last.
         .method_not_allowed_fallback(responses::method_not_allowed)
-        .fallback_service(files)
-        .with_state(state);
-    outer.around(router)
+        .with_state(state.clone());
+    around(router, &state, paths)
 }
 
 /// The pages' route list, generated once per process and shared by every worker (and every app
-/// a test process builds). While leptos_router generates a route list, no resource anywhere in
-/// the process loads: the flag that stops them is global (leptos-rs/leptos#4773, open in 0.8),
-/// so a page another worker renders meanwhile waits forever for its data. Only one set of
-/// `Pages` exists per process (`sessionboard::pages`).
+/// a test process builds). While leptos_router generates one, no resource anywhere in the
+/// process loads (a global flag in leptos_router 0.8), so a page another worker renders
+/// meanwhile would wait forever for its data.
 fn page_routes(pages: Pages) -> Vec<AxumRouteListing> {
     static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
     ROUTES
@@ -125,52 +112,83 @@ fn page_routes(pages: Pages) -> Vec<AxumRouteListing> {
         .clone()
 }
 
-/// What every response passes, outside the router.
-struct Outer {
-    observer: Observer,
-    observed: bool,
-    hsts: Option<HeaderValue>,
-    request_timeout: Duration,
-    check_host: Option<CheckHostLayer>,
+/// Around the router, not `Router::layer`, which would box every route once per layer.
+fn around(router: Router, state: &AppState, paths: Vec<String>) -> App {
+    let server = &state.settings.server;
+    let observed = state.metrics.enabled()
+        || tracing::enabled!(target: "sessionboard::request", tracing::Level::INFO);
+    let always = |name: HeaderName, value| {
+        SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+    };
+    let nothing_allowed = HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'");
+    let hsts =
+        hsts(state).map(|v| SetResponseHeaderLayer::overriding(STRICT_TRANSPORT_SECURITY, v));
+    let layers = ServiceBuilder::new()
+        .map_response(responses::explain_timeout)
+        .map_request(drop_invalid_request_id)
+        .layer(SetRequestIdLayer::x_request_id(FastRequestId))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .option_layer(observed.then(|| Observer::new(&state.metrics, paths)))
+        .map_response(IntoResponse::into_response)
+        .layer(CompressionLayer::new())
+        // Inside the request-id and metrics layers: a 408 is counted and carries its id.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            server.request_timeout,
+        ))
+        // Pages set their own policy, with the nonce of their scripts (`ui::app::shell`).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            CONTENT_SECURITY_POLICY,
+            nothing_allowed,
+        ))
+        .layer(always(REFERRER_POLICY, "same-origin"))
+        .layer(always(X_FRAME_OPTIONS, "DENY"))
+        .layer(always(X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .option_layer(hsts)
+        // Inside the rest: a refusal is counted, logged and carries its request id.
+        .option_layer(check_host(state).map(ValidateRequestHeaderLayer::custom))
+        .service(router);
+    BoxCloneSyncService::new(layers)
 }
 
-impl Outer {
-    /// Around the router, not `Router::layer`: that would box every route once per layer.
-    fn around(self, router: Router) -> App {
-        let observe = self.observed.then_some(self.observer);
-        let security = security::SecurityHeaders::new(self.hsts);
-        let layers = ServiceBuilder::new()
-            .map_response(responses::explain_timeout)
-            .map_request(drop_invalid_request_id)
-            .layer(SetRequestIdLayer::x_request_id(FastRequestId))
-            .layer(PropagateRequestIdLayer::x_request_id())
-            .option_layer(observe)
-            .map_response(IntoResponse::into_response)
-            .layer(static_files::compression())
-            // Inside the request-id and metrics layers: a 408 is counted and carries its id.
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                self.request_timeout,
-            ))
-            .map_response(move |response| security.apply(response))
-            // Inside the rest: a refusal is counted, logged and carries its request id.
-            .option_layer(self.check_host)
-            .service(router);
-        BoxCloneSyncService::new(layers)
-    }
+/// Answered whatever the host: an orchestrator asks by the container's address.
+const PROBES: [&str; 2] = ["/healthz", "/readyz"];
+
+/// Refuses a request for a host this site is not (`ALLOWED_HOSTS`), counting each refusal;
+/// `None` when any host is allowed.
+// The refusal is the answer itself, as tower-http's trait has it.
+#[allow(clippy::result_large_err)]
+fn check_host(
+    state: &AppState,
+) -> Option<impl FnMut(&mut Request) -> Result<(), Response> + Clone + Send + Sync + 'static> {
+    let hosts = Arc::new(state.settings.server.allowed_hosts.clone());
+    let refused = state.metrics.refusals(Refusal::HostNotAllowed);
+    (*hosts != AllowedHosts::Any).then_some(move |request: &mut Request| {
+        if hosts.admit(request) || PROBES.contains(&request.uri().path()) {
+            return Ok(());
+        }
+        refused.inc();
+        let message = "This server does not serve the host this request names.";
+        Err(json_error(
+            ErrorCode::HostNotAllowed,
+            message,
+            request.headers(),
+        ))
+    })
 }
 
-/// The probes, and `/metrics` when the site address serves it; with their paths.
-fn own_routes(state: &AppState) -> (Router<AppState>, Vec<&'static str>) {
-    let mut router = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
-    let mut own_paths = vec!["/healthz", "/readyz"];
-    if metrics_on_site(state) {
-        router = router.route("/metrics", get(observe::metrics));
-        own_paths.push("/metrics");
+/// `Strict-Transport-Security`, in production only.
+fn hsts(state: &AppState) -> Option<HeaderValue> {
+    let server = &state.settings.server;
+    if server.environment != Environment::Production {
+        return None;
     }
-    (router, own_paths)
+    let subdomains = match server.hsts_include_subdomains {
+        true => "; includeSubDomains",
+        false => "",
+    };
+    let max_age = server.hsts_max_age.as_secs();
+    HeaderValue::from_str(&format!("max-age={max_age}{subdomains}")).ok()
 }
 
 /// Whether `/metrics` is served on the site address: only when `METRICS_ADDR` does not take it,
@@ -190,23 +208,8 @@ pub fn explain_metrics_placement(state: &AppState) {
     }
 }
 
-/// Metrics are on and no `METRICS_ADDR` takes them.
 fn metrics_want_site(state: &AppState) -> bool {
     state.metrics.enabled() && state.settings.server.metrics_addr.is_none()
-}
-
-/// Static files (and the not-found page): the hashed ones are marked immutable.
-fn static_files(state: &AppState, pages: Pages) -> Router {
-    let hashed = HashedFiles::new(
-        state.leptos_options.hash_files,
-        &state.leptos_options.site_pkg_dir,
-    );
-    Router::new()
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            pages.shell,
-        ))
-        .layer(middleware::from_fn_with_state(hashed, cache_hashed_files))
-        .with_state(state.clone())
 }
 
 /// `/metrics` alone, for `METRICS_ADDR`: a listener that need not be reachable from outside.

@@ -106,7 +106,7 @@ async fn pages_and_files_without_hashed_names_are_compressed_but_never_immutable
         "no-store",
         "session data is never cached"
     );
-    // A file that does not exist: the not-found page, never marked immutable.
+    // A file that does not exist: a 404, never marked immutable.
     let missing = http
         .get(format!("{url}/pkg/sessionboard.gone.js"))
         .send()

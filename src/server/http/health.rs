@@ -10,10 +10,9 @@ pub async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, Json(json!({ "status": "ok" })))
 }
 
-/// The app can serve sessions and is not shutting down: Redis answers a PING (see
-/// `RedisPool::readiness`: one at a time, shared briefly; while the breaker is open, refused at
-/// once unless it is the probe that closes it — so a load balancer that sends no traffic to an
-/// instance that is not ready still brings it back).
+/// The app can serve sessions and is not shutting down: Redis answers a PING
+/// (`RedisPool::readiness`; while the breaker is open this PING can be the probe that closes it,
+/// so an instance no balancer sends traffic to still comes back).
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.draining.is_on() {
         return (

@@ -1,17 +1,14 @@
-//! A page is answered within a deadline, whatever its render waits on: the last resort, which
-//! should never fire.
-//!
-//! Every Redis call a render makes is bounded by the command timeout, so a render can only
-//! outlive the deadline if something never wakes it. One such cause is known and avoided (the
-//! route list is generated once per process: `router::page_routes`). Should another appear, the
-//! render explains itself: the deadline's ERROR line carries the async stacks (async-backtrace's
-//! frames) of the page renders in flight, showing which framed await the late one is parked on.
+//! A page is answered within a deadline whatever its render waits on: a last resort that should
+//! never fire. Every Redis call a render makes is bounded by the command timeout, so only a
+//! render nothing wakes can reach it; the ERROR line then carries the async stacks
+//! (async-backtrace's frames) of the renders in flight, showing which await the late one is
+//! parked on. `tokio::time::timeout` alone (or tower-http's) would answer without saying where.
 
 use std::{future::Future, time::Duration};
 
 use axum::{
-    http::{header::CONTENT_TYPE, HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
+    http::StatusCode,
+    response::{Html, IntoResponse, Response},
 };
 
 use crate::server::error::retry_soon;
@@ -22,8 +19,7 @@ pub fn page_deadline(command_timeout: Duration) -> Duration {
     command_timeout * 2 + Duration::from_secs(2)
 }
 
-/// `render`'s answer, or a 503 "try again" page once `deadline` has passed (the render is
-/// dropped, after its stack is logged).
+/// `render`'s answer, or a 503 "try again" page once `deadline` has passed.
 pub async fn render_within(deadline: Duration, render: impl Future<Output = Response>) -> Response {
     let mut render = std::pin::pin!(async_backtrace::frame!(render));
     match tokio::time::timeout(deadline, render.as_mut()).await {
@@ -39,8 +35,7 @@ pub async fn render_within(deadline: Duration, render: impl Future<Output = Resp
     }
 }
 
-/// The async stacks of the page renders in flight (framed with `async_backtrace`), one tree
-/// each: where each is parked.
+/// Where each page render in flight is parked, one tree each.
 pub fn parked_stacks() -> String {
     async_backtrace::taskdump_tree(false)
 }
@@ -50,13 +45,8 @@ fn too_slow() -> Response {
         <title>sessionboard</title></head><body><main><h1>sessionboard</h1>\
         <p>The page took too long to prepare. Reload it in a moment: nothing was lost.</p>\
         </main></body></html>";
-    let mut response = (StatusCode::SERVICE_UNAVAILABLE, page).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    retry_soon(headers);
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Html(page)).into_response();
+    retry_soon(response.headers_mut());
     response
 }
 

@@ -1,70 +1,66 @@
-//! How responses leave the server: compressed when the client accepts it, and the content-hashed
-//! files in the pkg directory marked immutable so a repeat visit never fetches them again.
+//! Static files: the pkg directory through tower-http's `ServeDir`, its content-hashed files
+//! (cargo-leptos `hash-files`) marked immutable so a repeat visit never fetches them again;
+//! everything else through Leptos' file handler, which renders the not-found page.
 
 use axum::{
     extract::{Request, State},
-    http::{header::CACHE_CONTROL, HeaderValue},
-    middleware::Next,
-    response::Response,
+    handler::HandlerWithoutStateExt,
+    http::{header::CACHE_CONTROL, HeaderMap, HeaderValue, Uri},
+    response::{IntoResponse, Response},
+    routing::get_service,
+    Router,
 };
-use tower_http::compression::CompressionLayer;
+use leptos::prelude::*;
+use leptos_axum::{site_pkg_dir_service, site_pkg_dir_service_route_path};
+use tower::ServiceBuilder;
+use tower_http::set_header::SetResponseHeaderLayer;
 use url::Url;
 
 use super::responses::json_error;
-use crate::{server::observability::request_id_of, shared::error::ErrorCode};
+use crate::{server::state::AppState, shared::error::ErrorCode};
 
-/// Brotli or gzip, as the client asks. Files cargo-leptos precompressed (`--precompress`) are
-/// served as they are: a response that already has a Content-Encoding passes through.
-pub fn compression() -> CompressionLayer {
-    CompressionLayer::new().br(true).gzip(true)
-}
-
-/// Where the content-hashed files live (`/pkg/`), when cargo-leptos hashed them (`hash-files`).
-/// `None`: names do not change with the content, so nothing may be cached as immutable.
-#[derive(Clone)]
-pub struct HashedFiles {
-    prefix: Option<String>,
-}
-
-impl HashedFiles {
-    pub fn new(hash_files: bool, site_pkg_dir: &str) -> Self {
-        let pkg = site_pkg_dir.trim_matches('/');
-        HashedFiles {
-            prefix: (hash_files && !pkg.is_empty()).then(|| format!("/{pkg}/")),
+/// `router` with the pkg route and the fallback for every other path.
+pub fn serve(
+    router: Router<AppState>,
+    state: &AppState,
+    shell: fn(LeptosOptions) -> AnyView,
+) -> Router<AppState> {
+    let options = &state.leptos_options;
+    let immutable = |response: &Response| {
+        let kept = HeaderValue::from_static("public, max-age=31536000, immutable");
+        response.status().is_success().then_some(kept)
+    };
+    let pkg = ServiceBuilder::new()
+        .option_layer(
+            options
+                .hash_files
+                .then(|| SetResponseHeaderLayer::overriding(CACHE_CONTROL, immutable)),
+        )
+        .map_response(IntoResponse::into_response)
+        .service(site_pkg_dir_service(options).not_found_service(no_such_file.into_service()));
+    let router = match options.site_pkg_dir.trim_matches('/').is_empty() {
+        true => router,
+        false => router.route(&site_pkg_dir_service_route_path(options), get_service(pkg)),
+    };
+    let leptos = leptos_axum::file_and_error_handler::<AppState, _>(shell);
+    router.fallback(move |uri: Uri, state: State<AppState>, request: Request| {
+        // A path that URL parsers rewrite is not found: no file is named so, and Leptos, given
+        // it to render the not-found page, would resolve it to a page (`/favicon.svg/..` and
+        // `/about\..` are the home page) rendered without the session it needs.
+        if !is_rewritten_by_url_parsers(uri.path()) {
+            return leptos(uri, state, request);
         }
-    }
-
-    fn covers(&self, path: &str) -> bool {
-        self.prefix
-            .as_deref()
-            .is_some_and(|prefix| path.starts_with(prefix))
-    }
+        let message = "There is no such page.";
+        Box::pin(std::future::ready(json_error(
+            ErrorCode::NotFound,
+            message,
+            request.headers(),
+        )))
+    })
 }
 
-/// Middleware for the static-file fallback: a successful answer for a hashed file may be kept
-/// for a year without asking again. Pages and API responses never pass through here.
-///
-/// A path that URL parsers rewrite is not found: no file is named so, and Leptos, given the
-/// fallback's not-found page to render, would resolve it to a page — `/favicon.svg/..` and
-/// `/about\..` are the home page — rendered without the session it needs.
-pub async fn cache_hashed_files(
-    State(hashed): State<HashedFiles>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if is_rewritten_by_url_parsers(request.uri().path()) {
-        let request_id = request_id_of(request.headers());
-        return json_error(ErrorCode::NotFound, "There is no such page.", request_id);
-    }
-    let hashed_path = hashed.covers(request.uri().path());
-    let mut response = next.run(request).await;
-    if hashed_path && response.status().is_success() {
-        response.headers_mut().insert(
-            CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=31536000, immutable"),
-        );
-    }
-    response
+async fn no_such_file(headers: HeaderMap) -> Response {
+    json_error(ErrorCode::NotFound, "There is no such file.", &headers)
 }
 
 /// Whether a URL parser (the WHATWG rules a browser and Leptos' router follow) reads `path` as
@@ -79,7 +75,7 @@ fn is_rewritten_by_url_parsers(path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_rewritten_by_url_parsers, HashedFiles};
+    use super::is_rewritten_by_url_parsers;
 
     #[test]
     fn paths_that_parsers_resolve_to_another_are_found() {
@@ -109,19 +105,5 @@ mod tests {
         ] {
             assert!(!is_rewritten_by_url_parsers(path), "{path}");
         }
-    }
-
-    #[test]
-    fn only_files_under_the_pkg_dir_count_as_hashed() {
-        let hashed = HashedFiles::new(true, "pkg");
-        assert!(hashed.covers("/pkg/sessionboard.Xy12.wasm"));
-        assert!(!hashed.covers("/favicon.svg"));
-        assert!(!hashed.covers("/api/session"));
-        assert!(!hashed.covers("/pkgs/x.js"));
-    }
-
-    #[test]
-    fn nothing_counts_as_hashed_when_names_are_not_hashed() {
-        assert!(!HashedFiles::new(false, "pkg").covers("/pkg/sessionboard.js"));
     }
 }
