@@ -1,4 +1,6 @@
-//! How many connections each client address holds: one address cannot take every slot.
+//! How many connections each client address holds, so that one address cannot take every slot.
+//! No server crate caps connections per address (tower's limits count requests, not connections,
+//! and know no peer).
 
 use std::{
     collections::HashMap,
