@@ -15,7 +15,7 @@ use super::{
     observability::Metrics,
     redis::{KeySpace, RedisError, RedisPool},
     router::{self, Pages},
-    serve::{serve, ConnectionLimits},
+    serve::serve,
     sessions::{self, expiry_events, LiveSessions},
     state::{AppState, Shared},
 };
@@ -117,15 +117,6 @@ impl Application {
             tokio::spawn(async move { axum::serve(listener, metrics).await });
         }
         let server = &self.state.settings.server;
-        let limits = ConnectionLimits {
-            header_read: server.header_read_timeout,
-            keep_alive: server.keep_alive_timeout,
-            max_connections: server.max_connections,
-            max_per_address: server.max_connections_per_address,
-            trusted_proxies: server.trusted_proxies.clone(),
-            h2c: server.h2c,
-            shutdown_grace: server.request_timeout,
-        };
         let draining = self.state.draining.clone();
         let draining_for_serve = draining.clone();
         let drain_time = server.shutdown_drain;
@@ -145,7 +136,7 @@ impl Application {
         router::explain_metrics_placement(&self.state);
         let sessions = sessions::session_layer(self.state.sessions.clone(), &self.state.settings);
         let app = router::app(self.state.clone(), self.pages, sessions);
-        serve(listener, app, limits, draining_for_serve, stop).await;
+        serve(listener, app, server, draining_for_serve, stop).await;
         tracing::info!("stopped accepting requests; closing the Redis pool");
         if let Some(subscriber) = self.expiry_events {
             let _ = subscriber.quit().await;

@@ -2,14 +2,13 @@
 //! hyper has no such timeout for a server connection (its HTTP/1 header deadline also bounds
 //! the wait between requests, but not a response its client stops reading; HTTP/2 PINGs prove
 //! only that the peer is there). In flight: a request being answered, or on HTTP/1 bytes moving
-//! either way; on HTTP/2 a response body while the server produces it, so control frames (PING,
-//! SETTINGS, WINDOW_UPDATE) and a stream whose window stays shut hold nothing open.
+//! either way (`socket.rs`); on HTTP/2 a response body while the server produces it, so control
+//! frames (PING, SETTINGS, WINDOW_UPDATE) and a stream whose window stays shut hold nothing open.
 
 use std::{
-    io,
     pin::Pin,
     sync::{
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
     task::{Context, Poll},
@@ -17,18 +16,12 @@ use std::{
 };
 
 use hyper::body::{Body, Frame, SizeHint};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-/// What an HTTP/2 client sends first (RFC 9113 §3.4); an HTTP/1 request never starts so.
-const HTTP2_PREFACE_START: &[u8] = b"PRI * HTTP/2.0";
 
 /// When a connection last moved, and how many of its requests are being answered.
 pub(super) struct Activity {
     opened: Instant,
     last_ms: AtomicU64,
     in_flight: AtomicUsize,
-    /// Its first bytes were the HTTP/2 preface: bytes no longer count.
-    http2: AtomicBool,
 }
 
 impl Activity {
@@ -37,19 +30,12 @@ impl Activity {
             opened: Instant::now(),
             last_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
-            http2: AtomicBool::new(false),
         }
     }
 
-    fn touch(&self) {
+    pub(super) fn touch(&self) {
         let now = self.opened.elapsed().as_millis() as u64;
         self.last_ms.store(now, Ordering::Relaxed);
-    }
-
-    fn bytes_moved(&self) {
-        if !self.http2.load(Ordering::Relaxed) {
-            self.touch();
-        }
     }
 
     /// Completes once nothing has been in flight for `limit`.
@@ -130,101 +116,5 @@ impl<B: Body> Body for BodyInFlight<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// A stream noting the bytes it moves as activity, until its first bytes show HTTP/2.
-pub(super) struct Tracked<S> {
-    inner: S,
-    activity: Arc<Activity>,
-    /// How much of the HTTP/2 preface the first bytes matched so far (across reads: a preface
-    /// sent a byte at a time is still one); `None` once decided.
-    preface_matched: Option<usize>,
-}
-
-impl<S> Tracked<S> {
-    pub(super) fn new(inner: S, activity: Arc<Activity>) -> Self {
-        Tracked {
-            inner,
-            activity,
-            preface_matched: Some(0),
-        }
-    }
-
-    fn sniff(&mut self, bytes: &[u8]) {
-        let Some(matched) = self.preface_matched else {
-            return;
-        };
-        let expected = &HTTP2_PREFACE_START[matched..];
-        let compared = bytes.len().min(expected.len());
-        self.preface_matched = if bytes[..compared] != expected[..compared] {
-            None
-        } else if compared == expected.len() {
-            self.activity.http2.store(true, Ordering::Relaxed);
-            None
-        } else {
-            Some(matched + compared)
-        };
-    }
-
-    fn note_write<T>(&self, result: Poll<io::Result<T>>, moved: bool) -> Poll<io::Result<T>> {
-        if moved && matches!(result, Poll::Ready(Ok(_))) {
-            self.activity.bytes_moved();
-        }
-        result
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.sniff(&buf.filled()[before..]);
-            // A client trickling the HTTP/2 preface is idle (HTTP/1 differs by its second byte).
-            if this.preface_matched.is_none() {
-                this.activity.bytes_moved();
-            }
-        }
-        result
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
-        this.note_write(result, !buf.is_empty())
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        this.note_write(result, true)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }

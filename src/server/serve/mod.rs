@@ -1,22 +1,17 @@
 //! The HTTP server: hyper-util's auto builder (HTTP/1 and h2c) and graceful shutdown, as
 //! `axum::serve` uses them, with what `axum::serve` cannot be told: hyper's header-read deadline
 //! and stream limit, HTTP/1 only when h2c is off, a cap on open connections overall and per
-//! client address (`per_address.rs`), an idle keep-alive close (`idle.rs`), a lingering close
-//! (`linger.rs`), `Connection: close` while draining, and a bound on the wait for open
-//! connections at a stop.
+//! client address (`per_address.rs`), the keep-alive close (`idle.rs`), a lingering close
+//! (`socket.rs`), `Connection: close` while draining, and a bound on the wait at a stop.
 
 mod idle;
-mod linger;
 mod per_address;
+mod socket;
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{convert::Infallible, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{body::Body, extract::ConnectInfo};
-use hyper::{
-    body::Incoming,
-    header::{HeaderValue, CONNECTION},
-    Request, Version,
-};
+use hyper::{body::Incoming, header::CONNECTION, http::HeaderValue, Request, Version};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto::Builder, graceful::GracefulShutdown},
@@ -28,11 +23,11 @@ use tokio::{
 use tower::ServiceExt;
 
 use self::{
-    idle::{Activity, BodyInFlight, InFlight, Tracked},
-    linger::Lingering,
+    idle::{Activity, BodyInFlight, InFlight},
     per_address::{AddressSlot, PerAddress},
+    socket::Socket,
 };
-use super::{client_address::TrustedProxies, router::App, state::Draining};
+use super::{config::ServerSettings, router::App, state::Draining};
 
 /// Concurrent HTTP/2 streams on one connection. hyper's default of 200 would let one address
 /// hold 64 × 200 requests open; a browser needs a few.
@@ -43,52 +38,34 @@ const MAX_STREAMS_PER_CONNECTION: u32 = 32;
 /// the stack, and tokio's default 2 MiB overflowed, which aborts the whole process.
 pub const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
 
-/// The connection limits, from the `[server]` settings.
-#[derive(Debug, Clone)]
-pub struct ConnectionLimits {
-    /// From the moment a connection is ready for a request until its headers are complete.
-    pub header_read: Duration,
-    /// A connection with nothing in flight is closed after this (see `idle.rs`).
-    pub keep_alive: Duration,
-    /// Connections served at once; more wait in the listen backlog.
-    pub max_connections: usize,
-    /// Connections one client address (an IPv6 /64) may hold at once; more are closed at once.
-    /// Trusted proxies, which carry many clients' connections, are exempt.
-    pub max_per_address: usize,
-    pub trusted_proxies: TrustedProxies,
-    /// Serve HTTP/2 over plain TCP (h2c). Off: HTTP/1 only.
-    pub h2c: bool,
-    /// How long a stop waits for open connections once the listener is closed.
-    pub shutdown_grace: Duration,
-}
-
 /// What every connection shares.
 struct Server {
     app: App,
-    limits: ConnectionLimits,
     draining: Draining,
     builder: Builder<TokioExecutor>,
     graceful: GracefulShutdown,
+    keep_alive: Duration,
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then waits for open connections (up
-/// to the shutdown grace). While `draining` is on, every HTTP/1 response asks its client to
-/// close the connection (HTTP/2 gets a GOAWAY at the stop).
+/// Serves `app` on `listener` until `shutdown` completes, then waits for open connections for
+/// up to the request timeout: past the longest a request may take, what is left is cut. While
+/// `draining` is on, every HTTP/1 response asks its client to close the connection (HTTP/2
+/// gets a GOAWAY at the stop).
 pub async fn serve(
     listener: TcpListener,
     app: App,
-    limits: ConnectionLimits,
+    settings: &ServerSettings,
     draining: Draining,
     shutdown: impl Future<Output = ()>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
     let per_address = Arc::new(PerAddress::default());
     let server = Server {
-        builder: http_builder(&limits),
-        graceful: GracefulShutdown::new(),
         app,
-        limits,
         draining,
+        builder: http_builder(settings),
+        graceful: GracefulShutdown::new(),
+        keep_alive: settings.keep_alive_timeout,
     };
     tokio::pin!(shutdown);
     loop {
@@ -99,9 +76,9 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let address_slot = match server.limits.trusted_proxies.trusts(peer.ip()) {
+        let address_slot = match settings.trusted_proxies.trusts(peer.ip()) {
             true => None,
-            false => match per_address.admit(peer.ip(), server.limits.max_per_address) {
+            false => match per_address.admit(peer.ip(), settings.max_connections_per_address) {
                 Some(slot) => Some(slot),
                 None => {
                     tracing::debug!("a client address is over its connection limit; closed one");
@@ -112,9 +89,7 @@ pub async fn serve(
         server.serve_connection(stream, peer, (permit, address_slot));
     }
     drop(listener);
-    // A client reading its answer a byte at a time must not hold the process forever: past the
-    // longest a request may take, what is left is cut.
-    let grace = server.limits.shutdown_grace;
+    let grace = settings.request_timeout;
     if tokio::time::timeout(grace, server.graceful.shutdown())
         .await
         .is_err()
@@ -140,15 +115,15 @@ async fn accept(
     }
 }
 
-fn http_builder(limits: &ConnectionLimits) -> Builder<TokioExecutor> {
+fn http_builder(settings: &ServerSettings) -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
-    if !limits.h2c {
+    if !settings.h2c {
         builder = builder.http1_only();
     }
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read);
+        .header_read_timeout(settings.header_read_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -166,36 +141,32 @@ impl Server {
         slots: (OwnedSemaphorePermit, Option<AddressSlot>),
     ) {
         let activity = Arc::new(Activity::new());
-        let service = hyper::service::service_fn({
-            let (app, activity, draining) =
-                (self.app.clone(), activity.clone(), self.draining.clone());
-            move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                let http1 = request.version() < Version::HTTP_2;
-                let in_flight = InFlight::start(activity.clone());
-                let response = app.clone().oneshot(request.map(Body::new));
-                let draining = draining.clone();
-                async move {
-                    let mut response = response.await;
-                    if !http1 {
-                        return response.map(|response| {
-                            response.map(|body| Body::new(BodyInFlight::new(body, in_flight)))
-                        });
-                    }
-                    if draining.is_on() {
-                        if let Ok(response) = response.as_mut() {
-                            let close = HeaderValue::from_static("close");
-                            response.headers_mut().insert(CONNECTION, close);
-                        }
-                    }
-                    response
+        let (app, draining) = (self.app.clone(), self.draining.clone());
+        let connection_activity = activity.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let http1 = request.version() < Version::HTTP_2;
+            let response = app.clone().oneshot(request.map(Body::new));
+            let (activity, draining) = (connection_activity.clone(), draining.clone());
+            async move {
+                // From the first poll: hyper reads a pipelined HTTP/1 request while the answer
+                // before it is still being written, but starts it only once that is out.
+                let in_flight = InFlight::start(activity);
+                let mut response = response.await?;
+                if !http1 {
+                    return Ok(response.map(|body| Body::new(BodyInFlight::new(body, in_flight))));
                 }
+                if draining.is_on() {
+                    let close = HeaderValue::from_static("close");
+                    response.headers_mut().insert(CONNECTION, close);
+                }
+                Ok::<_, Infallible>(response)
             }
         });
-        let io = TokioIo::new(Lingering::new(Tracked::new(stream, activity.clone())));
+        let io = TokioIo::new(Socket::new(stream, activity.clone()));
         let connection = self.builder.serve_connection(io, service).into_owned();
         let connection = self.graceful.watch(connection);
-        let keep_alive = self.limits.keep_alive;
+        let keep_alive = self.keep_alive;
         tokio::spawn(async move {
             let _slots = slots;
             tokio::select! {
