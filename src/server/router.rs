@@ -61,7 +61,7 @@ pub struct Pages {
 /// The whole app as one service: the router, and around it the layers every response passes.
 pub type App = BoxCloneSyncService<Request<Body>, Response, Infallible>;
 
-/// One worker's service, with its own `state` ([`AppState::for_worker`]) and session layer.
+/// The site's service: the routes with `state`, pages behind `sessions`.
 pub fn app(state: AppState, pages: Pages, sessions: SessionLayer) -> App {
     let routes = page_routes(pages);
     let mut paths: Vec<String> = routes.iter().map(|r| r.path().to_string()).collect();

@@ -15,7 +15,7 @@ use super::{
     observability::Metrics,
     redis::{KeySpace, RedisError, RedisPool},
     router::{self, Pages},
-    serve::{serve, ConnectionLimits, Listeners},
+    serve::serve,
     sessions::{self, expiry_events, LiveSessions},
     state::{AppState, Shared},
 };
@@ -48,12 +48,10 @@ impl From<AccountError> for StartupError {
 pub struct Application {
     state: AppState,
     pages: Pages,
-    listeners: Listeners,
+    listener: (TcpListener, SocketAddr),
     /// `METRICS_ADDR`'s listener, when set.
     metrics_listener: Option<(TcpListener, SocketAddr)>,
     expiry_events: Option<SubscriberClient>,
-    /// Where the worker threads log, when not to the global subscriber.
-    worker_log: Option<tracing::Dispatch>,
 }
 
 impl Application {
@@ -65,15 +63,10 @@ impl Application {
         pages: Pages,
     ) -> Result<Application, StartupError> {
         let site_addr = settings.server.site_addr;
-        let (workers, pin) = (settings.server.workers, settings.server.pin_workers);
         leptos_options.site_addr = site_addr;
         let metrics_addr = settings.server.metrics_addr;
         let state = connect(settings, leptos_options).await?;
-        let listeners =
-            Listeners::bind(site_addr, workers, pin).map_err(|source| StartupError::Listen {
-                addr: site_addr,
-                source,
-            })?;
+        let listener = bind(site_addr).await?;
         let metrics_listener = match metrics_addr {
             Some(metrics_addr) => Some(bind(metrics_addr).await?),
             None => None,
@@ -88,25 +81,15 @@ impl Application {
         Ok(Application {
             state,
             pages,
-            listeners,
+            listener,
             metrics_listener,
             expiry_events,
-            worker_log: None,
         })
-    }
-
-    /// The worker threads that serve connections log to `dispatch` instead of the global
-    /// subscriber: for a test that reads one app's log through a subscriber set for its own
-    /// thread. (Not for production: a subscriber set for a thread takes tracing off its fast
-    /// path on every call site the request passes.)
-    pub fn log_workers_to(mut self, dispatch: tracing::Dispatch) -> Self {
-        self.worker_log = Some(dispatch);
-        self
     }
 
     /// Where it listens (the real port when the settings said 0).
     pub fn addr(&self) -> SocketAddr {
-        self.listeners.addr()
+        self.listener.1
     }
 
     /// Where `/metrics` is served when `METRICS_ADDR` is set.
@@ -134,15 +117,6 @@ impl Application {
             tokio::spawn(async move { axum::serve(listener, metrics).await });
         }
         let server = &self.state.settings.server;
-        let limits = ConnectionLimits {
-            header_read: server.header_read_timeout,
-            keep_alive: server.keep_alive_timeout,
-            max_connections: server.max_connections,
-            max_per_address: server.max_connections_per_address,
-            trusted_proxies: server.trusted_proxies.clone(),
-            h2c: server.h2c,
-            shutdown_grace: server.request_timeout,
-        };
         let draining = self.state.draining.clone();
         let draining_for_serve = draining.clone();
         let drain_time = server.shutdown_drain;
@@ -157,23 +131,12 @@ impl Application {
                 tokio::time::sleep(drain_time).await;
             }
         };
-        tracing::info!(
-            workers = server.workers,
-            "listening on http://{}",
-            self.listeners.addr()
-        );
+        let (listener, addr) = self.listener;
+        tracing::info!("listening on http://{addr}");
         router::explain_metrics_placement(&self.state);
-        // A router, a state and a session layer per worker, so what a request clones or counts
-        // is its thread's alone (the limit on requests waiting for Redis holds per worker).
-        let apps = (0..server.workers.max(1))
-            .map(|_| {
-                let state = self.state.for_worker();
-                let sessions = sessions::session_layer(state.sessions.clone(), &state.settings);
-                router::app(state, self.pages, sessions)
-            })
-            .collect();
-        let log = self.worker_log;
-        serve(self.listeners, apps, limits, log, draining_for_serve, stop).await?;
+        let sessions = sessions::session_layer(self.state.sessions.clone(), &self.state.settings);
+        let app = router::app(self.state.clone(), self.pages, sessions);
+        serve(listener, app, server, draining_for_serve, stop).await;
         tracing::info!("stopped accepting requests; closing the Redis pool");
         if let Some(subscriber) = self.expiry_events {
             let _ = subscriber.quit().await;

@@ -1,6 +1,5 @@
 //! `AppState`: what every handler shares. One `Arc`: handing it to a request costs one atomic
-//! increment, not a copy of settings, pools and strings. Each worker thread gets its own `Arc`
-//! ([`AppState::for_worker`]), so those increments stay in that thread's core.
+//! increment, not a copy of settings, pools and strings.
 
 use std::{
     ops::Deref,
@@ -42,12 +41,6 @@ pub struct Shared {
 impl AppState {
     pub fn new(shared: Shared) -> Self {
         AppState(Arc::new(shared))
-    }
-
-    /// The same state behind an `Arc` of its own, for one worker thread's router: a count that
-    /// two cores change on every request passes its cache line back and forth between them.
-    pub fn for_worker(&self) -> Self {
-        AppState::new(Shared::clone(&self.0))
     }
 }
 

@@ -69,9 +69,8 @@ async fn connection_from(local: &str, to: SocketAddr) -> TcpStream {
     socket.connect(to).await.expect("connect")
 }
 
-/// A connection from `local` that the server has accepted and answered once: with a listening
-/// socket per worker, connections opened back to back are accepted in no set order, so a test
-/// of which one is refused must let each be accepted before opening the next.
+/// A connection from `local` that the server has accepted and answered once, so a test of which
+/// one is refused knows each was counted before the next was opened.
 pub(crate) async fn served_connection_from(local: &str, to: SocketAddr) -> TcpStream {
     let mut stream = connection_from(local, to).await;
     assert!(answered(&mut stream, to).await, "served");

@@ -352,8 +352,6 @@ async fn beyond_the_waiting_limit_requests_are_refused_at_once_as_json() {
         &redis,
         &[
             ("REDIS_MAX_WAITING_REQUESTS", "4"),
-            // The limit holds per worker thread: one, so it is exactly 4.
-            ("SERVER_WORKERS", "1"),
             ("REDIS_BREAKER_TIMEOUTS", "1000"),
             ("REDIS_COMMAND_TIMEOUT_MS", "1500"),
         ],

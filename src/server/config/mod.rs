@@ -74,9 +74,6 @@ impl Settings {
         let mut settings = Sources::new(file, env)?.settings()?;
         let production = settings.server.environment == Environment::Production;
         let server = &mut settings.server;
-        if server.workers == 0 {
-            server.workers = std::thread::available_parallelism().map_or(1, usize::from);
-        }
         if !server.metrics_enabled {
             server.metrics_addr = None;
         }
