@@ -1,6 +1,8 @@
-//! `AppState`: what every handler shares. One `Arc`: handing it to a request costs one atomic
-//! increment, not a copy of settings, pools and strings. Each worker thread gets its own `Arc`
-//! ([`AppState::for_worker`]), so those increments stay in that thread's core.
+//! `AppState`: what every handler shares, and axum clones for every request: the Leptos options
+//! leptos_axum's handlers take from it (`FromRef`) and one `Arc` of the rest, so a clone is a
+//! few reference counts, not a copy of settings, pools and strings. Each worker thread has its
+//! own copy ([`AppState::for_worker`]): a count that two cores change on every request passes
+//! its cache line back and forth between them.
 
 use std::{
     ops::Deref,
@@ -21,13 +23,16 @@ use super::{
     sessions::{LiveSessions, RedisSessionStore},
 };
 
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    #[from_ref(skip)]
+    shared: Arc<Shared>,
+}
 
 #[derive(Clone)]
 pub struct Shared {
     pub settings: Settings,
-    pub leptos_options: LeptosOptions,
     pub redis: RedisPool,
     pub sessions: RedisSessionStore,
     /// The count behind the live-session gauge.
@@ -40,14 +45,27 @@ pub struct Shared {
 }
 
 impl AppState {
-    pub fn new(shared: Shared) -> Self {
-        AppState(Arc::new(shared))
+    pub fn new(leptos_options: LeptosOptions, shared: Shared) -> Self {
+        let shared = Arc::new(shared);
+        AppState {
+            leptos_options,
+            shared,
+        }
     }
 
-    /// The same state behind an `Arc` of its own, for one worker thread's router: a count that
-    /// two cores change on every request passes its cache line back and forth between them.
+    /// The same state with counts of its own, for one worker thread's router.
     pub fn for_worker(&self) -> Self {
-        AppState::new(Shared::clone(&self.0))
+        let mut options = self.leptos_options.clone();
+        for text in [
+            &mut options.output_name,
+            &mut options.site_root,
+            &mut options.site_pkg_dir,
+            &mut options.not_found_path,
+            &mut options.hash_file,
+        ] {
+            *text = Arc::from(&**text);
+        }
+        AppState::new(options, Shared::clone(&self.shared))
     }
 }
 
@@ -55,13 +73,7 @@ impl Deref for AppState {
     type Target = Shared;
 
     fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
+        &self.shared
     }
 }
 

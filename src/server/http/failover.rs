@@ -20,9 +20,5 @@ pub async fn failover_refusal(redis: &RedisPool, headers: &HeaderMap) -> Option<
     if redis.failover_settled(HOLD).await {
         return None;
     }
-    Some(error_response(
-        failover_under_way(),
-        request_id_of(headers),
-        None,
-    ))
+    Some(error_response(failover_under_way(), request_id_of(headers)))
 }

@@ -26,9 +26,9 @@ use crate::{
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// An error answer: `{code, message, request_id}` as `application/json`, its status following
-/// from the code ([`error_response`], for what answers no server function).
+/// from the code ([`error_response`]).
 pub fn json_error(code: ErrorCode, message: &str, request_id: Option<&str>) -> Response {
-    error_response(ApiError::new(code, message), request_id, None)
+    error_response(ApiError::new(code, message), request_id)
 }
 
 /// The `Strict-Transport-Security` value production sends, or `None` outside production.
