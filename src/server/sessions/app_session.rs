@@ -1,10 +1,7 @@
-//! `AppSession`: the typed view of one visitor's session, and the way the app's own code reads
-//! and changes it.
-//!
-//! It wraps the request's tower-sessions [`Session`] (so handlers that use the plain `Session`
-//! API see the same data) and its [`RequestStore`] (for the bookkeeping: deadlines and the
-//! signed-in user). Writes are stored before the method returns, so a failure is answered by the
-//! caller like any other error:
+//! `AppSession`: the typed view of one visitor's session, the way the app's own code reads and
+//! changes it. It wraps the request's tower-sessions [`Session`] (handlers on the plain `Session`
+//! API see the same data) and its [`RequestStore`] (the bookkeeping: deadlines, the signed-in
+//! user). Writes are stored before the method returns; a failure is answered like any error:
 //!
 //! * `increment` is atomic in Redis (`HINCRBY`): concurrent increments all count;
 //! * `set` and `remove` write only their key, and only if no other request changed it since this
@@ -16,7 +13,7 @@ use std::{sync::Arc, time::Duration};
 
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
-use tower_sessions::Session;
+use tower_sessions::{session, Session};
 
 use tower_sessions_fred_store::{
     ListedSession, RequestStore, SessionFailure, SessionHandle, StoreError, UserIndex,
@@ -55,6 +52,8 @@ pub enum SessionError {
     #[error("the user has no such session")]
     NoSuchSession,
 }
+
+type SessionResult<T> = Result<T, SessionError>;
 
 impl From<SessionFailure> for SessionError {
     fn from(failure: SessionFailure) -> Self {
@@ -96,10 +95,7 @@ impl AppSession {
     }
 
     /// A tower-sessions call's error as what the request store saw go wrong.
-    fn tried<T>(
-        &self,
-        result: Result<T, tower_sessions::session::Error>,
-    ) -> Result<T, SessionError> {
+    fn tried<T>(&self, result: Result<T, session::Error>) -> Result<T, SessionError> {
         result.map_err(|err| match self.request_store.failure() {
             Some(failure) => failure.into(),
             None => SessionFailure::Rejected(err.to_string()).into(),
@@ -278,11 +274,9 @@ impl AppSession {
     /// The signed-in user's name, or [`SessionError::NotSignedIn`]. A stored name the app would
     /// not accept (written by something else) counts as nobody signed in.
     pub async fn signed_in(&self) -> Result<Username, SessionError> {
-        let user = self
-            .live()
-            .await?
-            .then(|| self.request_store.signed_in_user());
-        let user = user.flatten().and_then(|name| Username::parse(&name).ok());
+        let live = self.live().await?;
+        let user = self.request_store.signed_in_user().filter(|_| live);
+        let user = user.and_then(|name| Username::parse(&name).ok());
         user.ok_or(SessionError::NotSignedIn)
     }
 
@@ -293,25 +287,16 @@ impl AppSession {
 
     /// The live sessions of `user` (the signed-in user of this session), as "Your sessions"
     /// lists them.
-    pub async fn list_sessions(
-        &self,
-        user: &Username,
-    ) -> Result<Vec<SessionListing>, SessionError> {
+    pub async fn list_sessions(&self, user: &Username) -> SessionResult<Vec<SessionListing>> {
         let this = self.handle();
         let listed = index_answer(self.index().list(user.as_str()).await)?;
-        Ok(listed
-            .into_iter()
-            .map(|s| listing(s, this.as_ref()))
-            .collect())
+        let listing = |session| listing(session, this.as_ref());
+        Ok(listed.into_iter().map(listing).collect())
     }
 
     /// Signs out one of `user`'s sessions ([`SessionError::NoSuchSession`] when the user has
     /// none by that handle).
-    pub async fn revoke(
-        &self,
-        user: &Username,
-        handle: &SessionHandle,
-    ) -> Result<(), SessionError> {
+    pub async fn revoke(&self, user: &Username, handle: &SessionHandle) -> SessionResult<()> {
         if !index_answer(self.index().revoke(user.as_str(), handle).await)? {
             return Err(SessionError::NoSuchSession);
         }
@@ -356,10 +341,8 @@ fn index_answer<T>(answer: Result<T, StoreError>) -> Result<T, SessionError> {
 
 /// At most `max` characters, marked with an ellipsis when cut.
 fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
+    match text.chars().nth(max) {
+        Some(_) => text.chars().take(max - 1).chain(['…']).collect(),
+        None => text.to_string(),
     }
-    let mut short: String = text.chars().take(max - 1).collect();
-    short.push('…');
-    short
 }
