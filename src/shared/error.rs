@@ -137,15 +137,22 @@ impl FromServerFnError for ApiError {
         }
     }
 
-    /// Encodes the error a server function answers with, and on the server makes it that
-    /// answer: its status follows from the code and it names the request (`X-Request-Id`).
-    /// Leptos encodes an error here only to answer with it, so every server function gets
-    /// this from one place. A plain form post (no JavaScript: the browser asks for HTML) keeps
-    /// the redirect back to its page that Leptos answers it with, the error in the URL, so the
-    /// page shows the message where the hydrated page would.
+    /// Encodes the error a server function answers with: [`ApiError::answered`], from one place
+    /// for every server function (Leptos encodes an error here only to answer with it).
     fn ser(&self) -> Bytes {
+        JsonEncoding::encode(&self.clone().answered()).unwrap_or_default()
+    }
+}
+
+impl ApiError {
+    /// Makes this error the answer of the request being served: its status follows from the
+    /// code, and it names the request (`X-Request-Id`). A no-op in the browser. A plain form post
+    /// (no JavaScript: the browser asks for HTML) keeps the redirect back to its page that Leptos
+    /// answers it with, the error in the URL, so the page shows the message where the hydrated
+    /// page would.
+    pub fn answered(self) -> Self {
         #[cfg(feature = "ssr")]
-        let answer = {
+        let answered = {
             use leptos::prelude::use_context;
             let parts = use_context::<axum::http::request::Parts>();
             let header = |name| parts.as_ref()?.headers.get(name)?.to_str().ok();
@@ -154,11 +161,11 @@ impl FromServerFnError for ApiError {
                 options.set_status(self.code.http_status());
             }
             let id = header(axum::http::header::HeaderName::from_static("x-request-id"));
-            self.clone().with_request_id(id.map(str::to_string))
+            self.with_request_id(id.map(str::to_string))
         };
         #[cfg(not(feature = "ssr"))]
-        let answer = self.clone();
-        JsonEncoding::encode(&answer).unwrap_or_default()
+        let answered = self;
+        answered
     }
 }
 

@@ -78,10 +78,11 @@ struct Board {
 
 /// Reads the session, then the signed-in user's sessions. One resource for both: a second one
 /// inside the signed-in panel, with a `Transition` of its own, did not hydrate inside the island.
+/// Rendering the page, the server calls the functions directly: an error is the page's answer.
 async fn read_board() -> Result<Board, ApiError> {
-    let view = get_session().await?;
+    let view = get_session().await.map_err(ApiError::answered)?;
     let sessions = match view.user {
-        Some(_) => Some(list_sessions().await),
+        Some(_) => Some(list_sessions().await.map_err(ApiError::answered)),
         None => None,
     };
     Ok(Board { view, sessions })
