@@ -75,7 +75,7 @@ async fn through(steps: &SessionGate, mut request: Request, next: Next) -> Respo
     }
     if !steps.redis.failover_settled(FAILOVER_HOLD).await {
         let request_id = request_id_of(request.headers());
-        return error_response(failover_under_way(), request_id, None);
+        return error_response(failover_under_way(), request_id);
     }
     let host = asked_host(&request);
     let begun = match steps.sessions.begin(&mut request) {

@@ -196,17 +196,19 @@ async fn connect(
         )))
     })?;
     let devices = DeviceCookies::beside_session_cookie(&settings.session);
-    Ok(AppState::new(Shared {
-        devices,
-        settings,
+    Ok(AppState::new(
         leptos_options,
-        redis,
-        sessions,
-        live_sessions,
-        accounts,
-        metrics,
-        draining: Default::default(),
-    }))
+        Shared {
+            devices,
+            settings,
+            redis,
+            sessions,
+            live_sessions,
+            accounts,
+            metrics,
+            draining: Default::default(),
+        },
+    ))
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {

@@ -1,5 +1,6 @@
-//! `AppState`: what every handler shares. One `Arc`: handing it to a request costs one atomic
-//! increment, not a copy of settings, pools and strings.
+//! `AppState`: what every handler shares, and axum clones for every request: the Leptos options
+//! leptos_axum's handlers take from it (`FromRef`) and one `Arc` of the rest, so a clone is a
+//! few reference counts, not a copy of settings, pools and strings.
 
 use std::{
     ops::Deref,
@@ -20,13 +21,16 @@ use super::{
     sessions::{LiveSessions, RedisSessionStore},
 };
 
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    #[from_ref(skip)]
+    shared: Arc<Shared>,
+}
 
 #[derive(Clone)]
 pub struct Shared {
     pub settings: Settings,
-    pub leptos_options: LeptosOptions,
     pub redis: RedisPool,
     pub sessions: RedisSessionStore,
     /// The count behind the live-session gauge.
@@ -39,8 +43,12 @@ pub struct Shared {
 }
 
 impl AppState {
-    pub fn new(shared: Shared) -> Self {
-        AppState(Arc::new(shared))
+    pub fn new(leptos_options: LeptosOptions, shared: Shared) -> Self {
+        let shared = Arc::new(shared);
+        AppState {
+            leptos_options,
+            shared,
+        }
     }
 }
 
@@ -48,13 +56,7 @@ impl Deref for AppState {
     type Target = Shared;
 
     fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
+        &self.shared
     }
 }
 

@@ -6,6 +6,7 @@
 use leptos::server_fn::{
     codec::JsonEncoding,
     error::{FromServerFnError, ServerFnErrorErr},
+    Bytes, Encodes,
 };
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,8 @@ pub enum ErrorCode {
     HostNotAllowed,
     Network,
     Internal,
+    /// The server lacks what a request needs (the session layer, the app's state): a bug.
+    Misconfigured,
 }
 
 impl ErrorCode {
@@ -69,7 +72,7 @@ impl ErrorCode {
             ErrorCode::BadRequest | ErrorCode::HostNotAllowed => 400,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::CrossSiteRequest => 403,
-            ErrorCode::Network | ErrorCode::Internal => 500,
+            ErrorCode::Network | ErrorCode::Internal | ErrorCode::Misconfigured => 500,
         }
     }
 
@@ -106,19 +109,6 @@ impl ApiError {
         ApiError { request_id, ..self }
     }
 
-    /// Names the request being served (a no-op in the browser).
-    fn of_this_request(self) -> Self {
-        #[cfg(feature = "ssr")]
-        if let Some(parts) = leptos::prelude::use_context::<axum::http::request::Parts>() {
-            let id = parts
-                .headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok());
-            return self.with_request_id(id.map(str::to_string));
-        }
-        self
-    }
-
     /// True when the session store could not be reached; the UI shows its banner for it.
     pub fn is_store_unavailable(&self) -> bool {
         matches!(
@@ -141,44 +131,42 @@ impl FromServerFnError for ApiError {
             ServerFnErrorErr::Args(_)
             | ServerFnErrorErr::MissingArg(_)
             | ServerFnErrorErr::Deserialization(_) => {
-                ApiError::new(ErrorCode::BadRequest, "The request was not understood.").answered()
+                ApiError::new(ErrorCode::BadRequest, "The request was not understood.")
             }
-            _ => ApiError::new(ErrorCode::Internal, "Something went wrong on the server.")
-                .of_this_request(),
+            _ => ApiError::new(ErrorCode::Internal, "Something went wrong on the server."),
         }
+    }
+
+    /// Encodes the error a server function answers with: [`ApiError::answered`], from one place
+    /// for every server function (Leptos encodes an error here only to answer with it).
+    fn ser(&self) -> Bytes {
+        JsonEncoding::encode(&self.clone().answered()).unwrap_or_default()
     }
 }
 
 impl ApiError {
-    /// Makes this error the answer of the server function being served: its status follows from
-    /// the code, and it carries the request id. A no-op in the browser.
-    ///
-    /// A plain form post (no JavaScript: the browser asks for HTML) keeps the redirect back to
-    /// its page that Leptos answers it with, the error in the URL, so the page shows the message
-    /// where the hydrated page would; a 4xx with a `Location` would show this error's JSON.
+    /// Makes this error the answer of the request being served: its status follows from the
+    /// code, and it names the request (`X-Request-Id`). A no-op in the browser. A plain form post
+    /// (no JavaScript: the browser asks for HTML) keeps the redirect back to its page that Leptos
+    /// answers it with, the error in the URL, so the page shows the message where the hydrated
+    /// page would.
     pub fn answered(self) -> Self {
-        let error = self.of_this_request();
         #[cfg(feature = "ssr")]
-        if let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-            if !is_plain_form_post() {
-                options.set_status(error.code.http_status());
+        let answered = {
+            use leptos::prelude::use_context;
+            let parts = use_context::<axum::http::request::Parts>();
+            let header = |name| parts.as_ref()?.headers.get(name)?.to_str().ok();
+            let html = header(axum::http::header::ACCEPT).is_some_and(|a| a.contains("text/html"));
+            if let (false, Some(options)) = (html, use_context::<leptos_axum::ResponseOptions>()) {
+                options.set_status(self.code.http_status());
             }
-        }
-        error
+            let id = header(axum::http::header::HeaderName::from_static("x-request-id"));
+            self.with_request_id(id.map(str::to_string))
+        };
+        #[cfg(not(feature = "ssr"))]
+        let answered = self;
+        answered
     }
-}
-
-/// The request being served asks for HTML, as a browser's own form post does (leptos_axum's
-/// rule for answering a server function with a redirect back).
-#[cfg(feature = "ssr")]
-fn is_plain_form_post() -> bool {
-    leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|parts| {
-        parts
-            .headers
-            .get(axum::http::header::ACCEPT)
-            .and_then(|accept| accept.to_str().ok())
-            .is_some_and(|accept| accept.contains("text/html"))
-    })
 }
 
 #[cfg(test)]

@@ -10,99 +10,47 @@ use crate::shared::{
     error::ApiError,
     input::{PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN},
 };
-use crate::ui::board::board_action;
 
 /// Creates an account. `POST /api/register` with `username`, `password`.
 #[server(prefix = "/api", endpoint = "register")]
 pub async fn register(username: String, password: String) -> Result<String, ApiError> {
     use crate::{
-        server::{context, error::answer},
+        server::context,
         shared::input::{Password, Username},
     };
-    answer(
-        async {
-            let username = Username::parse(&username)?;
-            let password = Password::new_checked(password)?;
-            context::state()?
-                .accounts
-                .register(&username, password, &context::client())
-                .await?;
-            Ok(username.to_string())
-        }
-        .await,
-    )
+    let username = Username::parse(&username)?;
+    let password = Password::new_checked(password)?;
+    let accounts = &context::state()?.accounts;
+    accounts
+        .register(&username, password, &context::client())
+        .await?;
+    Ok(username.to_string())
 }
 
 /// Signs in, cycling the session id. `POST /api/login` with `username`, `password`.
 #[server(prefix = "/api", endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<String, ApiError> {
-    use crate::server::{context, error::answer};
-    answer(
-        async {
-            let session = context::app_session()?;
-            let device = context::trusted_device(&username);
-            let user = context::state()?
-                .accounts
-                .sign_in(
-                    &session,
-                    &username,
-                    password,
-                    &context::client(),
-                    device.as_ref(),
-                )
-                .await?;
-            context::remember_device(&user);
-            Ok(user.to_string())
-        }
-        .await,
-    )
+    use crate::server::context;
+    let (session, client) = (context::app_session()?, context::client());
+    let device = context::trusted_device(&username);
+    let accounts = &context::state()?.accounts;
+    let user = (accounts.sign_in(&session, &username, password, &client, device.as_ref())).await?;
+    context::remember_device(&user);
+    Ok(user.to_string())
 }
 
 /// Signs out: the session is deleted from Redis and the cookie cleared. `POST /api/logout`.
 #[server(prefix = "/api", endpoint = "logout")]
 pub async fn logout() -> Result<(), ApiError> {
-    use crate::server::{context, error::answer, observability::EndReason};
-    answer(
-        async {
-            if context::app_session()?.forget().await? {
-                context::state()?
-                    .metrics
-                    .sessions_ended(EndReason::SignedOut, 1);
-            }
-            Ok(())
-        }
-        .await,
-    )
+    use crate::server::{context, observability::EndReason};
+    Ok(context::app_session()?.end(EndReason::SignedOut).await?)
 }
 
 /// The signed-in user's live sessions. `GET /api/sessions`.
 #[server(prefix = "/api", endpoint = "sessions", input = GetUrl)]
 pub async fn list_sessions() -> Result<Vec<SessionListing>, ApiError> {
-    use crate::server::{context, error::answer, sessions::ClientInfo};
-    answer(
-        async {
-            let (session, user) = context::signed_in().await?;
-            let this = session.handle();
-            let listed = session.list_sessions(&user).await?;
-            Ok(listed
-                .into_iter()
-                .map(|s| {
-                    let client = s.details::<ClientInfo>().unwrap_or_default();
-                    SessionListing {
-                        this_device: Some(&s.handle) == this.as_ref(),
-                        handle: s.handle.to_string(),
-                        signed_in_at: s.signed_in_at,
-                        last_seen: s.last_seen,
-                        expires_at: s.expires_at,
-                        device: crate::server::device::name(&client.user_agent),
-                        user_agent: client.user_agent,
-                        address: client.address,
-                    }
-                })
-                .collect())
-        }
-        .await,
-    )
+    let (session, user) = crate::server::context::signed_in().await?;
+    Ok(session.list_sessions(&user).await?)
 }
 
 /// Signs out one of the user's sessions. `POST /api/sessions/revoke` with `handle`, and
@@ -110,81 +58,39 @@ pub async fn list_sessions() -> Result<Vec<SessionListing>, ApiError> {
 /// `reauth_required`). Another user's handle is answered like an unknown one: 404.
 #[server(prefix = "/api", endpoint = "sessions/revoke")]
 pub async fn revoke_session(handle: String, password: Option<String>) -> Result<(), ApiError> {
-    use crate::{
-        server::{context, error::answer, observability::EndReason, sessions::SessionHandle},
-        shared::error::ErrorCode,
-    };
-    answer(
-        async {
-            let (session, user) = context::reauthenticated(password).await?;
-            if session
-                .revoke(&user, &SessionHandle::from_client(handle))
-                .await?
-            {
-                context::state()?
-                    .metrics
-                    .sessions_ended(EndReason::Revoked, 1);
-                Ok(())
-            } else {
-                Err(ApiError::new(ErrorCode::NotFound, "No such session."))
-            }
-        }
-        .await,
-    )
+    use crate::server::{context, sessions::SessionHandle};
+    let (session, user) = context::reauthenticated(password).await?;
+    Ok(session
+        .revoke(&user, &SessionHandle::from_client(handle))
+        .await?)
 }
 
 /// Signs out every other session of the user. `POST /api/sessions/revoke-others`, with
 /// `password` unless it was entered within the re-authentication window.
 #[server(prefix = "/api", endpoint = "sessions/revoke-others")]
 pub async fn revoke_other_sessions(password: Option<String>) -> Result<usize, ApiError> {
-    use crate::server::{context, error::answer, observability::EndReason};
-    answer(
-        async {
-            let (session, user) = context::reauthenticated(password).await?;
-            let state = context::state()?;
-            let revoked = session.revoke_others(&user).await?;
-            let ended = u64::try_from(revoked).unwrap_or(u64::MAX);
-            state.metrics.sessions_ended(EndReason::Revoked, ended);
-            Ok(revoked)
-        }
-        .await,
-    )
+    let (session, user) = crate::server::context::reauthenticated(password).await?;
+    Ok(session.revoke_others(&user).await?)
 }
 
 /// Changes the password, renews this session's id and signs out every other session.
 /// `POST /api/password` with `current`, `new`.
 #[server(prefix = "/api", endpoint = "password")]
 pub async fn change_password(current: String, new: String) -> Result<usize, ApiError> {
-    use crate::{
-        server::{context, error::answer, observability::EndReason},
-        shared::input::Password,
-    };
-    answer(
-        async {
-            let new = Password::new_checked(new)?;
-            let (session, user) = context::signed_in().await?;
-            let state = context::state()?;
-            let signed_out = state
-                .accounts
-                .change_password(
-                    &session,
-                    &user,
-                    current,
-                    new,
-                    &context::client(),
-                    context::trusted_device(user.as_str()).as_ref(),
-                )
-                .await?;
-            context::remember_device(&user);
-            let ended = u64::try_from(signed_out).unwrap_or(u64::MAX);
-            state.metrics.sessions_ended(EndReason::Revoked, ended);
-            Ok(signed_out)
-        }
-        .await,
-    )
+    use crate::{server::context, shared::input::Password};
+    let new = Password::new_checked(new)?;
+    let (session, user) = context::signed_in().await?;
+    let (client, device) = (context::client(), context::trusted_device(user.as_str()));
+    let accounts = &context::state()?.accounts;
+    let change = accounts.change_password(&session, &user, current, new, &client, device.as_ref());
+    let signed_out = change.await?;
+    context::remember_device(&user);
+    Ok(signed_out)
 }
 
-/// The actions the account forms submit; each re-reads the board when it completes.
+/// The actions the account forms submit, made once by the board (the forms are drawn anew at
+/// each re-read of the session; an action made there would go with them, and with it the
+/// message of its last error).
 #[derive(Clone, Copy)]
 pub struct AccountActions {
     pub register: ServerAction<Register>,
@@ -198,13 +104,23 @@ pub struct AccountActions {
 impl AccountActions {
     pub fn new() -> Self {
         AccountActions {
-            register: board_action(),
-            login: board_action(),
-            logout: board_action(),
-            revoke: board_action(),
-            revoke_others: board_action(),
-            change_password: board_action(),
+            register: ServerAction::new(),
+            login: ServerAction::new(),
+            logout: ServerAction::new(),
+            revoke: ServerAction::new(),
+            revoke_others: ServerAction::new(),
+            change_password: ServerAction::new(),
         }
+    }
+
+    /// Changes whenever one of them completes.
+    pub fn version(&self) -> usize {
+        self.register.version().get()
+            + self.login.version().get()
+            + self.logout.version().get()
+            + self.revoke.version().get()
+            + self.revoke_others.version().get()
+            + self.change_password.version().get()
     }
 }
 

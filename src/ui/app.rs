@@ -38,8 +38,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 }
 
 /// The stylesheet's URL, with the content hash cargo-leptos put in its name when it hashes file
-/// names. Worked out once: leptos_meta's `HashedStylesheet` reads hash.txt on every page, which
-/// cost 6 % of a page's CPU.
+/// names. Worked out once: leptos_meta's `HashedStylesheet` reads hash.txt on every page.
 #[cfg(feature = "ssr")]
 fn stylesheet_href(options: &LeptosOptions) -> &'static str {
     static HREF: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -5,7 +5,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 /// JSON, as Leptos' default resource codec, but read from bytes rather than from a `&str`. The
 /// server functions' responses are read from bytes too, so the wasm carries one JSON reader per
-/// type instead of two near-identical ones; that duplicate was a sizeable part of the wasm.
+/// type instead of two near-identical ones.
 pub struct Json;
 
 impl<T: Serialize> Encoder<T> for Json {

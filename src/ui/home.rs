@@ -3,7 +3,7 @@
 //! answers a plain form post with a redirect back here).
 
 use leptos::prelude::*;
-use leptos::server_fn::codec::GetUrl;
+use leptos::server_fn::{codec::GetUrl, ServerFn};
 use leptos_meta::Title;
 
 use crate::{
@@ -15,7 +15,6 @@ use crate::{
     },
     ui::{
         account::{list_sessions, AccountActions, AccountPanel, SignInForms},
-        board::{board_action, BoardRefresh, ErrorLine},
         codec::Json,
         session_panel::{SessionPanel, StaySignedIn},
     },
@@ -24,32 +23,25 @@ use crate::{
 /// The current session. `GET /api/session`.
 #[server(prefix = "/api", endpoint = "session", input = GetUrl)]
 pub async fn get_session() -> Result<SessionView, ApiError> {
-    use crate::server::{context, error::answer};
-    answer(async { Ok(context::app_session()?.view().await?) }.await)
+    Ok(crate::server::context::app_session()?.view().await?)
 }
 
 /// Adds one to the session's counter and returns it. `POST /api/increment`.
 #[server(prefix = "/api", endpoint = "increment")]
 pub async fn increment_counter() -> Result<i64, ApiError> {
-    use crate::server::{context, error::answer};
-    answer(async { Ok(context::app_session()?.increment_counter().await?) }.await)
+    Ok(crate::server::context::app_session()?
+        .increment_counter()
+        .await?)
 }
 
 /// Stores a short note in the session. `POST /api/note` with form field `note`.
 #[server(prefix = "/api", endpoint = "note")]
 pub async fn save_note(note: String) -> Result<String, ApiError> {
-    use crate::{
-        server::{context, error::answer},
-        shared::input::Note,
-    };
-    answer(
-        async {
-            let note = Note::parse(&note)?;
-            context::app_session()?.set_note(&note).await?;
-            Ok(note.as_str().to_string())
-        }
-        .await,
-    )
+    let note = crate::shared::input::Note::parse(&note)?;
+    crate::server::context::app_session()?
+        .set_note(&note)
+        .await?;
+    Ok(note.as_str().to_string())
 }
 
 /// Stores the colour theme with the plain tower-sessions API, as any handler would: the session
@@ -57,49 +49,24 @@ pub async fn save_note(note: String) -> Result<String, ApiError> {
 /// `light`, `dark` or `default` (removes the preference).
 #[server(prefix = "/api", endpoint = "preferences")]
 pub async fn save_preferences(theme: String) -> Result<Theme, ApiError> {
-    use crate::server::error::answer;
-    use tower_sessions::Session;
-    answer(
-        async {
-            let theme = Theme::parse(&theme)?;
-            let session: Session = leptos_axum::extract().await.map_err(|_| {
-                ApiError::new(
-                    crate::shared::error::ErrorCode::Internal,
-                    "No session layer.",
-                )
-            })?;
-            let stored = match theme {
-                Theme::Default => session.remove_value("theme").await.map(|_| ()),
-                chosen => session.insert("theme", chosen.as_str()).await,
-            };
-            // The error itself says little; the request store knows whether Redis was away.
-            stored.map_err(|_| {
-                ApiError::new(
-                    crate::shared::error::ErrorCode::SessionStoreUnavailable,
-                    crate::server::error::STORE_UNAVAILABLE_MESSAGE,
-                )
-            })?;
-            Ok(theme)
-        }
-        .await,
-    )
+    use crate::server::error::{misconfigured, store_unavailable};
+    let theme = Theme::parse(&theme)?;
+    let session: tower_sessions::Session =
+        (leptos_axum::extract().await).map_err(|_| misconfigured("the session layer"))?;
+    let stored = match theme {
+        Theme::Default => session.remove_value("theme").await.map(|_| ()),
+        chosen => session.insert("theme", chosen.as_str()).await,
+    };
+    // The error itself says little; the request store knows whether Redis was away.
+    stored.map_err(|err| store_unavailable(&err.to_string()))?;
+    Ok(theme)
 }
 
 /// Deletes the session from Redis and clears its cookie. `POST /api/forget`.
 #[server(prefix = "/api", endpoint = "forget")]
 pub async fn forget_session() -> Result<(), ApiError> {
-    use crate::server::{context, error::answer, observability::EndReason};
-    answer(
-        async {
-            if context::app_session()?.forget().await? {
-                context::state()?
-                    .metrics
-                    .sessions_ended(EndReason::Forgotten, 1);
-            }
-            Ok(())
-        }
-        .await,
-    )
+    use crate::server::{context, observability::EndReason};
+    Ok(context::app_session()?.end(EndReason::Forgotten).await?)
 }
 
 /// What the board shows: the session and, when someone is signed in, their sessions.
@@ -111,10 +78,11 @@ struct Board {
 
 /// Reads the session, then the signed-in user's sessions. One resource for both: a second one
 /// inside the signed-in panel, with a `Transition` of its own, did not hydrate inside the island.
+/// Rendering the page, the server calls the functions directly: an error is the page's answer.
 async fn read_board() -> Result<Board, ApiError> {
-    let view = get_session().await?;
+    let view = get_session().await.map_err(ApiError::answered)?;
     let sessions = match view.user {
-        Some(_) => Some(list_sessions().await),
+        Some(_) => Some(list_sessions().await.map_err(ApiError::answered)),
         None => None,
     };
     Ok(Board { view, sessions })
@@ -133,15 +101,14 @@ pub fn HomePage() -> impl IntoView {
 /// An island: it hydrates in the browser, the page around it does not.
 #[island]
 fn SessionBoard() -> impl IntoView {
-    // Every action made with `board_action` re-reads the board when it completes.
-    let refresh = BoardRefresh::provide();
-    let increment = board_action::<IncrementCounter>();
-    let stay = board_action::<StaySignedIn>();
+    // Made here, once: the parts below are drawn anew at each re-read of the session, and the
+    // board re-reads it whenever one of its actions completes.
+    let controls = Controls::new();
     let account = AccountActions::new();
     // Bumped to re-read the session: after the store was unavailable, and when a deadline passed.
     let recheck = RwSignal::new(0u32);
     let session = Resource::<_, Json>::new_with_options(
-        move || (refresh.count(), recheck.get()),
+        move || (controls.version() + account.version(), recheck.get()),
         |_| read_board(),
         false,
     );
@@ -151,7 +118,7 @@ fn SessionBoard() -> impl IntoView {
     // The deadline of a session this page watched run out, so it can say when it ended.
     let expired_at = RwSignal::new(None::<i64>);
     tick(now, session, expired_at, recheck);
-    let announcement = announcements(increment, expired_at);
+    let announcement = announcements(controls.increment, expired_at);
 
     view! {
         <p class="visually-hidden" aria-live="polite" data-testid="announcer">{move || announcement.get()}</p>
@@ -169,7 +136,7 @@ fn SessionBoard() -> impl IntoView {
                             _ => view! { <SignInForms actions=account/> }.into_any(),
                         };
                         let theme = view.theme();
-                        (theme, view! { <SessionPanel view now stay expired_at/> {account_view} }.into_any())
+                        (theme, view! { <SessionPanel view now stay=controls.stay expired_at/> {account_view} }.into_any())
                     }
                     Err(err) => (Theme::Default, view! { <StoreBanner err/> }.into_any()),
                 };
@@ -182,7 +149,7 @@ fn SessionBoard() -> impl IntoView {
                             <nav aria-label="Pages"><a href="/about">"How it works"</a></nav>
                         </header>
                         {content}
-                        <ControlsCard theme store_down/>
+                        <ControlsCard theme store_down actions=controls/>
                     </div>
                 }
             })}
@@ -254,13 +221,47 @@ fn tick(
     });
 }
 
+/// The actions of the session's controls: "Stay signed in" and the "Try it" card.
+#[derive(Clone, Copy)]
+struct Controls {
+    stay: ServerAction<StaySignedIn>,
+    increment: ServerAction<IncrementCounter>,
+    save: ServerAction<SaveNote>,
+    preferences: ServerAction<SavePreferences>,
+    forget: ServerAction<ForgetSession>,
+}
+
+impl Controls {
+    fn new() -> Self {
+        Controls {
+            stay: ServerAction::new(),
+            increment: ServerAction::new(),
+            save: ServerAction::new(),
+            preferences: ServerAction::new(),
+            forget: ServerAction::new(),
+        }
+    }
+
+    /// Changes whenever one of them completes.
+    fn version(&self) -> usize {
+        self.stay.version().get()
+            + self.increment.version().get()
+            + self.save.version().get()
+            + self.preferences.version().get()
+            + self.forget.version().get()
+    }
+}
+
 /// The "Try it" card: a control is its server function's action and its form.
 #[component]
-fn ControlsCard(theme: Theme, store_down: bool) -> impl IntoView {
-    let increment = board_action::<IncrementCounter>();
-    let save = board_action::<SaveNote>();
-    let preferences = board_action::<SavePreferences>();
-    let forget = board_action::<ForgetSession>();
+fn ControlsCard(theme: Theme, store_down: bool, actions: Controls) -> impl IntoView {
+    let Controls {
+        increment,
+        save,
+        preferences,
+        forget,
+        ..
+    } = actions;
     let option = move |value: Theme, label: &'static str| {
         view! { <option value=value.as_str() selected=theme == value>{label}</option> }
     };
@@ -314,4 +315,30 @@ fn StoreBanner(err: ApiError) -> impl IntoView {
         </p>
     }
     .into_any()
+}
+
+/// The message of `action`'s last error, under its form. An outage's error belongs to the
+/// outage: once the store answers again (the card is drawn anew with each re-read of the
+/// session) it is history, and the message goes.
+#[component]
+pub fn ErrorLine<S>(
+    action: ServerAction<S>,
+    store_down: bool,
+    testid: &'static str,
+) -> impl IntoView
+where
+    S: ServerFn<Error = ApiError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    let current = move || {
+        action
+            .value()
+            .get()
+            .and_then(Result::err)
+            .filter(|err| store_down || !err.is_store_unavailable())
+    };
+    move || {
+        current()
+            .map(|err| view! { <p class="error" role="alert" data-testid=testid>{err.message}</p> })
+    }
 }

@@ -5,7 +5,6 @@
 pub mod about;
 pub mod account;
 pub mod app;
-pub mod board;
 pub mod codec;
 pub mod home;
 pub mod session_panel;

@@ -12,8 +12,7 @@ use crate::shared::{
 /// Pushes the idle deadline back now ("stay signed in"). `POST /api/stay`.
 #[server(prefix = "/api", endpoint = "stay")]
 pub async fn stay_signed_in() -> Result<SessionView, ApiError> {
-    use crate::server::{context, error::answer};
-    answer(async { Ok(context::app_session()?.stay().await?) }.await)
+    Ok(crate::server::context::app_session()?.stay().await?)
 }
 
 #[component]

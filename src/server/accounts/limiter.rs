@@ -1,30 +1,15 @@
 //! Brute-force limits on password checks, kept in Redis so every app instance shares them, and
-//! shaped so that nobody can turn them against an account's owner.
+//! shaped so that nobody can turn them against an account's owner (docs/security.md says what is
+//! promised to whom).
 //!
-//! Only attempts that reach the password check are counted: an attempt a limit refuses costs
-//! its sender a wait, never a step toward a lock. Each limit is checked and counted in one step
-//! (a burst of concurrent guesses cannot all slip past a limit while the first hashes run), in
-//! fixed windows that start with the first attempt, in this order:
-//!
-//! 1. per client address: an address over its limit is refused before it touches any counter of
-//!    a name, so one client cannot lock or slow any number of accounts;
-//! 2. per (name, address) pair: the hard lock. Guessing one name from one address stops for the
-//!    rest of the window, while its owner, elsewhere, is not affected;
-//! 3. per name, across addresses: past a higher number of attempts, the next ones are spaced by a
-//!    wait that doubles up to a cap. Guessing from many addresses slows down. The spacing has two
-//!    lanes: one for the networks the name signed in from before (an IPv4 /24, an IPv6 /48, for
-//!    90 days), one for every other network. Guessers elsewhere take every turn of theirs, but
-//!    none of the known lane's: the owner, from a network of theirs, waits at most the cap
-//!    even on a new browser.
-//!
-//! An attempt refused at a later step is taken back from the earlier ones. A browser whose
-//! device cookie vouches for the name skips all three: its attempts are counted under its token
-//! alone (see `trusted_device`), so no one else's guessing can keep the owner out.
-//!
-//! A successful check takes its attempt back from the address, clears the name's counters and
-//! notes its network as known. Successful sign-ins to one name are limited too
-//! ([`SIGN_INS_PER_WINDOW`]), so a client that knows a password cannot keep the password checks
-//! busy for everyone by signing in over and over.
+//! Only attempts that reach the password check are counted, each limit checked and counted in one
+//! step, in fixed windows that start with the first attempt, in this order: per client address
+//! (before any counter of a name), per (name, address) pair (the hard lock), and per name across
+//! addresses (spaced attempts, in one lane for the networks the name signed in from before and
+//! one for every other network). An attempt refused at a later step is taken back from the
+//! earlier ones. A browser whose device cookie vouches for the name is counted under its token
+//! alone (`trusted_device`). Successful sign-ins to one name are limited too
+//! ([`SIGN_INS_PER_WINDOW`]).
 
 use std::time::Duration;
 

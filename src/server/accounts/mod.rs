@@ -135,16 +135,10 @@ impl Accounts {
         unused_ttl: Option<Duration>,
     ) -> Result<(), AccountError> {
         let hash = password::hash(password).await?;
-        if self
-            .redis(
-                RedisOperation::AccountCreate,
-                self.store.create(username, &hash, now_ms(), unused_ttl),
-            )
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(AccountError::UsernameTaken)
+        let create = self.store.create(username, &hash, now_ms(), unused_ttl);
+        match self.redis(RedisOperation::AccountCreate, create).await? {
+            true => Ok(()),
+            false => Err(AccountError::UsernameTaken),
         }
     }
 
@@ -184,13 +178,8 @@ impl Accounts {
         // Too long to be anyone's password: refused without spending a hash on it.
         let password = Password::attempt(password).ok_or(AccountError::InvalidCredentials)?;
         let Ok(name) = Username::parse(username) else {
-            if let Some(wait) = self
-                .redis(
-                    RedisOperation::LoginAttempt,
-                    self.limiter.attempt(None, &client.address, None),
-                )
-                .await?
-            {
+            let attempt = self.limiter.attempt(None, &client.address, None);
+            if let Some(wait) = self.redis(RedisOperation::LoginAttempt, attempt).await? {
                 return Err(AccountError::TooManyAttempts(wait));
             }
             self.verify(None, password).await?;
@@ -205,9 +194,8 @@ impl Accounts {
         // every other session; one checked against the old password must not outlive it. The
         // change writes the hash before reading the index, this reads the hash after writing its
         // entry: one of the two always sees the other.
-        let now_stored = self
-            .redis(RedisOperation::AccountRead, self.store.password_hash(name))
-            .await?;
+        let now_stored = self.store.password_hash(name);
+        let now_stored = self.redis(RedisOperation::AccountRead, now_stored).await?;
         if now_stored.as_deref() != Some(verified.as_str()) {
             session.forget().await?;
             return Err(AccountError::InvalidCredentials);
@@ -231,11 +219,9 @@ impl Accounts {
         self.limited_verify(user, current, &client.address, device)
             .await?;
         let hash = password::hash(new).await?;
+        let stored = self.store.set_password_hash(user, &hash);
         if !self
-            .redis(
-                RedisOperation::AccountSetPassword,
-                self.store.set_password_hash(user, &hash),
-            )
+            .redis(RedisOperation::AccountSetPassword, stored)
             .await?
         {
             return Err(AccountError::InvalidCredentials);
@@ -303,28 +289,18 @@ impl Accounts {
         address: &str,
         device: Option<&TrustedDevice>,
     ) -> Result<String, AccountError> {
-        if let Some(wait) = self
-            .redis(
-                RedisOperation::LoginAttempt,
-                self.limiter.attempt(Some(user), address, device),
-            )
-            .await?
-        {
+        let attempt = self.limiter.attempt(Some(user), address, device);
+        if let Some(wait) = self.redis(RedisOperation::LoginAttempt, attempt).await? {
             return Err(AccountError::TooManyAttempts(wait));
         }
-        match self.verify(Some(user), password).await? {
-            Some(hash) => {
-                self.redis(
-                    RedisOperation::LoginSucceeded,
-                    self.limiter.succeeded(user, address, device),
-                )
-                .await?;
-                self.redis(RedisOperation::AccountMarkUsed, self.store.mark_used(user))
-                    .await?;
-                Ok(hash)
-            }
-            None => Err(AccountError::InvalidCredentials),
-        }
+        let hash =
+            (self.verify(Some(user), password).await?).ok_or(AccountError::InvalidCredentials)?;
+        let succeeded = self.limiter.succeeded(user, address, device);
+        self.redis(RedisOperation::LoginSucceeded, succeeded)
+            .await?;
+        let used = self.store.mark_used(user);
+        self.redis(RedisOperation::AccountMarkUsed, used).await?;
+        Ok(hash)
     }
 
     /// One call on the accounts in Redis, through the breaker.
@@ -344,8 +320,8 @@ impl Accounts {
     ) -> Result<Option<String>, AccountError> {
         let stored = match user {
             Some(user) => {
-                self.redis(RedisOperation::AccountRead, self.store.password_hash(user))
-                    .await?
+                let read = self.store.password_hash(user);
+                self.redis(RedisOperation::AccountRead, read).await?
             }
             None => None,
         };

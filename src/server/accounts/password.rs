@@ -5,7 +5,7 @@
 //! without limit. Checking a password (sign-in) and hashing a new one (registration, password
 //! change) have slots of their own, so sign-ins never wait behind a flood of registrations.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock};
 
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
@@ -18,10 +18,6 @@ use crate::shared::input::Password;
 pub const MEMORY_KIB: u32 = 19 * 1024;
 pub const ITERATIONS: u32 = 2;
 pub const PARALLELISM: u32 = 1;
-/// Password checks (sign-in, re-authentication) at once.
-const CHECKING_SLOTS: usize = 2;
-/// New hashes (registration, password change) at once.
-const HASHING_SLOTS: usize = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -37,24 +33,16 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-fn checking_slots() -> &'static Arc<Semaphore> {
-    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
-    SLOTS.get_or_init(|| Arc::new(Semaphore::new(CHECKING_SLOTS)))
-}
-
-fn hashing_slots() -> &'static Arc<Semaphore> {
-    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
-    SLOTS.get_or_init(|| Arc::new(Semaphore::new(HASHING_SLOTS)))
-}
+/// Password checks (sign-in, re-authentication) at once.
+static CHECKING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(2)));
+/// New hashes (registration, password change) at once.
+static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(1)));
 
 async fn off_runtime<T: Send + 'static>(
     slots: &Arc<Semaphore>,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, PasswordError> {
-    let slot = slots
-        .clone()
-        .acquire_owned()
-        .await
+    let slot = (slots.clone().acquire_owned().await)
         .map_err(|err| PasswordError::Task(err.to_string()))?;
     // The permit travels with the blocking task: a client that disconnects drops this future,
     // but the hash keeps running and keeps its slot until it is done.
@@ -68,7 +56,7 @@ async fn off_runtime<T: Send + 'static>(
 
 /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
 pub async fn hash(password: Password) -> Result<String, PasswordError> {
-    off_runtime(hashing_slots(), move || {
+    off_runtime(&HASHING, move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2()
             .hash_password(password.expose().as_bytes(), &salt)
@@ -80,7 +68,7 @@ pub async fn hash(password: Password) -> Result<String, PasswordError> {
 
 /// Whether `password` matches `phc`. A malformed stored hash is an error, not a match.
 pub async fn verify(password: Password, phc: String) -> Result<bool, PasswordError> {
-    off_runtime(checking_slots(), move || {
+    off_runtime(&CHECKING, move || {
         let parsed = PasswordHash::new(&phc).map_err(|err| PasswordError::Hash(err.to_string()))?;
         Ok(argon2()
             .verify_password(password.expose().as_bytes(), &parsed)

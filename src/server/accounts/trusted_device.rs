@@ -1,11 +1,7 @@
-//! Device cookies: a browser that has signed in to an account before carries a signed token
-//! naming that account, and its sign-ins are limited per token instead of per name and address.
-//!
-//! Limits on a name can always be spent by someone else: guesses spread over many addresses
-//! keep a name's slowdown engaged, so its owner would wait behind them. With a device cookie
-//! (OWASP's "slow down online guessing attacks with device cookies") the owner's own browser is
-//! never behind anyone else's guesses; a stolen cookie buys only its own few attempts before the
-//! token is locked for the window, and a browser without one is treated as today.
+//! Device cookies (OWASP's "slow down online guessing attacks with device cookies"): a browser
+//! that has signed in to an account before carries a signed token naming that account, and its
+//! sign-ins are limited per token instead of per name and address, so no one else's guessing
+//! keeps the owner's own browser out (docs/security.md).
 
 use axum::http::{header::COOKIE, HeaderMap, HeaderValue};
 use rand::RngCore;
@@ -130,11 +126,19 @@ mod tests {
         }
     }
 
+    /// The `name=value` a browser sends back for a `Set-Cookie`.
+    fn pair(set_cookie: &HeaderValue) -> String {
+        set_cookie
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
     fn request_with(set_cookie: &HeaderValue) -> HeaderMap {
-        let pair = set_cookie.to_str().unwrap().split(';').next().unwrap();
-        let mut headers = HeaderMap::new();
-        headers.insert(COOKIE, HeaderValue::from_str(pair).unwrap());
-        headers
+        HeaderMap::from_iter([(COOKIE, HeaderValue::from_str(&pair(set_cookie)).unwrap())])
     }
 
     #[test]
@@ -170,22 +174,10 @@ mod tests {
             Username::parse("ada").unwrap(),
             Username::parse("mallory").unwrap(),
         );
-        let pair = |issued: HeaderValue| {
-            issued
-                .to_str()
-                .unwrap()
-                .split(';')
-                .next()
-                .unwrap()
-                .to_string()
-        };
-        let (adas, mallorys) = (
-            pair(ours.issue(&ada).unwrap()),
-            pair(ours.issue(&mallory).unwrap()),
-        );
+        let adas = pair(&ours.issue(&ada).unwrap());
+        let mallorys = pair(&ours.issue(&mallory).unwrap());
         for both in [format!("{mallorys}; {adas}"), format!("{adas}; {mallorys}")] {
-            let mut headers = HeaderMap::new();
-            headers.insert(COOKIE, HeaderValue::from_str(&both).unwrap());
+            let headers = HeaderMap::from_iter([(COOKIE, HeaderValue::from_str(&both).unwrap())]);
             let device = ours.read(&headers, &ada).expect("ada's cookie is found");
             assert!(device.vouches_for(&ada), "{both}");
             assert!(ours.read(&headers, &mallory).unwrap().vouches_for(&mallory));

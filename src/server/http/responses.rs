@@ -24,7 +24,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// `{code, message, request_id}` as `application/json`, its status following from the code, with
 /// the request id `headers` carry.
 pub fn json_error(code: ErrorCode, message: &str, headers: &HeaderMap) -> Response {
-    error_response(ApiError::new(code, message), request_id_of(headers), None)
+    error_response(ApiError::new(code, message), request_id_of(headers))
 }
 
 /// Reads the body of an `/api/…` call or a page up to [`MAX_BODY_BYTES`] before the server

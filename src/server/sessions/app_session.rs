@@ -1,75 +1,63 @@
-//! `AppSession`: the typed view of one visitor's session, and the way the app's own code reads
-//! and changes it.
-//!
-//! It wraps the request's tower-sessions [`Session`] (so handlers that use the plain `Session`
-//! API see the same data) and its [`RequestStore`] (for the bookkeeping: deadlines and the
-//! signed-in user). Reading costs one `HGETALL`. Writes are stored before the method returns, so
-//! a failure is answered by the caller like any other error:
+//! `AppSession`: the typed view of one visitor's session, the way the app's own code reads and
+//! changes it. It wraps the request's tower-sessions [`Session`] (handlers on the plain `Session`
+//! API see the same data) and its [`RequestStore`] (the bookkeeping: deadlines, the signed-in
+//! user). Writes are stored before the method returns; a failure is answered like any error:
 //!
 //! * `increment` is atomic in Redis (`HINCRBY`): concurrent increments all count;
 //! * `set` and `remove` write only their key, and only if no other request changed it since this
-//!   one read it (otherwise nothing is written: `SessionError::Conflict`, a 409);
-//! * sign-in, sign-out and revocation keep the user's session index in step.
+//!   one read it (otherwise nothing is written: `SessionFailure::Conflict`, a 409);
+//! * sign-in, sign-out and revocation keep the user's session index in step, and a session that
+//!   ends is counted by its reason (`sessionboard_sessions_ended_total`).
 
 use std::{sync::Arc, time::Duration};
 
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
-use tower_sessions::Session;
+use tower_sessions::{session, Session};
 
 use tower_sessions_fred_store::{
     ListedSession, RequestStore, SessionFailure, SessionHandle, StoreError, UserIndex,
 };
 
-use crate::shared::{
-    clock::now_ms,
-    dto::SessionView,
-    input::{Note, Username},
-    session_keys,
+use crate::{
+    server::{
+        device,
+        observability::{EndReason, Metrics},
+    },
+    shared::{
+        clock::now_ms,
+        dto::{SessionListing, SessionView},
+        input::{Note, Username},
+        session_keys,
+    },
 };
 
-/// Data keys the app itself reads with a type (declared to the store, which treats a record where
-/// one has another type as corrupt). The keys a page may show are `shared::session_keys`.
+/// Data keys the app itself reads with a type, beside the keys a page may show
+/// (`shared::session_keys`).
 pub mod keys {
-    use crate::shared::session_keys;
-
     /// The demo counter; a bare integer so that Redis can increment it (`HINCRBY`). Sent to
     /// the page on its own, as `SessionView::counter`.
     pub const COUNTER: &str = "counter";
     /// When the password was last entered in this session (sign-in, re-authentication; ms).
     pub const PASSWORD_AT: &str = "password_at";
-    pub const NOTE: &str = session_keys::NOTE.name;
-    pub const THEME: &str = session_keys::THEME.name;
 }
 
+/// What went wrong with the session: a failure the store reports, or a rule of the app's own.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    #[error("the session store is unavailable: {0}")]
-    StoreUnavailable(String),
-    #[error("the session store did not confirm a write: {0}")]
-    Unconfirmed(String),
-    #[error("the session ended before the change could be saved")]
-    Ended,
-    #[error("another request changed the same session data at the same time")]
-    Conflict,
-    #[error("a session value could not be encoded or decoded: {0}")]
-    Value(String),
-    #[error("too many new sessions from this address; retry in {0:?}")]
-    TooManyNew(std::time::Duration),
+    #[error("the session store failed: {0:?}")]
+    Store(SessionFailure),
+    #[error("no one is signed in")]
+    NotSignedIn,
+    #[error("the user has no such session")]
+    NoSuchSession,
 }
+
+type SessionResult<T> = Result<T, SessionError>;
 
 impl From<SessionFailure> for SessionError {
     fn from(failure: SessionFailure) -> Self {
-        match failure {
-            SessionFailure::Ended => SessionError::Ended,
-            SessionFailure::Conflict => SessionError::Conflict,
-            SessionFailure::Unavailable(detail) => SessionError::StoreUnavailable(detail),
-            SessionFailure::Unconfirmed(detail) => SessionError::Unconfirmed(detail),
-            SessionFailure::Rejected(detail) => SessionError::Value(detail),
-            SessionFailure::TooManyNew(wait) => SessionError::TooManyNew(wait),
-            // A kind of failure a newer store may add: the store could not do what was asked.
-            other => SessionError::StoreUnavailable(format!("{other:?}")),
-        }
+        SessionError::Store(failure)
     }
 }
 
@@ -83,38 +71,35 @@ pub struct ClientInfo {
 pub struct AppSession {
     session: Session,
     request_store: Arc<RequestStore>,
+    metrics: Metrics,
 }
 
 impl AppSession {
-    pub fn new(session: Session, request_store: Arc<RequestStore>) -> Self {
-        AppSession {
-            session,
-            request_store,
-        }
-    }
-
-    /// The standard tower-sessions handle of the same session.
-    pub fn session(&self) -> &Session {
-        &self.session
+    /// The session of the request being served (inside a server function or a page render).
+    pub fn from_request(metrics: &Metrics) -> Option<AppSession> {
+        // Borrowed, not cloned: cloning the request's parts would copy every header.
+        leptos::prelude::with_context(|parts: &axum::http::request::Parts| {
+            Some(AppSession {
+                session: parts.extensions.get::<Session>()?.clone(),
+                request_store: parts.extensions.get::<Arc<RequestStore>>()?.clone(),
+                metrics: metrics.clone(),
+            })
+        })?
     }
 
     /// Whether there is a stored session, loading it on first use (one `HGETALL` per request).
     async fn live(&self) -> Result<bool, SessionError> {
-        // Any read makes tower-sessions load the record through the request store; the key is
-        // irrelevant.
-        self.session
-            .get_value(keys::COUNTER)
-            .await
-            .map_err(|err| self.error(err))?;
+        // Any read makes tower-sessions load the record through the request store.
+        self.tried(self.session.get_value(keys::COUNTER).await)?;
         Ok(self.session.id().is_some() && self.request_store.loaded_id() == self.session.id())
     }
 
-    /// Maps a tower-sessions error to what the request store saw go wrong.
-    fn error(&self, err: tower_sessions::session::Error) -> SessionError {
-        match self.request_store.failure() {
+    /// A tower-sessions call's error as what the request store saw go wrong.
+    fn tried<T>(&self, result: Result<T, session::Error>) -> Result<T, SessionError> {
+        result.map_err(|err| match self.request_store.failure() {
             Some(failure) => failure.into(),
-            None => SessionError::Value(err.to_string()),
-        }
+            None => SessionFailure::Rejected(err.to_string()).into(),
+        })
     }
 
     /// The session as the panel shows it.
@@ -142,8 +127,7 @@ impl AppSession {
                 ..SessionView::default()
             });
         };
-        // The same decision the layer writes after the response, so the page shows what Redis
-        // gets.
+        // The same decision the layer writes after the response: the page shows what Redis gets.
         let (refreshed_at, expires_at) = store
             .slide_deadline(force_refresh)
             .unwrap_or((created_at, absolute_expires_at));
@@ -188,31 +172,28 @@ impl AppSession {
             .increment(keys::COUNTER, 1)
             .await
             .map_err(|err| match err.may_have_applied() {
-                true => SessionError::Unconfirmed(err.to_string()),
-                false => SessionError::StoreUnavailable(err.to_string()),
+                true => SessionFailure::Unconfirmed(err.to_string()),
+                false => SessionFailure::Unavailable(err.to_string()),
             })?
-            .ok_or(SessionError::Ended)
+            .ok_or(SessionFailure::Ended.into())
     }
 
     pub async fn set_note(&self, note: &Note) -> Result<(), SessionError> {
-        self.set(keys::NOTE, note.as_str()).await
+        self.set(session_keys::NOTE.name, note.as_str()).await
     }
 
     /// A value of the session's data (`None` when absent).
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
-        self.session.get(key).await.map_err(|err| self.error(err))
+        self.tried(self.session.get(key).await)
     }
 
     /// Stores `value` under `key` now (creating the session if there is none). Only this key is
     /// written, and only if no other request changed it since this one read it
-    /// ([`SessionError::Conflict`] otherwise).
+    /// ([`SessionFailure::Conflict`] otherwise).
     pub async fn set(&self, key: &str, value: impl Serialize) -> Result<(), SessionError> {
         self.live().await?;
-        self.session
-            .insert(key, value)
-            .await
-            .map_err(|err| self.error(err))?;
-        self.session.save().await.map_err(|err| self.error(err))
+        self.tried(self.session.insert(key, value).await)?;
+        self.tried(self.session.save().await)
     }
 
     /// Removes `key` from the session's data now.
@@ -220,19 +201,24 @@ impl AppSession {
         if !self.live().await? {
             return Ok(());
         }
-        self.session
-            .remove_value(key)
-            .await
-            .map_err(|err| self.error(err))?;
-        self.session.save().await.map_err(|err| self.error(err))
+        self.tried(self.session.remove_value(key).await)?;
+        self.tried(self.session.save().await)
     }
 
     /// Deletes the session (and its entry in its user's index) and clears the cookie. `true`
     /// when there was a session to end.
     pub async fn forget(&self) -> Result<bool, SessionError> {
         let existed = self.live().await?;
-        self.session.flush().await.map_err(|err| self.error(err))?;
+        self.tried(self.session.flush().await)?;
         Ok(existed)
+    }
+
+    /// [`forget`](Self::forget), counting the session as ended for `reason`.
+    pub async fn end(&self, reason: EndReason) -> Result<(), SessionError> {
+        if self.forget().await? {
+            self.metrics.sessions_ended(reason, 1);
+        }
+        Ok(())
     }
 
     /// Signs `user` in: a new session id (the old one no longer loads anything), a new absolute
@@ -249,18 +235,12 @@ impl AppSession {
         };
         self.request_store
             .prepare_sign_in(user.as_str(), &client)
-            .map_err(|err| SessionError::Value(err.to_string()))?;
-        self.session
-            .insert(keys::PASSWORD_AT, now_ms())
-            .await
-            .map_err(|err| self.error(err))?;
+            .map_err(|err| SessionFailure::Rejected(err.to_string()))?;
+        self.tried(self.session.insert(keys::PASSWORD_AT, now_ms()).await)?;
         if existing {
-            self.session
-                .cycle_id()
-                .await
-                .map_err(|err| self.error(err))?;
+            self.tried(self.session.cycle_id().await)?;
         }
-        self.session.save().await.map_err(|err| self.error(err))
+        self.tried(self.session.save().await)
     }
 
     /// Renews the session id and keeps everything else (a privilege change, such as a new
@@ -269,11 +249,8 @@ impl AppSession {
         if !self.live().await? {
             return Ok(());
         }
-        self.session
-            .cycle_id()
-            .await
-            .map_err(|err| self.error(err))?;
-        self.session.save().await.map_err(|err| self.error(err))
+        self.tried(self.session.cycle_id().await)?;
+        self.tried(self.session.save().await)
     }
 
     /// Whether the password was entered in this session within `window`.
@@ -294,14 +271,13 @@ impl AppSession {
         self.set(keys::PASSWORD_AT, now_ms()).await
     }
 
-    /// The signed-in user's name, if any. A stored name the app would not accept (written by
-    /// something else) counts as nobody signed in.
-    pub async fn user(&self) -> Result<Option<Username>, SessionError> {
-        if !self.live().await? {
-            return Ok(None);
-        }
-        let user = self.request_store.signed_in_user();
-        Ok(user.and_then(|name| Username::parse(&name).ok()))
+    /// The signed-in user's name, or [`SessionError::NotSignedIn`]. A stored name the app would
+    /// not accept (written by something else) counts as nobody signed in.
+    pub async fn signed_in(&self) -> Result<Username, SessionError> {
+        let live = self.live().await?;
+        let user = self.request_store.signed_in_user().filter(|_| live);
+        let user = user.and_then(|name| Username::parse(&name).ok());
+        user.ok_or(SessionError::NotSignedIn)
     }
 
     /// This session's handle in its user's index.
@@ -309,28 +285,33 @@ impl AppSession {
         self.session.id().as_ref().map(SessionHandle::of)
     }
 
-    /// The live sessions of `user` (the signed-in user of this session).
-    pub async fn list_sessions(&self, user: &Username) -> Result<Vec<ListedSession>, SessionError> {
-        index_answer(self.index().list(user.as_str()).await)
+    /// The live sessions of `user` (the signed-in user of this session), as "Your sessions"
+    /// lists them.
+    pub async fn list_sessions(&self, user: &Username) -> SessionResult<Vec<SessionListing>> {
+        let this = self.handle();
+        let listed = index_answer(self.index().list(user.as_str()).await)?;
+        let listing = |session| listing(session, this.as_ref());
+        Ok(listed.into_iter().map(listing).collect())
     }
 
-    /// Signs out one of `user`'s sessions; `false` when the user has no such session.
-    pub async fn revoke(
-        &self,
-        user: &Username,
-        handle: &SessionHandle,
-    ) -> Result<bool, SessionError> {
-        index_answer(self.index().revoke(user.as_str(), handle).await)
+    /// Signs out one of `user`'s sessions ([`SessionError::NoSuchSession`] when the user has
+    /// none by that handle).
+    pub async fn revoke(&self, user: &Username, handle: &SessionHandle) -> SessionResult<()> {
+        if !index_answer(self.index().revoke(user.as_str(), handle).await)? {
+            return Err(SessionError::NoSuchSession);
+        }
+        self.metrics.sessions_ended(EndReason::Revoked, 1);
+        Ok(())
     }
 
     /// Signs out every session of `user` but this one; returns how many.
     pub async fn revoke_others(&self, user: &Username) -> Result<usize, SessionError> {
         let keep = self.handle();
-        index_answer(
-            self.index()
-                .revoke_all_except(user.as_str(), keep.as_ref())
-                .await,
-        )
+        let index = self.index().revoke_all_except(user.as_str(), keep.as_ref());
+        let revoked = index_answer(index.await)?;
+        let ended = u64::try_from(revoked).unwrap_or(u64::MAX);
+        self.metrics.sessions_ended(EndReason::Revoked, ended);
+        Ok(revoked)
     }
 
     fn index(&self) -> &UserIndex {
@@ -338,17 +319,30 @@ impl AppSession {
     }
 }
 
+/// A session of the user's index as "Your sessions" shows it.
+fn listing(session: ListedSession, this: Option<&SessionHandle>) -> SessionListing {
+    let client = session.details::<ClientInfo>().unwrap_or_default();
+    SessionListing {
+        this_device: Some(&session.handle) == this,
+        handle: session.handle.to_string(),
+        signed_in_at: session.signed_in_at,
+        last_seen: session.last_seen,
+        expires_at: session.expires_at,
+        device: device::name(&client.user_agent),
+        user_agent: client.user_agent,
+        address: client.address,
+    }
+}
+
 /// What a call on the user index (through the store's breaker) means to the app.
 fn index_answer<T>(answer: Result<T, StoreError>) -> Result<T, SessionError> {
-    answer.map_err(|err| SessionError::StoreUnavailable(err.to_string()))
+    answer.map_err(|err| SessionFailure::Unavailable(err.to_string()).into())
 }
 
 /// At most `max` characters, marked with an ellipsis when cut.
 fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
+    match text.chars().nth(max) {
+        Some(_) => text.chars().take(max - 1).chain(['…']).collect(),
+        None => text.to_string(),
     }
-    let mut short: String = text.chars().take(max - 1).collect();
-    short.push('…');
-    short
 }

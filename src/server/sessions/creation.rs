@@ -16,29 +16,13 @@ use crate::server::{
 const WINDOW: Duration = Duration::from_secs(60);
 
 /// The limit, shared by every request.
-pub struct NewSessionLimit(Arc<Limit>);
+pub struct NewSessionLimit(pub Arc<Limit>);
 
-struct Limit {
-    counter: WindowCounter,
-    keys: KeySpace,
-    per_minute: u32,
-    proxies: TrustedProxies,
-}
-
-impl NewSessionLimit {
-    pub fn new(
-        counter: WindowCounter,
-        keys: KeySpace,
-        per_minute: u32,
-        proxies: TrustedProxies,
-    ) -> Self {
-        NewSessionLimit(Arc::new(Limit {
-            counter,
-            keys,
-            per_minute,
-            proxies,
-        }))
-    }
+pub struct Limit {
+    pub counter: WindowCounter,
+    pub keys: KeySpace,
+    pub per_minute: u32,
+    pub proxies: TrustedProxies,
 }
 
 impl NewSessionPolicy for NewSessionLimit {

@@ -1,20 +1,9 @@
 //! `SESSION_EXPIRY_EVENTS`: sessions that simply expire are counted
 //! (`sessionboard_sessions_ended_total{reason="expired"}`) and leave their user's index at once,
-//! instead of when the user next lists their sessions.
-//!
-//! Redis publishes `__keyevent@<db>__:expired` with the key's name when it deletes an expired key
-//! (keyspace notifications, flags `Ex`). By then the session's hash is gone, and with it the
-//! user's name that leads to the index entry; so a signed-in session also has a small owner key
-//! (the store's `SessionKeys::session_owner`, written with its index entry, living until its absolute deadline
-//! plus a minute) that the handler reads and deletes. The session's handle follows from its id.
-//!
-//! Limits, as Redis defines them: notifications are fire-and-forget (events during a subscriber
-//! reconnect are lost; the index is then pruned when next listed, as without this setting), and
-//! Redis deletes an expired key when it is accessed or found by its expiry cycle, so the event
-//! can come a little after the deadline. Every instance that enables this counts every event:
-//! sum the counter over one instance, or `max` across instances. On a Redis Cluster each master
-//! publishes only its own keys' events, so a subscriber per master would be needed; this
-//! implementation subscribes to one server (a standalone or a Sentinel-managed primary).
+//! from Redis' `__keyevent@<db>__:expired` notifications. The hash is gone by then, so a
+//! signed-in session also has a small owner key (the store's `SessionKeys::session_owner`) that
+//! leads to its index entry. Notifications are fire-and-forget and a Cluster would need a
+//! subscriber per master; docs/operations.md ("Expiry events") says what that means.
 
 use fred::{
     clients::SubscriberClient,

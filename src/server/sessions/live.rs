@@ -1,17 +1,9 @@
 //! The live-session count behind the `sessionboard_sessions_live` gauge, without scanning the
-//! keyspace: one sorted set (`KeySpace::live_sessions`) of session handle → deadline.
-//!
-//! A session is added when it is created and its score moved when its deadline moves (both rare:
-//! the deadline moves at most once per `SESSION_REFRESH_FRACTION` of the idle timeout); it is
-//! removed when it is deleted. Sessions that simply expire are trimmed at every write and at
-//! scrape time (`ZREMRANGEBYSCORE -inf now`), and the set expires an absolute timeout after its
-//! last write: it never outgrows the live sessions, whether or not anyone scrapes. With metrics
-//! off nobody reads the count, so nothing is written at all.
-//!
-//! The writes run in the background: no request waits for this bookkeeping, and read-only
-//! requests never touch it. A write lost to an outage (or a removal that overtakes its addition)
-//! leaves the count off by one until that session's deadline passes — a gauge, not a ledger.
-//! The set lives in one slot; on a cluster it is one more key, written apart from the session.
+//! keyspace: one sorted set (`KeySpace::live_sessions`) of session handle → deadline, written in
+//! the background when a session is created, its deadline moves or it is deleted, and trimmed of
+//! passed deadlines at every write and scrape. A write lost to an outage leaves the count off by
+//! one until that session's deadline: a gauge, not a ledger (docs/operations.md). With metrics
+//! off nothing is written.
 
 use std::{sync::Arc, time::Duration};
 

@@ -19,25 +19,23 @@ use std::sync::Arc;
 
 use fred::prelude::Pool;
 use secrecy::ExposeSecret;
-use tower_sessions::{
-    cookie::{Key, SameSite},
-    Session,
-};
-pub use tower_sessions_fred_store::{
-    CookieSettings, ListedSession, RedisSessionStore, RequestStore, SessionHandle, SessionLayer,
-    StoreError,
-};
-use tower_sessions_fred_store::{NearCacheSettings, StoreBuilder};
+use tower_sessions::cookie::{Key, SameSite};
+use tower_sessions_fred_store::{CookieSettings, NearCacheSettings, StoreBuilder};
+pub use tower_sessions_fred_store::{RedisSessionStore, SessionHandle, SessionLayer};
 
-pub use app_session::{keys, AppSession, ClientInfo, SessionError};
-pub use creation::NewSessionLimit;
+use app_session::keys;
+pub use app_session::{AppSession, ClientInfo, SessionError};
+use creation::NewSessionLimit;
 pub use live::LiveSessions;
-pub use observer::SessionObserver;
+use observer::SessionObserver;
 
-use crate::server::{
-    config::{self, Settings},
-    observability::Metrics,
-    redis::{KeySpace, RedisPool, WindowCounter},
+use crate::{
+    server::{
+        config::{self, Settings},
+        observability::Metrics,
+        redis::{KeySpace, RedisPool, WindowCounter},
+    },
+    shared::session_keys,
 };
 
 /// The session store as the settings configure it, sharing the pool's breaker and reporting
@@ -56,10 +54,10 @@ pub fn build_store(
     builder
         .shared_breaker(redis.breaker().clone())
         .wait_for_replicas(settings.redis.wait_replicas, settings.redis.command_timeout)
-        .observer(Arc::new(SessionObserver::new(
-            metrics.clone(),
-            live.clone(),
-        )))
+        .observer(Arc::new(SessionObserver {
+            metrics: metrics.clone(),
+            live: live.clone(),
+        }))
         .owner_keys(settings.session.expiry_events)
         .build()
 }
@@ -76,8 +74,8 @@ pub fn store_builder(settings: &Settings, pool: Pool) -> StoreBuilder {
         .refresh_fraction(session.refresh_fraction)
         .typed_key::<i64>(keys::COUNTER)
         .typed_key::<i64>(keys::PASSWORD_AT)
-        .typed_key::<String>(keys::NOTE)
-        .typed_key::<String>(keys::THEME)
+        .typed_key::<String>(session_keys::NOTE.name)
+        .typed_key::<String>(session_keys::THEME.name)
 }
 
 /// The session layer: the cookie as configured (HttpOnly, SameSite and Secure as set, signed
@@ -86,12 +84,12 @@ pub fn store_builder(settings: &Settings, pool: Pool) -> StoreBuilder {
 /// `REDIS_MAX_WAITING_REQUESTS` requests inside at once, new sessions limited per address, and
 /// refusals in the app's JSON error shape.
 pub fn session_layer(store: RedisSessionStore, settings: &Settings) -> SessionLayer {
-    let new_sessions = NewSessionLimit::new(
-        WindowCounter::new(store.pool().clone()),
-        KeySpace::new(&settings.redis.key_prefix),
-        settings.session.new_per_address_per_minute,
-        settings.server.trusted_proxies.clone(),
-    );
+    let new_sessions = NewSessionLimit(Arc::new(creation::Limit {
+        counter: WindowCounter::new(store.pool().clone()),
+        keys: KeySpace::new(&settings.redis.key_prefix),
+        per_minute: settings.session.new_per_address_per_minute,
+        proxies: settings.server.trusted_proxies.clone(),
+    }));
     SessionLayer::new(store, cookie_settings(&settings.session))
         .with_max_waiting(settings.redis.max_waiting_requests)
         .with_new_session_policy(Arc::new(new_sessions))
@@ -124,25 +122,5 @@ pub fn same_site(settings: &config::SessionSettings) -> SameSite {
     match settings.cookie_same_site {
         config::SameSite::Lax => SameSite::Lax,
         config::SameSite::Strict => SameSite::Strict,
-    }
-}
-
-impl AppSession {
-    /// The session the session layer gave `request`.
-    pub fn of<B>(request: &axum::http::Request<B>) -> Option<AppSession> {
-        let extensions = request.extensions();
-        let session = extensions.get::<Session>()?.clone();
-        let request_store = extensions.get::<Arc<RequestStore>>()?.clone();
-        Some(AppSession::new(session, request_store))
-    }
-
-    /// The session of the request being served (inside a server function or a page render).
-    pub fn from_request() -> Option<AppSession> {
-        // Borrowed, not cloned: cloning the request's parts would copy every header.
-        leptos::prelude::with_context(|parts: &axum::http::request::Parts| {
-            let session = parts.extensions.get::<Session>()?.clone();
-            let request_store = parts.extensions.get::<Arc<RequestStore>>()?.clone();
-            Some(AppSession::new(session, request_store))
-        })?
     }
 }

@@ -9,14 +9,8 @@ use super::live::LiveSessions;
 use crate::server::observability::{Metrics, RedisOperation};
 
 pub struct SessionObserver {
-    metrics: Metrics,
-    live: LiveSessions,
-}
-
-impl SessionObserver {
-    pub fn new(metrics: Metrics, live: LiveSessions) -> Self {
-        SessionObserver { metrics, live }
-    }
+    pub metrics: Metrics,
+    pub live: LiveSessions,
 }
 
 impl StoreObserver for SessionObserver {
