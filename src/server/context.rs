@@ -6,6 +6,7 @@ use leptos::prelude::use_context;
 
 use super::{
     accounts::TrustedDevice,
+    error::misconfigured,
     sessions::{AppSession, ClientInfo},
     state::AppState,
 };
@@ -14,17 +15,13 @@ use crate::shared::{
     input::Username,
 };
 
-fn misconfigured(what: &str) -> ApiError {
-    tracing::error!("{what} missing from the request context");
-    ApiError::new(ErrorCode::Internal, "The server is misconfigured.")
-}
-
 pub fn state() -> Result<AppState, ApiError> {
-    use_context::<AppState>().ok_or_else(|| misconfigured("AppState"))
+    use_context::<AppState>().ok_or_else(|| misconfigured("AppState in the request context"))
 }
 
 pub fn app_session() -> Result<AppSession, ApiError> {
-    AppSession::from_request().ok_or_else(|| misconfigured("the session layer"))
+    AppSession::from_request()
+        .ok_or_else(|| misconfigured("the session layer in the request context"))
 }
 
 /// The signed-in user of this request's session, or 401.
