@@ -24,7 +24,11 @@ async fn serve() -> std::process::ExitCode {
     use std::process::ExitCode;
 
     use sessionboard::server::{
-        config::Settings, observability::init_logging, startup::Application, DEFAULT_LOG_FILTER,
+        config::Settings,
+        observability::init_logging,
+        redis::RedisError,
+        startup::{Application, StartupError},
+        DEFAULT_LOG_FILTER,
     };
 
     let settings = match Settings::load() {
@@ -45,6 +49,10 @@ async fn serve() -> std::process::ExitCode {
     let application =
         match Application::build(settings, leptos_options, sessionboard::pages()).await {
             Ok(application) => application,
+            Err(StartupError::Redis(RedisError::Config(err))) => {
+                eprintln!("sessionboard: configuration error: {err}");
+                return ExitCode::from(2);
+            }
             Err(err) => {
                 eprintln!("sessionboard: {err}");
                 return ExitCode::from(3);

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use super::{
     accounts::{AccountError, AccountPolicy, Accounts, DeviceCookies, LoginLimits, PasswordError},
-    config::Settings,
+    config::{ConfigError, Settings},
     observability::Metrics,
     redis::{KeySpace, RedisError, RedisPool},
     router::{self, Pages},
@@ -190,10 +190,10 @@ async fn connect(
         .create_demo_users(&settings.auth.demo_users)
         .await?;
     sessions.start_near_cache().await.map_err(|err| {
-        StartupError::Redis(RedisError::Config(format!(
+        StartupError::Redis(RedisError::Config(ConfigError::Conflict(format!(
             "the session near cache (SESSION_NEAR_CACHE, on by default): {err}. Set \
              SESSION_NEAR_CACHE=false to run without it"
-        )))
+        ))))
     })?;
     let devices = DeviceCookies::beside_session_cookie(&settings.session);
     Ok(AppState::new(

@@ -43,7 +43,6 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("REDIS_HOST", "redis.host", "127.0.0.1"),
     ("REDIS_PORT", "redis.port", "6379"),
     ("REDIS_USERNAME", "redis.username", ""),
-    ("REDIS_DB", "redis.db", "0"),
     ("REDIS_POOL_SIZE", "redis.pool_size", "4"),
     ("REDIS_CONNECT_TIMEOUT_MS", "redis.connect_timeout_ms", "2000"),
     ("REDIS_COMMAND_TIMEOUT_MS", "redis.command_timeout_ms", "1500"),
@@ -53,7 +52,6 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("REDIS_TLS_CA_FILE", "redis.tls_ca_file", ""),
     ("REDIS_TLS_CLIENT_CERT_FILE", "redis.tls_client_cert_file", ""),
     ("REDIS_TLS_CLIENT_KEY_FILE", "redis.tls_client_key_file", ""),
-    ("REDIS_SENTINEL_USERNAME", "redis.sentinel_username", ""),
     ("REDIS_WAIT_REPLICAS", "redis.wait_replicas", "0"),
     ("REDIS_BREAKER_TIMEOUTS", "redis.breaker_timeouts", "3"),
     ("REDIS_BREAKER_PROBE_INTERVAL_MS", "redis.breaker_probe_interval_ms", "250"),
@@ -168,7 +166,8 @@ impl ServerSettings {
     }
 }
 
-/// Redis is reached by `url` when it is set, else by host, port, username, password and db.
+/// Redis is reached by `url` when it is set (fred reads it, with its database, cluster nodes and
+/// sentinel credentials), else by host, port, username and password.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {
     /// A secret: it may hold a password.
@@ -181,8 +180,6 @@ pub struct RedisSettings {
     /// `REDIS_PASSWORD`, from the environment only.
     #[serde(skip)]
     pub password: Option<SecretString>,
-    #[serde(deserialize_with = "read::within::<_, _, 0, 15>")]
-    pub db: u8,
     #[serde(deserialize_with = "read::within::<_, _, 1, 64>")]
     pub pool_size: usize,
     #[serde(rename = "connect_timeout_ms", deserialize_with = "read::milliseconds")]
@@ -201,10 +198,6 @@ pub struct RedisSettings {
     pub tls_ca_file: Option<PathBuf>,
     pub tls_client_cert_file: Option<PathBuf>,
     pub tls_client_key_file: Option<PathBuf>,
-    /// Credentials for the sentinels themselves; the password from the environment only.
-    pub sentinel_username: Option<String>,
-    #[serde(skip)]
-    pub sentinel_password: Option<SecretString>,
     /// Replicas that must hold a sign-in before it is answered.
     #[serde(deserialize_with = "read::within::<_, _, 0, 16>")]
     pub wait_replicas: u32,

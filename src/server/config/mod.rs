@@ -2,32 +2,57 @@
 //!
 //! Sources, strongest first: environment variables, the configuration file (`SESSIONBOARD_CONFIG`,
 //! default `Leptos.toml`), built-in defaults. Each setting is declared once, in `declared.rs`;
-//! `sources.rs` layers the sources with figment; secrets come from the environment alone
-//! (`env_only.rs`). Every invalid value stops the start with one message that names the
-//! variable (or the file and key) to fix.
+//! `sources.rs` layers the sources with figment. Secrets come from the environment alone (never
+//! through figment, whose layers include the file, which gets copied, backed up and committed)
+//! and never print. Every invalid value stops the start with one message that names the variable
+//! (or the file and key) to fix.
 
 mod declared;
 mod dev_secret;
-mod env_only;
-mod error;
 mod read;
 mod sources;
 mod topology;
 
 use std::{collections::HashMap, net::SocketAddr, path::Path};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::server::allowed_hosts::AllowedHosts;
+use crate::{
+    server::allowed_hosts::AllowedHosts,
+    shared::input::{Password, Username},
+};
 
 pub use declared::{
     AuthSettings, Environment, LogFormat, RedisSettings, SameSite, ServerSettings, SessionSettings,
 };
 pub use dev_secret::load_or_create_dev_secret;
-pub use error::{ConfigError, MIN_SECRET_LEN};
 use sources::Sources;
-pub use topology::Topology;
+
+/// Why the settings cannot be used, naming the variable (or file and key) to fix: found while
+/// reading them, or only on connecting Redis with them (a TLS file, a credential the handshake
+/// cannot carry). Redis refusing what it was given is a `RedisError`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}={value:?} is not valid: expected {expected}")]
+    Invalid {
+        name: String,
+        value: String,
+        expected: String,
+    },
+    #[error("SESSION_SECRET is not set: production (LEPTOS_ENV=PROD) needs a secret of at least {MIN_SECRET_LEN} characters to sign session cookies")]
+    MissingSecret,
+    #[error("could not read the configuration file {path}: {reason}")]
+    File { path: String, reason: String },
+    /// Values that are each valid but do not fit together, or that Redis cannot work with; the
+    /// text names the variables.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("could not keep the generated development secret in {path}: {reason}")]
+    DevSecret { path: String, reason: String },
+}
+
+pub const MIN_SECRET_LEN: usize = 32;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -39,6 +64,15 @@ pub struct Settings {
 
 const CONFIG_FILE_VARIABLE: &str = "SESSIONBOARD_CONFIG";
 const DEFAULT_CONFIG_FILE: &str = "Leptos.toml";
+
+/// The settings read from the environment only; each is documented like the others.
+#[cfg(test)]
+const ENV_ONLY: [&str; 4] = [
+    "SESSION_SECRET",
+    "SESSION_SECRET_PREVIOUS",
+    "REDIS_PASSWORD",
+    "DEMO_USERS",
+];
 
 impl Settings {
     /// Reads the configuration file and the process environment, and creates the development
@@ -85,19 +119,24 @@ impl Settings {
         }
         let session = &mut settings.session;
         session.cookie_secure = session.chosen_cookie_secure.unwrap_or(production);
-        session.secret = match env_only::session_secret(env)? {
+        session.secret = match secret(env, "SESSION_SECRET") {
+            Some(secret) if secret.expose_secret().chars().count() < MIN_SECRET_LEN => {
+                return Err(invalid(
+                    "SESSION_SECRET",
+                    "(hidden)",
+                    "at least 32 characters",
+                ))
+            }
             Some(secret) => secret,
             None if production => return Err(ConfigError::MissingSecret),
             None => dev_secret(&settings.server.data_dir)?,
         };
-        session.previous_secrets = env_only::previous_secrets(env)?;
-        let redis = &mut settings.redis;
-        redis.password = env_only::get(env, env_only::REDIS_PASSWORD);
-        redis.sentinel_password = env_only::get(env, env_only::REDIS_SENTINEL_PASSWORD);
+        session.previous_secrets = previous_secrets(env)?;
+        settings.redis.password = secret(env, "REDIS_PASSWORD");
         // Client tracking needs RESP3; the pool speaks it only for the near cache.
-        redis.resp3 = session.near_cache;
-        topology::check(redis)?;
-        settings.auth.demo_users = env_only::demo_users(env)?;
+        settings.redis.resp3 = session.near_cache;
+        topology::check(&settings.redis)?;
+        settings.auth.demo_users = demo_users(env)?;
         Ok(settings)
     }
 }
@@ -109,6 +148,61 @@ fn no_host_names(site: SocketAddr) -> ConfigError {
         "ALLOWED_HOSTS is not set and LEPTOS_SITE_ADDR={site} names no host: production needs \
          the host names the site is reached by, like ALLOWED_HOSTS=example.com,www.example.com"
     ))
+}
+
+/// An empty variable counts as unset, as for every other setting.
+fn secret(env: &HashMap<String, String>, name: &str) -> Option<SecretString> {
+    let value = env.get(name).filter(|value| !value.is_empty())?;
+    Some(SecretString::from(value.clone()))
+}
+
+/// `SESSION_SECRET_PREVIOUS=old1,old2`: secrets cookies may still be signed with after a rotation.
+fn previous_secrets(env: &HashMap<String, String>) -> Result<Vec<SecretString>, ConfigError> {
+    let (name, expected) = (
+        "SESSION_SECRET_PREVIOUS",
+        "secrets of at least 32 characters, separated by commas",
+    );
+    let Some(list) = secret(env, name) else {
+        return Ok(Vec::new());
+    };
+    let secrets = list.expose_secret().split(',').map(str::trim);
+    secrets
+        .filter(|secret| !secret.is_empty())
+        .map(|secret| match secret.chars().count() < MIN_SECRET_LEN {
+            true => Err(invalid(name, "(hidden)", expected)),
+            false => Ok(SecretString::from(secret.to_string())),
+        })
+        .collect()
+}
+
+fn invalid(name: &str, shown: &str, expected: &str) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.to_string(),
+        value: shown.to_string(),
+        expected: expected.to_string(),
+    }
+}
+
+/// `DEMO_USERS=alice:password1,bob:password2`. An error may name a user, never a password.
+fn demo_users(env: &HashMap<String, String>) -> Result<Vec<(Username, SecretString)>, ConfigError> {
+    let Some(list) =
+        secret(env, "DEMO_USERS").filter(|list| !list.expose_secret().trim().is_empty())
+    else {
+        return Ok(Vec::new());
+    };
+    let expected = "name:password pairs separated by commas (names of 3-32 a-z 0-9 . _ -, \
+                    passwords of 8-128 characters)";
+    let invalid = |shown: &str| invalid("DEMO_USERS", shown, expected);
+    list.expose_secret()
+        .split(',')
+        .map(|pair| {
+            let (name, password) = pair.split_once(':').ok_or_else(|| invalid("(hidden)"))?;
+            let name = Username::parse(name).map_err(|_| invalid(&format!("user {name:?}")))?;
+            Password::new_checked(password.to_string())
+                .map_err(|_| invalid(&format!("password of {:?}", name.as_str())))?;
+            Ok((name, SecretString::from(password.to_string())))
+        })
+        .collect()
 }
 
 #[cfg(test)]

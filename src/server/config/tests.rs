@@ -236,10 +236,6 @@ fn redis_settings_that_do_not_fit_together_name_their_variables() {
             ],
             "REDIS_TLS_CLIENT_KEY_FILE",
         ),
-        (
-            vec![("REDIS_SENTINEL_USERNAME", "s")],
-            "REDIS_SENTINEL_USERNAME",
-        ),
         (vec![("REDIS_TLS", "maybe")], "REDIS_TLS"),
         (vec![("REDIS_WAIT_REPLICAS", "99")], "REDIS_WAIT_REPLICAS"),
     ] {

@@ -1,34 +1,11 @@
-//! Which Redis deployment the settings describe — one server, a cluster or a sentinel group —
-//! and the checks that need more than one setting at a time.
+//! The Redis settings that need more than one value at a time, and the URL forms fred reads.
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::{ConfigError, RedisSettings};
 
-/// How the app reaches its Redis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Topology {
-    Single,
-    Cluster,
-    Sentinel,
-}
-
 impl RedisSettings {
-    pub fn topology(&self) -> Topology {
-        let Some(url) = &self.url else {
-            return Topology::Single;
-        };
-        let scheme = url.expose_secret().split(':').next().unwrap_or_default();
-        if scheme.ends_with("-cluster") {
-            Topology::Cluster
-        } else if scheme.ends_with("-sentinel") {
-            Topology::Sentinel
-        } else {
-            Topology::Single
-        }
-    }
-
     /// True when the connection is encrypted: a `rediss` URL, or `REDIS_TLS` with host and port.
     pub fn uses_tls(&self) -> bool {
         match &self.url {
@@ -52,15 +29,13 @@ pub(super) fn check(settings: &RedisSettings) -> Result<(), ConfigError> {
         .as_ref()
         .map(|url| url.path().trim_matches('/').to_string());
     let database = database.filter(|db| !db.is_empty() && db != "0");
-    if settings.topology() == Topology::Cluster && database.is_some() {
+    let cluster = url
+        .as_ref()
+        .is_some_and(|url| url.scheme().ends_with("-cluster"));
+    if cluster && database.is_some() {
         return Err(conflict(
             "REDIS_URL: a Redis Cluster has only database 0; remove the /<database> from the URL",
         ));
-    }
-    if settings.topology() != Topology::Sentinel
-        && (settings.sentinel_username.is_some() || settings.sentinel_password.is_some())
-    {
-        return Err(conflict("REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD are set but REDIS_URL is not a redis-sentinel:// or rediss-sentinel:// URL"));
     }
     let files = [
         ("REDIS_TLS_CA_FILE", &settings.tls_ca_file),

@@ -56,7 +56,7 @@ fn is_tls_text(details: &str) -> bool {
 /// For a failure that waiting cannot cure, the settings to look at.
 pub fn fix(failure: ConnectFailure) -> Option<&'static str> {
     match failure {
-        ConnectFailure::Credentials => Some("Check REDIS_USERNAME and REDIS_PASSWORD, or the user:password in REDIS_URL (and REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD for the sentinels)."),
+        ConnectFailure::Credentials => Some("Check REDIS_USERNAME and REDIS_PASSWORD, or the user:password in REDIS_URL (and the URL's sentinelUsername / sentinelPassword for the sentinels)."),
         ConnectFailure::Permission => Some("The ACL user lacks a command or a key: grant it as in docs/operations.md \"Redis topologies\" (ACL SETUSER … ~<REDIS_KEY_PREFIX>* …), or fix REDIS_KEY_PREFIX / REDIS_USERNAME."),
         ConnectFailure::Certificate => Some("Check REDIS_TLS_CA_FILE (the CA that signed the server's certificate), REDIS_TLS_CLIENT_CERT_FILE and REDIS_TLS_CLIENT_KEY_FILE (when the server requires a client certificate), and that the host name matches the certificate."),
         ConnectFailure::Other => None,

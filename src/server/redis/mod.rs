@@ -21,7 +21,7 @@ use fred::{
 };
 use prometheus_client::metrics::counter::Counter;
 
-use crate::server::config::RedisSettings;
+use crate::server::config::{ConfigError, RedisSettings};
 
 mod failover;
 mod failure;
@@ -29,10 +29,10 @@ mod keys;
 mod tls;
 mod topology;
 mod window;
-pub use failure::{classify, safe_text, ConnectFailure};
+pub use failure::safe_text;
 // The breaker and the replica wait are the session store's; the pool's other users share them.
 pub use keys::KeySpace;
-pub use topology::describe;
+pub use topology::{database, describe};
 pub use tower_sessions_fred_store::{Breaker, BreakerSettings, BreakerState};
 pub use window::{Counted, WindowCounter};
 
@@ -40,8 +40,12 @@ use failover::SentinelWatch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
-    #[error("the Redis settings are not usable: {0}")]
-    Config(String),
+    /// A setting that cannot work, found only when the connection is built.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// fred could not build or start a client.
+    #[error("Redis: {0}")]
+    Failed(String),
     /// Waiting will not help: credentials, ACL permissions or certificates need fixing.
     #[error("Redis at {target} refused us ({cause}). {fix}")]
     Rejected {
@@ -58,25 +62,16 @@ pub enum RedisError {
     },
 }
 
-/// Reconnect delay: `min(attempt × 50 ms, 2 s)`, retrying forever — for the pool
-/// (fred's policy) and for the wait at start-up alike.
-const BACKOFF_STEP_MS: u32 = 50;
-const BACKOFF_MAX_MS: u32 = 2_000;
-
+/// Reconnect delay: `min(attempt × 50 ms, 2 s)`, retrying forever — for the pool and for the
+/// wait at start-up alike.
 pub(crate) fn reconnect_policy() -> ReconnectPolicy {
-    ReconnectPolicy::new_linear(0, BACKOFF_MAX_MS, BACKOFF_STEP_MS)
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(u64::from(
-        attempt.saturating_mul(BACKOFF_STEP_MS).min(BACKOFF_MAX_MS),
-    ))
+    ReconnectPolicy::new_linear(0, 2_000, 50)
 }
 
 fn build_pool(settings: &RedisSettings) -> Result<Pool, RedisError> {
     builder(settings)?
         .build_pool(settings.pool_size)
-        .map_err(|err| RedisError::Config(failure::safe_text(&err)))
+        .map_err(|err| RedisError::Failed(failure::safe_text(&err)))
 }
 
 /// A client for pub/sub (keyspace notifications), connected like the pool: same server,
@@ -84,12 +79,7 @@ fn build_pool(settings: &RedisSettings) -> Result<Pool, RedisError> {
 pub fn subscriber(settings: &RedisSettings) -> Result<SubscriberClient, RedisError> {
     builder(settings)?
         .build_subscriber_client()
-        .map_err(|err| RedisError::Config(failure::safe_text(&err)))
-}
-
-/// The database number the app uses (keyspace notifications are per database).
-pub fn database(settings: &RedisSettings) -> Result<u8, RedisError> {
-    Ok(topology::fred_config(settings)?.database.unwrap_or(0))
+        .map_err(|err| RedisError::Failed(failure::safe_text(&err)))
 }
 
 fn builder(settings: &RedisSettings) -> Result<Builder, RedisError> {
@@ -140,9 +130,8 @@ impl RedisPool {
     pub async fn connect(settings: &RedisSettings) -> Result<RedisPool, RedisError> {
         let target = describe(settings);
         let started = Instant::now();
-        let mut attempt: u32 = 0;
+        let mut policy = reconnect_policy();
         loop {
-            attempt += 1;
             let pool = build_pool(settings)?;
             let budget = settings
                 .startup_wait
@@ -178,11 +167,12 @@ impl RedisPool {
                     cause,
                 });
             }
-            if attempt == 1 {
+            if policy.attempts() == 0 {
                 tracing::warn!(redis = %target, %cause, "Redis is not reachable yet; waiting up to {:?}", settings.startup_wait);
             }
             let remaining = settings.startup_wait.saturating_sub(started.elapsed());
-            tokio::time::sleep(backoff(attempt).min(remaining)).await;
+            let delay = Duration::from_millis(policy.next_delay().unwrap_or(2_000));
+            tokio::time::sleep(delay.min(remaining)).await;
         }
     }
 
@@ -224,7 +214,6 @@ impl RedisPool {
         self.sentinels.fence.pass(limit).await
     }
 
-    /// The breaker in front of the session store's calls.
     /// How many of the pool's connections are up now (for logs and tests).
     pub fn connected_clients(&self) -> usize {
         self.pool
@@ -234,6 +223,7 @@ impl RedisPool {
             .count()
     }
 
+    /// The breaker in front of the session store's calls.
     pub fn breaker(&self) -> &Breaker {
         &self.breaker
     }
@@ -249,7 +239,6 @@ impl RedisPool {
         self.reconnects.clone()
     }
 
-    /// One PING within the command timeout.
     /// Whether Redis answers, for `/readyz`: one check at a time, its answer shared for
     /// [`READINESS_FRESH`] — the probe is unauthenticated, and a flood of it must not become a
     /// flood of PINGs. While the breaker is closed the PING goes around it (a slow answer here
@@ -277,6 +266,7 @@ impl RedisPool {
         answer
     }
 
+    /// One PING within the command timeout.
     pub async fn ping(&self) -> Result<(), String> {
         self.pool
             .next()

@@ -9,17 +9,16 @@ use rustls::{
     ClientConfig, RootCertStore,
 };
 
-use super::RedisError;
-use crate::server::config::RedisSettings;
+use crate::server::config::{ConfigError, RedisSettings};
 
-fn unreadable(variable: &str, path: &Path, why: impl std::fmt::Display) -> RedisError {
-    RedisError::Config(format!(
+fn unreadable(variable: &str, path: &Path, why: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Conflict(format!(
         "{variable}={:?} could not be read as PEM: {why}",
         path.display().to_string()
     ))
 }
 
-fn certificates(variable: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, RedisError> {
+fn certificates(variable: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|err| unreadable(variable, path, err))?
         .collect::<Result<Vec<_>, _>>()
@@ -31,14 +30,14 @@ fn certificates(variable: &str, path: &Path) -> Result<Vec<CertificateDer<'stati
 }
 
 /// The connector for a TLS connection; `None` leaves fred's choice from the URL scheme alone.
-pub fn config(settings: &RedisSettings) -> Result<Option<TlsConfig>, RedisError> {
+pub fn config(settings: &RedisSettings) -> Result<Option<TlsConfig>, ConfigError> {
     let custom = settings.tls_ca_file.is_some() || settings.tls_client_cert_file.is_some();
     if !settings.uses_tls() {
         return Ok(None);
     }
     if !custom {
         let connector = TlsConnector::default_rustls().map_err(|err| {
-            RedisError::Config(format!(
+            ConfigError::Conflict(format!(
                 "the system's CA certificates could not be read ({}); set REDIS_TLS_CA_FILE",
                 err.details()
             ))
@@ -62,7 +61,7 @@ pub fn config(settings: &RedisSettings) -> Result<Option<TlsConfig>, RedisError>
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|err| RedisError::Config(format!("TLS set-up failed: {err}")))?
+        .map_err(|err| ConfigError::Conflict(format!("TLS set-up failed: {err}")))?
         .with_root_certificates(roots);
     let client = match (
         &settings.tls_client_cert_file,
@@ -73,7 +72,7 @@ pub fn config(settings: &RedisSettings) -> Result<Option<TlsConfig>, RedisError>
             let key = PrivateKeyDer::from_pem_file(key)
                 .map_err(|err| unreadable("REDIS_TLS_CLIENT_KEY_FILE", key, err))?;
             builder.with_client_auth_cert(chain, key).map_err(|err| {
-                RedisError::Config(format!("REDIS_TLS_CLIENT_CERT_FILE and REDIS_TLS_CLIENT_KEY_FILE do not make a usable pair: {err}"))
+                ConfigError::Conflict(format!("REDIS_TLS_CLIENT_CERT_FILE and REDIS_TLS_CLIENT_KEY_FILE do not make a usable pair: {err}"))
             })?
         }
         _ => builder.with_no_client_auth(),

@@ -1,5 +1,6 @@
-//! From our settings to fred's `Config`: one server, a cluster or a sentinel group, with TLS and
-//! credentials, and the per-topology client settings.
+//! From our settings to fred's `Config`. fred reads a URL itself (one server, a cluster or a
+//! sentinel group, with its credentials, database and the sentinels' own `sentinelUsername` /
+//! `sentinelPassword`); the host/port settings make a centralized one.
 
 use fred::{
     prelude::{Config, ServerConfig},
@@ -7,40 +8,31 @@ use fred::{
 };
 use secrecy::ExposeSecret;
 
-use super::{failure, tls, RedisError};
-use crate::server::config::{RedisSettings, Topology};
+use super::{failure, tls};
+use crate::server::config::{ConfigError, RedisSettings};
 
-pub fn fred_config(settings: &RedisSettings) -> Result<Config, RedisError> {
+/// Where Redis is and who we are to it, without TLS.
+fn servers(settings: &RedisSettings) -> Result<Config, ConfigError> {
     let mut config = match &settings.url {
         Some(url) => Config::from_url(url.expose_secret()).map_err(|err| {
-            RedisError::Config(format!("REDIS_URL: {}", failure::safe_text(&err)))
+            ConfigError::Conflict(format!("REDIS_URL: {}", failure::safe_text(&err)))
         })?,
         None => Config {
             server: ServerConfig::new_centralized(settings.host.clone(), settings.port),
             username: settings.username.clone(),
             password: (settings.password.as_ref()).map(|p| p.expose_secret().to_string()),
-            database: Some(settings.db),
             ..Config::default()
         },
     };
-    if settings.resp3 {
-        config.version = fred::types::RespVersion::RESP3;
-    }
     // `SELECT 0` changes nothing and is one more command a minimal ACL user must be granted.
     if config.database == Some(0) {
         config.database = None;
     }
-    if let ServerConfig::Sentinel {
-        username, password, ..
-    } = &mut config.server
-    {
-        if let Some(name) = &settings.sentinel_username {
-            *username = Some(name.clone());
-        }
-        if let Some(secret) = &settings.sentinel_password {
-            *password = Some(secret.expose_secret().to_string());
-        }
-    }
+    Ok(config)
+}
+
+pub fn fred_config(settings: &RedisSettings) -> Result<Config, ConfigError> {
+    let mut config = servers(settings)?;
     if let ServerConfig::Clustered { policy, .. } = &mut config.server {
         // Reconnecting tries the last known nodes too, not only the seed addresses, so a seed
         // node that is down does not keep the client from the rest of the cluster.
@@ -50,15 +42,21 @@ pub fn fred_config(settings: &RedisSettings) -> Result<Config, RedisError> {
         config.tls = Some(tls);
     }
     if settings.resp3 {
+        config.version = fred::types::RespVersion::RESP3;
         refuse_unsendable_credentials(&config)?;
     }
     Ok(config)
 }
 
+/// The database the app uses (keyspace notifications are per database).
+pub fn database(settings: &RedisSettings) -> Result<u8, ConfigError> {
+    Ok(servers(settings)?.database.unwrap_or(0))
+}
+
 /// fred 10.1 sends RESP3's `HELLO 3 AUTH <user> <password>` as one inline line (redis-protocol
 /// 6 writes it so), which Redis splits at whitespace: a credential with a space, a tab or a line
 /// break would be refused as a wrong password, or split into other words. Said plainly instead.
-fn refuse_unsendable_credentials(config: &Config) -> Result<(), RedisError> {
+fn refuse_unsendable_credentials(config: &Config) -> Result<(), ConfigError> {
     let mut credentials = vec![
         ("user name", &config.username),
         ("password", &config.password),
@@ -77,11 +75,10 @@ fn refuse_unsendable_credentials(config: &Config) -> Result<(), RedisError> {
             .as_deref()
             .is_some_and(|v| v.contains(char::is_whitespace) || v.contains('"'))
         {
-            return Err(RedisError::Config(format!(
+            return Err(ConfigError::Conflict(format!(
                 "the Redis {what} contains whitespace or a quote, which the RESP3 handshake the \
-                 session near cache needs cannot send (REDIS_USERNAME / REDIS_PASSWORD, their \
-                 REDIS_SENTINEL_ twins, or REDIS_URL): choose one without, or set \
-                 SESSION_NEAR_CACHE=false"
+                 session near cache needs cannot send (REDIS_USERNAME / REDIS_PASSWORD or \
+                 REDIS_URL): choose one without, or set SESSION_NEAR_CACHE=false"
             )));
         }
     }
@@ -90,33 +87,25 @@ fn refuse_unsendable_credentials(config: &Config) -> Result<(), RedisError> {
 
 /// Every address we were given, for logs and errors (never credentials).
 pub fn describe(settings: &RedisSettings) -> String {
-    let servers = match &settings.url {
-        None => return format!("{}:{}", settings.host, settings.port),
-        Some(_) => match fred_config(settings).map(|config| config.server) {
-            Ok(ServerConfig::Centralized { server }) => vec![server],
-            Ok(ServerConfig::Clustered { hosts, .. }) => hosts,
-            Ok(ServerConfig::Sentinel { hosts, .. }) => hosts,
-            _ => return "(REDIS_URL)".to_string(),
-        },
+    let Ok(config) = servers(settings) else {
+        return "(REDIS_URL)".to_string();
     };
-    let list: Vec<String> = servers
+    let hosts = config.server.hosts();
+    let list: Vec<String> = hosts
         .iter()
         .map(|s| format!("{}:{}", s.host, s.port))
         .collect();
-    match settings.topology() {
-        Topology::Single => list.join(", "),
-        Topology::Cluster => format!("cluster via {}", list.join(", ")),
-        Topology::Sentinel => format!("sentinels {}", list.join(", ")),
+    let list = list.join(", ");
+    match config.server {
+        ServerConfig::Clustered { .. } => format!("cluster via {list}"),
+        ServerConfig::Sentinel { .. } => format!("sentinels {list}"),
+        _ => list,
     }
 }
 
 /// The port to suggest in "start Redis" hints.
 pub fn first_port(settings: &RedisSettings) -> u16 {
-    match &settings.url {
-        None => settings.port,
-        Some(url) => url::Url::parse(url.expose_secret())
-            .ok()
-            .and_then(|url| url.port())
-            .unwrap_or(6379),
-    }
+    let config = servers(settings).ok();
+    let first = config.and_then(|config| config.server.hosts().first().map(|s| s.port));
+    first.unwrap_or(6379)
 }

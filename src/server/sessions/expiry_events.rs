@@ -27,7 +27,7 @@ pub async fn subscribe(
     store: RedisSessionStore,
     metrics: Metrics,
 ) -> Result<SubscriberClient, RedisError> {
-    let unreachable = |err: fred::error::Error| RedisError::Config(redis::safe_text(&err));
+    let unreachable = |err: fred::error::Error| RedisError::Failed(redis::safe_text(&err));
     enable_notifications(pool).await;
     let channel = format!("__keyevent@{}__:expired", redis::database(settings)?);
     let subscriber = redis::subscriber(settings)?;
