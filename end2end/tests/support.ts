@@ -1,5 +1,8 @@
 // Processes the end-to-end tests own: a redis-server and the sessionboard binary, each on a free
 // loopback port, started and stopped by pid. Never the machine's Redis on 6379.
+// Not crates/test-redis, the Rust tests' launcher: Playwright cannot call a Rust library, and a
+// binary of it would need a control channel (stop, resume) longer than `TestRedis` below, which
+// starts one server the same way (loopback, AOF fsynced always, polled until it answers PING).
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, Socket } from "node:net";

@@ -2,7 +2,7 @@
 //! number of new ones per address and minute. The address is the TCP peer unless it is a trusted
 //! proxy. A rotated cookie secret signs nobody out.
 
-use crate::helpers::{Browser, TestApp, TestRedis, TEST_SECRET};
+use crate::helpers::{Browser, TestApp, TestRedis, SESSION_KEYS, TEST_SECRET};
 
 #[tokio::test]
 async fn new_sessions_are_limited_per_address_and_refused_ones_store_nothing() {
@@ -21,7 +21,7 @@ async fn new_sessions_are_limited_per_address_and_refused_ones_store_nothing() {
         .await;
     assert_eq!(forged.status(), 429, "a forged cookie counts like none");
     assert_eq!(
-        redis.session_keys().len(),
+        redis.keys(SESSION_KEYS).len(),
         3,
         "refused requests stored nothing"
     );
@@ -46,13 +46,13 @@ async fn anonymous_sessions_idle_out_sooner_than_signed_in_ones() {
     )
     .await;
     app.increment().await;
-    let key = redis.session_keys().pop().unwrap();
+    let key = redis.keys(SESSION_KEYS).pop().unwrap();
     let ttl = redis.pttl(&key);
     assert!((50_000..=60_000).contains(&ttl), "{ttl}");
     assert_eq!(app.session().await.idle_timeout_seconds, 60);
 
     assert_eq!(app.login("sam", "sams password").await, 200);
-    let key = redis.session_keys().pop().unwrap();
+    let key = redis.keys(SESSION_KEYS).pop().unwrap();
     assert!(
         redis.pttl(&key) > 6 * 24 * 3600 * 1000,
         "7 days once signed in"

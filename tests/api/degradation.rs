@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sessionboard::server::{http::page_deadline::page_deadline, redis::BreakerState};
 
 use crate::{
-    helpers::{eventually, http_client, TestApp, TestRedis, SAME_ORIGIN_JSON},
+    helpers::{eventually, http_client, TestApp, TestRedis, AOF, SAME_ORIGIN_JSON},
     load::{quantile, with_captured_logs, Load, Sample},
 };
 
@@ -127,7 +127,7 @@ fn outage_under_load(connections: usize, refusals: usize) -> Outage {
     let mut figures = None;
     let out = &mut figures;
     with_captured_logs(move |lines| async move {
-        let redis = TestRedis::start_with(true);
+        let redis = TestRedis::start_with(&AOF);
         let timeout = OUTAGE_COMMAND_TIMEOUT.as_millis().to_string();
         let app = TestApp::spawn(&redis, &[("REDIS_COMMAND_TIMEOUT_MS", &timeout)]).await;
         let cookie = session_at_three(&app).await;

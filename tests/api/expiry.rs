@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use sessionboard::shared::clock::now_ms;
 
-use crate::helpers::{eventually, eventually_ok, session_cookie, Browser, TestApp, TestRedis};
+use crate::helpers::{
+    eventually, eventually_ok, session_cookie, Browser, TestApp, TestRedis, SESSION_KEYS,
+};
 
 /// The Redis TTL of the only session and the deadline the app reports agree within a second.
 async fn assert_ttl_matches_deadline(redis: &TestRedis, browser: &Browser) {
     let view = browser.session().await;
     assert!(view.active);
-    let keys = redis.session_keys();
+    let keys = redis.keys(SESSION_KEYS);
     assert_eq!(keys.len(), 1);
     let redis_deadline = now_ms() + redis.pttl(&keys[0]);
     assert!(
@@ -37,7 +39,7 @@ async fn an_idle_session_ends_after_the_idle_timeout_and_not_before() {
     // (a monotonic clock may run a little faster or slower than it).
     let asked = now_ms();
     let cookie = app.new_session_cookie().await;
-    let key = redis.session_keys().remove(0);
+    let key = redis.keys(SESSION_KEYS).remove(0);
     // The key ends no sooner than the idle timeout after the session was asked for: its
     // deadline as Redis holds it (PEXPIRETIME: the moment, not the time left).
     let ends_at: i64 = redis.cli(&["PEXPIRETIME", &key]).trim().parse().unwrap();
@@ -116,7 +118,7 @@ async fn activity_slides_the_idle_deadline_and_the_absolute_limit_still_ends_it(
         ended_after >= ms(ABSOLUTE),
         "ended at the absolute limit, not {ended_after} ms after it began"
     );
-    assert!(redis.session_keys().is_empty());
+    assert!(redis.keys(SESSION_KEYS).is_empty());
     assert!(!app.session().await.active);
 }
 
@@ -204,7 +206,7 @@ async fn staying_signed_in_pushes_the_idle_deadline_that_a_read_would_leave() {
 
     // Without a session there is nothing to keep: staying creates none.
     assert!(!app.new_browser().stay().await.active);
-    assert_eq!(redis.session_keys().len(), 1);
+    assert_eq!(redis.keys(SESSION_KEYS).len(), 1);
 }
 
 /// Commands Redis ran for `requests` of `app` (counted from a `CONFIG RESETSTAT`), without the

@@ -5,10 +5,8 @@ use std::{
     collections::HashMap,
     fmt::Debug,
     future::Future,
-    net::{SocketAddr, TcpListener as StdListener, TcpStream},
+    net::SocketAddr,
     ops::Deref,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -75,156 +73,10 @@ where
     }
 }
 
-/// A free loopback port, never one handed out before in this process: a test's Redis keeps
-/// its port while it is stopped (an outage), and another test must not start a Redis of its own
-/// there meanwhile — the first test's app would reconnect to it. (The kernel may offer a port
-/// again as soon as it is closed.)
-pub fn free_port() -> u16 {
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
-    loop {
-        let port = StdListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        if !handed_out.contains(&port) {
-            handed_out.push(port);
-            return port;
-        }
-    }
-}
+pub use test_redis::{free_port, Redis as TestRedis, AOF};
 
-/// A `redis-server` of the test's own, killed by pid when dropped.
-pub struct TestRedis {
-    pub port: u16,
-    dir: PathBuf,
-    aof: bool,
-    child: Option<Child>,
-}
-
-impl TestRedis {
-    pub fn start() -> TestRedis {
-        Self::start_with(false)
-    }
-
-    /// With `aof`, writes are persisted (appendfsync always) so a restart keeps them.
-    pub fn start_with(aof: bool) -> TestRedis {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!(
-            "sessionboard-test-redis-{port}-{}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("redis dir");
-        let mut redis = TestRedis {
-            port,
-            dir,
-            aof,
-            child: None,
-        };
-        redis.resume();
-        redis
-    }
-
-    /// Starts (again) on the same port and data folder, and waits until it answers.
-    pub fn resume(&mut self) {
-        assert!(self.child.is_none(), "already running");
-        let mut cmd = Command::new("redis-server");
-        cmd.args([
-            "--port",
-            &self.port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .arg("--dir")
-        .arg(&self.dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-        if self.aof {
-            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
-        } else {
-            cmd.args(["--appendonly", "no"]);
-        }
-        self.child = Some(
-            cmd.spawn()
-                .expect("redis-server must be installed (scripts/setup installs it)"),
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.cli(&["PING"]).trim() == "PONG" {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "redis-server on port {} did not answer within 10 s",
-            self.port
-        );
-    }
-
-    /// Kills the server (SIGKILL: an outage, not a clean shutdown) and waits for it to go.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Runs `redis-cli` against this server and returns its output.
-    pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("redis-cli must be installed");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// All session keys, sorted.
-    pub fn session_keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self
-            .cli(&["--scan", "--pattern", "sessionboard:session:*"])
-            .lines()
-            .map(str::to_string)
-            .filter(|l| !l.is_empty())
-            .collect();
-        keys.sort();
-        keys
-    }
-
-    /// The key's TTL in milliseconds (-2: no key, -1: no TTL).
-    pub fn pttl(&self, key: &str) -> i64 {
-        self.cli(&["PTTL", key])
-            .trim()
-            .parse()
-            .expect("PTTL answers a number")
-    }
-
-    /// How many times Redis ran each command since the last `CONFIG RESETSTAT`.
-    pub fn command_counts(&self) -> HashMap<String, u64> {
-        self.cli(&["INFO", "commandstats"])
-            .lines()
-            .filter_map(|line| {
-                let rest = line.strip_prefix("cmdstat_")?;
-                let (name, stats) = rest.split_once(':')?;
-                let calls = stats.split(',').find_map(|kv| kv.strip_prefix("calls="))?;
-                Some((name.to_string(), calls.parse().ok()?))
-            })
-            .collect()
-    }
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+/// The keys of the app's sessions (under the default key prefix).
+pub const SESSION_KEYS: &str = "sessionboard:session:*";
 
 /// Settings for a test app on `redis_port`, with extra environment overrides.
 pub fn settings(redis_port: u16, overrides: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -236,13 +88,6 @@ pub fn settings(redis_port: u16, overrides: &[(&str, &str)]) -> Result<Settings,
         ("REDIS_STARTUP_WAIT_SECONDS".into(), "5".into()),
         ("REDIS_COMMAND_TIMEOUT_MS".into(), "1000".into()),
         ("REDIS_CONNECT_TIMEOUT_MS".into(), "500".into()),
-        // Tests come from one address and register freely; the tests of these limits set them.
-        (
-            "REGISTRATION_MAX_PER_ADDRESS_PER_HOUR".into(),
-            "10000".into(),
-        ),
-        ("SESSION_NEW_PER_ADDRESS_PER_MINUTE".into(), "100000".into()),
-        ("SERVER_MAX_CONNECTIONS_PER_ADDRESS".into(), "100000".into()),
     ]);
     for (k, v) in overrides {
         env.insert(k.to_string(), v.to_string());

@@ -174,7 +174,17 @@ async fn accounts_that_never_signed_in_expire() {
 #[tokio::test]
 async fn sign_ins_do_not_wait_behind_a_burst_of_registrations() {
     let redis = TestRedis::start();
-    let app = TestApp::spawn(&redis, &[("DEMO_USERS", "rosa:rosas password")]).await;
+    // The burst is 150 registrations, connections and new sessions from one address at once.
+    let app = TestApp::spawn(
+        &redis,
+        &[
+            ("DEMO_USERS", "rosa:rosas password"),
+            ("REGISTRATION_MAX_PER_ADDRESS_PER_HOUR", "1000"),
+            ("SERVER_MAX_CONNECTIONS_PER_ADDRESS", "1000"),
+            ("SESSION_NEW_PER_ADDRESS_PER_MINUTE", "1000"),
+        ],
+    )
+    .await;
     let owner = app.browser_from("127.0.4.1");
     let started = Instant::now();
     assert_eq!(owner.login("rosa", "rosas password").await, 200);

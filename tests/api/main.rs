@@ -22,7 +22,6 @@ mod private_data;
 mod probes_and_config;
 mod proxies_and_hosts;
 mod reauth;
-mod redis_topologies;
 mod security;
 mod session_data;
 mod sessions;

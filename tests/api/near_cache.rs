@@ -89,8 +89,8 @@ const NO_PORT: u16 = 1;
 /// what one instance changes, the other sees, and no increment is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_stay_in_step_on_a_cluster_and_behind_sentinels() {
-    let cluster = crate::redis_topologies::Cluster::start().await;
-    let sentinels = crate::redis_topologies::SentinelGroup::start().await;
+    let cluster = test_redis::Cluster::start();
+    let sentinels = test_redis::SentinelGroup::start();
     for url in [cluster.url(), sentinels.url()] {
         let env = [("REDIS_URL", url.as_str()), NEAR_CACHE[0], NEAR_CACHE[1]];
         let a = TestApp::spawn_on(NO_PORT, &env).await;

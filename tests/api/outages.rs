@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{eventually, eventually_ok, TestApp, TestRedis, BUSY_FOR};
+use crate::helpers::{eventually, eventually_ok, TestApp, TestRedis, AOF, BUSY_FOR, SESSION_KEYS};
 
 #[tokio::test]
 async fn requests_during_an_outage_answer_fast_and_the_app_recovers_by_itself() {
-    let mut redis = TestRedis::start_with(true);
+    let mut redis = TestRedis::start_with(&AOF);
     // Long enough for an fsync of the AOF on a disk that a build is also writing: this test is
     // about the outage, not about how fast a busy disk syncs.
     const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
@@ -150,7 +150,7 @@ async fn undecodable_records_become_a_fresh_session_never_an_error() {
     for corruption in corruptions {
         let browser = app.new_browser();
         browser.increment().await;
-        let key = redis.session_keys().pop().expect("a session key");
+        let key = redis.keys(SESSION_KEYS).pop().expect("a session key");
         if corruption[0] == "SET" {
             redis.cli(&["DEL", &key]);
         }
@@ -168,7 +168,7 @@ async fn undecodable_records_become_a_fresh_session_never_an_error() {
             "{corruption:?}: a fresh session"
         );
         redis.cli(&["DEL", &key]);
-        for k in redis.session_keys() {
+        for k in redis.keys(SESSION_KEYS) {
             redis.cli(&["DEL", &k]);
         }
     }
@@ -196,7 +196,7 @@ async fn tampered_and_oversized_cookies_mean_no_session() {
         assert!(!view.unwrap().active);
     }
     assert_eq!(
-        redis.session_keys().len(),
+        redis.keys(SESSION_KEYS).len(),
         1,
         "the real session is untouched"
     );
@@ -204,8 +204,10 @@ async fn tampered_and_oversized_cookies_mean_no_session() {
 
 #[tokio::test]
 async fn a_thousand_sessions_survive_an_app_restart_and_a_redis_restart() {
-    let mut redis = TestRedis::start_with(true);
-    let app = TestApp::spawn(&redis, &[]).await;
+    let mut redis = TestRedis::start_with(&AOF);
+    // A thousand new sessions from one address, in less than a minute.
+    let many = [("SESSION_NEW_PER_ADDRESS_PER_MINUTE", "10000")];
+    let app = TestApp::spawn(&redis, &many).await;
     let mut cookies = Vec::with_capacity(1000);
     for _ in 0..1000 {
         cookies.push(app.new_session_cookie_retrying_while_busy().await);

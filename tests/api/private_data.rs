@@ -1,7 +1,7 @@
 //! Session data is server-only unless its key is declared public: a value a handler keeps in
 //! the session (here an OAuth state) never reaches the browser, through the API or the page.
 
-use crate::helpers::{TestApp, TestRedis};
+use crate::helpers::{TestApp, TestRedis, SESSION_KEYS};
 
 const SECRET: &str = "oauth-state-7f3c9a";
 
@@ -11,7 +11,7 @@ async fn a_key_not_declared_public_never_leaves_the_server() {
     let app = TestApp::spawn(&redis, &[]).await;
     let browser = app.new_browser();
     assert_eq!(browser.save_note("visible to the page").await.status(), 200);
-    let keys = redis.session_keys();
+    let keys = redis.keys(SESSION_KEYS);
     assert_eq!(keys.len(), 1, "{keys:?}");
     // A key a handler stored through the session API: `d:<key>`, its value JSON.
     redis.cli(&["HSET", &keys[0], "d:oauth_state", &format!("\"{SECRET}\"")]);

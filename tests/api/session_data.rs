@@ -1,21 +1,20 @@
-//! Data kept through the standard tower-sessions `Session` API, on sessionboard's store and
-//! layer: the behaviours tower-sessions' own integration tests check for a store, plus no lost
-//! updates when requests change different keys of one session at once.
+//! Data kept through the standard tower-sessions `Session` API on the store and layer as the
+//! app configures them (cookie, typed keys, refusals), and the app's own session writes. The
+//! behaviours tower-sessions' own integration tests check for a store are the store crate's
+//! (`crates/tower-sessions-fred-store/tests/behaviour.rs`).
 
-use std::{collections::HashMap, net::SocketAddr, time::Duration};
+use std::{collections::HashMap, net::SocketAddr};
 
 use axum::{routing::get, Router};
 use reqwest::{header, Client, Response};
 use sessionboard::server::{redis::RedisPool, sessions};
-use time::OffsetDateTime;
-use tower_sessions::{Expiry, Session};
+use tower_sessions::Session;
 
-use crate::helpers::{eventually, http_client, in_parallel, settings, TestApp, TestRedis};
+use crate::helpers::{http_client, in_parallel, settings, TestApp, TestRedis, SESSION_KEYS};
 
 /// Routes that use nothing but the `Session` extractor, as tower-sessions' tests do.
 fn routes() -> Router {
     Router::new()
-        .route("/", get(|_: Session| async { "Hello, world!" }))
         .route(
             "/insert",
             get(|session: Session| async move {
@@ -26,37 +25,6 @@ fn routes() -> Router {
             "/get",
             get(|session: Session| async move {
                 format!("{:?}", session.get::<usize>("foo").await.unwrap())
-            }),
-        )
-        .route(
-            "/remove",
-            get(|session: Session| async move {
-                session.remove::<usize>("foo").await.unwrap();
-            }),
-        )
-        .route(
-            "/clear",
-            get(|session: Session| async move {
-                session.clear().await;
-            }),
-        )
-        .route(
-            "/cycle_id",
-            get(|session: Session| async move {
-                session.cycle_id().await.unwrap();
-            }),
-        )
-        .route(
-            "/flush",
-            get(|session: Session| async move {
-                session.flush().await.unwrap();
-            }),
-        )
-        .route(
-            "/expire_in_one_second",
-            get(|session: Session| async move {
-                let at = OffsetDateTime::now_utc() + time::Duration::seconds(1);
-                session.set_expiry(Some(Expiry::AtDateTime(at)));
             }),
         )
         .route(
@@ -93,7 +61,7 @@ fn routes() -> Router {
             "/all",
             get(|session: Session| async move {
                 let mut values = HashMap::new();
-                for key in ["a", "b", "c", "d", "foo", "m:created"] {
+                for key in ["foo", "m:created"] {
                     if let Some(value) = session.get_value(key).await.unwrap() {
                         values.insert(key.to_string(), value);
                     }
@@ -166,16 +134,6 @@ async fn inserted(app: &DataApp) -> String {
 }
 
 #[tokio::test]
-async fn no_session_means_no_cookie_and_no_record() {
-    let redis = TestRedis::start();
-    let app = DataApp::spawn(&redis, &[]).await;
-    let res = app.get("/", None).await;
-    assert_eq!(res.status(), 200);
-    assert!(set_cookie(&res).is_none());
-    assert!(redis.session_keys().is_empty());
-}
-
-#[tokio::test]
 async fn insert_on_a_new_visitor_creates_the_record_with_the_cookie_attributes() {
     let redis = TestRedis::start();
     let app = DataApp::spawn(&redis, &[("SESSION_TTL_SECONDS", "3600")]).await;
@@ -187,7 +145,7 @@ async fn insert_on_a_new_visitor_creates_the_record_with_the_cookie_attributes()
     );
     let age = max_age(&cookie).expect("Max-Age");
     assert!((3600..=3602).contains(&age), "{age}");
-    let keys = redis.session_keys();
+    let keys = redis.keys(SESSION_KEYS);
     assert_eq!(keys.len(), 1);
     assert_eq!(redis.cli(&["HGET", &keys[0], "d:foo"]).trim(), "42");
     let ttl = redis.pttl(&keys[0]);
@@ -195,150 +153,17 @@ async fn insert_on_a_new_visitor_creates_the_record_with_the_cookie_attributes()
 }
 
 #[tokio::test]
-async fn get_reads_back_what_insert_stored_and_a_bogus_cookie_gets_a_new_session() {
-    let redis = TestRedis::start();
-    let app = DataApp::spawn(&redis, &[]).await;
-    let cookie = inserted(&app).await;
-    assert_eq!(app.text("/get", &cookie).await, "Some(42)");
-    assert_eq!(
-        app.text("/get", "sessionboard=AAAAAAAAAAAAAAAAAAAAAA")
-            .await,
-        "None"
-    );
-    let res = app.get("/insert", Some("sessionboard=malformed")).await;
-    let fresh = name_value(&set_cookie(&res).expect("a new cookie"));
-    assert_ne!(fresh, "sessionboard=malformed");
-    assert_eq!(app.text("/get", &fresh).await, "Some(42)");
-}
-
-#[tokio::test]
-async fn remove_and_clear_delete_data_but_keep_the_session() {
-    let redis = TestRedis::start();
-    let app = DataApp::spawn(&redis, &[]).await;
-    let cookie = inserted(&app).await;
-    app.get("/remove", Some(&cookie)).await;
-    assert_eq!(app.text("/get", &cookie).await, "None");
-    let key = redis.session_keys().remove(0);
-    assert_eq!(redis.cli(&["HEXISTS", &key, "d:foo"]).trim(), "0");
-
-    app.get("/insert", Some(&cookie)).await;
-    app.get("/set/a/1", Some(&cookie)).await;
-    app.get("/clear", Some(&cookie)).await;
-    assert_eq!(app.text("/all", &cookie).await, "{}");
-    assert_eq!(redis.session_keys(), vec![key.clone()], "the record stays");
-    assert!(redis
-        .cli(&["HGET", &key, "m:created"])
-        .trim()
-        .parse::<i64>()
-        .is_ok());
-}
-
-#[tokio::test]
-async fn cycle_id_moves_the_data_to_a_new_id_and_the_old_one_is_dead() {
-    let redis = TestRedis::start();
-    let app = DataApp::spawn(&redis, &[]).await;
-    let first = inserted(&app).await;
-    let res = app.get("/cycle_id", Some(&first)).await;
-    let second = name_value(&set_cookie(&res).expect("a new cookie"));
-    assert_ne!(first, second);
-    assert_eq!(app.text("/get", &second).await, "Some(42)");
-    assert_eq!(app.text("/get", &first).await, "None");
-    assert_eq!(redis.session_keys().len(), 1);
-}
-
-#[tokio::test]
-async fn flush_deletes_the_record_and_clears_the_cookie() {
-    let redis = TestRedis::start();
-    let app = DataApp::spawn(&redis, &[]).await;
-    let cookie = inserted(&app).await;
-    let res = app.get("/flush", Some(&cookie)).await;
-    let removal = set_cookie(&res).expect("a removal cookie");
-    assert!(removal.starts_with("sessionboard=;"), "{removal}");
-    assert_eq!(max_age(&removal), Some(0));
-    assert!(redis.session_keys().is_empty());
-    assert_eq!(app.text("/get", &cookie).await, "None");
-}
-
-#[tokio::test]
-async fn a_session_expires_after_inactivity_and_at_a_date() {
-    let redis = TestRedis::start();
-    let app = DataApp::spawn(&redis, &[("SESSION_TTL_SECONDS", "0.4")]).await;
-    let idle = inserted(&app).await;
-    // Watched on the key: a read through the app would be activity.
-    let key = redis.session_keys().remove(0);
-    eventually(
-        "the idle session's key expires",
-        Duration::from_secs(3),
-        || async { redis.pttl(&key) == -2 },
-    )
-    .await;
-    assert_eq!(app.text("/get", &idle).await, "None", "idle timeout");
-
-    let app = DataApp::spawn(&redis, &[("SESSION_TTL_SECONDS", "3600")]).await;
-    let dated = inserted(&app).await;
-    let res = app.get("/expire_in_one_second", Some(&dated)).await;
-    let age = max_age(&set_cookie(&res).expect("a cookie for the new expiry")).unwrap();
-    assert!((1..=3).contains(&age), "Max-Age {age}");
-    let key = redis.session_keys().remove(0);
-    assert!(redis.pttl(&key) <= 1_000, "the key ends at the date");
-    assert_eq!(app.text("/get", &dated).await, "Some(42)");
-    eventually(
-        "the key expires at the date",
-        Duration::from_secs(3),
-        || async { redis.pttl(&key) == -2 },
-    )
-    .await;
-    assert_eq!(app.text("/get", &dated).await, "None", "ended at the date");
-}
-
-#[tokio::test]
 async fn bookkeeping_cannot_be_read_or_overwritten_as_data() {
     let redis = TestRedis::start();
     let app = DataApp::spawn(&redis, &[]).await;
     let cookie = inserted(&app).await;
-    let key = redis.session_keys().remove(0);
+    let key = redis.keys(SESSION_KEYS).remove(0);
     let created = redis.cli(&["HGET", &key, "m:created"]);
     app.get("/set/m:created/0", Some(&cookie)).await;
     assert_eq!(redis.cli(&["HGET", &key, "m:created"]), created);
     let all: serde_json::Value = serde_json::from_str(&app.text("/all", &cookie).await).unwrap();
     assert_eq!(all["m:created"], "0", "only the data key of that name");
     assert_eq!(all.as_object().unwrap().len(), 2, "{all}");
-}
-
-#[tokio::test]
-async fn concurrent_requests_changing_different_keys_lose_nothing() {
-    let redis = TestRedis::start();
-    let app = std::sync::Arc::new(DataApp::spawn(&redis, &[]).await);
-    let cookie = inserted(&app).await;
-    // Loads the save script into Redis, so the counts below are the steady state.
-    app.get("/set/a/first", Some(&cookie)).await;
-    let before = redis.command_counts();
-    let rounds = 25;
-    let mut tasks = Vec::new();
-    for key in ["a", "b", "c", "d"] {
-        let (app, cookie) = (app.clone(), cookie.clone());
-        tasks.push(tokio::spawn(async move {
-            for round in 0..rounds {
-                let res = app.get(&format!("/set/{key}/{round}"), Some(&cookie)).await;
-                assert_eq!(res.status(), 200);
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let all: serde_json::Value = serde_json::from_str(&app.text("/all", &cookie).await).unwrap();
-    for key in ["a", "b", "c", "d"] {
-        assert_eq!(all[key], (rounds - 1).to_string(), "{all}");
-    }
-    assert_eq!(all["foo"], 42, "a key nobody touched survives");
-    // Each write is one read and one save script of one field: never a whole-record rewrite.
-    let after = redis.command_counts();
-    let delta = |name: &str| after.get(name).unwrap_or(&0) - before.get(name).unwrap_or(&0);
-    let writes = 4 * rounds as u64;
-    assert_eq!(delta("evalsha"), writes, "one save per write");
-    assert_eq!(delta("hgetall"), writes + 1, "one read per request");
-    assert_eq!(delta("hset"), writes, "one field set per save");
 }
 
 #[tokio::test]
@@ -372,7 +197,9 @@ async fn the_theme_preference_is_stored_with_the_plain_session_api_and_shown_in_
 #[tokio::test]
 async fn concurrent_increments_and_theme_changes_on_one_session_lose_nothing() {
     let redis = TestRedis::start();
-    let app = std::sync::Arc::new(TestApp::spawn(&redis, &[]).await);
+    // 250 requests at once: as many connections from one address.
+    let connections = [("SERVER_MAX_CONNECTIONS_PER_ADDRESS", "1000")];
+    let app = std::sync::Arc::new(TestApp::spawn(&redis, &connections).await);
     app.increment().await;
     let themes = ["light", "dark"];
     let statuses = in_parallel(250, |i| {
@@ -420,13 +247,13 @@ async fn a_write_after_flush_starts_a_new_session_and_never_revives_the_old_one(
     let redis = TestRedis::start();
     let app = DataApp::spawn(&redis, &[]).await;
     let cookie = inserted(&app).await;
-    let old_key = redis.session_keys().remove(0);
+    let old_key = redis.keys(SESSION_KEYS).remove(0);
     let res = app.get("/flush_then_insert", Some(&cookie)).await;
     let fresh = name_value(&set_cookie(&res).expect("a cookie for the new session"));
     assert_ne!(fresh, cookie);
     assert_eq!(redis.pttl(&old_key), -2, "the flushed record stays gone");
     assert_eq!(app.text("/get", &cookie).await, "None");
-    let keys = redis.session_keys();
+    let keys = redis.keys(SESSION_KEYS);
     assert_eq!(keys.len(), 1);
     assert_eq!(
         redis.cli(&["HGET", &keys[0], "d:flash"]).trim(),
@@ -440,7 +267,7 @@ async fn thousands_of_keys_are_stored_in_chunks() {
     let app = DataApp::spawn(&redis, &[]).await;
     let res = app.get("/many", None).await;
     assert_eq!(res.status(), 200);
-    let key = redis.session_keys().remove(0);
+    let key = redis.keys(SESSION_KEYS).remove(0);
     assert_eq!(
         redis.cli(&["HLEN", &key]).trim(),
         "3003",

@@ -1,7 +1,7 @@
 //! An anonymous session's life on a real Redis: created on the first write with the configured
 //! TTL, read back, kept across an app restart, edited, and forgotten.
 
-use crate::helpers::{TestApp, TestRedis};
+use crate::helpers::{TestApp, TestRedis, SESSION_KEYS};
 
 #[tokio::test]
 async fn a_session_is_created_in_redis_with_the_configured_ttl_and_read_back() {
@@ -10,10 +10,13 @@ async fn a_session_is_created_in_redis_with_the_configured_ttl_and_read_back() {
 
     let before = app.session().await;
     assert!(!before.active);
-    assert!(redis.session_keys().is_empty(), "reading creates nothing");
+    assert!(
+        redis.keys(SESSION_KEYS).is_empty(),
+        "reading creates nothing"
+    );
 
     assert_eq!(app.increment().await, 1);
-    let keys = redis.session_keys();
+    let keys = redis.keys(SESSION_KEYS);
     assert_eq!(keys.len(), 1, "{keys:?}");
     let ttl = redis.pttl(&keys[0]);
     // Anonymous: the anonymous idle timeout, one day by default.
@@ -82,9 +85,9 @@ async fn forgetting_deletes_the_key_and_the_cookie() {
     let redis = TestRedis::start();
     let app = TestApp::spawn(&redis, &[]).await;
     app.increment().await;
-    assert_eq!(redis.session_keys().len(), 1);
+    assert_eq!(redis.keys(SESSION_KEYS).len(), 1);
     app.forget().await;
-    assert!(redis.session_keys().is_empty());
+    assert!(redis.keys(SESSION_KEYS).is_empty());
     let view = app.session().await;
     assert!(!view.active);
 }

@@ -12,8 +12,11 @@ use std::{
 
 use sessionboard::shared::{clock::now_ms, dto::SessionView};
 
-use crate::helpers::{eventually, eventually_ok, in_parallel, Browser, TestApp, TestRedis};
-use crate::redis_topologies::{Certificates, Cluster, Node, SentinelGroup, SERVICE};
+use test_redis::{Certificates, Cluster, SentinelGroup, SERVICE};
+
+use crate::helpers::{
+    eventually, eventually_ok, in_parallel, Browser, TestApp, TestRedis, SESSION_KEYS,
+};
 
 const USERS: &str = "hana:hanas password";
 /// `REDIS_PORT` when `REDIS_URL` says where Redis is.
@@ -220,15 +223,17 @@ fn report(what: &str, writers: &[Writer]) -> (f64, usize, i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_serves_two_instances_and_keeps_sessions_through_a_master_kill() {
-    let mut cluster = Cluster::start().await;
+    let mut cluster = Cluster::start();
     let env = [
         ("REDIS_URL", cluster.url()),
         ("DEMO_USERS", USERS.to_string()),
+        // Dozens of browsers keep connections open to the first instance.
+        ("SERVER_MAX_CONNECTIONS_PER_ADDRESS", "1000".to_string()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let one = TestApp::spawn_on(NO_PORT, &env).await;
     let two = TestApp::spawn_on(NO_PORT, &env).await;
-    core_flows(&one, || cluster.session_keys(), |key| cluster.pttl(key)).await;
+    core_flows(&one, || cluster.keys(SESSION_KEYS), |key| cluster.pttl(key)).await;
 
     // A cookie from one instance works on the other; increments through both add up.
     let visitor = one.new_browser();
@@ -257,11 +262,11 @@ async fn a_cluster_serves_two_instances_and_keeps_sessions_through_a_master_kill
     let mut writers = Vec::new();
     let mut homes = Vec::new();
     for _ in 0..24 {
-        let known = cluster.session_keys();
+        let known = cluster.keys(SESSION_KEYS);
         let browser = one.new_browser();
         browser.increment().await;
         let key = cluster
-            .session_keys()
+            .keys(SESSION_KEYS)
             .into_iter()
             .find(|k| !known.contains(k));
         homes.push(key.and_then(|key| cluster.master_of(&key)));
@@ -274,7 +279,7 @@ async fn a_cluster_serves_two_instances_and_keeps_sessions_through_a_master_kill
         .await;
     let trigger = Instant::now();
     let until = trigger + Duration::from_secs(9);
-    cluster.nodes[victim].kill();
+    cluster.nodes[victim].stop();
     let left = || until.saturating_duration_since(Instant::now());
     eventually(
         "a replica takes over from the killed master",
@@ -302,7 +307,7 @@ async fn a_cluster_serves_two_instances_and_keeps_sessions_through_a_master_kill
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sentinel_group_follows_planned_and_crash_failovers() {
-    let mut group = SentinelGroup::start().await;
+    let mut group = SentinelGroup::start();
     let env = [
         ("REDIS_URL", group.url()),
         ("DEMO_USERS", USERS.to_string()),
@@ -316,7 +321,7 @@ async fn a_sentinel_group_follows_planned_and_crash_failovers() {
             .iter()
             .find(|n| n.port == first_master)
             .unwrap();
-        core_flows(&app, || master.session_keys(), |key| pttl(master, key)).await;
+        core_flows(&app, || master.keys(SESSION_KEYS), |key| master.pttl(key)).await;
     }
     let writers: Vec<Browser> = (0..4).map(|_| app.new_browser()).collect();
 
@@ -354,7 +359,7 @@ async fn a_sentinel_group_follows_planned_and_crash_failovers() {
         .find(|n| n.port == first_master)
         .unwrap();
     old.cli(&["REPLICAOF", "127.0.0.1", &new_master]);
-    group.wait_ready().await;
+    group.wait_ready();
 
     // SIGKILL the new master under load.
     let load = WriteLoad::start(&writers);
@@ -364,7 +369,7 @@ async fn a_sentinel_group_follows_planned_and_crash_failovers() {
     let trigger = Instant::now();
     let until = trigger + Duration::from_secs(9);
     let left = || until.saturating_duration_since(Instant::now());
-    group.master().kill();
+    group.master().stop();
     eventually("the sentinels promote the old master again", left(), || {
         let back = group.master_port() == first_master;
         async move { back }
@@ -387,10 +392,6 @@ async fn a_sentinel_group_follows_planned_and_crash_failovers() {
     );
 }
 
-fn pttl(node: &Node, key: &str) -> i64 {
-    node.cli(&["PTTL", key]).trim().parse().unwrap_or(-3)
-}
-
 #[tokio::test]
 async fn a_private_ca_and_a_client_certificate_work_from_the_settings_alone() {
     let certs = Certificates::generate();
@@ -399,15 +400,14 @@ async fn a_private_ca_and_a_client_certificate_work_from_the_settings_alone() {
         certs.file("client.crt"),
         certs.file("client.key"),
     );
-    let server = certs.server(false).await;
-    let port = server.port.to_string();
+    let server = certs.server(false);
     let tls = [
         ("REDIS_TLS", "true"),
         ("REDIS_TLS_CA_FILE", ca.as_str()),
         ("DEMO_USERS", USERS),
     ];
     let app = TestApp::spawn_on(server.port, &tls).await;
-    core_flows(&app, || server.session_keys(), |key| pttl(&server, key)).await;
+    core_flows(&app, || server.keys(SESSION_KEYS), |key| server.pttl(key)).await;
 
     // Without the CA the certificate is not trusted, and the start says which setting to fix.
     let err = TestApp::try_spawn(
@@ -422,7 +422,7 @@ async fn a_private_ca_and_a_client_certificate_work_from_the_settings_alone() {
         "{err}"
     );
 
-    let strict = certs.server(true).await;
+    let strict = certs.server(true);
     let url = format!("rediss://127.0.0.1:{}", strict.port);
     let with_cert = [
         ("REDIS_URL", url.as_str()),
@@ -432,7 +432,7 @@ async fn a_private_ca_and_a_client_certificate_work_from_the_settings_alone() {
         ("DEMO_USERS", USERS),
     ];
     let app = TestApp::spawn_on(NO_PORT, &with_cert).await;
-    core_flows(&app, || strict.session_keys(), |key| pttl(&strict, key)).await;
+    core_flows(&app, || strict.keys(SESSION_KEYS), |key| strict.pttl(key)).await;
     let without = [
         ("REDIS_URL", url.as_str()),
         ("REDIS_TLS_CA_FILE", ca.as_str()),
@@ -448,7 +448,6 @@ async fn a_private_ca_and_a_client_certificate_work_from_the_settings_alone() {
         started.elapsed() < Duration::from_secs(3),
         "stopped at once, not after the wait"
     );
-    drop(port);
 }
 
 /// The minimal ACL of docs/operations.md "Redis topologies", with the default key prefix.
@@ -492,7 +491,7 @@ async fn a_minimal_acl_user_runs_the_app_and_a_prefix_outside_it_stops_the_start
     rules.extend(NEAR_CACHE_ACL_RULES.split(' '));
     assert_eq!(redis.cli(&rules).trim(), "OK");
     let app = TestApp::spawn(&redis, &user).await;
-    core_flows(&app, || redis.session_keys(), |key| redis.pttl(key)).await;
+    core_flows(&app, || redis.keys(SESSION_KEYS), |key| redis.pttl(key)).await;
     assert_eq!(app.login("hana", "hanas password").await, 200);
     assert_eq!(
         app.change_password("hanas password", "hanas new password")
@@ -553,21 +552,8 @@ async fn write_latency(app: &TestApp) -> (f64, f64) {
 #[tokio::test]
 async fn sign_ins_wait_for_the_replicas_asked_for() {
     let master = TestRedis::start();
-    let port = crate::helpers::free_port();
-    let replica_args = [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--replicaof",
-        "127.0.0.1",
-        &master.port.to_string(),
-    ];
-    let replica = Node::start(port, &replica_args.map(String::from), Vec::new()).await;
+    let master_port = master.port.to_string();
+    let replica = TestRedis::start_with(&["--replicaof", "127.0.0.1", &master_port]);
     eventually("the replica syncs", Duration::from_secs(10), || {
         let synced = replica.info("replication", "master_link_status") == "up";
         async move { synced }

@@ -46,6 +46,7 @@ both_ways!(
     get_no_value,
     remove,
     remove_last_value,
+    clear_session,
     cycle_session_id,
     flush_session,
     flush_with_domain,
@@ -141,6 +142,24 @@ async fn remove_last_value(way: Way) {
     assert_eq!(send(&app, "/get_value", Some(&cookie)).await.body, "None");
     let fields = redis.hgetall(&session_key(&cookie)).await;
     assert!(!fields.contains_key("d:foo"), "{fields:?}");
+}
+
+async fn clear_session(way: Way) {
+    let (redis, _, app) = setup(way, AppOptions::default()).await;
+    let cookie = send(&app, "/insert", None).await.expect_cookie();
+    assert_eq!(send(&app, "/incr/n", Some(&cookie)).await.body, "1");
+    let reply = send(&app, "/clear", Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(send(&app, "/get_value", Some(&cookie)).await.body, "None");
+    // The data goes; the session stays, under the same id.
+    let key = session_key(&cookie);
+    assert_eq!(redis.keys().await, vec![key.clone()]);
+    let fields = redis.hgetall(&key).await;
+    assert!(
+        fields.keys().all(|field| !field.starts_with("d:")),
+        "{fields:?}"
+    );
+    assert!(fields.contains_key("m:created"), "{fields:?}");
 }
 
 async fn cycle_session_id(way: Way) {

@@ -7,7 +7,6 @@
 
 use std::{
     collections::HashMap,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -23,7 +22,7 @@ use fred::{
     types::InfoKind,
 };
 use http_body_util::BodyExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use test_redis::Redis;
 use tower::ServiceExt;
 use tower_sessions::{
     cookie::{Cookie, CookieJar, Key, SameSite},
@@ -38,38 +37,16 @@ pub const PREFIX: &str = "t:";
 /// The name of the session cookie, both ways.
 pub const COOKIE: &str = "id";
 
-/// A `redis-server` of the test's own, killed when dropped.
+/// A `redis-server` of the test's own (killed when dropped) and a pool on it.
 pub struct TestRedis {
-    server: Server,
-    pub port: u16,
+    server: Redis,
     pub url: String,
     /// A pool for the store and for inspecting Redis.
     pub pool: Pool,
 }
 
-/// The process alone, so that it is killed even if building the pool panics.
-struct Server {
-    child: Option<Child>,
-}
-
-impl Server {
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 impl TestRedis {
-    /// Starts a server on a free port and waits (at most 10 s) until it answers `PING`. The pool
-    /// does not reconnect.
+    /// Starts a server on a free port, once it answers. The pool does not reconnect.
     pub async fn start() -> TestRedis {
         TestRedis::start_with(None).await
     }
@@ -81,29 +58,8 @@ impl TestRedis {
     }
 
     async fn start_with(policy: Option<ReconnectPolicy>) -> TestRedis {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let (server, port) = loop {
-            let port = free_port();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string()])
-                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server must be on the PATH");
-            let mut server = Server { child: Some(child) };
-            if answers_ping(&mut server, port, deadline).await {
-                break (server, port);
-            }
-            // Exited (the port was taken meanwhile): try another one.
-            server.stop();
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not answer PING within 10 s"
-            );
-        };
-        let url = format!("redis://127.0.0.1:{port}");
+        let server = Redis::start();
+        let url = server.url();
         let mut builder = Builder::from_config(Config::from_url(&url).expect("a valid URL"));
         if let Some(policy) = policy {
             builder.set_policy(policy);
@@ -113,12 +69,7 @@ impl TestRedis {
             .await
             .expect("the pool connects within 10 s")
             .expect("the pool connects");
-        TestRedis {
-            server,
-            port,
-            url,
-            pool,
-        }
+        TestRedis { server, url, pool }
     }
 
     /// Kills the server now (Redis going away under a running app).
@@ -126,19 +77,9 @@ impl TestRedis {
         self.server.stop();
     }
 
-    /// Freezes the server (`SIGSTOP`) or lets it go on (`SIGCONT`): a path to Redis that goes
-    /// silent with no connection closed, as a partition or a stalled proxy leaves it.
+    /// Freezes the server or lets it go on: see [`Redis::pause`].
     pub fn pause(&self, paused: bool) {
-        let pid = self
-            .server
-            .child
-            .as_ref()
-            .expect("running")
-            .id()
-            .to_string();
-        let signal = if paused { "-STOP" } else { "-CONT" };
-        let status = Command::new("kill").args([signal, &pid]).status();
-        assert!(status.is_ok_and(|status| status.success()), "kill {signal}");
+        self.server.pause(paused);
     }
 
     /// Every key in the server, sorted.
@@ -208,38 +149,6 @@ pub fn commands_between(
             (ran > 0).then(|| (name.clone(), ran))
         })
         .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port")
-}
-
-/// Polls with a raw `PING` until the server answers, exits, or `deadline` passes.
-async fn answers_ping(server: &mut Server, port: u16, deadline: Instant) -> bool {
-    while Instant::now() < deadline {
-        let exited = server
-            .child
-            .as_mut()
-            .is_none_or(|child| !matches!(child.try_wait(), Ok(None)));
-        if exited {
-            return false;
-        }
-        let ping = async {
-            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-            stream.write_all(b"PING\r\n").await?;
-            let mut reply = [0u8; 7];
-            stream.read_exact(&mut reply).await?;
-            Ok::<_, std::io::Error>(&reply == b"+PONG\r\n")
-        };
-        if let Ok(Ok(true)) = tokio::time::timeout(Duration::from_millis(500), ping).await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }
 
 /// The two ways in.
@@ -400,6 +309,10 @@ pub fn routes(pool: Pool) -> Router {
                 session.remove_value("foo").await.map_err(failed)?;
                 Ok::<_, Failed>(())
             }),
+        )
+        .route(
+            "/clear",
+            get(|session: Session| async move { session.clear().await }),
         )
         .route(
             "/cycle_id",
