@@ -62,8 +62,8 @@ struct State {
     order: VecDeque<(String, u64)>,
     bytes: usize,
     next_stamp: u64,
-    /// When each recently invalidated key was: a copy whose command was sent before is refused.
-    forgotten: HashMap<String, Instant>,
+    /// What is known of each recently changed key, to refuse answers that may predate a change.
+    forgotten: HashMap<String, Mark>,
     /// When the whole cache was last dropped: a copy whose command was sent before is refused.
     dropped_at: Instant,
 }
@@ -72,6 +72,21 @@ struct State {
 /// [`NearCache::end_write`].
 pub(crate) struct WriteTicket {
     sent: Instant,
+}
+
+/// A recent change of one key.
+#[derive(Clone, Copy)]
+struct Mark {
+    /// When it last changed in a way no version tells apart (an invalidation, a delete, a write
+    /// whose answer was not kept): an answer to a command sent before is refused.
+    changed: Option<Instant>,
+    /// The version the last kept write of this process left: an answer of an older version is
+    /// refused, whenever its command was sent (a write's answer is the record as that write left
+    /// it, so concurrent writes of this process each keep theirs, newest version last).
+    written: u64,
+    /// When either was last set: an answer sent before a mark older than `max_age` is refused
+    /// for its age anyway.
+    at: Instant,
 }
 
 impl State {
@@ -201,7 +216,7 @@ impl NearCache {
             return;
         }
         let mut state = self.state();
-        if !refused(&state, &key, sent) && newer(&state, &key, &loaded) {
+        if !refused(&state, &key, sent, &loaded) && newer(&state, &key, &loaded) {
             keep(
                 &mut state,
                 &self.settings,
@@ -227,22 +242,32 @@ impl NearCache {
 
     /// The write of `ticket` is answered: with the record it left (`answer`: the record, its
     /// deadline and length) that is kept, unless a newer version is held, or an invalidation of
-    /// the key or a drop came since the write was sent. Otherwise the copy goes. Either way no
-    /// read sent before now is kept (its answer may predate the write).
+    /// the key or a drop came since the write was sent; no answer of an older version is kept
+    /// after it (a read's may predate the write). An answer older than a write this process
+    /// already kept changes nothing. Without an answer to keep the copy goes, and no answer to a
+    /// command sent before now is kept.
     pub(crate) fn end_write(&self, key: &str, ticket: WriteTicket, answer: Option<Answer>) {
         let mut state = self.state();
         let now = Instant::now();
-        let kept = answer.is_some_and(|answer| {
-            let keep_it = self.may_keep(answer.2) && !refused(&state, key, ticket.sent);
-            if keep_it && newer(&state, key, &answer.0) {
-                keep(&mut state, &self.settings, key.to_owned(), answer, now);
+        let written = state.forgotten.get(key).map_or(0, |mark| mark.written);
+        match answer {
+            Some(answer) if answer.0.meta.version < written => {}
+            Some(answer)
+                if self.may_keep(answer.2) && !refused(&state, key, ticket.sent, &answer.0) =>
+            {
+                let version = answer.0.meta.version;
+                if newer(&state, key, &answer.0) {
+                    keep(&mut state, &self.settings, key.to_owned(), answer, now);
+                }
+                mark(&mut state, &self.settings, key, now, |mark| {
+                    mark.written = mark.written.max(version);
+                });
             }
-            keep_it
-        });
-        if !kept {
-            remove(&mut state, key);
+            _ => {
+                remove(&mut state, key);
+                forget_at(&mut state, &self.settings, key, now);
+            }
         }
-        forget_at(&mut state, &self.settings, key, now);
     }
 
     /// `key` changed (or may have): forget it, and keep no answer to a command sent before now.
@@ -283,10 +308,14 @@ fn newer(state: &State, key: &str, loaded: &Loaded) -> bool {
         .is_none_or(|held| held.loaded.meta.version < loaded.meta.version)
 }
 
-/// Whether an answer to a command on `key` sent at `sent` may predate a change: the key was
-/// invalidated, or the cache dropped, since.
-fn refused(state: &State, key: &str, sent: Instant) -> bool {
-    sent <= state.dropped_at || state.forgotten.get(key).is_some_and(|at| sent <= *at)
+/// Whether `loaded`, the answer to a command on `key` sent at `sent`, may predate a change: the
+/// key was invalidated, or the cache dropped, since it was sent, or this process wrote a later
+/// version.
+fn refused(state: &State, key: &str, sent: Instant, loaded: &Loaded) -> bool {
+    sent <= state.dropped_at
+        || state.forgotten.get(key).is_some_and(|mark| {
+            mark.changed.is_some_and(|at| sent <= at) || loaded.meta.version < mark.written
+        })
 }
 
 /// A record as the near cache keeps it: the record, its deadline (ms) and its length.
@@ -328,14 +357,31 @@ fn keep(
     }
 }
 
-/// Remembers that `key` changed at `now`, within bounds: older marks no longer matter (an
-/// answer sent before them is past `max_age`), and when too many are recent, every answer sent
-/// before now is refused instead.
+/// Remembers that `key` changed at `now` in a way no version tells apart.
 fn forget_at(state: &mut State, settings: &NearCacheSettings, key: &str, now: Instant) {
-    state.forgotten.insert(key.to_owned(), now);
+    mark(state, settings, key, now, |mark| mark.changed = Some(now));
+}
+
+/// Updates the mark of `key`, within bounds: older marks no longer matter (an answer sent before
+/// them is past `max_age`), and when too many are recent, every answer sent before now is
+/// refused instead.
+fn mark(
+    state: &mut State,
+    settings: &NearCacheSettings,
+    key: &str,
+    now: Instant,
+    change: impl FnOnce(&mut Mark),
+) {
+    let mark = state.forgotten.entry(key.to_owned()).or_insert(Mark {
+        changed: None,
+        written: 0,
+        at: now,
+    });
+    change(mark);
+    mark.at = now;
     let bound = settings.max_entries.max(1024);
     if state.forgotten.len() > bound {
-        state.forgotten.retain(|_, at| now - *at < settings.max_age);
+        state.forgotten.retain(|_, mark| now - mark.at < settings.max_age);
         if state.forgotten.len() > bound {
             state.forgotten.clear();
             state.dropped_at = now;

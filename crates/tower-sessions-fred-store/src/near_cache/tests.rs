@@ -8,6 +8,11 @@ use super::*;
 use crate::record::Meta;
 
 fn loaded(n: i128) -> Arc<Loaded> {
+    versioned(n, 0)
+}
+
+/// Session `n` at `version`.
+fn versioned(n: i128, version: u64) -> Arc<Loaded> {
     Arc::new(Loaded {
         stored: Default::default(),
         id: Id(n),
@@ -16,7 +21,7 @@ fn loaded(n: i128) -> Arc<Loaded> {
             refreshed_at: 0,
             absolute_deadline: 1_000,
             signed_in: None,
-            version: 0,
+            version,
         },
         data: HashMap::new(),
     })
@@ -139,4 +144,44 @@ fn remembering_many_invalidations_stays_bounded() {
         cache.get("k5", 0).is_none(),
         "still refused once forgotten in bulk"
     );
+}
+
+fn held_version(cache: &NearCache) -> Option<u64> {
+    cache.get("k", 0).map(|hit| hit.meta.version)
+}
+
+#[test]
+fn concurrent_writes_of_this_process_leave_the_newest_version_whatever_order_they_end_in() {
+    let cache = cache(10, 1_000);
+    let (first, second) = (cache.begin_write(), cache.begin_write());
+    cache.end_write("k", first, Some((versioned(1, 1), 1_000, 10)));
+    cache.end_write("k", second, Some((versioned(1, 2), 1_000, 10)));
+    assert_eq!(held_version(&cache), Some(2), "in order");
+    let (third, fourth) = (cache.begin_write(), cache.begin_write());
+    cache.end_write("k", fourth, Some((versioned(1, 4), 1_000, 10)));
+    cache.end_write("k", third, Some((versioned(1, 3), 1_000, 10)));
+    assert_eq!(held_version(&cache), Some(4), "out of order");
+}
+
+#[test]
+fn a_read_that_may_predate_a_write_is_not_kept() {
+    let cache = cache(10, 1_000);
+    let read_sent = Instant::now();
+    let write = cache.begin_write();
+    cache.end_write("k", write, Some((versioned(1, 5), 1_000, 10)));
+    cache.invalidate("other");
+    remove(&mut cache.state(), "k");
+    cache.insert("k".into(), versioned(1, 4), 1_000, 10, read_sent);
+    assert_eq!(held_version(&cache), None, "older than the write");
+    cache.insert("k".into(), versioned(1, 5), 1_000, 10, read_sent);
+    assert_eq!(held_version(&cache), Some(5), "the write's own version");
+}
+
+#[test]
+fn a_write_without_an_answer_refuses_every_answer_sent_before_it_ended() {
+    let cache = cache(10, 1_000);
+    let (save, delete) = (cache.begin_write(), cache.begin_write());
+    cache.end_write("k", delete, None);
+    cache.end_write("k", save, Some((versioned(1, 9), 1_000, 10)));
+    assert_eq!(held_version(&cache), None);
 }
