@@ -5,9 +5,8 @@
 //! * A hit costs no Redis command. A miss is the usual `HGETALL`, whose connection then tracks
 //!   the key. A write's script answers with the record as it left it (and reads it, so the
 //!   connection tracks it again): the entry holds the new version at once.
-//! * Every copy remembers when the command that produced it was sent. A copy is refused when an
-//!   invalidation of its key, a local change or a drop came after that moment (the answer may
-//!   predate it), or when a newer copy is already held.
+//! * A copy is refused when an invalidation of its key or a drop came after its command was sent
+//!   (the answer may predate it), when this process wrote a later version, or a newer is held.
 //! * A lost or re-established connection, a flush, a failover (a reconnection), an open breaker
 //!   or a missed heartbeat drop the whole cache: invalidations may have been missed meanwhile.
 //!   Nothing is kept again until every connection tracks again: a key read on one that does not
@@ -80,12 +79,10 @@ struct Mark {
     /// When it last changed in a way no version tells apart (an invalidation, a delete, a write
     /// whose answer was not kept): an answer to a command sent before is refused.
     changed: Option<Instant>,
-    /// The version the last kept write of this process left: an answer of an older version is
-    /// refused, whenever its command was sent (a write's answer is the record as that write left
-    /// it, so concurrent writes of this process each keep theirs, newest version last).
+    /// The version the last kept write of this process left: an older answer is refused,
+    /// whenever it was sent (concurrent writes of this process each keep theirs, newest last).
     written: u64,
-    /// When either was last set: an answer sent before a mark older than `max_age` is refused
-    /// for its age anyway.
+    /// When either was last set (an answer sent before a mark older than `max_age` is too old).
     at: Instant,
 }
 
@@ -242,10 +239,9 @@ impl NearCache {
 
     /// The write of `ticket` is answered: with the record it left (`answer`: the record, its
     /// deadline and length) that is kept, unless a newer version is held, or an invalidation of
-    /// the key or a drop came since the write was sent; no answer of an older version is kept
-    /// after it (a read's may predate the write). An answer older than a write this process
-    /// already kept changes nothing. Without an answer to keep the copy goes, and no answer to a
-    /// command sent before now is kept.
+    /// the key or a drop came since the write was sent; no older answer is kept after it. An
+    /// answer older than a write already kept changes nothing. Without an answer to keep, the
+    /// copy goes and no answer to a command sent before now is kept.
     pub(crate) fn end_write(&self, key: &str, ticket: WriteTicket, answer: Option<Answer>) {
         let mut state = self.state();
         let now = Instant::now();
@@ -259,13 +255,11 @@ impl NearCache {
                 if newer(&state, key, &answer.0) {
                     keep(&mut state, &self.settings, key.to_owned(), answer, now);
                 }
-                mark(&mut state, &self.settings, key, now, |mark| {
-                    mark.written = mark.written.max(version);
-                });
+                mark(&mut state, &self.settings, key, now, Some(version));
             }
             _ => {
                 remove(&mut state, key);
-                forget_at(&mut state, &self.settings, key, now);
+                mark(&mut state, &self.settings, key, now, None);
             }
         }
     }
@@ -273,7 +267,7 @@ impl NearCache {
     /// `key` changed (or may have): forget it, and keep no answer to a command sent before now.
     pub(crate) fn invalidate(&self, key: &str) {
         let mut state = self.state();
-        forget_at(&mut state, &self.settings, key, Instant::now());
+        mark(&mut state, &self.settings, key, Instant::now(), None);
         if remove(&mut state, key) {
             self.invalidations.fetch_add(1, Ordering::Relaxed);
         }
@@ -357,31 +351,31 @@ fn keep(
     }
 }
 
-/// Remembers that `key` changed at `now` in a way no version tells apart.
-fn forget_at(state: &mut State, settings: &NearCacheSettings, key: &str, now: Instant) {
-    mark(state, settings, key, now, |mark| mark.changed = Some(now));
-}
-
-/// Updates the mark of `key`, within bounds: older marks no longer matter (an answer sent before
-/// them is past `max_age`), and when too many are recent, every answer sent before now is
-/// refused instead.
+/// Marks `key` written by this process at `version`, or (`None`) changed in a way no version
+/// tells apart, within bounds: older marks no longer matter (an answer sent before them is past
+/// `max_age`), and when too many are recent, every answer sent before now is refused instead.
 fn mark(
     state: &mut State,
     settings: &NearCacheSettings,
     key: &str,
     now: Instant,
-    change: impl FnOnce(&mut Mark),
+    written: Option<u64>,
 ) {
     let mark = state.forgotten.entry(key.to_owned()).or_insert(Mark {
         changed: None,
         written: 0,
         at: now,
     });
-    change(mark);
+    match written {
+        Some(version) => mark.written = mark.written.max(version),
+        None => mark.changed = Some(now),
+    }
     mark.at = now;
     let bound = settings.max_entries.max(1024);
     if state.forgotten.len() > bound {
-        state.forgotten.retain(|_, mark| now - mark.at < settings.max_age);
+        state
+            .forgotten
+            .retain(|_, mark| now - mark.at < settings.max_age);
         if state.forgotten.len() > bound {
             state.forgotten.clear();
             state.dropped_at = now;
