@@ -1,7 +1,8 @@
 //! The documentation of the settings, checked against their declaration: docs/configuration.md
 //! has one row per setting with its variable, file key and default, and no row for anything else;
-//! the README names only settings, Leptos.toml names only what exists and changes no default (the
-//! binary reads it, so a value there that differs would be a second default).
+//! the README names every setting and nothing else; Leptos.toml names only what exists and
+//! changes no default (the binary reads it, so a value there that differs would be a second
+//! default).
 
 use figment::{
     providers::{Format, Toml},
@@ -99,16 +100,21 @@ fn nothing_is_documented_that_does_not_exist() {
     }
 }
 
-/// The README describes the few settings a first deployment needs (docs/configuration.md has the
-/// rest); every name it gives must be one.
+/// The README's settings: the few a first deployment needs described, every other one named
+/// (docs/configuration.md describes them all), and nothing else.
 #[test]
-fn the_readme_names_only_settings() {
+fn the_readme_names_every_setting_and_nothing_else() {
     let readme = read("README.md");
     let (_, section) = readme.split_once("## Settings").unwrap();
     let section = section.split("\n## ").next().unwrap();
+    let named = variables_in(section);
+    let all = VARIABLES.iter().map(|(variable, _, _)| *variable);
+    for name in all.chain(ENV_ONLY).chain([CONFIG_FILE_VARIABLE]) {
+        assert!(named.contains(&name), "the README does not name {name}");
+    }
     // Read by the binary, but set by cargo-leptos rather than by whoever deploys it.
     let not_settings = ["LEPTOS_HASH_FILES"];
-    for name in variables_in(section) {
+    for name in named {
         assert!(
             is_setting(name) || not_settings.contains(&name),
             "the README names {name}, no setting"
