@@ -58,8 +58,9 @@ async fn turn_on(client: &Client) -> Result<(), Error> {
 /// Every quarter of `max_silence`, each connection is asked to answer; the cache serves only
 /// within `max_silence` of the last heartbeat every connection answered. A beat may take up to
 /// `max_silence` (a busy machine is slow, not partitioned): past that, or on an error, what a
-/// connection should have delivered may be lost, and the cache is dropped. fred 10.1 drops the null invalidation Redis sends on `FLUSHALL`
-/// / `FLUSHDB`, so the heartbeat also reads `epoch_key`: a flush removes it, and the next
+/// connection should have delivered may be lost, and the cache is dropped. fred 10.1 drops the
+/// null invalidation Redis sends on `FLUSHALL` / `FLUSHDB`, so the heartbeat also reads
+/// `epoch_key`: a flush removes it, and the next
 /// heartbeat drops the cache and writes a new token (the first instance to notice does; the
 /// others see the token change and drop theirs). Ends with the store.
 async fn heartbeat(
