@@ -15,7 +15,7 @@ use super::{
     observability::Metrics,
     redis::{KeySpace, RedisError, RedisPool},
     router::{self, Pages},
-    serve::serve,
+    serve::{serve, Listeners},
     sessions::{self, expiry_events, LiveSessions},
     state::{AppState, Shared},
 };
@@ -48,10 +48,12 @@ impl From<AccountError> for StartupError {
 pub struct Application {
     state: AppState,
     pages: Pages,
-    listener: (TcpListener, SocketAddr),
+    listeners: Listeners,
     /// `METRICS_ADDR`'s listener, when set.
     metrics_listener: Option<(TcpListener, SocketAddr)>,
     expiry_events: Option<SubscriberClient>,
+    /// Where the worker threads log, when not to the global subscriber.
+    worker_log: Option<tracing::Dispatch>,
 }
 
 impl Application {
@@ -65,8 +67,14 @@ impl Application {
         let site_addr = settings.server.site_addr;
         leptos_options.site_addr = site_addr;
         let metrics_addr = settings.server.metrics_addr;
+        let workers = settings.server.workers;
         let state = connect(settings, leptos_options).await?;
-        let listener = bind(site_addr).await?;
+        let listeners = Listeners::bind(site_addr, workers).map_err(|source| {
+            StartupError::Listen {
+                addr: site_addr,
+                source,
+            }
+        })?;
         let metrics_listener = match metrics_addr {
             Some(metrics_addr) => Some(bind(metrics_addr).await?),
             None => None,
@@ -81,15 +89,24 @@ impl Application {
         Ok(Application {
             state,
             pages,
-            listener,
+            listeners,
             metrics_listener,
             expiry_events,
+            worker_log: None,
         })
+    }
+
+    /// The worker threads log to `dispatch` instead of the global subscriber: for a test that
+    /// reads one app's log through a subscriber of its own thread. (Not for production: a
+    /// thread's own subscriber takes tracing off its fast path at every call site.)
+    pub fn log_workers_to(mut self, dispatch: tracing::Dispatch) -> Self {
+        self.worker_log = Some(dispatch);
+        self
     }
 
     /// Where it listens (the real port when the settings said 0).
     pub fn addr(&self) -> SocketAddr {
-        self.listener.1
+        self.listeners.addr()
     }
 
     /// Where `/metrics` is served when `METRICS_ADDR` is set.
@@ -131,12 +148,13 @@ impl Application {
                 tokio::time::sleep(drain_time).await;
             }
         };
-        let (listener, addr) = self.listener;
-        tracing::info!("listening on http://{addr}");
+        let addr = self.listeners.addr();
+        tracing::info!(workers = server.workers, "listening on http://{addr}");
         router::explain_metrics_placement(&self.state);
         let sessions = sessions::session_layer(self.state.sessions.clone(), &self.state.settings);
         let app = router::app(self.state.clone(), self.pages, sessions);
-        serve(listener, app, server, draining_for_serve, stop).await;
+        let log = self.worker_log;
+        serve(self.listeners, app, server, draining_for_serve, log, stop).await?;
         tracing::info!("stopped accepting requests; closing the Redis pool");
         if let Some(subscriber) = self.expiry_events {
             let _ = subscriber.quit().await;

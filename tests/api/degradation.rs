@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use sessionboard::server::{http::page_deadline::page_deadline, redis::BreakerState};
+use tower_sessions_fred_store::NearCacheSettings;
 
 use crate::{
     helpers::{eventually, http_client, TestApp, TestRedis, AOF, SAME_ORIGIN_JSON},
@@ -308,9 +309,14 @@ async fn paused_redis_holds_no_request_past_the_command_timeout_and_the_breaker_
 
     let paused = Instant::now();
     redis.cli(&["CLIENT", "PAUSE", "2000", "ALL"]);
+    // Reads are answered from memory until a heartbeat goes unanswered: the next beat is due
+    // within a quarter of `max_silence` and fails at the command timeout. Only then do reads
+    // ask Redis, and they time out one command timeout later.
+    let heartbeat = NearCacheSettings::default().max_silence / 4;
+    let timeout = Duration::from_millis(TIMEOUT_MS);
     eventually(
         "the breaker opens on timeouts",
-        Duration::from_millis(1000),
+        heartbeat + 2 * timeout + Duration::from_millis(250),
         || {
             let open = app.state.redis.breaker().current() != BreakerState::Closed;
             async move { open }

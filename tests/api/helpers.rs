@@ -126,7 +126,9 @@ impl TestApp {
         let options = LeptosOptions::builder().output_name("sessionboard").build();
         let application = Application::build(settings, options, sessionboard::pages())
             .await
-            .map_err(|err| err.to_string())?;
+            .map_err(|err| err.to_string())?
+            // Tests that read the log give this thread a subscriber of its own.
+            .log_workers_to(tracing::dispatcher::get_default(Clone::clone));
         let addr = application.addr();
         let state = application.state().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

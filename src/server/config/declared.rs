@@ -36,6 +36,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SERVER_MAX_CONNECTIONS", "server.max_connections", "1024"),
     ("SERVER_MAX_CONNECTIONS_PER_ADDRESS", "server.max_connections_per_address", "64"),
     ("SERVER_H2C", "server.h2c", "true"),
+    ("SERVER_WORKERS", "server.workers", "0"),
     ("TRUSTED_PROXIES", "server.trusted_proxies", ""),
     ("TRUSTED_PROXY_HEADER", "server.trusted_proxy_header", "x-forwarded-for"),
     ("ALLOWED_HOSTS", "server.allowed_hosts", ""),
@@ -144,6 +145,9 @@ pub struct ServerSettings {
     /// Serve HTTP/2 over plain TCP (prior knowledge).
     #[serde(deserialize_with = "read::boolean")]
     pub h2c: bool,
+    /// Threads serving connections, each with a runtime of its own; `0`: one per core.
+    #[serde(deserialize_with = "read::within::<_, _, 0, 256>")]
+    pub workers: usize,
     /// Peers whose forwarding header (`trusted_proxy_header`) names the client.
     #[serde(default, deserialize_with = "read::trusted_proxies")]
     pub trusted_proxies: TrustedProxies,

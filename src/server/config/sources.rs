@@ -19,6 +19,14 @@ use super::{declared::VARIABLES, read::text_of, topology, ConfigError, Settings}
 const PASSWORD_IN_FILE: &str =
     "no password in the file (a value with a password belongs in the environment)";
 
+/// Variables that are no longer read, and where their value goes now: ignored, they would run
+/// the app against database 0, or ask sentinels without their password.
+const MOVED_INTO_REDIS_URL: &[(&str, &str)] = &[
+    ("REDIS_DB", "redis://host:6379/N"),
+    ("REDIS_SENTINEL_USERNAME", "redis-sentinel://…?sentinelUsername=…"),
+    ("REDIS_SENTINEL_PASSWORD", "redis-sentinel://…?sentinelPassword=…"),
+];
+
 pub(super) struct Sources<'a> {
     figment: Figment,
     /// The configuration file as the user named it, and its values alone.
@@ -31,6 +39,14 @@ impl<'a> Sources<'a> {
         file: Option<(&'a str, &str)>,
         env: &'a HashMap<String, String>,
     ) -> Result<Self, ConfigError> {
+        if let Some((variable, form)) = MOVED_INTO_REDIS_URL
+            .iter()
+            .find(|(variable, _)| env.get(*variable).is_some_and(|text| !text.is_empty()))
+        {
+            return Err(ConfigError::Conflict(format!(
+                "{variable} is no longer read: put it in REDIS_URL ({form})"
+            )));
+        }
         let mut figment = Figment::new();
         for (_, path, default) in VARIABLES.iter().filter(|(_, _, text)| !text.is_empty()) {
             figment = figment.merge(Serialized::default(path, default));

@@ -2,13 +2,15 @@
 //! `axum::serve` uses them, with what `axum::serve` cannot be told: hyper's header-read deadline
 //! and stream limit, HTTP/1 only when h2c is off, a cap on open connections overall and per
 //! client address (`per_address.rs`), the keep-alive close (`idle.rs`), a lingering close
-//! (`socket.rs`), `Connection: close` while draining, and a bound on the wait at a stop.
+//! (`socket.rs`), `Connection: close` while draining, a bound on the wait at a stop, and a
+//! runtime per core (`workers.rs`).
 
 mod idle;
 mod per_address;
 mod socket;
+mod workers;
 
-use std::{convert::Infallible, future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{convert::Infallible, future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{body::Body, extract::ConnectInfo};
 use hyper::{body::Incoming, header::CONNECTION, http::HeaderValue, Request, Version};
@@ -18,10 +20,11 @@ use hyper_util::{
 };
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::{OwnedSemaphorePermit, Semaphore},
+    sync::{watch, OwnedSemaphorePermit, Semaphore},
 };
 use tower::ServiceExt;
 
+pub use self::workers::Listeners;
 use self::{
     idle::{Activity, BodyInFlight, InFlight},
     per_address::{AddressSlot, PerAddress},
@@ -38,64 +41,42 @@ const MAX_STREAMS_PER_CONNECTION: u32 = 32;
 /// the stack, and tokio's default 2 MiB overflowed, which aborts the whole process.
 pub const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
 
-/// What every connection shares.
+/// What every connection shares, on every worker.
 struct Server {
     app: App,
     draining: Draining,
     builder: Builder<TokioExecutor>,
-    graceful: GracefulShutdown,
-    keep_alive: Duration,
+    slots: Arc<Semaphore>,
+    per_address: Arc<PerAddress>,
+    settings: ServerSettings,
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then waits for open connections for
-/// up to the request timeout: past the longest a request may take, what is left is cut. While
-/// `draining` is on, every HTTP/1 response asks its client to close the connection (HTTP/2
-/// gets a GOAWAY at the stop).
+/// Serves `app` on `listeners`, a worker each, until `shutdown` completes; then each waits for
+/// its open connections for up to the request timeout: past the longest a request may take,
+/// what is left is cut. While `draining` is on, every HTTP/1 response asks its client to close
+/// the connection (HTTP/2 gets a GOAWAY at the stop). Workers log to `log` when given. An
+/// error when a worker cannot be started.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Listeners,
     app: App,
     settings: &ServerSettings,
     draining: Draining,
+    log: Option<tracing::Dispatch>,
     shutdown: impl Future<Output = ()>,
-) {
-    let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
-    let per_address = Arc::new(PerAddress::default());
-    let server = Server {
+) -> io::Result<()> {
+    let server = Arc::new(Server {
         app,
         draining,
         builder: http_builder(settings),
-        graceful: GracefulShutdown::new(),
-        keep_alive: settings.keep_alive_timeout,
-    };
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer, permit) = tokio::select! {
-            accepted = accept(&listener, &slots) => match accepted {
-                Some(accepted) => accepted,
-                None => continue,
-            },
-            () = &mut shutdown => break,
-        };
-        let address_slot = match settings.trusted_proxies.trusts(peer.ip()) {
-            true => None,
-            false => match per_address.admit(peer.ip(), settings.max_connections_per_address) {
-                Some(slot) => Some(slot),
-                None => {
-                    tracing::debug!("a client address is over its connection limit; closed one");
-                    continue;
-                }
-            },
-        };
-        server.serve_connection(stream, peer, (permit, address_slot));
-    }
-    drop(listener);
-    let grace = settings.request_timeout;
-    if tokio::time::timeout(grace, server.graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after the shutdown grace; closed them");
-    }
+        slots: Arc::new(Semaphore::new(settings.max_connections.max(1))),
+        per_address: Arc::default(),
+        settings: settings.clone(),
+    });
+    workers::run(listeners, log, shutdown, move |listener, stopped| {
+        let server = server.clone();
+        async move { server.accept_until_stopped(listener, stopped).await }
+    })
+    .await
 }
 
 /// The next connection, once a slot is free for it: until then it waits in the listen backlog.
@@ -132,10 +113,44 @@ fn http_builder(settings: &ServerSettings) -> Builder<TokioExecutor> {
 }
 
 impl Server {
+    async fn accept_until_stopped(&self, listener: TcpListener, mut stopped: watch::Receiver<bool>) {
+        let graceful = GracefulShutdown::new();
+        let settings = &self.settings;
+        loop {
+            let (stream, peer, permit) = tokio::select! {
+                accepted = accept(&listener, &self.slots) => match accepted {
+                    Some(accepted) => accepted,
+                    None => continue,
+                },
+                _ = stopped.wait_for(|stopped| *stopped) => break,
+            };
+            let address_slot = match settings.trusted_proxies.trusts(peer.ip()) {
+                true => None,
+                false => {
+                    let max = settings.max_connections_per_address;
+                    match self.per_address.admit(peer.ip(), max) {
+                        Some(slot) => Some(slot),
+                        None => {
+                            tracing::debug!("a client address is over its connection limit");
+                            continue;
+                        }
+                    }
+                }
+            };
+            self.serve_connection(&graceful, stream, peer, (permit, address_slot));
+        }
+        drop(listener);
+        let grace = settings.request_timeout;
+        if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+            tracing::warn!("connections still open after the shutdown grace; closed them");
+        }
+    }
+
     /// Serves one connection on a task of its own until it closes, is idle for the keep-alive
     /// time, or the server stops; the slots it holds are given back then.
     fn serve_connection(
         &self,
+        graceful: &GracefulShutdown,
         stream: TcpStream,
         peer: SocketAddr,
         slots: (OwnedSemaphorePermit, Option<AddressSlot>),
@@ -165,8 +180,8 @@ impl Server {
         });
         let io = TokioIo::new(Socket::new(stream, activity.clone()));
         let connection = self.builder.serve_connection(io, service).into_owned();
-        let connection = self.graceful.watch(connection);
-        let keep_alive = self.keep_alive;
+        let connection = graceful.watch(connection);
+        let keep_alive = self.settings.keep_alive_timeout;
         tokio::spawn(async move {
             let _slots = slots;
             tokio::select! {
