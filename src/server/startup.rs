@@ -69,12 +69,11 @@ impl Application {
         let metrics_addr = settings.server.metrics_addr;
         let workers = settings.server.workers;
         let state = connect(settings, leptos_options).await?;
-        let listeners = Listeners::bind(site_addr, workers).map_err(|source| {
-            StartupError::Listen {
+        let listeners =
+            Listeners::bind(site_addr, workers).map_err(|source| StartupError::Listen {
                 addr: site_addr,
                 source,
-            }
-        })?;
+            })?;
         let metrics_listener = match metrics_addr {
             Some(metrics_addr) => Some(bind(metrics_addr).await?),
             None => None,
@@ -151,10 +150,20 @@ impl Application {
         let addr = self.listeners.addr();
         tracing::info!(workers = server.workers, "listening on http://{addr}");
         router::explain_metrics_placement(&self.state);
+        // One session layer, so its limits hold over every worker.
         let sessions = sessions::session_layer(self.state.sessions.clone(), &self.state.settings);
-        let app = router::app(self.state.clone(), self.pages, sessions);
+        let (state, pages) = (self.state.clone(), self.pages);
+        let make_app = move || router::app(state.for_worker(), pages, sessions.clone());
         let log = self.worker_log;
-        serve(self.listeners, app, server, draining_for_serve, log, stop).await?;
+        serve(
+            self.listeners,
+            make_app,
+            server,
+            draining_for_serve,
+            log,
+            stop,
+        )
+        .await?;
         tracing::info!("stopped accepting requests; closing the Redis pool");
         if let Some(subscriber) = self.expiry_events {
             let _ = subscriber.quit().await;

@@ -50,6 +50,12 @@ impl AppState {
             shared,
         }
     }
+
+    /// The same state behind an `Arc` of its own, for one worker's router: a count that two
+    /// cores change on every request moves its cache line between them each time.
+    pub fn for_worker(&self) -> Self {
+        AppState::new(self.leptos_options.clone(), Shared::clone(&self.shared))
+    }
 }
 
 impl Deref for AppState {

@@ -23,8 +23,14 @@ const PASSWORD_IN_FILE: &str =
 /// the app against database 0, or ask sentinels without their password.
 const MOVED_INTO_REDIS_URL: &[(&str, &str)] = &[
     ("REDIS_DB", "redis://host:6379/N"),
-    ("REDIS_SENTINEL_USERNAME", "redis-sentinel://…?sentinelUsername=…"),
-    ("REDIS_SENTINEL_PASSWORD", "redis-sentinel://…?sentinelPassword=…"),
+    (
+        "REDIS_SENTINEL_USERNAME",
+        "redis-sentinel://…?sentinelUsername=…",
+    ),
+    (
+        "REDIS_SENTINEL_PASSWORD",
+        "redis-sentinel://…?sentinelPassword=…",
+    ),
 ];
 
 pub(super) struct Sources<'a> {

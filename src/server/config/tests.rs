@@ -246,7 +246,11 @@ fn redis_settings_that_do_not_fit_together_name_their_variables() {
 
 #[test]
 fn a_variable_moved_into_redis_url_is_refused_and_its_value_never_printed() {
-    for variable in ["REDIS_DB", "REDIS_SENTINEL_USERNAME", "REDIS_SENTINEL_PASSWORD"] {
+    for variable in [
+        "REDIS_DB",
+        "REDIS_SENTINEL_USERNAME",
+        "REDIS_SENTINEL_PASSWORD",
+    ] {
         let err = error(&[(variable, "hunter2")]);
         assert!(err.contains(variable) && err.contains("REDIS_URL"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");

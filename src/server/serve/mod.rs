@@ -43,7 +43,6 @@ pub const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 /// What every connection shares, on every worker.
 struct Server {
-    app: App,
     draining: Draining,
     builder: Builder<TokioExecutor>,
     slots: Arc<Semaphore>,
@@ -51,21 +50,21 @@ struct Server {
     settings: ServerSettings,
 }
 
-/// Serves `app` on `listeners`, a worker each, until `shutdown` completes; then each waits for
+/// Serves the router `make_app` makes on each worker (one per listener), so what a request
+/// clones or counts is its own thread's, until `shutdown` completes; then each waits for
 /// its open connections for up to the request timeout: past the longest a request may take,
 /// what is left is cut. While `draining` is on, every HTTP/1 response asks its client to close
 /// the connection (HTTP/2 gets a GOAWAY at the stop). Workers log to `log` when given. An
 /// error when a worker cannot be started.
 pub async fn serve(
     listeners: Listeners,
-    app: App,
+    make_app: impl Fn() -> App + Clone + Send + 'static,
     settings: &ServerSettings,
     draining: Draining,
     log: Option<tracing::Dispatch>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let server = Arc::new(Server {
-        app,
         draining,
         builder: http_builder(settings),
         slots: Arc::new(Semaphore::new(settings.max_connections.max(1))),
@@ -73,8 +72,8 @@ pub async fn serve(
         settings: settings.clone(),
     });
     workers::run(listeners, log, shutdown, move |listener, stopped| {
-        let server = server.clone();
-        async move { server.accept_until_stopped(listener, stopped).await }
+        let (server, app) = (server.clone(), make_app());
+        async move { server.accept_until_stopped(listener, app, stopped).await }
     })
     .await
 }
@@ -113,7 +112,12 @@ fn http_builder(settings: &ServerSettings) -> Builder<TokioExecutor> {
 }
 
 impl Server {
-    async fn accept_until_stopped(&self, listener: TcpListener, mut stopped: watch::Receiver<bool>) {
+    async fn accept_until_stopped(
+        &self,
+        listener: TcpListener,
+        app: App,
+        mut stopped: watch::Receiver<bool>,
+    ) {
         let graceful = GracefulShutdown::new();
         let settings = &self.settings;
         loop {
@@ -137,11 +141,14 @@ impl Server {
                     }
                 }
             };
-            self.serve_connection(&graceful, stream, peer, (permit, address_slot));
+            self.serve_connection(&graceful, &app, stream, peer, (permit, address_slot));
         }
         drop(listener);
         let grace = settings.request_timeout;
-        if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!("connections still open after the shutdown grace; closed them");
         }
     }
@@ -151,12 +158,13 @@ impl Server {
     fn serve_connection(
         &self,
         graceful: &GracefulShutdown,
+        app: &App,
         stream: TcpStream,
         peer: SocketAddr,
         slots: (OwnedSemaphorePermit, Option<AddressSlot>),
     ) {
         let activity = Arc::new(Activity::new());
-        let (app, draining) = (self.app.clone(), self.draining.clone());
+        let (app, draining) = (app.clone(), self.draining.clone());
         let connection_activity = activity.clone();
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
