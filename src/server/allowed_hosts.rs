@@ -51,17 +51,12 @@ impl AllowedHosts {
     /// loopback names too (a browser on `localhost:3000` reaches a site on `127.0.0.1:3000`).
     /// `None` in production when the site listens on every address: no name to go by.
     pub fn default_for(site: SocketAddr, development: bool) -> Option<AllowedHosts> {
-        let mut names = Vec::new();
-        if !site.ip().is_unspecified() {
-            names.push(site.ip().to_string());
-        }
-        if development {
-            for name in ["localhost", "127.0.0.1", "::1"] {
-                if !names.iter().any(|known| known == name) {
-                    names.push(name.to_string());
-                }
-            }
-        }
+        let own = (!site.ip().is_unspecified()).then(|| site.ip().to_string());
+        let loopback = ["localhost", "127.0.0.1", "::1"]
+            .map(String::from)
+            .into_iter();
+        let loopback = loopback.filter(|name| development && own.as_ref() != Some(name));
+        let names: Vec<String> = own.iter().cloned().chain(loopback).collect();
         (!names.is_empty()).then_some(AllowedHosts::Only(names))
     }
 

@@ -8,8 +8,7 @@
 //! headers are ignored.
 
 use std::{
-    borrow::Cow,
-    net::{IpAddr, Ipv6Addr, SocketAddr},
+    net::{IpAddr, SocketAddr},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -20,7 +19,7 @@ use axum::{
     extract::ConnectInfo,
     http::{header::FORWARDED, Extensions, HeaderMap},
 };
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv6Net};
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
@@ -35,10 +34,15 @@ pub enum ForwardingHeader {
 
 impl ForwardingHeader {
     pub fn parse(name: &str) -> Option<ForwardingHeader> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            X_FORWARDED_FOR => Some(ForwardingHeader::XForwardedFor),
-            "forwarded" => Some(ForwardingHeader::Forwarded),
-            _ => None,
+        [ForwardingHeader::XForwardedFor, ForwardingHeader::Forwarded]
+            .into_iter()
+            .find(|header| name.trim().eq_ignore_ascii_case(header.name()))
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ForwardingHeader::XForwardedFor => X_FORWARDED_FOR,
+            ForwardingHeader::Forwarded => FORWARDED.as_str(),
         }
     }
 }
@@ -91,12 +95,7 @@ impl TrustedProxies {
     }
 
     /// The client's address: the peer, or behind trusted proxies the rightmost forwarded address
-    /// that is not one of them. "unknown" when the server was not told the peer.
-    pub fn client_address(&self, extensions: &Extensions, headers: &HeaderMap) -> String {
-        address_text(self.client_ip(extensions, headers))
-    }
-
-    /// [`Self::client_address`] before it is text; `None` when the server was not told the peer.
+    /// that is not one of them; `None` when the server was not told the peer.
     pub fn client_ip(&self, extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {
         let peer = extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
         Some(self.resolve(peer, headers))
@@ -108,7 +107,7 @@ impl TrustedProxies {
             self.report_untrusted(peer, headers);
             return client;
         }
-        for hop in forwarded_hops(headers, self.header).into_iter().rev() {
+        for hop in forwarded_hops(headers, self.header).rev() {
             // A hop that is not an address (`unknown`, an obfuscated name): the last trusted
             // proxy is as far as the chain can be believed.
             let Some(hop) = hop else { return client };
@@ -142,153 +141,97 @@ impl TrustedProxies {
 /// What a per-address limit counts `address` under: an IPv4 address as it is (also written as
 /// IPv4-mapped IPv6), an IPv6 address by its /64, since one host commonly holds a whole /64 and
 /// could otherwise take a fresh limit with every address of it. Anything else unchanged.
-pub fn limited_as(address: &str) -> Cow<'_, str> {
-    match address.parse::<IpAddr>() {
-        Ok(IpAddr::V4(_)) | Err(_) => Cow::Borrowed(address),
-        Ok(ip) => match network_of(ip) {
-            IpAddr::V4(v4) => Cow::Owned(v4.to_string()),
-            IpAddr::V6(network) => Cow::Owned(format!("{network}/64")),
-        },
+pub fn limited_as(address: &str) -> String {
+    match address.parse().map(network_of) {
+        Ok(IpAddr::V6(network)) => format!("{network}/64"),
+        Ok(v4) => v4.to_string(),
+        Err(_) => address.to_string(),
     }
 }
 
-/// The same as [`limited_as`], as an address: IPv4 (and IPv4-mapped IPv6) as is, other IPv6
-/// the first address of its /64.
+/// The same as [`limited_as`], as an address: the first address of an IPv6 /64.
 pub fn network_of(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-        },
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Net::new_assert(v6, 64).network()),
+        v4 => v4,
     }
 }
 
 /// The forwarded-for addresses in `header`, left to right.
-fn forwarded_hops(headers: &HeaderMap, header: ForwardingHeader) -> Vec<Option<IpAddr>> {
-    let values = |name: &str| -> Vec<String> {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|item| item.trim().to_string())
-            .collect()
-    };
-    match header {
-        ForwardingHeader::Forwarded => values(FORWARDED.as_str())
-            .iter()
-            .map(|element| {
-                element
-                    .split(';')
-                    .filter_map(|pair| pair.trim().split_once('='))
-                    .find(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
-                    .and_then(|(_, value)| parse_node(value.trim().trim_matches('"')))
-            })
-            .collect(),
-        ForwardingHeader::XForwardedFor => values(X_FORWARDED_FOR)
-            .iter()
-            .map(|item| parse_node(item))
-            .collect(),
-    }
+fn forwarded_hops(
+    headers: &HeaderMap,
+    header: ForwardingHeader,
+) -> impl DoubleEndedIterator<Item = Option<IpAddr>> + '_ {
+    let items = (headers.get_all(header.name()).iter())
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','));
+    items.map(move |item| match header {
+        ForwardingHeader::XForwardedFor => parse_node(item.trim()),
+        ForwardingHeader::Forwarded => item
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
+            .and_then(|(_, value)| parse_node(value.trim().trim_matches('"'))),
+    })
 }
 
 /// `192.0.2.1`, `192.0.2.1:8080`, `[2001:db8::1]`, `[2001:db8::1]:8080` or `2001:db8::1`.
 fn parse_node(node: &str) -> Option<IpAddr> {
-    if let Ok(address) = node.parse::<IpAddr>() {
-        return Some(address);
-    }
-    if let Some(rest) = node.strip_prefix('[') {
-        return rest.split(']').next()?.parse().ok();
-    }
-    node.parse::<SocketAddr>().ok().map(|socket| socket.ip())
+    let bare = || node.trim_start_matches('[').trim_end_matches(']').parse();
+    (node.parse::<SocketAddr>().map(|socket| socket.ip()))
+        .or_else(|_| bare())
+        .ok()
 }
 
-/// A client address as [`TrustedProxies::client_address`] writes it.
+/// A client address as text: "unknown" when the server was not told the peer.
 pub fn address_text(client: Option<IpAddr>) -> String {
-    match client {
-        Some(client) => client.to_string(),
-        None => "unknown".to_string(),
-    }
+    client.map_or_else(|| "unknown".to_string(), |client| client.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn resolve(trusted: &str, peer: &str, headers: &[(&str, &str)]) -> String {
-        resolve_from(ForwardingHeader::default(), trusted, peer, headers)
-    }
-
-    fn resolve_from(
-        header: ForwardingHeader,
-        trusted: &str,
-        peer: &str,
-        headers: &[(&str, &str)],
-    ) -> String {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.append(
-                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                value.parse().unwrap(),
-            );
-        }
-        let proxies = TrustedProxies::parse(trusted).unwrap().reading(header);
-        proxies.resolve(peer.parse().unwrap(), &map).to_string()
-    }
-
     #[test]
-    fn forwarded_headers_count_only_behind_a_trusted_proxy() {
-        let xff = [("x-forwarded-for", "203.0.113.9")];
-        assert_eq!(resolve("", "10.0.0.1", &xff), "10.0.0.1");
-        assert_eq!(resolve("10.0.0.0/8", "10.0.0.1", &xff), "203.0.113.9");
-        assert_eq!(resolve("10.0.0.0/8", "192.0.2.5", &xff), "192.0.2.5");
-    }
-
-    #[test]
-    fn only_the_configured_header_names_the_client() {
-        let both = [
-            ("forwarded", "for=198.51.100.66"),
-            ("x-forwarded-for", "203.0.113.9"),
-        ];
-        assert_eq!(resolve("10.0.0.0/8", "10.0.0.1", &both), "203.0.113.9");
-        let only_forwarded = [("forwarded", "for=198.51.100.66")];
-        assert_eq!(
-            resolve("10.0.0.0/8", "10.0.0.1", &only_forwarded),
-            "10.0.0.1"
-        );
-        let standard = ForwardingHeader::Forwarded;
-        let seen = resolve_from(standard, "10.0.0.0/8", "10.0.0.1", &both);
-        assert_eq!(seen, "198.51.100.66");
-        let only_xff = [("x-forwarded-for", "203.0.113.9")];
-        let seen = resolve_from(standard, "10.0.0.0/8", "10.0.0.1", &only_xff);
-        assert_eq!(seen, "10.0.0.1");
-        let parse = ForwardingHeader::parse;
-        assert_eq!(
-            parse("X-Forwarded-For"),
-            Some(ForwardingHeader::XForwardedFor)
-        );
-        assert_eq!(parse("forwarded"), Some(ForwardingHeader::Forwarded));
-        assert_eq!(parse("x-real-ip"), None);
-    }
-
-    #[test]
-    fn the_rightmost_untrusted_hop_is_the_client() {
-        let spoofed = [("x-forwarded-for", "1.1.1.1, 203.0.113.9, 10.0.0.2")];
-        assert_eq!(resolve("10.0.0.0/8", "10.0.0.1", &spoofed), "203.0.113.9");
-        let forwarded = [(
+    fn the_client_is_the_rightmost_hop_no_trusted_proxy_wrote_in_the_configured_header() {
+        use ForwardingHeader::{Forwarded as Fwd, XForwardedFor as Xff};
+        let xff = ("x-forwarded-for", "203.0.113.9");
+        let fwd = ("forwarded", "for=198.51.100.66");
+        let spoofed = ("x-forwarded-for", "1.1.1.1, 203.0.113.9, 10.0.0.2");
+        let chain = (
             "forwarded",
             "for=1.1.1.1, for=\"[2001:db8::7]:4711\";proto=https, for=10.0.0.2",
-        )];
-        let seen = resolve_from(
-            ForwardingHeader::Forwarded,
-            "10.0.0.0/8",
-            "10.0.0.1",
-            &forwarded,
         );
-        assert_eq!(seen, "2001:db8::7");
-        let unknown = [("x-forwarded-for", "203.0.113.9, unknown, 10.0.0.2")];
-        assert_eq!(resolve("10.0.0.0/8", "10.0.0.1", &unknown), "10.0.0.2");
+        let unknown = ("x-forwarded-for", "203.0.113.9, unknown, 10.0.0.2");
+        let (net, proxy) = ("10.0.0.0/8", "10.0.0.1");
+        let cases: [(_, _, _, &[_], _); 10] = [
+            // Forwarding headers count only behind a trusted proxy.
+            (Xff, "", proxy, &[xff], proxy),
+            (Xff, net, proxy, &[xff], "203.0.113.9"),
+            (Xff, net, "192.0.2.5", &[xff], "192.0.2.5"),
+            // Only the configured header names the client.
+            (Xff, net, proxy, &[fwd, xff], "203.0.113.9"),
+            (Xff, net, proxy, &[fwd], proxy),
+            (Fwd, net, proxy, &[fwd, xff], "198.51.100.66"),
+            (Fwd, net, proxy, &[xff], proxy),
+            // The rightmost untrusted hop; a hop that is no address ends the chain.
+            (Xff, net, proxy, &[spoofed], "203.0.113.9"),
+            (Fwd, net, proxy, &[chain], "2001:db8::7"),
+            (Xff, net, proxy, &[unknown], "10.0.0.2"),
+        ];
+        for (header, trusted, peer, sent, client) in cases {
+            let headers = HeaderMap::from_iter(sent.iter().map(|(name, value)| {
+                let name = axum::http::HeaderName::from_static(name);
+                (name, value.parse().unwrap())
+            }));
+            let proxies = TrustedProxies::parse(trusted).unwrap().reading(header);
+            let seen = proxies.resolve(peer.parse().unwrap(), &headers);
+            assert_eq!(seen.to_string(), client, "{header:?} {trusted} {sent:?}");
+        }
+        let parse = ForwardingHeader::parse;
+        assert_eq!(parse("X-Forwarded-For"), Some(Xff));
+        assert_eq!(parse("forwarded"), Some(Fwd));
+        assert_eq!(parse("x-real-ip"), None);
         assert!(TrustedProxies::parse("10.0.0.0/33").is_none());
         assert_eq!(
             TrustedProxies::parse(" ").unwrap(),

@@ -9,6 +9,7 @@ use leptos::prelude::{use_context, with_context};
 
 use super::{
     accounts::TrustedDevice,
+    client_address::address_text,
     error::misconfigured,
     sessions::{AppSession, ClientInfo},
     state::AppState,
@@ -48,7 +49,7 @@ pub fn client() -> ClientInfo {
     with_context(|parts: &Parts| ClientInfo {
         address: state.map_or("unknown".to_string(), |state| {
             let proxies = &state.settings.server.trusted_proxies;
-            proxies.client_address(&parts.extensions, &parts.headers)
+            address_text(proxies.client_ip(&parts.extensions, &parts.headers))
         }),
         user_agent: (parts.headers.get(USER_AGENT))
             .and_then(|v| v.to_str().ok())

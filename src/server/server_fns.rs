@@ -10,7 +10,8 @@ use axum::{
 use leptos::prelude::provide_context;
 use leptos_axum::handle_server_fns_with_context;
 
-use super::{http::responses, state::AppState};
+use super::{http::responses::json_error, state::AppState};
+use crate::shared::error::ErrorCode;
 
 /// Leptos' server-function dispatch, for every `/api/…` path without a handler of its own.
 pub async fn server_fn_handler(State(state): State<AppState>, request: Request<Body>) -> Response {
@@ -18,7 +19,8 @@ pub async fn server_fn_handler(State(state): State<AppState>, request: Request<B
     let known = leptos::server_fn::axum::server_fn_paths()
         .any(|(known, method)| known == path && method == request.method());
     if !known {
-        return responses::unknown_api(request.headers());
+        let message = "There is no such API endpoint.";
+        return json_error(ErrorCode::NotFound, message, request.headers());
     }
     handle_server_fns_with_context(move || provide_context(state.clone()), request)
         .await

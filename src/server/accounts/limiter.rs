@@ -11,12 +11,13 @@
 //! alone (`trusted_device`). Successful sign-ins to one name are limited too
 //! ([`SIGN_INS_PER_WINDOW`]).
 
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
 use fred::{
     prelude::{KeysInterface, Pool, SortedSetsInterface},
     types::scripts::Script,
 };
+use ipnet::IpNet;
 
 use super::trusted_device::TrustedDevice;
 use crate::{
@@ -80,31 +81,17 @@ impl LoginLimiter {
             if let Some(wait) = self.sign_ins_used_up(user).await? {
                 return Ok(Some(wait));
             }
-        }
-        if let (Some(user), Some(device)) = (user, device) {
-            if device.vouches_for(user) {
+            if let Some(device) = device.filter(|device| device.vouches_for(user)) {
                 let key = self.keys.login_failures_for_device(device.token());
-                let counted = self
-                    .counter
-                    .count_within(key, limits.max_failures_per_user, limits.window)
-                    .await?;
-                return Ok(counted.err());
+                return self.count(key, limits.max_failures_per_user).await;
             }
         }
         let address_key = self.keys.login_failures_for_address(address);
-        let counted = self
-            .counter
-            .count_within(
-                address_key.clone(),
-                limits.max_failures_per_address,
-                limits.window,
-            )
+        let refused = self
+            .count(address_key.clone(), limits.max_failures_per_address)
             .await?;
-        if let Err(wait) = counted {
-            return Ok(Some(wait));
-        }
-        let Some(user) = user else {
-            return Ok(None);
+        let Some(user) = user.filter(|_| refused.is_none()) else {
+            return Ok(refused);
         };
         let refused = self.attempt_at_name(user, address).await?;
         if refused.is_some() {
@@ -113,26 +100,31 @@ impl LoginLimiter {
         Ok(refused)
     }
 
+    /// Counts an attempt under `key` unless it holds `limit` already: then the wait.
+    async fn count(&self, key: String, limit: u32) -> Result<Option<Duration>, fred::error::Error> {
+        let counted = self.counter.count_within(key, limit, self.limits.window);
+        Ok(counted.await?.err())
+    }
+
     /// Steps 2 and 3 for an attempt already counted on its address.
     async fn attempt_at_name(
         &self,
         user: &Username,
         address: &str,
     ) -> Result<Option<Duration>, fred::error::Error> {
-        let window = self.limits.window;
+        let limits = self.limits;
         let pair_key = self.keys.login_failures_for_pair(user, address);
-        let counted = self
-            .counter
-            .count_within(pair_key.clone(), self.limits.max_failures_per_user, window)
-            .await?;
-        if let Err(wait) = counted {
+        if let Some(wait) = self
+            .count(pair_key.clone(), limits.max_failures_per_user)
+            .await?
+        {
             return Ok(Some(wait));
         }
         let args = vec![
-            (window.as_millis() as u64).max(1).to_string(),
+            (limits.window.as_millis() as u64).max(1).to_string(),
             now_ms().to_string(),
-            self.limits.slowdown_after_failures_per_user.to_string(),
-            (self.limits.slowdown_cap.as_millis() as u64).to_string(),
+            limits.slowdown_after_failures_per_user.to_string(),
+            (limits.slowdown_cap.as_millis() as u64).to_string(),
         ];
         let lane = match self.is_known_network(user, address).await? {
             true => self.keys.login_slowdown_for_known_networks(user),
@@ -142,13 +134,11 @@ impl LoginLimiter {
             .slow_attempt
             .evalsha_with_reload(self.pool.next(), lane, args)
             .await?;
-        if wait_ms <= 0 {
-            return Ok(None);
+        let refused = refusal(wait_ms);
+        if refused.is_some() {
+            self.counter.uncount(pair_key).await?;
         }
-        self.counter.uncount(pair_key).await?;
-        Ok(Some(
-            Duration::from_millis(wait_ms as u64).max(Duration::from_secs(1)),
-        ))
+        Ok(refused)
     }
 
     /// A successful check. Through a trusted browser only its token starts afresh: nothing was
@@ -198,10 +188,7 @@ impl LoginLimiter {
                 vec![SIGN_INS_PER_WINDOW.to_string()],
             )
             .await?;
-        Ok(
-            (wait_ms > 0)
-                .then(|| Duration::from_millis(wait_ms as u64).max(Duration::from_secs(1))),
-        )
+        Ok(refusal(wait_ms))
     }
 
     /// Whether `user` signed in from `address`'s network within the last 90 days.
@@ -242,21 +229,19 @@ impl LoginLimiter {
     }
 }
 
+/// A script's answer: the milliseconds to wait (at least a second), when positive.
+fn refusal(wait_ms: i64) -> Option<Duration> {
+    (wait_ms > 0).then(|| Duration::from_millis(wait_ms as u64).max(Duration::from_secs(1)))
+}
+
 /// The network a sign-in is known by: an IPv4 /24, an IPv6 /48 (a home network's addresses
 /// change within them), an IPv4-mapped address as the IPv4 one.
 fn sign_in_network(address: &str) -> String {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    match address.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => format!("{}/24", Ipv4Addr::from(u32::from(v4) & !0xff)),
-        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => sign_in_network(&v4.to_string()),
-            None => format!(
-                "{}/48",
-                Ipv6Addr::from(u128::from(v6) & !((1u128 << 80) - 1))
-            ),
-        },
-        Err(_) => address.to_string(),
-    }
+    let Ok(ip) = address.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
+        return address.to_string();
+    };
+    let prefix = if ip.is_ipv4() { 24 } else { 48 };
+    IpNet::new_assert(ip, prefix).trunc().to_string()
 }
 
 #[cfg(test)]
@@ -265,6 +250,7 @@ mod tests {
 
     #[test]
     fn sign_ins_are_known_by_their_v4_slash_24_and_v6_slash_48() {
+        assert_eq!(sign_in_network("unknown"), "unknown");
         assert_eq!(sign_in_network("203.0.113.77"), "203.0.113.0/24");
         assert_eq!(sign_in_network("::ffff:203.0.113.77"), "203.0.113.0/24");
         assert_eq!(sign_in_network("2001:db8:1:2::1"), "2001:db8:1::/48");

@@ -13,7 +13,7 @@ use fred::prelude::Pool;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use limiter::{LoginLimits, SIGN_INS_PER_WINDOW};
-pub use password::{PasswordError, ITERATIONS, MEMORY_KIB, PARALLELISM};
+pub use password::PasswordError;
 pub use trusted_device::{DeviceCookies, TrustedDevice};
 
 use self::{limiter::LoginLimiter, store::AccountStore};
@@ -104,7 +104,7 @@ impl Accounts {
     /// Registration and password changes answer only once as many replicas have them as
     /// `sessions` waits for (`REDIS_WAIT_REPLICAS`).
     pub fn with_replica_wait(mut self, sessions: RedisSessionStore) -> Self {
-        self.store = self.store.with_replica_wait(sessions);
+        self.store.durable = Some(sessions);
         self
     }
 
@@ -166,7 +166,6 @@ impl Accounts {
         outcome
     }
 
-    /// A name that is not even valid is just a wrong name: same answer, same cost.
     async fn check_and_sign_in(
         &self,
         session: &AppSession,
@@ -175,32 +174,23 @@ impl Accounts {
         client: &ClientInfo,
         device: Option<&TrustedDevice>,
     ) -> Result<Username, AccountError> {
-        // Too long to be anyone's password: refused without spending a hash on it.
-        let password = Password::attempt(password).ok_or(AccountError::InvalidCredentials)?;
-        let Ok(name) = Username::parse(username) else {
-            let attempt = self.limiter.attempt(None, &client.address, None);
-            if let Some(wait) = self.redis(RedisOperation::LoginAttempt, attempt).await? {
-                return Err(AccountError::TooManyAttempts(wait));
-            }
-            self.verify(None, password).await?;
-            return Err(AccountError::InvalidCredentials);
-        };
-        let name = &name;
-        let verified = self
-            .limited_verify(name, password, &client.address, device)
+        // A name that is not even valid is just a wrong name: same answer, same cost.
+        let name = Username::parse(username).ok();
+        let (name, verified) = self
+            .limited_verify(name.as_ref(), password, &client.address, device)
             .await?;
-        session.login(name, client).await?;
+        session.login(&name, client).await?;
         // A password change that landed while this sign-in was hashing has already signed out
         // every other session; one checked against the old password must not outlive it. The
         // change writes the hash before reading the index, this reads the hash after writing its
         // entry: one of the two always sees the other.
-        let now_stored = self.store.password_hash(name);
+        let now_stored = self.store.password_hash(&name);
         let now_stored = self.redis(RedisOperation::AccountRead, now_stored).await?;
         if now_stored.as_deref() != Some(verified.as_str()) {
             session.forget().await?;
             return Err(AccountError::InvalidCredentials);
         }
-        Ok(name.clone())
+        Ok(name)
     }
 
     /// Replaces the password after checking the current one (within the same limits as sign-in:
@@ -215,8 +205,7 @@ impl Accounts {
         client: &ClientInfo,
         device: Option<&TrustedDevice>,
     ) -> Result<usize, AccountError> {
-        let current = Password::attempt(current).ok_or(AccountError::InvalidCredentials)?;
-        self.limited_verify(user, current, &client.address, device)
+        self.limited_verify(Some(user), current, &client.address, device)
             .await?;
         let hash = password::hash(new).await?;
         let stored = self.store.set_password_hash(user, &hash);
@@ -257,8 +246,7 @@ impl Accounts {
         let password = password
             .filter(|password| !password.is_empty())
             .ok_or(AccountError::ReauthRequired)?;
-        let password = Password::attempt(password).ok_or(AccountError::InvalidCredentials)?;
-        self.limited_verify(user, password, &client.address, device)
+        self.limited_verify(Some(user), password, &client.address, device)
             .await?;
         Ok(session.record_password_entry().await?)
     }
@@ -281,26 +269,41 @@ impl Accounts {
     }
 
     /// Verifies the password unless `user` or `address` (or the trusted `device`) is over its
-    /// attempt limit.
+    /// attempt limit: the user and the hash it matched.
     async fn limited_verify(
         &self,
-        user: &Username,
-        password: Password,
+        user: Option<&Username>,
+        password: String,
         address: &str,
         device: Option<&TrustedDevice>,
-    ) -> Result<String, AccountError> {
-        let attempt = self.limiter.attempt(Some(user), address, device);
+    ) -> Result<(Username, String), AccountError> {
+        // Too long to be anyone's password: refused without spending a hash on it.
+        let password = Password::attempt(password).ok_or(AccountError::InvalidCredentials)?;
+        let attempt = self.limiter.attempt(user, address, device);
         if let Some(wait) = self.redis(RedisOperation::LoginAttempt, attempt).await? {
             return Err(AccountError::TooManyAttempts(wait));
         }
-        let hash =
-            (self.verify(Some(user), password).await?).ok_or(AccountError::InvalidCredentials)?;
+        let stored = match user {
+            Some(user) => {
+                let read = self.store.password_hash(user);
+                self.redis(RedisOperation::AccountRead, read).await?
+            }
+            None => None,
+        };
+        // An unknown user costs one hash all the same.
+        let checked = stored
+            .clone()
+            .unwrap_or_else(|| self.decoy_hash.to_string());
+        let matched = password::verify(password, checked).await?;
+        let (Some(user), Some(hash), true) = (user, stored, matched) else {
+            return Err(AccountError::InvalidCredentials);
+        };
         let succeeded = self.limiter.succeeded(user, address, device);
         self.redis(RedisOperation::LoginSucceeded, succeeded)
             .await?;
         let used = self.store.mark_used(user);
         self.redis(RedisOperation::AccountMarkUsed, used).await?;
-        Ok(hash)
+        Ok((user.clone(), hash))
     }
 
     /// One call on the accounts in Redis, through the breaker.
@@ -310,29 +313,5 @@ impl Accounts {
         call: impl std::future::Future<Output = Result<T, fred::error::Error>>,
     ) -> Result<T, fred::error::Error> {
         self.metrics.redis(operation, self.breaker.run(call)).await
-    }
-
-    /// Whether the password is the user's; an unknown user costs one hash all the same.
-    async fn verify(
-        &self,
-        user: Option<&Username>,
-        password: Password,
-    ) -> Result<Option<String>, AccountError> {
-        let stored = match user {
-            Some(user) => {
-                let read = self.store.password_hash(user);
-                self.redis(RedisOperation::AccountRead, read).await?
-            }
-            None => None,
-        };
-        match stored {
-            Some(hash) => Ok(password::verify(password, hash.clone())
-                .await?
-                .then_some(hash)),
-            None => {
-                password::verify(password, self.decoy_hash.to_string()).await?;
-                Ok(None)
-            }
-        }
     }
 }

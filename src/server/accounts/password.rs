@@ -5,8 +5,6 @@
 //! without limit. Checking a password (sign-in) and hashing a new one (registration, password
 //! change) have slots of their own, so sign-ins never wait behind a flood of registrations.
 
-use std::sync::{Arc, LazyLock};
-
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
     Algorithm, Argon2, Params, Version,
@@ -15,9 +13,9 @@ use tokio::sync::Semaphore;
 
 use crate::shared::input::Password;
 
-pub const MEMORY_KIB: u32 = 19 * 1024;
-pub const ITERATIONS: u32 = 2;
-pub const PARALLELISM: u32 = 1;
+const MEMORY_KIB: u32 = 19 * 1024;
+const ITERATIONS: u32 = 2;
+const PARALLELISM: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -34,16 +32,15 @@ fn argon2() -> Argon2<'static> {
 }
 
 /// Password checks (sign-in, re-authentication) at once.
-static CHECKING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(2)));
+static CHECKING: Semaphore = Semaphore::const_new(2);
 /// New hashes (registration, password change) at once.
-static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(1)));
+static HASHING: Semaphore = Semaphore::const_new(1);
 
 async fn off_runtime<T: Send + 'static>(
-    slots: &Arc<Semaphore>,
+    slots: &'static Semaphore,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, PasswordError> {
-    let slot = (slots.clone().acquire_owned().await)
-        .map_err(|err| PasswordError::Task(err.to_string()))?;
+    let slot = (slots.acquire().await).map_err(|err| PasswordError::Task(err.to_string()))?;
     // The permit travels with the blocking task: a client that disconnects drops this future,
     // but the hash keeps running and keeps its slot until it is done.
     tokio::task::spawn_blocking(move || {

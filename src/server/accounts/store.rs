@@ -22,7 +22,7 @@ pub struct AccountStore {
     create: Script,
     update: Script,
     /// Waits for replicas as the session store does (`REDIS_WAIT_REPLICAS`).
-    durable: Option<RedisSessionStore>,
+    pub(super) durable: Option<RedisSessionStore>,
 }
 
 impl AccountStore {
@@ -36,24 +36,6 @@ impl AccountStore {
         }
     }
 
-    /// Writes are answered once replicas have them, as `sessions`' new sessions are.
-    pub fn with_replica_wait(mut self, sessions: RedisSessionStore) -> Self {
-        self.durable = Some(sessions);
-        self
-    }
-
-    async fn wait_for_replicas(
-        &self,
-        client: &fred::clients::Client,
-        key: &str,
-    ) -> Result<(), fred::error::Error> {
-        match &self.durable {
-            Some(sessions) => sessions.wait_for_replicas(client, key).await,
-            None => Ok(()),
-        }
-    }
-
-    /// `false` when the name is taken.
     /// `false` when the name is taken. With `unused_ttl`, the account is deleted that long after
     /// its creation unless it has signed in by then ([`AccountStore::mark_used`]).
     pub async fn create(
@@ -64,21 +46,9 @@ impl AccountStore {
         unused_ttl: Option<Duration>,
     ) -> Result<bool, fred::error::Error> {
         let ttl = unused_ttl.map_or(String::new(), |ttl| ttl.as_millis().max(1).to_string());
-        let fields = vec![
-            ttl,
-            PASSWORD_HASH.to_string(),
-            password_hash.to_string(),
-            CREATED_AT.to_string(),
-            created_at.to_string(),
-        ];
-        let client = self.pool.next();
-        let key = self.keys.account(user);
-        let created: i64 = self
-            .create
-            .evalsha_with_reload(client, key.clone(), fields)
-            .await?;
-        self.wait_for_replicas(client, &key).await?;
-        Ok(created == 1)
+        let (hash, created) = (password_hash.to_string(), created_at.to_string());
+        let fields = vec![ttl, PASSWORD_HASH.into(), hash, CREATED_AT.into(), created];
+        self.write(&self.create, user, fields).await
     }
 
     /// The account has been signed in to: it no longer expires.
@@ -101,13 +71,24 @@ impl AccountStore {
         password_hash: &str,
     ) -> Result<bool, fred::error::Error> {
         let fields = vec![PASSWORD_HASH.to_string(), password_hash.to_string()];
+        self.write(&self.update, user, fields).await
+    }
+
+    /// Runs `script` on `user`'s account, then waits for the replicas: whether it wrote.
+    async fn write(
+        &self,
+        script: &Script,
+        user: &Username,
+        fields: Vec<String>,
+    ) -> Result<bool, fred::error::Error> {
         let client = self.pool.next();
         let key = self.keys.account(user);
-        let stored: i64 = self
-            .update
+        let wrote: i64 = script
             .evalsha_with_reload(client, key.clone(), fields)
             .await?;
-        self.wait_for_replicas(client, &key).await?;
-        Ok(stored == 1)
+        if let Some(sessions) = &self.durable {
+            sessions.wait_for_replicas(client, &key).await?;
+        }
+        Ok(wrote == 1)
     }
 }

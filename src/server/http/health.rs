@@ -15,23 +15,21 @@ pub async fn healthz() -> impl IntoResponse {
 /// so an instance no balancer sends traffic to still comes back).
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.draining.is_on() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "draining", "reason": "the server is shutting down" })),
-        );
+        let body = json!({ "status": "draining", "reason": "the server is shutting down" });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
     }
     let answered = state.redis.readiness().await;
-    let breaker = state.redis.breaker().current();
+    let breaker = state.redis.breaker().current().as_str();
     match answered {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "breaker": breaker.as_str() })),
+            Json(json!({ "status": "ready", "breaker": breaker })),
         ),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({
                 "status": "unavailable",
-                "breaker": breaker.as_str(),
+                "breaker": breaker,
                 "reason": format!("session store (Redis) unavailable: {reason}"),
             })),
         ),

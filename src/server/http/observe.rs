@@ -41,13 +41,11 @@ const UNMATCHED: &str = "unmatched";
 /// A `Layer` of our own rather than `axum::middleware::from_fn`, which clones the whole inner
 /// service and boxes two futures per request.
 #[derive(Clone)]
-pub struct Observer(Arc<Routes>);
-
-struct Routes {
+pub struct Observer {
     /// Where requests are counted: none with `METRICS_ENABLED=false` (the log line is the
     /// tracing filter's).
     metrics: Option<Metrics>,
-    known: HashSet<&'static str>,
+    known: Arc<HashSet<&'static str>>,
 }
 
 impl Observer {
@@ -55,15 +53,15 @@ impl Observer {
     pub fn new(metrics: &Metrics, routes: Vec<String>) -> Self {
         let server_fns = leptos::server_fn::axum::server_fn_paths().map(|(path, _)| path);
         let routes = routes.into_iter().map(label);
-        Observer(Arc::new(Routes {
+        Observer {
             metrics: metrics.enabled().then(|| metrics.clone()),
-            known: routes.chain(server_fns).collect(),
-        }))
+            known: Arc::new(routes.chain(server_fns).collect()),
+        }
     }
 
     fn route(&self, request: &Request<Body>) -> &'static str {
         let path = request.uri().path();
-        match self.0.known.get(path) {
+        match self.known.get(path) {
             Some(route) => route,
             None if path.starts_with("/api/") => SERVER_FN_ROUTE,
             None => UNMATCHED,
@@ -126,7 +124,7 @@ where
             route: self.observer.route(&request),
             logged,
             request_id,
-            observer: self.observer.clone(),
+            metrics: self.observer.metrics.clone(),
         };
         ObservedResponse {
             inner: self.inner.call(request),
@@ -151,7 +149,7 @@ struct Seen {
     route: &'static str,
     logged: bool,
     request_id: Option<HeaderValue>,
-    observer: Observer,
+    metrics: Option<Metrics>,
 }
 
 impl<F, E> Future for ObservedResponse<F>
@@ -176,7 +174,7 @@ impl Seen {
     fn answered(self, response: &Response) {
         let took = self.started.elapsed();
         let status = response.status().as_u16();
-        if let Some(metrics) = &self.observer.0.metrics {
+        if let Some(metrics) = &self.metrics {
             metrics.http_answered(self.route, &self.method, status, took);
         }
         if !self.logged {

@@ -90,15 +90,6 @@ pub async fn method_not_allowed(headers: HeaderMap) -> Response {
     json_error(ErrorCode::MethodNotAllowed, message, &headers)
 }
 
-/// An `/api/…` path that names no server function.
-pub fn unknown_api(headers: &HeaderMap) -> Response {
-    json_error(
-        ErrorCode::NotFound,
-        "There is no such API endpoint.",
-        headers,
-    )
-}
-
 /// The request timeout's bodiless 408 as the JSON error, with the request id and the other
 /// headers it carries (so this runs outside the request-id layers).
 pub fn explain_timeout(response: Response) -> Response {

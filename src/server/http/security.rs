@@ -45,7 +45,8 @@ pub fn cross_site_refusal(site: SiteScheme, request: &Request) -> Option<Respons
         Some(fetch_site) => !matches!(fetch_site, "same-origin" | "none"),
         None => {
             let claimed = header(headers, ORIGIN.as_str()).or(header(headers, REFERER.as_str()));
-            !same_origin(claimed, asked_host(request).as_ref(), site)
+            let host = asked_host(request);
+            (claimed.and_then(|url| on_site(url, host.as_ref(), site))).is_none()
         }
     };
     if !cross_site {
@@ -84,12 +85,10 @@ pub fn keep_redirect_on_site(
     // bytes in ways no check here can predict.
     let target = match location.to_str() {
         Ok(location) if is_local_path(location) => return response,
-        Ok(location) if same_origin(Some(location), host, site) => Url::parse(location)
-            .map_or_else(
-                |_| "/".to_string(),
-                |url| path_here(&url[url::Position::BeforePath..]),
-            ),
-        _ => "/".to_string(),
+        location => (location.ok().and_then(|url| on_site(url, host, site))).map_or_else(
+            || "/".to_string(),
+            |url| path_here(&url[url::Position::BeforePath..]),
+        ),
     };
     if let Ok(value) = HeaderValue::from_str(&target) {
         response.headers_mut().insert(LOCATION, value);
@@ -127,14 +126,12 @@ fn path_here(path_and_query: &str) -> String {
     }
 }
 
-/// Whether `url` (an Origin or a Referer) has this site's scheme, host and port.
-fn same_origin(url: Option<&str>, host: Option<&HeaderValue>, site: SiteScheme) -> bool {
-    let host = host.and_then(|host| host.to_str().ok());
-    let ours = host.and_then(|host| Url::parse(&format!("{}://{host}/", site.0)).ok());
-    match (url.and_then(|url| Url::parse(url).ok()), ours) {
-        (Some(url), Some(ours)) => url.origin() == ours.origin() && ours.username().is_empty(),
-        _ => false,
-    }
+/// `url` (an Origin or a Referer), parsed, when it has this site's scheme, host and port.
+fn on_site(url: &str, host: Option<&HeaderValue>, site: SiteScheme) -> Option<Url> {
+    let host = host?.to_str().ok()?;
+    let ours = Url::parse(&format!("{}://{host}/", site.0)).ok()?;
+    let url = Url::parse(url).ok()?;
+    (url.origin() == ours.origin() && ours.username().is_empty()).then_some(url)
 }
 
 /// The policy of an HTML page: scripts only from this origin or with this response's nonce
