@@ -223,19 +223,17 @@ async fn connect(
         ))))
     })?;
     let devices = DeviceCookies::beside_session_cookie(&settings.session);
-    Ok(AppState::new(
+    Ok(AppState::new(Shared {
         leptos_options,
-        Shared {
-            devices,
-            settings,
-            redis,
-            sessions,
-            live_sessions,
-            accounts,
-            metrics,
-            draining: Default::default(),
-        },
-    ))
+        devices,
+        settings,
+        redis,
+        sessions,
+        live_sessions,
+        accounts,
+        metrics,
+        draining: Default::default(),
+    }))
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {

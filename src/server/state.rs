@@ -1,6 +1,5 @@
-//! `AppState`: what every handler shares, and axum clones for every request: the Leptos options
-//! leptos_axum's handlers take from it (`FromRef`) and one `Arc` of the rest, so a clone is a
-//! few reference counts, not a copy of settings, pools and strings.
+//! `AppState`: what every handler shares, and axum clones for every request: one `Arc`, so a
+//! clone is one reference count, not a copy of settings, pools and strings.
 
 use std::{
     ops::Deref,
@@ -21,15 +20,15 @@ use super::{
     sessions::{LiveSessions, RedisSessionStore},
 };
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
-    pub leptos_options: LeptosOptions,
-    #[from_ref(skip)]
-    shared: Arc<Shared>,
-}
+/// One `Arc`, which axum clones for every request: one count, where a struct of the Leptos
+/// options beside it would be a dozen, each a cache line the workers' cores pass back and forth
+/// (docs/benchmarks.md, "A runtime per core"). Hence `FromRef` by hand, for leptos_axum.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
 
 #[derive(Clone)]
 pub struct Shared {
+    pub leptos_options: LeptosOptions,
     pub settings: Settings,
     pub redis: RedisPool,
     pub sessions: RedisSessionStore,
@@ -43,18 +42,19 @@ pub struct Shared {
 }
 
 impl AppState {
-    pub fn new(leptos_options: LeptosOptions, shared: Shared) -> Self {
-        let shared = Arc::new(shared);
-        AppState {
-            leptos_options,
-            shared,
-        }
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
     }
 
-    /// The same state behind an `Arc` of its own, for one worker's router: a count that two
-    /// cores change on every request moves its cache line between them each time.
+    /// The same state behind an `Arc` of its own, for one worker's router.
     pub fn for_worker(&self) -> Self {
-        AppState::new(self.leptos_options.clone(), Shared::clone(&self.shared))
+        AppState::new(Shared::clone(&self.0))
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
     }
 }
 
@@ -62,7 +62,7 @@ impl Deref for AppState {
     type Target = Shared;
 
     fn deref(&self) -> &Shared {
-        &self.shared
+        &self.0
     }
 }
 
