@@ -1,7 +1,7 @@
 //! The declaration of every setting read from the file or the environment: a field per setting
 //! (its type, and the reader in `read.rs` that checks its range and words its error), and a row
-//! in [`VARIABLES`] (its environment variable and default). docs/configuration.md documents each
-//! one; `tests.rs` checks the two agree.
+//! in [`VARIABLES`] (its environment variable and default). What each one means is in
+//! docs/configuration.md, whose rows `documented.rs` checks against these.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -83,7 +83,6 @@ pub enum Environment {
     Production,
 }
 
-/// `LOG_FORMAT`: one JSON object per line for log collectors, or text for a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -103,7 +102,6 @@ pub struct ServerSettings {
     #[serde(deserialize_with = "read::address")]
     pub site_addr: SocketAddr,
     pub data_dir: PathBuf,
-    /// When set, `/metrics` is served there only (not on the site address).
     #[serde(default, deserialize_with = "read::some_address")]
     pub metrics_addr: Option<SocketAddr>,
     #[serde(deserialize_with = "read::boolean")]
@@ -111,7 +109,6 @@ pub struct ServerSettings {
     /// `None` is "auto": see [`ServerSettings::log_format`].
     #[serde(rename = "log_format", deserialize_with = "read::log_format")]
     chosen_log_format: Option<LogFormat>,
-    /// `Strict-Transport-Security`, sent in production only.
     #[serde(
         rename = "hsts_max_age_seconds",
         deserialize_with = "read::whole_seconds"
@@ -119,36 +116,28 @@ pub struct ServerSettings {
     pub hsts_max_age: Duration,
     #[serde(deserialize_with = "read::boolean")]
     pub hsts_include_subdomains: bool,
-    /// From the moment a connection is ready for a request until its headers are complete.
     #[serde(
         rename = "header_read_timeout_seconds",
         deserialize_with = "read::seconds"
     )]
     pub header_read_timeout: Duration,
-    /// An idle connection (no request in flight, no bytes) is closed after this.
     #[serde(
         rename = "keep_alive_timeout_seconds",
         deserialize_with = "read::seconds"
     )]
     pub keep_alive_timeout: Duration,
-    /// A request is answered 408 when it takes longer than this in all.
     #[serde(rename = "request_timeout_seconds", deserialize_with = "read::seconds")]
     pub request_timeout: Duration,
-    /// After SIGTERM: how long `/readyz` answers 503 before the listener closes.
     #[serde(rename = "shutdown_drain_ms", deserialize_with = "read::drain")]
     pub shutdown_drain: Duration,
     #[serde(deserialize_with = "read::within::<_, _, 1, 100_000>")]
     pub max_connections: usize,
-    /// Per client address (an IPv6 /64); trusted proxies are exempt.
     #[serde(deserialize_with = "read::within::<_, _, 1, 100_000>")]
     pub max_connections_per_address: usize,
-    /// Serve HTTP/2 over plain TCP (prior knowledge).
     #[serde(deserialize_with = "read::boolean")]
     pub h2c: bool,
-    /// Threads serving connections, each with a runtime of its own; `0`: one per core.
     #[serde(deserialize_with = "read::within::<_, _, 0, 256>")]
     pub workers: usize,
-    /// Peers whose forwarding header (`trusted_proxy_header`) names the client.
     #[serde(default, deserialize_with = "read::trusted_proxies")]
     pub trusted_proxies: TrustedProxies,
     #[serde(deserialize_with = "read::forwarding_header")]
@@ -196,13 +185,11 @@ pub struct RedisSettings {
     )]
     pub startup_wait: Duration,
     pub key_prefix: String,
-    /// TLS for the host/port form; a URL says it with `rediss`.
     #[serde(deserialize_with = "read::boolean")]
     pub tls: bool,
     pub tls_ca_file: Option<PathBuf>,
     pub tls_client_cert_file: Option<PathBuf>,
     pub tls_client_key_file: Option<PathBuf>,
-    /// Replicas that must hold a sign-in before it is answered.
     #[serde(deserialize_with = "read::within::<_, _, 0, 16>")]
     pub wait_replicas: u32,
     #[serde(
@@ -231,7 +218,6 @@ pub struct SessionSettings {
         deserialize_with = "read::seconds"
     )]
     pub absolute_timeout: Duration,
-    /// The idle timeout of a session nobody signed in to (never longer than `idle_timeout`).
     #[serde(
         rename = "anonymous_idle_timeout_seconds",
         deserialize_with = "read::seconds"
@@ -248,10 +234,8 @@ pub struct SessionSettings {
     pub cookie_secure: bool,
     #[serde(deserialize_with = "read::same_site")]
     pub cookie_same_site: SameSite,
-    /// Count expired sessions and prune their index entries from keyspace notifications.
     #[serde(deserialize_with = "read::boolean")]
     pub expiry_events: bool,
-    /// Keep the sessions read in this process, kept correct by Redis' client tracking.
     #[serde(deserialize_with = "read::boolean")]
     pub near_cache: bool,
     /// `SESSION_SECRET`, or the development secret.
@@ -275,28 +259,23 @@ impl SessionSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
-    /// Attempts at one name from one address before that pair is locked for the window.
     #[serde(deserialize_with = "read::above_zero")]
     pub max_failures_per_user: u32,
     #[serde(deserialize_with = "read::above_zero")]
     pub max_failures_per_address: u32,
     #[serde(rename = "failure_window_seconds", deserialize_with = "read::seconds")]
     pub failure_window: Duration,
-    /// Attempts at one name from all addresses before the next ones are spaced (up to the cap).
     #[serde(deserialize_with = "read::above_zero")]
     pub slowdown_after_failures_per_user: u32,
     #[serde(rename = "slowdown_max_seconds", deserialize_with = "read::seconds")]
     pub slowdown_cap: Duration,
-    /// Registrations from one address per hour.
     #[serde(deserialize_with = "read::above_zero")]
     pub max_registrations_per_address: u32,
-    /// An account that never signed in is deleted this long after it was created.
     #[serde(
         rename = "unused_account_ttl_seconds",
         deserialize_with = "read::seconds"
     )]
     pub unused_account_ttl: Duration,
-    /// Revoking sessions needs the password unless it was entered this recently.
     #[serde(rename = "reauth_window_seconds", deserialize_with = "read::seconds")]
     pub reauth_window: Duration,
     /// `DEMO_USERS`, from the environment only: accounts created at start-up when missing.

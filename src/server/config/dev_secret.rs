@@ -37,10 +37,9 @@ pub fn load_or_create_dev_secret(data_dir: &Path) -> Result<SecretString, Config
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(fail(explain(err))),
     }
-    use rand::RngCore;
     let mut bytes = [0u8; 48];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    let secret = hex::encode(bytes);
     std::fs::create_dir_all(data_dir).map_err(|err| fail(err.to_string()))?;
     write_private(&path, &secret).map_err(|err| fail(explain(err)))?;
     Ok(SecretString::from(secret))
@@ -79,26 +78,19 @@ fn explain(err: std::io::Error) -> String {
 #[cfg(unix)]
 fn keep_private(file: &File, path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = file
-        .metadata()
-        .map_err(|err| err.to_string())?
-        .permissions()
-        .mode();
+    let metadata = file.metadata().map_err(|err| err.to_string())?;
+    let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 == 0 {
         return Ok(());
     }
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(|err| {
-            format!(
-                "others may read it (mode {:o}) and it could not be made private: {err}",
-                mode & 0o777
-            )
+            format!("others may read it (mode {mode:o}) and it could not be made private: {err}")
         })?;
     let message = format!(
-        "{} could be read by others (mode {:o}): it is now private (0600); replace the secret \
+        "{} could be read by others (mode {mode:o}): it is now private (0600); replace the secret \
          if others may have read it",
         path.display(),
-        mode & 0o777
     );
     // Settings are read before the log is set up: then stderr is the only place to say so.
     match tracing::dispatcher::has_been_set() {

@@ -34,10 +34,15 @@ fn documented() -> (Vec<Vec<String>>, Vec<Vec<String>>) {
     (rows(settings), rows(others))
 }
 
+/// Every setting's variable: those read from the file too, those of the environment alone, and
+/// the file's own.
+fn settings() -> impl Iterator<Item = &'static str> {
+    let declared = VARIABLES.iter().map(|(variable, _, _)| *variable);
+    declared.chain(ENV_ONLY).chain([CONFIG_FILE_VARIABLE])
+}
+
 fn is_setting(name: &str) -> bool {
-    VARIABLES.iter().any(|(variable, _, _)| *variable == name)
-        || ENV_ONLY.contains(&name)
-        || name == CONFIG_FILE_VARIABLE
+    settings().any(|setting| setting == name)
 }
 
 /// `NAME`s in `text` that look like environment variables.
@@ -48,55 +53,39 @@ fn variables_in(text: &str) -> Vec<&str> {
 }
 
 #[test]
-fn every_setting_has_its_row_with_its_key_and_default() {
-    let (rows, _) = documented();
-    let row = |name: &str| {
-        let found = rows.iter().find(|row| row[0] == format!("`{name}`"));
-        found.unwrap_or_else(|| panic!("docs/configuration.md has no row for {name}"))
-    };
-    for (variable, path, default) in VARIABLES {
-        let row = row(variable);
-        let (section, key) = path.split_once('.').unwrap();
-        assert!(
-            row[1].starts_with(&format!("`[{section}] {key}`")),
-            "{variable}: {row:?}"
-        );
-        match *default {
-            "" => assert!(
-                !row[2].starts_with('`'),
-                "{variable} has no default: {row:?}"
-            ),
-            text => assert!(
-                row[2].starts_with(&format!("`{text}`")),
-                "{variable}: {row:?}"
-            ),
-        }
-    }
-    for secret in ENV_ONLY {
-        assert_eq!(row(secret)[1], "environment only", "{secret}");
-    }
-    let file = row(CONFIG_FILE_VARIABLE);
-    assert_eq!(file[2], format!("`{}`", super::DEFAULT_CONFIG_FILE));
-}
-
-#[test]
-fn nothing_is_documented_that_does_not_exist() {
+fn every_setting_has_one_row_with_its_key_and_default_and_nothing_else_has_one() {
     let (rows, others) = documented();
-    let mut seen = Vec::new();
     for row in &rows {
         let name = row[0].trim_matches('`');
         assert!(
             is_setting(name),
             "docs/configuration.md documents {name}, no setting"
         );
-        assert!(!seen.contains(&name), "{name} has two rows");
-        seen.push(name);
     }
+    let row = |name: &str| {
+        let mut found = rows.iter().filter(|row| row[0] == format!("`{name}`"));
+        match (found.next(), found.next()) {
+            (Some(row), None) => row,
+            _ => panic!("docs/configuration.md has not one row for {name}"),
+        }
+    };
+    for (variable, path, default) in VARIABLES {
+        let (row, (section, key)) = (row(variable), path.split_once('.').unwrap());
+        let default_shown = match *default {
+            "" => !row[2].starts_with('`'),
+            text => row[2].starts_with(&format!("`{text}`")),
+        };
+        let key_shown = row[1].starts_with(&format!("`[{section}] {key}`"));
+        assert!(key_shown && default_shown, "{variable}: {row:?}");
+    }
+    for secret in ENV_ONLY {
+        assert_eq!(row(secret)[1], "environment only", "{secret}");
+    }
+    let file = row(CONFIG_FILE_VARIABLE);
+    assert_eq!(file[2], format!("`{}`", super::DEFAULT_CONFIG_FILE));
     for row in &others {
-        assert!(
-            !is_setting(row[0].trim_matches('`')),
-            "{row:?} is a setting"
-        );
+        let name = row[0].trim_matches('`');
+        assert!(!is_setting(name), "{row:?} is a setting");
     }
 }
 
@@ -106,19 +95,15 @@ fn nothing_is_documented_that_does_not_exist() {
 fn the_readme_names_every_setting_and_nothing_else() {
     let readme = read("README.md");
     let (_, section) = readme.split_once("## Settings").unwrap();
-    let section = section.split("\n## ").next().unwrap();
-    let named = variables_in(section);
-    let all = VARIABLES.iter().map(|(variable, _, _)| *variable);
-    for name in all.chain(ENV_ONLY).chain([CONFIG_FILE_VARIABLE]) {
+    let named = variables_in(section.split("\n## ").next().unwrap());
+    for name in settings() {
         assert!(named.contains(&name), "the README does not name {name}");
     }
     // Read by the binary, but set by cargo-leptos rather than by whoever deploys it.
     let not_settings = ["LEPTOS_HASH_FILES"];
     for name in named {
-        assert!(
-            is_setting(name) || not_settings.contains(&name),
-            "the README names {name}, no setting"
-        );
+        let known = is_setting(name) || not_settings.contains(&name);
+        assert!(known, "the README names {name}, no setting");
     }
 }
 

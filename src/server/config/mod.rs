@@ -15,7 +15,7 @@ mod topology;
 
 use std::{collections::HashMap, net::SocketAddr, path::Path};
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::{
@@ -52,6 +52,16 @@ pub enum ConfigError {
     DevSecret { path: String, reason: String },
 }
 
+impl ConfigError {
+    fn invalid(name: impl Into<String>, shown: impl Into<String>, expected: &str) -> Self {
+        ConfigError::Invalid {
+            name: name.into(),
+            value: shown.into(),
+            expected: expected.to_string(),
+        }
+    }
+}
+
 pub const MIN_SECRET_LEN: usize = 32;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,10 +89,7 @@ impl Settings {
     /// secret when it is needed.
     pub fn load() -> Result<Settings, ConfigError> {
         let env: HashMap<String, String> = std::env::vars().collect();
-        let path = env
-            .get(CONFIG_FILE_VARIABLE)
-            .filter(|path| !path.is_empty())
-            .map_or(DEFAULT_CONFIG_FILE, String::as_str);
+        let path = env_value(&env, CONFIG_FILE_VARIABLE).unwrap_or(DEFAULT_CONFIG_FILE);
         let text = match std::fs::read_to_string(path) {
             Ok(text) => Some(text),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
@@ -119,20 +126,19 @@ impl Settings {
         }
         let session = &mut settings.session;
         session.cookie_secure = session.chosen_cookie_secure.unwrap_or(production);
-        session.secret = match secret(env, "SESSION_SECRET") {
-            Some(secret) if secret.expose_secret().chars().count() < MIN_SECRET_LEN => {
-                return Err(invalid(
-                    "SESSION_SECRET",
-                    "(hidden)",
-                    "at least 32 characters",
-                ))
-            }
-            Some(secret) => secret,
+        session.secret = match env_value(env, "SESSION_SECRET") {
+            Some(text) => long_secret("SESSION_SECRET", text, "at least 32 characters")?,
             None if production => return Err(ConfigError::MissingSecret),
             None => dev_secret(&settings.server.data_dir)?,
         };
-        session.previous_secrets = previous_secrets(env)?;
-        settings.redis.password = secret(env, "REDIS_PASSWORD");
+        // Secrets cookies may still be signed with after a rotation: `old1,old2`.
+        let previous = env_value(env, "SESSION_SECRET_PREVIOUS").unwrap_or_default();
+        let expected = "secrets of at least 32 characters, separated by commas";
+        session.previous_secrets = (previous.split(',').map(str::trim))
+            .filter(|text| !text.is_empty())
+            .map(|text| long_secret("SESSION_SECRET_PREVIOUS", text, expected))
+            .collect::<Result<_, _>>()?;
+        settings.redis.password = env_value(env, "REDIS_PASSWORD").map(SecretString::from);
         // Client tracking needs RESP3; the pool speaks it only for the near cache.
         settings.redis.resp3 = session.near_cache;
         topology::check(&settings.redis)?;
@@ -150,57 +156,33 @@ fn no_host_names(site: SocketAddr) -> ConfigError {
     ))
 }
 
-/// An empty variable counts as unset, as for every other setting.
-fn secret(env: &HashMap<String, String>, name: &str) -> Option<SecretString> {
-    let value = env.get(name).filter(|value| !value.is_empty())?;
-    Some(SecretString::from(value.clone()))
+/// A variable's value; an empty one counts as unset, as for every other setting.
+fn env_value<'a>(env: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    env.get(name)
+        .map(String::as_str)
+        .filter(|value| !value.is_empty())
 }
 
-/// `SESSION_SECRET_PREVIOUS=old1,old2`: secrets cookies may still be signed with after a rotation.
-fn previous_secrets(env: &HashMap<String, String>) -> Result<Vec<SecretString>, ConfigError> {
-    let (name, expected) = (
-        "SESSION_SECRET_PREVIOUS",
-        "secrets of at least 32 characters, separated by commas",
-    );
-    let Some(list) = secret(env, name) else {
-        return Ok(Vec::new());
-    };
-    let secrets = list.expose_secret().split(',').map(str::trim);
-    secrets
-        .filter(|secret| !secret.is_empty())
-        .map(|secret| match secret.chars().count() < MIN_SECRET_LEN {
-            true => Err(invalid(name, "(hidden)", expected)),
-            false => Ok(SecretString::from(secret.to_string())),
-        })
-        .collect()
-}
-
-fn invalid(name: &str, shown: &str, expected: &str) -> ConfigError {
-    ConfigError::Invalid {
-        name: name.to_string(),
-        value: shown.to_string(),
-        expected: expected.to_string(),
+fn long_secret(name: &str, text: &str, expected: &str) -> Result<SecretString, ConfigError> {
+    match text.chars().count() < MIN_SECRET_LEN {
+        true => Err(ConfigError::invalid(name, "(hidden)", expected)),
+        false => Ok(SecretString::from(text)),
     }
 }
 
 /// `DEMO_USERS=alice:password1,bob:password2`. An error may name a user, never a password.
 fn demo_users(env: &HashMap<String, String>) -> Result<Vec<(Username, SecretString)>, ConfigError> {
-    let Some(list) =
-        secret(env, "DEMO_USERS").filter(|list| !list.expose_secret().trim().is_empty())
-    else {
-        return Ok(Vec::new());
-    };
+    let list = env_value(env, "DEMO_USERS").filter(|list| !list.trim().is_empty());
     let expected = "name:password pairs separated by commas (names of 3-32 a-z 0-9 . _ -, \
                     passwords of 8-128 characters)";
-    let invalid = |shown: &str| invalid("DEMO_USERS", shown, expected);
-    list.expose_secret()
-        .split(',')
+    let invalid = |shown: &str| ConfigError::invalid("DEMO_USERS", shown, expected);
+    (list.into_iter().flat_map(|list| list.split(',')))
         .map(|pair| {
             let (name, password) = pair.split_once(':').ok_or_else(|| invalid("(hidden)"))?;
             let name = Username::parse(name).map_err(|_| invalid(&format!("user {name:?}")))?;
             Password::new_checked(password.to_string())
                 .map_err(|_| invalid(&format!("password of {:?}", name.as_str())))?;
-            Ok((name, SecretString::from(password.to_string())))
+            Ok((name, SecretString::from(password)))
         })
         .collect()
 }

@@ -2,7 +2,12 @@
 //! values (a number may be quoted or not). Each reader works from the text and its error is what
 //! a valid value looks like, which the configuration error quotes after the variable's name.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    ops::{Bound, RangeBounds},
+    str::FromStr,
+    time::Duration,
+};
 
 use figment::value::Value;
 use secrecy::SecretString;
@@ -43,78 +48,50 @@ fn read<'de, D: Deserializer<'de>, T>(
         .ok_or_else(|| D::Error::custom(expected))
 }
 
-fn one_of<'de, D: Deserializer<'de>, T: Copy>(
-    d: D,
-    expected: &str,
-    names: &[(&str, T)],
-) -> Result<T, D::Error> {
-    read(d, expected, |text| {
-        let found = names
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(text));
-        found.map(|(_, value)| *value)
-    })
+fn number<T: FromStr + PartialOrd>(text: &str, range: impl RangeBounds<T>) -> Option<T> {
+    text.parse().ok().filter(|number| range.contains(number))
 }
 
 pub fn within<'de, D: Deserializer<'de>, T: TryFrom<u64>, const MIN: u64, const MAX: u64>(
     d: D,
 ) -> Result<T, D::Error> {
     let expected = format!("a whole number from {MIN} to {MAX}");
-    read(d, &expected, |text| {
-        let number = text.parse().ok().filter(|n| (MIN..=MAX).contains(n))?;
-        T::try_from(number).ok()
-    })
+    read(d, &expected, |t| T::try_from(number(t, MIN..=MAX)?).ok())
 }
 
 pub fn above_zero<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    read(d, "a whole number above 0", |t| {
-        t.parse().ok().filter(|n| *n > 0)
-    })
+    read(d, "a whole number above 0", |t| number(t, 1..))
 }
 
 pub fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
-    read(d, "a TCP port (1-65535)", |t| {
-        t.parse().ok().filter(|port| *port > 0)
-    })
+    read(d, "a TCP port (1-65535)", |t| number(t, 1..))
 }
 
 pub fn fraction<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    read(d, "a fraction from 0 to 0.5", |t| {
-        t.parse().ok().filter(|f| (0.0..=0.5).contains(f))
-    })
+    read(d, "a fraction from 0 to 0.5", |t| number(t, 0.0..=0.5))
 }
 
 /// Fractions let a test wait 200 ms instead of a whole second; the session deadlines are kept
 /// in milliseconds (`PEXPIREAT`), so a fraction means what it says.
 pub fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let expected = "a number of seconds above 0, fractions allowed (at most ten years)";
-    read(d, expected, |text| {
-        let seconds: f64 = text.parse().ok()?;
-        (seconds > 0.0 && seconds <= TEN_YEARS as f64).then(|| Duration::from_secs_f64(seconds))
-    })
+    let range = (Bound::Excluded(0.0), Bound::Included(TEN_YEARS as f64));
+    read(d, expected, |t| number(t, range)).map(Duration::from_secs_f64)
 }
 
 pub fn whole_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    read(d, "a whole number of seconds", |t| {
-        t.parse().ok().map(Duration::from_secs)
-    })
+    read(d, "a whole number of seconds", |t| t.parse().ok()).map(Duration::from_secs)
 }
 
 pub fn milliseconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let expected = "a whole number of milliseconds above 0";
-    read(d, expected, |text| {
-        let ms = text.parse().ok().filter(|ms| *ms > 0 && *ms <= TEN_YEARS)?;
-        Some(Duration::from_millis(ms))
-    })
+    read(d, expected, |t| number(t, 1..=TEN_YEARS)).map(Duration::from_millis)
 }
 
 /// At most ten minutes: long enough for any load balancer's health checks to notice.
 pub fn drain<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let expected = "a whole number of milliseconds, at most 600000 (0: no drain)";
-    read(d, expected, |text| {
-        let ms = text.parse().ok().filter(|ms| *ms <= 600_000)?;
-        Some(Duration::from_millis(ms))
-    })
+    read(d, expected, |t| number(t, 0..=600_000)).map(Duration::from_millis)
 }
 
 fn on_off(text: &str) -> Option<bool> {
@@ -140,31 +117,34 @@ pub fn auto_switch<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::E
 }
 
 pub fn log_format<'de, D: Deserializer<'de>>(d: D) -> Result<Option<LogFormat>, D::Error> {
-    let names = [
-        ("auto", None),
-        ("json", Some(LogFormat::Json)),
-        ("pretty", Some(LogFormat::Pretty)),
-    ];
-    one_of(d, "auto, json or pretty", &names)
+    read(d, "auto, json or pretty", |t| {
+        match t.to_ascii_lowercase().as_str() {
+            "auto" => Some(None),
+            "json" => Some(Some(LogFormat::Json)),
+            "pretty" => Some(Some(LogFormat::Pretty)),
+            _ => None,
+        }
+    })
 }
 
 pub fn environment<'de, D: Deserializer<'de>>(d: D) -> Result<Environment, D::Error> {
-    let (dev, prod) = (Environment::Development, Environment::Production);
-    let names = [
-        ("dev", dev),
-        ("development", dev),
-        ("prod", prod),
-        ("production", prod),
-    ];
-    one_of(d, "DEV or PROD", &names)
+    read(d, "DEV or PROD", |t| {
+        match t.to_ascii_lowercase().as_str() {
+            "dev" | "development" => Some(Environment::Development),
+            "prod" | "production" => Some(Environment::Production),
+            _ => None,
+        }
+    })
 }
 
 pub fn same_site<'de, D: Deserializer<'de>>(d: D) -> Result<SameSite, D::Error> {
-    one_of(
-        d,
-        "lax or strict",
-        &[("lax", SameSite::Lax), ("strict", SameSite::Strict)],
-    )
+    read(d, "lax or strict", |t| {
+        match t.to_ascii_lowercase().as_str() {
+            "lax" => Some(SameSite::Lax),
+            "strict" => Some(SameSite::Strict),
+            _ => None,
+        }
+    })
 }
 
 pub fn forwarding_header<'de, D: Deserializer<'de>>(d: D) -> Result<ForwardingHeader, D::Error> {

@@ -12,7 +12,7 @@ use figment::{
     Figment, Provider,
 };
 
-use super::{declared::VARIABLES, read::text_of, topology, ConfigError, Settings};
+use super::{declared::VARIABLES, env_value, read::text_of, topology, ConfigError, Settings};
 
 /// Says where such a value belongs instead: "not valid" alone would send the user looking for a
 /// typo.
@@ -35,8 +35,8 @@ const MOVED_INTO_REDIS_URL: &[(&str, &str)] = &[
 
 pub(super) struct Sources<'a> {
     figment: Figment,
-    /// The configuration file as the user named it, and its values alone.
-    file: Option<(&'a str, Figment)>,
+    /// The configuration file's path, as the user named it.
+    file: Option<&'a str>,
     env: &'a HashMap<String, String>,
 }
 
@@ -45,37 +45,34 @@ impl<'a> Sources<'a> {
         file: Option<(&'a str, &str)>,
         env: &'a HashMap<String, String>,
     ) -> Result<Self, ConfigError> {
-        if let Some((variable, form)) = MOVED_INTO_REDIS_URL
-            .iter()
-            .find(|(variable, _)| env.get(*variable).is_some_and(|text| !text.is_empty()))
-        {
+        let mut sources = Sources {
+            figment: Figment::new(),
+            file: file.map(|(path, _)| path),
+            env,
+        };
+        let mut moved = MOVED_INTO_REDIS_URL.iter();
+        if let Some((variable, form)) = moved.find(|(name, _)| env_value(env, name).is_some()) {
             return Err(ConfigError::Conflict(format!(
                 "{variable} is no longer read: put it in REDIS_URL ({form})"
             )));
         }
-        let mut figment = Figment::new();
         for (_, path, default) in VARIABLES.iter().filter(|(_, _, text)| !text.is_empty()) {
-            figment = figment.merge(Serialized::default(path, default));
+            sources.figment = sources.figment.merge(Serialized::default(path, default));
         }
-        let mut sources = Sources {
-            figment,
-            file: None,
-            env,
-        };
         if let Some((path, text)) = file {
             Toml::string(text).data().map_err(|err| ConfigError::File {
                 path: path.to_string(),
                 reason: one_line(&err.kind.to_string()),
             })?;
-            sources.file = Some((path, Figment::from(Toml::string(text))));
             sources.figment = sources.figment.merge(Toml::string(text));
-            let url = sources.file_text("redis.url");
-            if let Some(url) = url.filter(|url| topology::has_password(url)) {
-                return Err(sources.invalid("REDIS_URL", "redis.url", &url, PASSWORD_IN_FILE));
+            // No default has a URL: before the environment is merged, one is the file's.
+            let url = sources.text_at("redis.url");
+            if url.is_some_and(|url| topology::has_password(&url)) {
+                return Err(sources.invalid_in_file("REDIS_URL", "redis.url", PASSWORD_IN_FILE));
             }
         }
         for (variable, path, _) in VARIABLES {
-            if let Some(text) = sources.env_text(variable) {
+            if let Some(text) = env_value(env, variable) {
                 sources.figment = sources.figment.merge(Serialized::default(path, text));
             }
         }
@@ -86,14 +83,8 @@ impl<'a> Sources<'a> {
         self.figment.extract().map_err(|err| self.explain(err))
     }
 
-    /// An empty variable counts as unset, as a shell's `VAR=` usually means "no value".
-    fn env_text(&self, variable: &str) -> Option<&'a String> {
-        self.env.get(variable).filter(|text| !text.is_empty())
-    }
-
-    fn file_text(&self, path: &str) -> Option<String> {
-        let (_, file) = self.file.as_ref()?;
-        Some(match file.find_value(path).ok()? {
+    fn text_at(&self, path: &str) -> Option<String> {
+        Some(match self.figment.find_value(path).ok()? {
             Value::Dict(..) => "(a table)".to_string(),
             Value::Array(..) => "(a list)".to_string(),
             value => text_of(&value).unwrap_or_default(),
@@ -108,52 +99,39 @@ impl<'a> Sources<'a> {
             Kind::Message(text) | Kind::InvalidType(_, text) | Kind::InvalidValue(_, text) => text,
             kind => kind.to_string(),
         };
-        if let Some((variable, _, _)) = VARIABLES.iter().find(|(_, at, _)| *at == path) {
-            return match (self.env_text(variable), self.file_text(&path)) {
-                (None, Some(text)) => self.invalid(variable, &path, &text, &expected),
-                (text, _) => ConfigError::Invalid {
-                    name: variable.to_string(),
-                    value: topology::redacted(text.map_or("", String::as_str)),
-                    expected,
+        let declared = VARIABLES.iter().find(|(_, at, _)| *at == path);
+        match declared.map(|(variable, _, _)| (variable, env_value(self.env, variable))) {
+            Some((variable, Some(text))) => {
+                ConfigError::invalid(*variable, topology::redacted(text), &expected)
+            }
+            // The defaults are valid: the value is the file's.
+            Some((variable, None)) => self.invalid_in_file(variable, &path, &expected),
+            None => ConfigError::File {
+                path: self.file.unwrap_or(super::DEFAULT_CONFIG_FILE).to_string(),
+                reason: match path.as_str() {
+                    "" => expected,
+                    section => format!("[{section}] must be a table of settings"),
                 },
-            };
-        }
-        let reason = match path.as_str() {
-            "" => expected,
-            section => format!("[{section}] must be a table of settings"),
-        };
-        let file = (self.file.as_ref()).map_or(super::DEFAULT_CONFIG_FILE, |(path, _)| path);
-        ConfigError::File {
-            path: file.to_string(),
-            reason,
+            },
         }
     }
 
     /// A bad value from the file: named by its key and the variable that would override it.
-    fn invalid(&self, variable: &str, path: &str, text: &str, expected: &str) -> ConfigError {
+    fn invalid_in_file(&self, variable: &str, path: &str, expected: &str) -> ConfigError {
         let (section, key) = path.split_once('.').unwrap_or_default();
-        let file = (self.file.as_ref()).map_or("", |(file, _)| file);
-        ConfigError::Invalid {
-            name: format!("{key} in [{section}] of {file} (or {variable})"),
-            value: topology::redacted(text),
-            expected: expected.to_string(),
-        }
+        let file = self.file.unwrap_or_default();
+        let text = self.text_at(path).unwrap_or_default();
+        let name = format!("{key} in [{section}] of {file} (or {variable})");
+        ConfigError::invalid(name, topology::redacted(&text), expected)
     }
 }
 
-/// The TOML parser's message spans several lines around a drawing of the faulty line; keep the
-/// position and the explanation, as the message must fit one line.
+/// The TOML parser's message spans several lines around a drawing of the faulty line (`1 | …`,
+/// `  |  ^`); keep the position and the explanation, as the message must fit one line.
 fn one_line(message: &str) -> String {
-    let is_drawing = |line: &str| {
-        let rest = line
-            .trim_start()
-            .trim_start_matches(|c: char| c.is_ascii_digit());
-        rest.trim_start().starts_with('|')
-    };
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !is_drawing(line))
-        .collect::<Vec<_>>()
-        .join(": ")
+    let gutter = |c: char| c.is_ascii_digit() || c == ' ';
+    let lines = message.lines().map(str::trim);
+    let text =
+        lines.filter(|line| !line.is_empty() && !line.trim_start_matches(gutter).starts_with('|'));
+    text.collect::<Vec<_>>().join(": ")
 }

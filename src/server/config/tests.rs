@@ -6,6 +6,9 @@ use secrecy::ExposeSecret;
 
 use super::*;
 
+/// Long enough for `SESSION_SECRET`.
+const SECRET: &str = "a session secret of 32 characters";
+
 pub(super) fn parse_with(
     file: Option<(&str, &str)>,
     env: &[(&str, &str)],
@@ -45,18 +48,43 @@ fn every_variable_reaches_its_setting() {
     }
 }
 
+/// Alone or with the settings it does not fit, a bad value stops the start with one line that
+/// begins with its variable.
 #[test]
 fn each_bad_value_names_its_variable() {
-    for (name, value) in [
+    let durations = ["0", "-1", "nan", "inf", "1e12", "soon"];
+    let durations = durations.map(|bad| ("SESSION_TTL_SECONDS", bad));
+    let others = [
         ("REDIS_PORT", "abc"),
-        ("SESSION_TTL_SECONDS", "0"),
         ("REDIS_POOL_SIZE", "0"),
         ("REDIS_URL", "http//nope"),
+        ("REDIS_URL", "redis-cluster://db:7000/2"),
+        ("REDIS_URL", "redis://db:26379?sentinelServiceName=main"),
         ("LEPTOS_SITE_ADDR", "localhost"),
-    ] {
+        ("LOG_FORMAT", "xml"),
+        ("ALLOWED_HOSTS", "a.example/x"),
+        ("REDIS_TLS", "maybe"),
+        ("REDIS_TLS_CA_FILE", "/ca.pem"),
+        ("REDIS_WAIT_REPLICAS", "99"),
+    ];
+    for (name, value) in durations.into_iter().chain(others) {
         let err = error(&[(name, value)]);
-        assert!(err.starts_with(name), "{name}: {err}");
+        assert!(
+            err.starts_with(name) && !err.contains('\n'),
+            "{name}={value}: {err}"
+        );
     }
+    let err = error(&[
+        ("REDIS_TLS", "true"),
+        ("REDIS_TLS_CLIENT_CERT_FILE", "/c.pem"),
+    ]);
+    assert!(err.contains("REDIS_TLS_CLIENT_KEY_FILE"), "{err}");
+}
+
+#[test]
+fn durations_in_seconds_take_fractions() {
+    let settings = parse(&[("SESSION_TTL_SECONDS", "0.25")]).unwrap();
+    assert_eq!(settings.session.idle_timeout, Duration::from_millis(250));
 }
 
 #[test]
@@ -73,23 +101,19 @@ fn secrets_never_print() {
 fn production_refuses_to_start_without_a_secret() {
     let err = parse(&[("LEPTOS_ENV", "PROD")]).unwrap_err();
     assert!(matches!(err, ConfigError::MissingSecret));
-    let settings = parse(&[("LEPTOS_ENV", "PROD"), ("SESSION_SECRET", &"s".repeat(32))]).unwrap();
+    let settings = parse(&[("LEPTOS_ENV", "PROD"), ("SESSION_SECRET", SECRET)]).unwrap();
     assert!(settings.session.cookie_secure);
     assert_eq!(settings.session.cookie_name(), "__Host-sessionboard");
 }
 
 #[test]
-fn the_file_fills_in_what_the_environment_leaves_unset() {
-    let file = "[redis]\nport = 6380\n[session]\nrefresh_fraction = \"0.25\"\n";
-    let settings = parse_with(Some(("conf/app.toml", file)), &[("REDIS_PORT", "")]).unwrap();
+fn the_environment_beats_the_file_which_beats_the_defaults() {
+    let text = "[redis]\nport = 6380\n[session]\nrefresh_fraction = \"0.25\"\n";
+    let file = Some(("conf/app.toml", text));
+    let settings = parse_with(file, &[("REDIS_PORT", "")]).unwrap();
     assert_eq!(settings.redis.port, 6380);
     assert_eq!(settings.session.refresh_fraction, 0.25);
     assert_eq!(settings.redis.pool_size, 4);
-}
-
-#[test]
-fn the_environment_beats_the_file() {
-    let file = Some(("conf/app.toml", "[redis]\nport = 6380\n"));
     let settings = parse_with(file, &[("REDIS_PORT", "6381")]).unwrap();
     assert_eq!(settings.redis.port, 6381);
 }
@@ -107,10 +131,8 @@ fn a_bad_file_value_names_the_file_and_the_key() {
 #[test]
 fn a_toml_syntax_error_names_the_given_path() {
     let err = file_error("conf/other.toml", "[redis\nport = 1");
-    assert!(
-        err.starts_with("could not read the configuration file conf/other.toml: "),
-        "{err}"
-    );
+    let start = "could not read the configuration file conf/other.toml: ";
+    assert!(err.starts_with(start), "{err}");
     assert!(!err.contains("Leptos.toml") && !err.contains('\n'), "{err}");
 }
 
@@ -119,88 +141,91 @@ fn secrets_never_come_from_the_file() {
     let file = format!("[session]\nsecret = \"{}\"\n", "s".repeat(40));
     let err = parse_with(Some(("app.toml", &file)), &[("LEPTOS_ENV", "prod")]).unwrap_err();
     assert!(matches!(err, ConfigError::MissingSecret), "{err}");
-    let file = "[redis]\nurl = \"redis://u:hunter2@db:6379/0\"\n";
-    let err = file_error("app.toml", file);
-    assert!(
-        err.starts_with("url in [redis] of app.toml (or REDIS_URL)="),
-        "{err}"
-    );
-    assert!(!err.contains("hunter2"), "{err}");
+    for url in [
+        "redis://u:hunter2@db:6379/0",
+        "redis-sentinel://db:26379?sentinelServiceName=main&sentinelPassword=hunter2",
+    ] {
+        let err = file_error("app.toml", &format!("[redis]\nurl = \"{url}\"\n"));
+        let name = "url in [redis] of app.toml (or REDIS_URL)=";
+        assert!(err.starts_with(name) && !err.contains("hunter2"), "{err}");
+    }
 }
 
 #[cfg(unix)]
-#[test]
-fn the_dev_secret_file_is_private() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("sessionboard-config-{}", std::process::id()));
-    let path = dir.join(dev_secret::DEV_SECRET_FILE);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(&path, "too short").unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+mod dev_secret_file {
+    use std::{
+        fs,
+        os::unix::fs::PermissionsExt,
+        path::{Path, PathBuf},
+    };
 
-    let secret = load_or_create_dev_secret(&dir).unwrap();
-    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-    let again = load_or_create_dev_secret(&dir).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    use super::*;
 
-    assert!(secret.expose_secret().len() >= MIN_SECRET_LEN);
-    assert_eq!(mode & 0o777, 0o600);
-    assert_eq!(secret.expose_secret(), again.expose_secret());
-}
+    /// A folder of the test's own holding the development secret's file, which others may read.
+    fn readable_secret(test: &str, text: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("sessionboard-{test}-{}", std::process::id()));
+        let path = dir.join(dev_secret::DEV_SECRET_FILE);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        (dir, path)
+    }
 
-#[cfg(unix)]
-#[test]
-fn a_dev_secret_file_others_may_read_is_made_private_and_kept() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("sessionboard-open-{}", std::process::id()));
-    let path = dir.join(dev_secret::DEV_SECRET_FILE);
-    std::fs::create_dir_all(&dir).unwrap();
-    let kept = "k".repeat(64);
-    std::fs::write(&path, &kept).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
 
-    let secret = load_or_create_dev_secret(&dir);
-    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-    std::fs::remove_dir_all(&dir).unwrap();
+    #[test]
+    fn a_short_secret_is_replaced_by_a_private_one_that_is_kept() {
+        let (dir, path) = readable_secret("short", "too short");
+        let secret = load_or_create_dev_secret(&dir).unwrap();
+        let mode = mode(&path);
+        let again = load_or_create_dev_secret(&dir).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
 
-    assert_eq!(secret.unwrap().expose_secret(), kept);
-    assert_eq!(mode & 0o777, 0o600);
-}
+        assert!(secret.expose_secret().len() >= MIN_SECRET_LEN);
+        assert_eq!(mode, 0o600);
+        assert_eq!(secret.expose_secret(), again.expose_secret());
+    }
 
-#[cfg(unix)]
-#[test]
-fn a_dev_secret_that_is_a_link_is_refused_and_its_target_left_alone() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("sessionboard-link-{}", std::process::id()));
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let outside = dir.join("elsewhere");
-    let content = "o".repeat(64);
-    std::fs::write(&outside, &content).unwrap();
-    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o644)).unwrap();
-    std::os::unix::fs::symlink(&outside, data.join(dev_secret::DEV_SECRET_FILE)).unwrap();
+    #[test]
+    fn one_others_may_read_is_made_private_and_kept() {
+        let kept = "k".repeat(64);
+        let (dir, path) = readable_secret("open", &kept);
+        let secret = load_or_create_dev_secret(&dir);
+        let mode = mode(&path);
+        fs::remove_dir_all(&dir).unwrap();
 
-    let refused = load_or_create_dev_secret(&data).map(|_| ());
-    let mode = std::fs::metadata(&outside).unwrap().permissions().mode();
-    let left = std::fs::read_to_string(&outside).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(secret.unwrap().expose_secret(), kept);
+        assert_eq!(mode, 0o600);
+    }
 
-    let err = refused.unwrap_err().to_string();
-    assert!(err.contains("symbolic link"), "{err}");
-    assert_eq!(mode & 0o777, 0o644, "the target's mode is not changed");
-    assert_eq!(left, content, "nor its content replaced");
+    #[test]
+    fn a_link_is_refused_and_its_target_left_alone() {
+        let content = "o".repeat(64);
+        let (dir, outside) = readable_secret("link", &content);
+        let data = dir.join("data");
+        fs::create_dir_all(&data).unwrap();
+        std::os::unix::fs::symlink(&outside, data.join(dev_secret::DEV_SECRET_FILE)).unwrap();
+
+        let refused = load_or_create_dev_secret(&data).map(|_| ());
+        let (mode, left) = (mode(&outside), fs::read_to_string(&outside).unwrap());
+        fs::remove_dir_all(&dir).unwrap();
+
+        let err = refused.unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(mode, 0o644, "the target's mode is not changed");
+        assert_eq!(left, content, "nor its content replaced");
+    }
 }
 
 #[test]
 fn logs_are_pretty_in_development_and_json_in_production_unless_chosen() {
     assert_eq!(parse(&[]).unwrap().server.log_format(), LogFormat::Pretty);
-    let secret = "s".repeat(32);
-    let production = parse(&[("LEPTOS_ENV", "PROD"), ("SESSION_SECRET", &secret)]).unwrap();
+    let production = parse(&[("LEPTOS_ENV", "PROD"), ("SESSION_SECRET", SECRET)]).unwrap();
     assert_eq!(production.server.log_format(), LogFormat::Json);
     let chosen = parse(&[("LOG_FORMAT", "json")]).unwrap();
     assert_eq!(chosen.server.log_format(), LogFormat::Json);
-    let err = error(&[("LOG_FORMAT", "xml")]);
-    assert!(err.starts_with("LOG_FORMAT"), "{err}");
 }
 
 #[test]
@@ -218,33 +243,6 @@ fn every_fred_url_form_is_accepted() {
 }
 
 #[test]
-fn redis_settings_that_do_not_fit_together_name_their_variables() {
-    for (env, named) in [
-        (
-            vec![("REDIS_URL", "redis-cluster://db:7000/2")],
-            "REDIS_URL",
-        ),
-        (
-            vec![("REDIS_URL", "redis://db:26379?sentinelServiceName=main")],
-            "REDIS_URL",
-        ),
-        (vec![("REDIS_TLS_CA_FILE", "/ca.pem")], "REDIS_TLS_CA_FILE"),
-        (
-            vec![
-                ("REDIS_TLS", "true"),
-                ("REDIS_TLS_CLIENT_CERT_FILE", "/c.pem"),
-            ],
-            "REDIS_TLS_CLIENT_KEY_FILE",
-        ),
-        (vec![("REDIS_TLS", "maybe")], "REDIS_TLS"),
-        (vec![("REDIS_WAIT_REPLICAS", "99")], "REDIS_WAIT_REPLICAS"),
-    ] {
-        let err = error(&env);
-        assert!(err.contains(named) && !err.contains('\n'), "{env:?}: {err}");
-    }
-}
-
-#[test]
 fn a_variable_moved_into_redis_url_is_refused_and_its_value_never_printed() {
     for variable in [
         "REDIS_DB",
@@ -258,53 +256,30 @@ fn a_variable_moved_into_redis_url_is_refused_and_its_value_never_printed() {
 }
 
 #[test]
-fn a_sentinel_password_stays_out_of_errors_and_files() {
-    let url = "redis-sentinel://db:26379?sentinelServiceName=main&sentinelPassword=hunter2";
-    let file = format!("[redis]\nurl = \"{url}\"\n");
-    let err = file_error("app.toml", &file);
-    assert!(!err.contains("hunter2"), "{err}");
-}
-
-#[test]
 fn allowed_hosts_default_to_the_site_address_and_production_needs_a_name() {
     let hosts = |env: &[(&str, &str)]| parse(env).map(|s| s.server.allowed_hosts);
+    let listed = hosts(&[("ALLOWED_HOSTS", "Example.com, www.example.com")]).unwrap();
     assert_eq!(
-        hosts(&[("ALLOWED_HOSTS", "Example.com, www.example.com")]).unwrap(),
+        listed,
         AllowedHosts::parse("example.com,www.example.com").unwrap()
     );
-    let secret = "s".repeat(32);
-    let production = [("LEPTOS_ENV", "PROD"), ("SESSION_SECRET", secret.as_str())];
-    let everywhere = [
-        production[0],
-        production[1],
-        ("LEPTOS_SITE_ADDR", "0.0.0.0:3000"),
+    let everywhere = ("LEPTOS_SITE_ADDR", "0.0.0.0:3000");
+    assert!(hosts(&[everywhere]).is_ok(), "development");
+    let production = [
+        ("LEPTOS_ENV", "PROD"),
+        ("SESSION_SECRET", SECRET),
+        everywhere,
     ];
-    let err = hosts(&everywhere).unwrap_err().to_string();
+    let err = hosts(&production).unwrap_err().to_string();
     assert!(
         err.contains("ALLOWED_HOSTS") && err.contains("0.0.0.0:3000"),
         "{err}"
     );
     let named = [
-        everywhere[0],
-        everywhere[1],
-        everywhere[2],
+        production[0],
+        production[1],
+        everywhere,
         ("ALLOWED_HOSTS", "*"),
     ];
     assert_eq!(hosts(&named).unwrap(), AllowedHosts::Any);
-    assert!(
-        hosts(&[("LEPTOS_SITE_ADDR", "0.0.0.0:3000")]).is_ok(),
-        "development"
-    );
-    let err = error(&[("ALLOWED_HOSTS", "a.example/x")]);
-    assert!(err.starts_with("ALLOWED_HOSTS"), "{err}");
-}
-
-#[test]
-fn durations_in_seconds_take_fractions_and_refuse_what_is_no_duration() {
-    let settings = parse(&[("SESSION_TTL_SECONDS", "0.25")]).unwrap();
-    assert_eq!(settings.session.idle_timeout, Duration::from_millis(250));
-    for bad in ["0", "-1", "nan", "inf", "1e12", "soon"] {
-        let err = error(&[("SESSION_TTL_SECONDS", bad)]);
-        assert!(err.starts_with("SESSION_TTL_SECONDS"), "{bad}: {err}");
-    }
 }

@@ -22,30 +22,25 @@ fn conflict(text: &str) -> ConfigError {
 /// Settings that are each valid but do not work together.
 pub(super) fn check(settings: &RedisSettings) -> Result<(), ConfigError> {
     let url = (settings.url.as_ref()).and_then(|url| Url::parse(url.expose_secret()).ok());
-    if url.is_some() && settings.tls {
-        return Err(conflict("REDIS_TLS is for REDIS_HOST/REDIS_PORT; with REDIS_URL say TLS in the scheme (rediss://, rediss-cluster://, rediss-sentinel://)"));
-    }
-    let database = url
-        .as_ref()
-        .map(|url| url.path().trim_matches('/').to_string());
-    let database = database.filter(|db| !db.is_empty() && db != "0");
-    let cluster = url
-        .as_ref()
-        .is_some_and(|url| url.scheme().ends_with("-cluster"));
-    if cluster && database.is_some() {
-        return Err(conflict(
-            "REDIS_URL: a Redis Cluster has only database 0; remove the /<database> from the URL",
-        ));
+    if let Some(url) = url {
+        if settings.tls {
+            return Err(conflict("REDIS_TLS is for REDIS_HOST/REDIS_PORT; with REDIS_URL say TLS in the scheme (rediss://, rediss-cluster://, rediss-sentinel://)"));
+        }
+        let database = url.path().trim_matches('/');
+        if url.scheme().ends_with("-cluster") && !matches!(database, "" | "0") {
+            return Err(conflict(
+                "REDIS_URL: a Redis Cluster has only database 0; remove the /<database> from the URL",
+            ));
+        }
     }
     let files = [
         ("REDIS_TLS_CA_FILE", &settings.tls_ca_file),
         ("REDIS_TLS_CLIENT_CERT_FILE", &settings.tls_client_cert_file),
         ("REDIS_TLS_CLIENT_KEY_FILE", &settings.tls_client_key_file),
     ];
-    if let Some((name, _)) = files.iter().find(|(_, file)| file.is_some()) {
-        if !settings.uses_tls() {
-            return Err(ConfigError::Conflict(format!("{name} is set but the connection to Redis is not TLS: set REDIS_TLS=true (with REDIS_HOST/REDIS_PORT) or use a rediss:// URL")));
-        }
+    let named = files.iter().find(|(_, file)| file.is_some());
+    if let Some((name, _)) = named.filter(|_| !settings.uses_tls()) {
+        return Err(ConfigError::Conflict(format!("{name} is set but the connection to Redis is not TLS: set REDIS_TLS=true (with REDIS_HOST/REDIS_PORT) or use a rediss:// URL")));
     }
     if settings.tls_client_cert_file.is_some() != settings.tls_client_key_file.is_some() {
         return Err(conflict("REDIS_TLS_CLIENT_CERT_FILE and REDIS_TLS_CLIENT_KEY_FILE go together: set both or neither"));
@@ -53,31 +48,24 @@ pub(super) fn check(settings: &RedisSettings) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The schemes fred reads: plain or TLS, to one server, a cluster or a sentinel group.
-pub const REDIS_SCHEMES: &[&str] = &[
-    "redis",
-    "rediss",
-    "redis-cluster",
-    "rediss-cluster",
-    "redis-sentinel",
-    "rediss-sentinel",
-];
-
 pub const URL_FORMS: &str = "a URL like redis://host:6379/0, rediss://user:password@host:6380, \
 redis-cluster://host:7000?node=host:7001 or redis-sentinel://host:26379?sentinelServiceName=NAME&node=host:26380";
 
+const SENTINEL_SERVICE: &str = "sentinelServiceName";
+const SENTINEL_PASSWORD_QUERY: &str = "sentinelPassword";
+
+/// A URL fred reads: plain or TLS (`rediss`), to one server, a cluster or a sentinel group, which
+/// a sentinel URL names.
 pub(super) fn redis_url(value: &str) -> Option<SecretString> {
     let url = Url::parse(value).ok()?;
-    let usable = REDIS_SCHEMES.contains(&url.scheme()) && url.host_str().is_some();
-    let sentinel = url.scheme().ends_with("-sentinel");
+    let scheme = url.scheme();
+    let kind = (scheme.strip_prefix("rediss")).or_else(|| scheme.strip_prefix("redis"));
+    let usable = matches!(kind, Some("" | "-cluster" | "-sentinel")) && url.host_str().is_some();
     let named = url
         .query_pairs()
         .any(|(key, value)| key == SENTINEL_SERVICE && !value.is_empty());
-    (usable && named == sentinel).then(|| SecretString::from(value.to_string()))
+    (usable && named == (kind == Some("-sentinel"))).then(|| SecretString::from(value))
 }
-
-const SENTINEL_SERVICE: &str = "sentinelServiceName";
-const SENTINEL_PASSWORD_QUERY: &str = "sentinelPassword";
 
 pub(super) fn has_password(value: &str) -> bool {
     Url::parse(value).is_ok_and(|url| {
@@ -94,23 +82,21 @@ pub(super) fn redacted(value: &str) -> String {
     if !value.contains('@') && !has_password(value) {
         return value.to_string();
     }
-    match Url::parse(value) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                let _ = url.set_password(Some("***"));
-            }
-            let pairs: Vec<(String, String)> = url
-                .query_pairs()
-                .map(|(key, value)| match key == SENTINEL_PASSWORD_QUERY {
-                    true => (key.into_owned(), "***".to_string()),
-                    false => (key.into_owned(), value.into_owned()),
-                })
-                .collect();
-            if !pairs.is_empty() {
-                url.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            url.to_string()
-        }
-        Err(_) => "(hidden: it contains credentials)".to_string(),
+    let Ok(mut url) = Url::parse(value) else {
+        return "(hidden: it contains credentials)".to_string();
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
     }
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(key, value)| match key == SENTINEL_PASSWORD_QUERY {
+            true => (key.into_owned(), "***".to_string()),
+            false => (key.into_owned(), value.into_owned()),
+        })
+        .collect();
+    if !pairs.is_empty() {
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
