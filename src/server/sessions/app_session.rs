@@ -27,7 +27,7 @@ use crate::{
     shared::{
         clock::now_ms,
         dto::{SessionListing, SessionView},
-        input::{Note, Username},
+        input::Username,
         session_keys,
     },
 };
@@ -42,7 +42,7 @@ pub mod keys {
     pub const PASSWORD_AT: &str = "password_at";
 }
 
-/// What went wrong with the session: a failure the store reports, or a rule of the app's own.
+/// A failure the store reports, or a rule of the app's own.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("the session store failed: {0:?}")]
@@ -116,16 +116,16 @@ impl AppSession {
         let live = self.live().await?;
         let store = &self.request_store;
         let (idle, absolute) = store.timeouts();
-        let (idle_timeout_seconds, absolute_timeout_seconds) = (idle.as_secs(), absolute.as_secs());
+        let none = SessionView {
+            previous_ended: store.ended(),
+            idle_timeout_seconds: idle.as_secs(),
+            absolute_timeout_seconds: absolute.as_secs(),
+            ..SessionView::default()
+        };
         let (Some(created_at), Some(absolute_expires_at), true) =
             (store.created_at(), store.absolute_deadline(), live)
         else {
-            return Ok(SessionView {
-                previous_ended: store.ended(),
-                idle_timeout_seconds,
-                absolute_timeout_seconds,
-                ..SessionView::default()
-            });
+            return Ok(none);
         };
         // The same decision the layer writes after the response: the page shows what Redis gets.
         let (refreshed_at, expires_at) = store
@@ -141,12 +141,11 @@ impl AppSession {
             absolute_expires_at,
             expires_at,
             ttl_seconds: ((expires_at - now_ms()).max(0) + 999) / 1000,
-            idle_timeout_seconds,
-            absolute_timeout_seconds,
             counter: self.get::<i64>(keys::COUNTER).await?.unwrap_or(0),
             data: self.public_data().await?,
             user: store.signed_in_user(),
             signed_in_at: store.signed_in_at(),
+            ..none
         })
     }
 
@@ -158,7 +157,6 @@ impl AppSession {
                 public.insert(key.to_string(), value);
             }
         }
-        public.sort_keys();
         Ok(public)
     }
 
@@ -176,10 +174,6 @@ impl AppSession {
                 false => SessionFailure::Unavailable(err.to_string()),
             })?
             .ok_or(SessionFailure::Ended.into())
-    }
-
-    pub async fn set_note(&self, note: &Note) -> Result<(), SessionError> {
-        self.set(session_keys::NOTE.name, note.as_str()).await
     }
 
     /// A value of the session's data (`None` when absent).
