@@ -1,7 +1,6 @@
 //! The one clock of server and browser (milliseconds since the Unix epoch), and time as the panel
 //! shows it: the same text on both sides (UTC), so the hydrated page matches what was rendered.
 
-/// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     #[cfg(feature = "hydrate")]
     {

@@ -37,7 +37,6 @@ pub struct SessionView {
     pub signed_in_at: Option<i64>,
 }
 
-/// The session's public data, key → its JSON value.
 #[cfg(feature = "ssr")]
 pub type SessionData = serde_json::Map<String, serde_json::Value>;
 
@@ -59,12 +58,10 @@ impl SessionView {
         read.ok()
     }
 
-    /// The stored note; empty when none is stored.
     pub fn note(&self) -> String {
         self.get(NOTE).unwrap_or_default()
     }
 
-    /// The stored theme preference; `Default` when none is stored.
     pub fn theme(&self) -> Theme {
         self.get(THEME)
             .and_then(|text| Theme::parse(&text).ok())

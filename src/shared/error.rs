@@ -76,7 +76,6 @@ impl ErrorCode {
         }
     }
 
-    /// [`status`](Self::status) as the server's status type.
     #[cfg(feature = "ssr")]
     pub fn http_status(self) -> axum::http::StatusCode {
         axum::http::StatusCode::from_u16(self.status())

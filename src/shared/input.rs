@@ -53,7 +53,6 @@ impl fmt::Display for Username {
 pub struct Password(String);
 
 impl Password {
-    /// A new password must be 8–128 characters.
     pub fn new_checked(raw: String) -> Result<Password, ApiError> {
         let len = raw.chars().count();
         if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&len) {
@@ -74,10 +73,6 @@ impl Password {
 
     pub fn expose(&self) -> &str {
         &self.0
-    }
-
-    pub fn into_inner(self) -> String {
-        self.0
     }
 }
 

@@ -14,16 +14,12 @@ use crate::shared::{
 /// Creates an account. `POST /api/register` with `username`, `password`.
 #[server(prefix = "/api", endpoint = "register")]
 pub async fn register(username: String, password: String) -> Result<String, ApiError> {
-    use crate::{
-        server::context,
-        shared::input::{Password, Username},
-    };
+    use crate::server::context;
+    use crate::shared::input::{Password, Username};
     let username = Username::parse(&username)?;
     let password = Password::new_checked(password)?;
-    let accounts = &context::state()?.accounts;
-    accounts
-        .register(&username, password, &context::client())
-        .await?;
+    let (accounts, client) = (&context::state()?.accounts, context::client());
+    accounts.register(&username, password, &client).await?;
     Ok(username.to_string())
 }
 
@@ -60,9 +56,8 @@ pub async fn list_sessions() -> Result<Vec<SessionListing>, ApiError> {
 pub async fn revoke_session(handle: String, password: Option<String>) -> Result<(), ApiError> {
     use crate::server::{context, sessions::SessionHandle};
     let (session, user) = context::reauthenticated(password).await?;
-    Ok(session
-        .revoke(&user, &SessionHandle::from_client(handle))
-        .await?)
+    let handle = SessionHandle::from_client(handle);
+    Ok(session.revoke(&user, &handle).await?)
 }
 
 /// Signs out every other session of the user. `POST /api/sessions/revoke-others`, with

@@ -129,12 +129,11 @@ fn SessionBoard() -> impl IntoView {
                 let store_down = matches!(&result, Err(err) if err.is_store_unavailable());
                 let (theme, content) = match result {
                     Ok(Board { view, sessions }) => {
-                        let account_view = match (view.user.clone(), view.signed_in_at) {
-                            (Some(user), Some(since)) => {
-                                let sessions = sessions.unwrap_or(Ok(Vec::new()));
-                                view! { <AccountPanel user signed_in_at=since sessions actions=account/> }.into_any()
-                            }
-                            _ => view! { <SignInForms actions=account/> }.into_any(),
+                        let account_view = match (view.user.clone(), view.signed_in_at, sessions) {
+                            (Some(user), Some(since), Some(sessions)) => Either::Left(view! {
+                                <AccountPanel user signed_in_at=since sessions actions=account/>
+                            }),
+                            _ => Either::Right(view! { <SignInForms actions=account/> }),
                         };
                         let theme = view.theme();
                         (theme, view! { <SessionPanel view now stay=controls.stay expired_at/> {account_view} }.into_any())
@@ -192,21 +191,16 @@ fn tick(
                 let due = match session.get_untracked() {
                     // Retry every 2 s while the store is unavailable.
                     Some(Err(err)) => err.is_store_unavailable() && now_ms() / 1000 % 2 == 0,
-                    // Re-read once when the session's deadline has just passed.
-                    Some(Ok(Board { view, .. }))
-                        if view.active && now_ms() >= view.expires_at + 500 =>
-                    {
-                        expired_at.set(Some(view.expires_at));
-                        true
-                    }
-                    Some(Ok(Board { view, .. })) => {
-                        // A live session again: the old expiry is history.
-                        if view.active && expired_at.get_untracked().is_some() {
-                            expired_at.set(None);
+                    // Re-read once when the session's deadline has just passed; a live session
+                    // again makes the old expiry history.
+                    Some(Ok(Board { view, .. })) if view.active => {
+                        let passed = now_ms() >= view.expires_at + 500;
+                        if passed || expired_at.get_untracked().is_some() {
+                            expired_at.set(passed.then_some(view.expires_at));
                         }
-                        false
+                        passed
                     }
-                    None => false,
+                    _ => false,
                 };
                 if due {
                     recheck.update(|n| *n += 1);
@@ -244,32 +238,25 @@ impl Controls {
 /// The "Try it" card: a control is its server function's action and its form.
 #[component]
 fn ControlsCard(theme: Theme, store_down: bool, actions: Controls) -> impl IntoView {
-    let Controls {
-        increment,
-        save,
-        preferences,
-        forget,
-        ..
-    } = actions;
     let option = move |value: Theme, label: &'static str| {
         view! { <option value=value.as_str() selected=theme == value>{label}</option> }
     };
     view! {
         <section class="card controls">
             <h2>"Try it"</h2>
-            <ActionForm action=increment attr:class="inline-form">
+            <ActionForm action=actions.increment attr:class="inline-form">
                 <button type="submit" data-testid="increment">"Count +1"</button>
             </ActionForm>
-            <ErrorLine action=increment store_down testid="counter-error"/>
-            <ActionForm action=save attr:class="note-form">
+            <ErrorLine action=actions.increment store_down testid="counter-error"/>
+            <ActionForm action=actions.save attr:class="note-form">
                 <label for="note">"Note (up to " {NOTE_MAX_CHARS} " characters)"</label>
                 <div class="row">
                     <input id="note" name="note" type="text" maxlength="400" autocomplete="off" required/>
                     <button type="submit" data-testid="save-note">"Save note"</button>
                 </div>
             </ActionForm>
-            <ErrorLine action=save store_down testid="note-error"/>
-            <ActionForm action=preferences attr:class="note-form">
+            <ErrorLine action=actions.save store_down testid="note-error"/>
+            <ActionForm action=actions.preferences attr:class="note-form">
                 <label for="theme">"Theme (kept in the session)"</label>
                 <div class="row">
                     <select id="theme" name="theme" data-testid="theme">
@@ -280,8 +267,8 @@ fn ControlsCard(theme: Theme, store_down: bool, actions: Controls) -> impl IntoV
                     <button type="submit" data-testid="save-theme">"Apply"</button>
                 </div>
             </ActionForm>
-            <ErrorLine action=preferences store_down testid="theme-error"/>
-            <ActionForm action=forget attr:class="inline-form">
+            <ErrorLine action=actions.preferences store_down testid="theme-error"/>
+            <ActionForm action=actions.forget attr:class="inline-form">
                 <button type="submit" class="danger" data-testid="forget">"Forget this session"</button>
             </ActionForm>
         </section>

@@ -50,7 +50,6 @@ pub fn SessionPanel(
     let idle_at = view.idle_expires_at;
     let absolute_at = view.absolute_expires_at;
     let expired = move || now.get() >= expires_at;
-    let note = view.note();
     view! {
         <section class="card panel" data-testid="session-panel" data-active="true">
             <h2>"Session " <code data-testid="fingerprint">{view.id_fingerprint.clone()}</code></h2>
@@ -68,7 +67,7 @@ pub fn SessionPanel(
                 <dt>"Counter"</dt>
                 <dd><strong data-testid="counter">{view.counter}</strong></dd>
                 <dt>"Note"</dt>
-                <dd data-testid="note">{note}</dd>
+                <dd data-testid="note">{view.note()}</dd>
                 <dt>"Created"</dt>
                 <dd>{format_utc(view.created_at)}</dd>
                 <dt>"Last active"</dt>

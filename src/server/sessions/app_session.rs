@@ -160,7 +160,6 @@ impl AppSession {
         Ok(public)
     }
 
-    /// Adds one to the counter atomically and returns the new value.
     pub async fn increment_counter(&self) -> Result<i64, SessionError> {
         if !self.live().await? {
             self.set(keys::COUNTER, 1).await?;
@@ -176,7 +175,6 @@ impl AppSession {
             .ok_or(SessionFailure::Ended.into())
     }
 
-    /// A value of the session's data (`None` when absent).
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         self.tried(self.session.get(key).await)
     }
@@ -190,7 +188,6 @@ impl AppSession {
         self.tried(self.session.save().await)
     }
 
-    /// Removes `key` from the session's data now.
     pub async fn remove(&self, key: &str) -> Result<(), SessionError> {
         if !self.live().await? {
             return Ok(());
@@ -247,7 +244,6 @@ impl AppSession {
         self.tried(self.session.save().await)
     }
 
-    /// Whether the password was entered in this session within `window`.
     pub async fn password_entered_within(&self, window: Duration) -> Result<bool, SessionError> {
         if !self.live().await? || self.request_store.signed_in_user().is_none() {
             return Ok(false);
@@ -257,7 +253,6 @@ impl AppSession {
         Ok(now_ms().saturating_sub(entered) <= window.as_millis() as i64)
     }
 
-    /// Notes that the password was entered in this session just now.
     pub async fn record_password_entry(&self) -> Result<(), SessionError> {
         if self.session.id().is_none() {
             return Ok(());
@@ -279,8 +274,7 @@ impl AppSession {
         self.session.id().as_ref().map(SessionHandle::of)
     }
 
-    /// The live sessions of `user` (the signed-in user of this session), as "Your sessions"
-    /// lists them.
+    /// The live sessions of `user` (this session's), as "Your sessions" lists them.
     pub async fn list_sessions(&self, user: &Username) -> SessionResult<Vec<SessionListing>> {
         let this = self.handle();
         let listed = index_answer(self.index().list(user.as_str()).await)?;

@@ -91,7 +91,6 @@ pub fn session_layer(store: RedisSessionStore, settings: &Settings) -> SessionLa
         .with_refusals(Arc::new(refusals::AppRefusals))
 }
 
-/// The session cookie as configured.
 pub fn cookie_settings(settings: &config::SessionSettings) -> CookieSettings {
     let (key, previous_keys) = cookie_keys(settings);
     CookieSettings::new(key)
