@@ -95,8 +95,8 @@ fn percent(left: i64, total: i64) -> f64 {
 }
 
 /// One lifetime, moving every second: a `meter` whose fill is what is left of it, with its time
-/// as text for screen readers, and a mark where the session ends if nothing happens (`ends_at`
-/// of a bar; "Stay signed in" refills the idle one).
+/// as text for screen readers, and at `mark` where the session ends if nothing happens ("Stay
+/// signed in" refills the idle bar).
 #[component]
 fn LifetimeBar(
     name: &'static str,
