@@ -1,7 +1,6 @@
 //! The one clock of server and browser (milliseconds since the Unix epoch), and time as the panel
 //! shows it: the same text on both sides (UTC), so the hydrated page matches what was rendered.
 
-/// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     #[cfg(feature = "hydrate")]
     {
@@ -16,13 +15,13 @@ pub fn now_ms() -> i64 {
     }
 }
 
-/// `2026-11-28 01:02:03 UTC`
 /// Whole seconds to tell a client to wait, rounded up (at least one): a client that waits as
 /// told is never refused again for being a fraction of a second early.
 pub fn seconds_to_wait(wait: std::time::Duration) -> u64 {
     wait.as_millis().div_ceil(1000).max(1) as u64
 }
 
+/// `2026-11-28 01:02:03 UTC`
 pub fn format_utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
@@ -41,18 +40,15 @@ pub fn format_remaining(ms: i64) -> String {
     let total = (ms.max(0) + 999) / 1000;
     let (d, h, m, s) = (
         total / 86_400,
-        (total / 3600) % 24,
-        (total / 60) % 60,
+        total / 3600 % 24,
+        total / 60 % 60,
         total % 60,
     );
-    if d > 0 {
-        format!("{d}d {h}h {m:02}m {s:02}s")
-    } else if h > 0 {
-        format!("{h}h {m:02}m {s:02}s")
-    } else if m > 0 {
-        format!("{m}m {s:02}s")
-    } else {
-        format!("{s}s")
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s:02}s"),
+        (0, _, _) => format!("{h}h {m:02}m {s:02}s"),
+        _ => format!("{d}d {h}h {m:02}m {s:02}s"),
     }
 }
 

@@ -9,7 +9,7 @@ use super::{
 };
 
 /// The session as `/api/session` returns it and the panel shows it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SessionView {
     /// A session exists in Redis for this visitor.
     pub active: bool,
@@ -37,7 +37,6 @@ pub struct SessionView {
     pub signed_in_at: Option<i64>,
 }
 
-/// The session's public data, key → its JSON value.
 #[cfg(feature = "ssr")]
 pub type SessionData = serde_json::Map<String, serde_json::Value>;
 
@@ -45,42 +44,24 @@ pub type SessionData = serde_json::Map<String, serde_json::Value>;
 /// component asks for it with its type (a `serde_json::Value` tree would cost the wasm far more
 /// code).
 #[cfg(not(feature = "ssr"))]
-pub type SessionData = std::collections::BTreeMap<String, JsonText>;
-
-/// One value's JSON text, as it arrived.
-#[cfg(not(feature = "ssr"))]
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct JsonText(Box<serde_json::value::RawValue>);
-
-#[cfg(not(feature = "ssr"))]
-impl PartialEq for JsonText {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.get() == other.0.get()
-    }
-}
+pub type SessionData = std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>;
 
 impl SessionView {
     /// The value stored under `key`, read as its declared type; `None` when absent (or stored as
     /// something else by other code).
     pub fn get<T: DeserializeOwned>(&self, key: PublicKey<T>) -> Option<T> {
+        let value = self.data.get(key.name)?;
         #[cfg(feature = "ssr")]
-        {
-            let value = self.data.get(key.name)?;
-            T::deserialize(value).ok()
-        }
+        let read = T::deserialize(value);
         #[cfg(not(feature = "ssr"))]
-        {
-            serde_json::from_str(self.data.get(key.name)?.0.get()).ok()
-        }
+        let read = serde_json::from_str(value.get());
+        read.ok()
     }
 
-    /// The stored note; empty when none is stored.
     pub fn note(&self) -> String {
         self.get(NOTE).unwrap_or_default()
     }
 
-    /// The stored theme preference; `Default` when none is stored.
     pub fn theme(&self) -> Theme {
         self.get(THEME)
             .and_then(|text| Theme::parse(&text).ok())
@@ -89,7 +70,7 @@ impl SessionView {
 }
 
 /// One of the signed-in user's sessions, as "Your sessions" lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionListing {
     /// Stable short handle; never the session id.
     pub handle: String,

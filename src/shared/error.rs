@@ -76,7 +76,6 @@ impl ErrorCode {
         }
     }
 
-    /// [`status`](Self::status) as the server's status type.
     #[cfg(feature = "ssr")]
     pub fn http_status(self) -> axum::http::StatusCode {
         axum::http::StatusCode::from_u16(self.status())
@@ -116,6 +115,29 @@ impl ApiError {
             ErrorCode::SessionStoreUnavailable | ErrorCode::SessionStoreUnconfirmed
         )
     }
+
+    /// Makes this error the answer of the request being served: its status follows from the
+    /// code, and it names the request (`X-Request-Id`). A no-op in the browser. A plain form post
+    /// (no JavaScript: the browser asks for HTML) keeps the redirect back to its page that Leptos
+    /// answers it with, the error in the URL, so the page shows the message where the hydrated
+    /// page would.
+    pub fn answered(self) -> Self {
+        #[cfg(feature = "ssr")]
+        let answered = {
+            use leptos::prelude::use_context;
+            let parts = use_context::<axum::http::request::Parts>();
+            let header = |name| parts.as_ref()?.headers.get(name)?.to_str().ok();
+            let html = header(axum::http::header::ACCEPT).is_some_and(|a| a.contains("text/html"));
+            if let (false, Some(options)) = (html, use_context::<leptos_axum::ResponseOptions>()) {
+                options.set_status(self.code.http_status());
+            }
+            let id = header(axum::http::header::HeaderName::from_static("x-request-id"));
+            self.with_request_id(id.map(str::to_string))
+        };
+        #[cfg(not(feature = "ssr"))]
+        let answered = self;
+        answered
+    }
 }
 
 impl FromServerFnError for ApiError {
@@ -141,31 +163,6 @@ impl FromServerFnError for ApiError {
     /// for every server function (Leptos encodes an error here only to answer with it).
     fn ser(&self) -> Bytes {
         JsonEncoding::encode(&self.clone().answered()).unwrap_or_default()
-    }
-}
-
-impl ApiError {
-    /// Makes this error the answer of the request being served: its status follows from the
-    /// code, and it names the request (`X-Request-Id`). A no-op in the browser. A plain form post
-    /// (no JavaScript: the browser asks for HTML) keeps the redirect back to its page that Leptos
-    /// answers it with, the error in the URL, so the page shows the message where the hydrated
-    /// page would.
-    pub fn answered(self) -> Self {
-        #[cfg(feature = "ssr")]
-        let answered = {
-            use leptos::prelude::use_context;
-            let parts = use_context::<axum::http::request::Parts>();
-            let header = |name| parts.as_ref()?.headers.get(name)?.to_str().ok();
-            let html = header(axum::http::header::ACCEPT).is_some_and(|a| a.contains("text/html"));
-            if let (false, Some(options)) = (html, use_context::<leptos_axum::ResponseOptions>()) {
-                options.set_status(self.code.http_status());
-            }
-            let id = header(axum::http::header::HeaderName::from_static("x-request-id"));
-            self.with_request_id(id.map(str::to_string))
-        };
-        #[cfg(not(feature = "ssr"))]
-        let answered = self;
-        answered
     }
 }
 

@@ -53,7 +53,6 @@ impl fmt::Display for Username {
 pub struct Password(String);
 
 impl Password {
-    /// A new password must be 8–128 characters.
     pub fn new_checked(raw: String) -> Result<Password, ApiError> {
         let len = raw.chars().count();
         if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&len) {
@@ -74,10 +73,6 @@ impl Password {
 
     pub fn expose(&self) -> &str {
         &self.0
-    }
-
-    pub fn into_inner(self) -> String {
-        self.0
     }
 }
 
@@ -134,15 +129,14 @@ pub enum Theme {
 
 impl Theme {
     pub fn parse(raw: &str) -> Result<Theme, ApiError> {
-        match raw.trim() {
-            "light" => Ok(Theme::Light),
-            "dark" => Ok(Theme::Dark),
-            "default" => Ok(Theme::Default),
-            _ => Err(ApiError::new(
+        let all = [Theme::Light, Theme::Dark, Theme::Default];
+        let theme = all.into_iter().find(|theme| theme.as_str() == raw.trim());
+        theme.ok_or_else(|| {
+            ApiError::new(
                 ErrorCode::ThemeInvalid,
                 "A theme is light, dark or default.",
-            )),
-        }
+            )
+        })
     }
 
     pub fn as_str(self) -> &'static str {
@@ -178,16 +172,16 @@ mod tests {
     #[test]
     fn notes_and_themes() {
         assert_eq!(Note::parse("  hi ").unwrap().as_str(), "hi");
-        assert_eq!(Note::parse("  ").unwrap_err().code, ErrorCode::NoteEmpty);
-        assert_eq!(
-            Note::parse(&"x".repeat(201)).unwrap_err().code,
-            ErrorCode::NoteTooLong
-        );
-        assert_eq!(
-            Note::parse("a\u{7}").unwrap_err().code,
-            ErrorCode::NoteInvalid
-        );
-        assert_eq!(Theme::parse("dark").unwrap(), Theme::Dark);
+        let long = "x".repeat(201);
+        let refused = [
+            ("  ", ErrorCode::NoteEmpty),
+            (long.as_str(), ErrorCode::NoteTooLong),
+            ("a\u{7}", ErrorCode::NoteInvalid),
+        ];
+        for (raw, code) in refused {
+            assert_eq!(Note::parse(raw).unwrap_err().code, code, "{raw}");
+        }
+        assert_eq!(Theme::parse(" dark").unwrap(), Theme::Dark);
         assert!(Theme::parse("blue").is_err());
     }
 }

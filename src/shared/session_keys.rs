@@ -22,14 +22,6 @@ impl<T> PublicKey<T> {
     }
 }
 
-impl<T> Clone for PublicKey<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for PublicKey<T> {}
-
 /// The note the visitor keeps (at most `input::NOTE_MAX_CHARS` characters).
 pub const NOTE: PublicKey<String> = PublicKey::new("note");
 /// The colour theme (`input::Theme`'s names); absent means "follow the system".

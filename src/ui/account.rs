@@ -2,7 +2,7 @@
 //! Server functions sit next to the components that call them.
 
 use leptos::prelude::*;
-use leptos::server_fn::codec::GetUrl;
+use leptos::server_fn::{codec::GetUrl, ServerFn};
 
 use crate::shared::{
     clock::format_utc,
@@ -14,16 +14,12 @@ use crate::shared::{
 /// Creates an account. `POST /api/register` with `username`, `password`.
 #[server(prefix = "/api", endpoint = "register")]
 pub async fn register(username: String, password: String) -> Result<String, ApiError> {
-    use crate::{
-        server::context,
-        shared::input::{Password, Username},
-    };
+    use crate::server::context;
+    use crate::shared::input::{Password, Username};
     let username = Username::parse(&username)?;
     let password = Password::new_checked(password)?;
-    let accounts = &context::state()?.accounts;
-    accounts
-        .register(&username, password, &context::client())
-        .await?;
+    let (accounts, client) = (&context::state()?.accounts, context::client());
+    accounts.register(&username, password, &client).await?;
     Ok(username.to_string())
 }
 
@@ -60,9 +56,8 @@ pub async fn list_sessions() -> Result<Vec<SessionListing>, ApiError> {
 pub async fn revoke_session(handle: String, password: Option<String>) -> Result<(), ApiError> {
     use crate::server::{context, sessions::SessionHandle};
     let (session, user) = context::reauthenticated(password).await?;
-    Ok(session
-        .revoke(&user, &SessionHandle::from_client(handle))
-        .await?)
+    let handle = SessionHandle::from_client(handle);
+    Ok(session.revoke(&user, &handle).await?)
 }
 
 /// Signs out every other session of the user. `POST /api/sessions/revoke-others`, with
@@ -91,7 +86,7 @@ pub async fn change_password(current: String, new: String) -> Result<usize, ApiE
 /// The actions the account forms submit, made once by the board (the forms are drawn anew at
 /// each re-read of the session; an action made there would go with them, and with it the
 /// message of its last error).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub struct AccountActions {
     pub register: ServerAction<Register>,
     pub login: ServerAction<Login>,
@@ -102,17 +97,6 @@ pub struct AccountActions {
 }
 
 impl AccountActions {
-    pub fn new() -> Self {
-        AccountActions {
-            register: ServerAction::new(),
-            login: ServerAction::new(),
-            logout: ServerAction::new(),
-            revoke: ServerAction::new(),
-            revoke_others: ServerAction::new(),
-            change_password: ServerAction::new(),
-        }
-    }
-
     /// Changes whenever one of them completes.
     pub fn version(&self) -> usize {
         self.register.version().get()
@@ -124,24 +108,24 @@ impl AccountActions {
     }
 }
 
-impl Default for AccountActions {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// The message of the action's last error, if its last run failed.
-fn error_of<T: Clone + Send + Sync + 'static>(
-    action: ServerAction<
-        impl leptos::server_fn::ServerFn<Output = T, Error = ApiError> + Clone + Sync,
-    >,
-) -> impl Fn() -> Option<String> + Copy {
+/// The message of `action`'s last error, under its form. An outage's error belongs to the
+/// outage: once the store answers again (the forms are drawn anew with each re-read of the
+/// session) it is history, and the message goes.
+#[component]
+pub fn ErrorLine<S>(
+    action: ServerAction<S>,
+    #[prop(optional)] store_down: bool,
+    #[prop(optional)] testid: Option<&'static str>,
+) -> impl IntoView
+where
+    S: ServerFn<Error = ApiError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    let error = move || action.value().get().and_then(Result::err);
+    let shown = move || error().filter(|err| store_down || !err.is_store_unavailable());
     move || {
-        action
-            .value()
-            .get()
-            .and_then(Result::err)
-            .map(|err| err.message)
+        shown()
+            .map(|err| view! { <p class="error" role="alert" data-testid=testid>{err.message}</p> })
     }
 }
 
@@ -149,8 +133,6 @@ fn error_of<T: Clone + Send + Sync + 'static>(
 #[component]
 pub fn SignInForms(actions: AccountActions) -> impl IntoView {
     let registered = move || actions.register.value().get().and_then(Result::ok);
-    let register_error = error_of(actions.register);
-    let login_error = error_of(actions.login);
     view! {
         <section class="card account">
             <h2>"Sign in"</h2>
@@ -159,7 +141,7 @@ pub fn SignInForms(actions: AccountActions) -> impl IntoView {
                 <label>"Password" <input name="password" type="password" autocomplete="current-password" required/></label>
                 <button type="submit" data-testid="login">"Sign in"</button>
             </ActionForm>
-            {move || login_error().map(|m| view! { <p class="error" role="alert" data-testid="login-error">{m}</p> })}
+            <ErrorLine action=actions.login testid="login-error"/>
             <details>
                 <summary>"New here? Create an account"</summary>
                 <ActionForm action=actions.register attr:class="stacked" attr:data-testid="register-form">
@@ -170,7 +152,7 @@ pub fn SignInForms(actions: AccountActions) -> impl IntoView {
                     <button type="submit" data-testid="register">"Create account"</button>
                 </ActionForm>
                 {move || registered().map(|name| view! { <p class="ok" data-testid="registered">"Account " {name} " created — sign in above."</p> })}
-                {move || register_error().map(|m| view! { <p class="error" role="alert" data-testid="register-error">{m}</p> })}
+                <ErrorLine action=actions.register testid="register-error"/>
             </details>
         </section>
     }
@@ -184,10 +166,7 @@ pub fn AccountPanel(
     sessions: Result<Vec<SessionListing>, ApiError>,
     actions: AccountActions,
 ) -> impl IntoView {
-    let password_error = error_of(actions.change_password);
     let password_done = move || actions.change_password.value().get().and_then(Result::ok);
-    let revoke_error = error_of(actions.revoke);
-    let revoke_others_error = error_of(actions.revoke_others);
     view! {
         <section class="card account" data-testid="account-panel">
             <h2>"Signed in as " <span data-testid="user">{user}</span></h2>
@@ -200,8 +179,8 @@ pub fn AccountPanel(
                 Ok(list) => view! { <SessionList list actions/> }.into_any(),
                 Err(err) => view! { <p class="error">{err.message}</p> }.into_any(),
             }}
-            {move || revoke_error().map(|m| view! { <p class="error" role="alert">{m}</p> })}
-            {move || revoke_others_error().map(|m| view! { <p class="error" role="alert">{m}</p> })}
+            <ErrorLine action=actions.revoke/>
+            <ErrorLine action=actions.revoke_others/>
             <ActionForm action=actions.revoke_others attr:class="inline-form">
                 <input name="password" type="password" autocomplete="current-password"
                     placeholder="Password (if asked)" aria-label="Password, if asked"/>
@@ -214,7 +193,7 @@ pub fn AccountPanel(
                 <button type="submit" data-testid="change-password">"Change password"</button>
             </ActionForm>
             {move || password_done().map(|n| view! { <p class="ok">"Password changed; " {n} " other session(s) signed out."</p> })}
-            {move || password_error().map(|m| view! { <p class="error" role="alert">{m}</p> })}
+            <ErrorLine action=actions.change_password/>
         </section>
     }
 }

@@ -83,11 +83,9 @@ fn set_page_policy() {
     }
 }
 
-/// The pages. They render on the server: the route list tells leptos_axum which paths are pages,
-/// and a path that is none of them gets `NotFound` with status 404. In the browser only the
-/// islands (`#[island]` components, e.g. the home page's `SessionBoard`) hydrate; the router and
-/// leptos_meta stay on the server. A page is one `<Route>` here and one component (see
-/// `about.rs`).
+/// The pages, rendered on the server: a path that is none of them gets `NotFound` (404). In the
+/// browser only the islands hydrate; the router and leptos_meta stay on the server. A page is one
+/// `<Route>` here and one component (see `about.rs`).
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();

@@ -2,8 +2,9 @@
 //! Every control is a form, so the page also works without JavaScript (the server function
 //! answers a plain form post with a redirect back here).
 
+use leptos::either::Either;
 use leptos::prelude::*;
-use leptos::server_fn::{codec::GetUrl, ServerFn};
+use leptos::server_fn::codec::GetUrl;
 use leptos_meta::Title;
 
 use crate::{
@@ -14,7 +15,7 @@ use crate::{
         input::{Theme, NOTE_MAX_CHARS},
     },
     ui::{
-        account::{list_sessions, AccountActions, AccountPanel, SignInForms},
+        account::{list_sessions, AccountActions, AccountPanel, ErrorLine, SignInForms},
         codec::Json,
         session_panel::{SessionPanel, StaySignedIn},
     },
@@ -37,10 +38,10 @@ pub async fn increment_counter() -> Result<i64, ApiError> {
 /// Stores a short note in the session. `POST /api/note` with form field `note`.
 #[server(prefix = "/api", endpoint = "note")]
 pub async fn save_note(note: String) -> Result<String, ApiError> {
-    let note = crate::shared::input::Note::parse(&note)?;
-    crate::server::context::app_session()?
-        .set_note(&note)
-        .await?;
+    use crate::shared::{input::Note, session_keys::NOTE};
+    let note = Note::parse(&note)?;
+    let session = crate::server::context::app_session()?;
+    session.set(NOTE.name, note.as_str()).await?;
     Ok(note.as_str().to_string())
 }
 
@@ -103,8 +104,8 @@ pub fn HomePage() -> impl IntoView {
 fn SessionBoard() -> impl IntoView {
     // Made here, once: the parts below are drawn anew at each re-read of the session, and the
     // board re-reads it whenever one of its actions completes.
-    let controls = Controls::new();
-    let account = AccountActions::new();
+    let controls = Controls::default();
+    let account = AccountActions::default();
     // Bumped to re-read the session: after the store was unavailable, and when a deadline passed.
     let recheck = RwSignal::new(0u32);
     let session = Resource::<_, Json>::new_with_options(
@@ -128,12 +129,11 @@ fn SessionBoard() -> impl IntoView {
                 let store_down = matches!(&result, Err(err) if err.is_store_unavailable());
                 let (theme, content) = match result {
                     Ok(Board { view, sessions }) => {
-                        let account_view = match (view.user.clone(), view.signed_in_at) {
-                            (Some(user), Some(since)) => {
-                                let sessions = sessions.unwrap_or(Ok(Vec::new()));
-                                view! { <AccountPanel user signed_in_at=since sessions actions=account/> }.into_any()
-                            }
-                            _ => view! { <SignInForms actions=account/> }.into_any(),
+                        let account_view = match (view.user.clone(), view.signed_in_at, sessions) {
+                            (Some(user), Some(since), Some(sessions)) => Either::Left(view! {
+                                <AccountPanel user signed_in_at=since sessions actions=account/>
+                            }),
+                            _ => Either::Right(view! { <SignInForms actions=account/> }),
                         };
                         let theme = view.theme();
                         (theme, view! { <SessionPanel view now stay=controls.stay expired_at/> {account_view} }.into_any())
@@ -191,21 +191,16 @@ fn tick(
                 let due = match session.get_untracked() {
                     // Retry every 2 s while the store is unavailable.
                     Some(Err(err)) => err.is_store_unavailable() && now_ms() / 1000 % 2 == 0,
-                    // Re-read once when the session's deadline has just passed.
-                    Some(Ok(Board { view, .. }))
-                        if view.active && now_ms() >= view.expires_at + 500 =>
-                    {
-                        expired_at.set(Some(view.expires_at));
-                        true
-                    }
-                    Some(Ok(Board { view, .. })) => {
-                        // A live session again: the old expiry is history.
-                        if view.active && expired_at.get_untracked().is_some() {
-                            expired_at.set(None);
+                    // Re-read once when the session's deadline has just passed; a live session
+                    // again makes the old expiry history.
+                    Some(Ok(Board { view, .. })) if view.active => {
+                        let passed = now_ms() >= view.expires_at + 500;
+                        if passed || expired_at.get_untracked().is_some() {
+                            expired_at.set(passed.then_some(view.expires_at));
                         }
-                        false
+                        passed
                     }
-                    None => false,
+                    _ => false,
                 };
                 if due {
                     recheck.update(|n| *n += 1);
@@ -213,16 +208,14 @@ fn tick(
             },
             std::time::Duration::from_secs(1),
         );
-        on_cleanup(move || {
-            if let Ok(handle) = handle {
-                handle.clear();
-            }
-        });
+        if let Ok(handle) = handle {
+            on_cleanup(move || handle.clear());
+        }
     });
 }
 
 /// The actions of the session's controls: "Stay signed in" and the "Try it" card.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Controls {
     stay: ServerAction<StaySignedIn>,
     increment: ServerAction<IncrementCounter>,
@@ -232,16 +225,6 @@ struct Controls {
 }
 
 impl Controls {
-    fn new() -> Self {
-        Controls {
-            stay: ServerAction::new(),
-            increment: ServerAction::new(),
-            save: ServerAction::new(),
-            preferences: ServerAction::new(),
-            forget: ServerAction::new(),
-        }
-    }
-
     /// Changes whenever one of them completes.
     fn version(&self) -> usize {
         self.stay.version().get()
@@ -255,32 +238,25 @@ impl Controls {
 /// The "Try it" card: a control is its server function's action and its form.
 #[component]
 fn ControlsCard(theme: Theme, store_down: bool, actions: Controls) -> impl IntoView {
-    let Controls {
-        increment,
-        save,
-        preferences,
-        forget,
-        ..
-    } = actions;
     let option = move |value: Theme, label: &'static str| {
         view! { <option value=value.as_str() selected=theme == value>{label}</option> }
     };
     view! {
         <section class="card controls">
             <h2>"Try it"</h2>
-            <ActionForm action=increment attr:class="inline-form">
+            <ActionForm action=actions.increment attr:class="inline-form">
                 <button type="submit" data-testid="increment">"Count +1"</button>
             </ActionForm>
-            <ErrorLine action=increment store_down testid="counter-error"/>
-            <ActionForm action=save attr:class="note-form">
+            <ErrorLine action=actions.increment store_down testid="counter-error"/>
+            <ActionForm action=actions.save attr:class="note-form">
                 <label for="note">"Note (up to " {NOTE_MAX_CHARS} " characters)"</label>
                 <div class="row">
                     <input id="note" name="note" type="text" maxlength="400" autocomplete="off" required/>
                     <button type="submit" data-testid="save-note">"Save note"</button>
                 </div>
             </ActionForm>
-            <ErrorLine action=save store_down testid="note-error"/>
-            <ActionForm action=preferences attr:class="note-form">
+            <ErrorLine action=actions.save store_down testid="note-error"/>
+            <ActionForm action=actions.preferences attr:class="note-form">
                 <label for="theme">"Theme (kept in the session)"</label>
                 <div class="row">
                     <select id="theme" name="theme" data-testid="theme">
@@ -291,8 +267,8 @@ fn ControlsCard(theme: Theme, store_down: bool, actions: Controls) -> impl IntoV
                     <button type="submit" data-testid="save-theme">"Apply"</button>
                 </div>
             </ActionForm>
-            <ErrorLine action=preferences store_down testid="theme-error"/>
-            <ActionForm action=forget attr:class="inline-form">
+            <ErrorLine action=actions.preferences store_down testid="theme-error"/>
+            <ActionForm action=actions.forget attr:class="inline-form">
                 <button type="submit" class="danger" data-testid="forget">"Forget this session"</button>
             </ActionForm>
         </section>
@@ -302,43 +278,13 @@ fn ControlsCard(theme: Theme, store_down: bool, actions: Controls) -> impl IntoV
 /// Drawn anew at each re-read of the session, so the moment it was drawn is the last try.
 #[component]
 fn StoreBanner(err: ApiError) -> impl IntoView {
-    if !err.is_store_unavailable() {
-        return view! { <p class="banner" role="alert" data-testid="store-banner">{err.message}</p> }
-            .into_any();
-    }
-    let tried_at = now_ms();
-    view! {
-        <p class="banner" role="alert" data-testid="store-banner">
+    let text = match err.is_store_unavailable() {
+        true => Either::Left(view! {
             "Session store unavailable — retrying every 2 s. Last try: "
-            <span data-testid="last-try">{format_utc(tried_at)}</span>
+            <span data-testid="last-try">{format_utc(now_ms())}</span>
             ". Nothing you do is saved until it is back."
-        </p>
-    }
-    .into_any()
-}
-
-/// The message of `action`'s last error, under its form. An outage's error belongs to the
-/// outage: once the store answers again (the card is drawn anew with each re-read of the
-/// session) it is history, and the message goes.
-#[component]
-pub fn ErrorLine<S>(
-    action: ServerAction<S>,
-    store_down: bool,
-    testid: &'static str,
-) -> impl IntoView
-where
-    S: ServerFn<Error = ApiError> + Clone + Send + Sync + 'static,
-    S::Output: Clone + Send + Sync + 'static,
-{
-    let current = move || {
-        action
-            .value()
-            .get()
-            .and_then(Result::err)
-            .filter(|err| store_down || !err.is_store_unavailable())
+        }),
+        false => Either::Right(err.message),
     };
-    move || {
-        current()
-            .map(|err| view! { <p class="error" role="alert" data-testid=testid>{err.message}</p> })
-    }
+    view! { <p class="banner" role="alert" data-testid="store-banner">{text}</p> }
 }

@@ -50,7 +50,6 @@ pub fn SessionPanel(
     let idle_at = view.idle_expires_at;
     let absolute_at = view.absolute_expires_at;
     let expired = move || now.get() >= expires_at;
-    let note = view.note();
     view! {
         <section class="card panel" data-testid="session-panel" data-active="true">
             <h2>"Session " <code data-testid="fingerprint">{view.id_fingerprint.clone()}</code></h2>
@@ -59,12 +58,16 @@ pub fn SessionPanel(
                     "This session expired at " {format_utc(expires_at)} "."
                 </p>
             </Show>
-            <Timeline view=view.clone() now/>
+            <div class="timeline" data-testid="timeline">
+                <LifetimeBar name="idle" label="Idle" ends_at=idle_at total_seconds=view.idle_timeout_seconds now/>
+                <LifetimeBar name="absolute" label="Absolute" ends_at=absolute_at
+                    total_seconds=view.absolute_timeout_seconds now mark=expires_at/>
+            </div>
             <dl>
                 <dt>"Counter"</dt>
                 <dd><strong data-testid="counter">{view.counter}</strong></dd>
                 <dt>"Note"</dt>
-                <dd data-testid="note">{note}</dd>
+                <dd data-testid="note">{view.note()}</dd>
                 <dt>"Created"</dt>
                 <dd>{format_utc(view.created_at)}</dd>
                 <dt>"Last active"</dt>
@@ -86,30 +89,14 @@ pub fn SessionPanel(
     .into_any()
 }
 
-/// Two bars: what is left of the idle timeout and of the absolute one, moving every second. The
-/// mark on the absolute bar is where the session ends if nothing happens; "Stay signed in" refills
-/// the idle bar. Each bar is a `meter` with its time as text for screen readers.
-#[component]
-fn Timeline(view: SessionView, now: RwSignal<i64>) -> impl IntoView {
-    let absolute_total = (view.absolute_timeout_seconds as i64 * 1000).max(1);
-    // Where the session ends on the absolute bar's scale (its full width is the absolute timeout).
-    let mark = 100.0 - percent(view.absolute_expires_at - view.expires_at, absolute_total);
-    view! {
-        <div class="timeline" data-testid="timeline">
-            <LifetimeBar name="idle" label="Idle" ends_at=view.idle_expires_at
-                total_seconds=view.idle_timeout_seconds now mark=None/>
-            <LifetimeBar name="absolute" label="Absolute" ends_at=view.absolute_expires_at
-                total_seconds=view.absolute_timeout_seconds now mark=Some(mark)/>
-        </div>
-    }
-}
-
 /// `left` of `total` as a percentage from 0 to 100.
 fn percent(left: i64, total: i64) -> f64 {
     (left.max(0) as f64 * 100.0 / total as f64).min(100.0)
 }
 
-/// One lifetime: a bar whose fill is what is left of it, with an optional mark (in percent).
+/// One lifetime, moving every second: a `meter` whose fill is what is left of it, with its time
+/// as text for screen readers, and at `mark` where the session ends if nothing happens ("Stay
+/// signed in" refills the idle bar).
 #[component]
 fn LifetimeBar(
     name: &'static str,
@@ -117,7 +104,7 @@ fn LifetimeBar(
     ends_at: i64,
     total_seconds: u64,
     now: RwSignal<i64>,
-    mark: Option<f64>,
+    #[prop(optional)] mark: Option<i64>,
 ) -> impl IntoView {
     let total = (total_seconds as i64 * 1000).max(1);
     let left = move || ends_at - now.get();
@@ -134,7 +121,7 @@ fn LifetimeBar(
                 <svg class="bar-drawing" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true">
                     <rect class=format!("fill {name}") height="10" width=move || format!("{:.3}", percent(left(), total))></rect>
                     {mark.map(|mark| view! {
-                        <rect class="deadline-mark" x=format!("{:.3}", (mark - 0.5).max(0.0)) width="1" height="10">
+                        <rect class="deadline-mark" x=format!("{:.3}", (99.5 - percent(ends_at - mark, total)).max(0.0)) width="1" height="10">
                             <title>"the session ends here if idle"</title>
                         </rect>
                     })}

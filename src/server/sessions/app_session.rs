@@ -27,7 +27,7 @@ use crate::{
     shared::{
         clock::now_ms,
         dto::{SessionListing, SessionView},
-        input::{Note, Username},
+        input::Username,
         session_keys,
     },
 };
@@ -42,7 +42,7 @@ pub mod keys {
     pub const PASSWORD_AT: &str = "password_at";
 }
 
-/// What went wrong with the session: a failure the store reports, or a rule of the app's own.
+/// A failure the store reports, or a rule of the app's own.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("the session store failed: {0:?}")]
@@ -116,16 +116,16 @@ impl AppSession {
         let live = self.live().await?;
         let store = &self.request_store;
         let (idle, absolute) = store.timeouts();
-        let (idle_timeout_seconds, absolute_timeout_seconds) = (idle.as_secs(), absolute.as_secs());
+        let none = SessionView {
+            previous_ended: store.ended(),
+            idle_timeout_seconds: idle.as_secs(),
+            absolute_timeout_seconds: absolute.as_secs(),
+            ..SessionView::default()
+        };
         let (Some(created_at), Some(absolute_expires_at), true) =
             (store.created_at(), store.absolute_deadline(), live)
         else {
-            return Ok(SessionView {
-                previous_ended: store.ended(),
-                idle_timeout_seconds,
-                absolute_timeout_seconds,
-                ..SessionView::default()
-            });
+            return Ok(none);
         };
         // The same decision the layer writes after the response: the page shows what Redis gets.
         let (refreshed_at, expires_at) = store
@@ -141,12 +141,11 @@ impl AppSession {
             absolute_expires_at,
             expires_at,
             ttl_seconds: ((expires_at - now_ms()).max(0) + 999) / 1000,
-            idle_timeout_seconds,
-            absolute_timeout_seconds,
             counter: self.get::<i64>(keys::COUNTER).await?.unwrap_or(0),
             data: self.public_data().await?,
             user: store.signed_in_user(),
             signed_in_at: store.signed_in_at(),
+            ..none
         })
     }
 
@@ -158,11 +157,9 @@ impl AppSession {
                 public.insert(key.to_string(), value);
             }
         }
-        public.sort_keys();
         Ok(public)
     }
 
-    /// Adds one to the counter atomically and returns the new value.
     pub async fn increment_counter(&self) -> Result<i64, SessionError> {
         if !self.live().await? {
             self.set(keys::COUNTER, 1).await?;
@@ -178,11 +175,6 @@ impl AppSession {
             .ok_or(SessionFailure::Ended.into())
     }
 
-    pub async fn set_note(&self, note: &Note) -> Result<(), SessionError> {
-        self.set(session_keys::NOTE.name, note.as_str()).await
-    }
-
-    /// A value of the session's data (`None` when absent).
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         self.tried(self.session.get(key).await)
     }
@@ -196,7 +188,6 @@ impl AppSession {
         self.tried(self.session.save().await)
     }
 
-    /// Removes `key` from the session's data now.
     pub async fn remove(&self, key: &str) -> Result<(), SessionError> {
         if !self.live().await? {
             return Ok(());
@@ -253,7 +244,6 @@ impl AppSession {
         self.tried(self.session.save().await)
     }
 
-    /// Whether the password was entered in this session within `window`.
     pub async fn password_entered_within(&self, window: Duration) -> Result<bool, SessionError> {
         if !self.live().await? || self.request_store.signed_in_user().is_none() {
             return Ok(false);
@@ -263,7 +253,6 @@ impl AppSession {
         Ok(now_ms().saturating_sub(entered) <= window.as_millis() as i64)
     }
 
-    /// Notes that the password was entered in this session just now.
     pub async fn record_password_entry(&self) -> Result<(), SessionError> {
         if self.session.id().is_none() {
             return Ok(());
@@ -285,8 +274,7 @@ impl AppSession {
         self.session.id().as_ref().map(SessionHandle::of)
     }
 
-    /// The live sessions of `user` (the signed-in user of this session), as "Your sessions"
-    /// lists them.
+    /// The live sessions of `user` (this session's), as "Your sessions" lists them.
     pub async fn list_sessions(&self, user: &Username) -> SessionResult<Vec<SessionListing>> {
         let this = self.handle();
         let listed = index_answer(self.index().list(user.as_str()).await)?;

@@ -26,7 +26,6 @@ pub struct Limit {
 }
 
 impl NewSessionPolicy for NewSessionLimit {
-    /// The gate of one request, from its client's address.
     fn gate(&self, headers: &HeaderMap, extensions: &Extensions) -> Box<dyn NewSessionGate> {
         Box::new(CreationGate {
             limit: self.0.clone(),

@@ -67,20 +67,15 @@ pub async fn subscribe(
 /// Managed Redis services often refuse `CONFIG SET`: then the server must be configured by hand.
 async fn enable_notifications(pool: &Pool) {
     let current: Result<Vec<String>, _> = pool.config_get("notify-keyspace-events").await;
-    let flags = current
-        .ok()
-        .and_then(|pair| pair.into_iter().nth(1))
-        .unwrap_or_default();
-    let has = |flag: char| flags.contains(flag);
-    if has('E') && (has('x') || has('A')) {
+    let flags = current.ok().and_then(|pair| pair.into_iter().nth(1));
+    let flags = flags.unwrap_or_default();
+    // `A` stands for every class of key event, `x` among them.
+    let has = |flag: char| flags.contains(flag) || (flag == 'x' && flags.contains('A'));
+    let added: String = ['E', 'x'].into_iter().filter(|&f| !has(f)).collect();
+    if added.is_empty() {
         return;
     }
-    let mut wanted = flags.clone();
-    for flag in ['E', 'x'] {
-        if !wanted.contains(flag) {
-            wanted.push(flag);
-        }
-    }
+    let wanted = format!("{flags}{added}");
     match pool
         .config_set("notify-keyspace-events", wanted.as_str())
         .await

@@ -27,35 +27,26 @@ pub struct LiveSessions {
     pool: Pool,
     key: Arc<str>,
     /// `None`: metrics are off, and the set is not kept.
-    kept: Option<Kept>,
-}
-
-#[derive(Clone, Debug)]
-struct Kept {
-    record: Script,
+    record: Option<Script>,
     /// The longest a session lives: the set outlives every member it holds by no more.
     absolute_ms: i64,
 }
 
 impl LiveSessions {
-    /// Kept only when `metrics` are on.
-    /// `absolute_timeout`: the longest a session lives.
     pub fn new(pool: Pool, keys: &KeySpace, absolute_timeout: Duration, metrics: &Metrics) -> Self {
-        let kept = metrics.enabled().then(|| Kept {
-            record: Script::from_lua(include_str!("scripts/live_record.lua")),
-            absolute_ms: absolute_timeout.as_millis() as i64,
-        });
+        let script = || Script::from_lua(include_str!("scripts/live_record.lua"));
         LiveSessions {
             pool,
             key: keys.live_sessions().into(),
-            kept,
+            record: metrics.enabled().then(script),
+            absolute_ms: absolute_timeout.as_millis() as i64,
         }
     }
 
     /// Records `handle` as live until `deadline`. `later_only` keeps a later deadline written by
     /// a concurrent request (a refresh); without it the deadline may move earlier (a cap).
     pub fn record(&self, handle: &SessionHandle, deadline: i64, later_only: bool) {
-        let Some(kept) = self.kept.clone() else {
+        let Some(record) = self.record.clone() else {
             return;
         };
         let (pool, key) = (self.pool.clone(), self.key.clone());
@@ -64,13 +55,11 @@ impl LiveSessions {
             handle.to_string(),
             if later_only { "GT" } else { "" }.to_string(),
             now_ms().to_string(),
-            kept.absolute_ms.max(1).to_string(),
+            self.absolute_ms.max(1).to_string(),
         ];
         tokio::spawn(async move {
-            let outcome: Result<i64, _> = kept
-                .record
-                .evalsha_with_reload(pool.next(), &*key, args)
-                .await;
+            let outcome: Result<i64, _> =
+                record.evalsha_with_reload(pool.next(), &*key, args).await;
             if let Err(err) = outcome {
                 tracing::debug!(error = %err.details(), "could not record a live session");
             }
@@ -79,7 +68,7 @@ impl LiveSessions {
 
     /// Removes ended sessions (by handle) from the count, in the background.
     pub fn remove(&self, handles: &[SessionHandle]) {
-        if handles.is_empty() || self.kept.is_none() {
+        if handles.is_empty() || self.record.is_none() {
             return;
         }
         let handles: Vec<String> = handles.iter().map(SessionHandle::to_string).collect();

@@ -1,12 +1,8 @@
 //! The app's side of server-side sessions. The session store itself — the layer, the per-request
 //! store, the Redis layout, the user index, the breaker — is the workspace crate
-//! `tower-sessions-fred-store`; this module builds it from the settings (`build_store`,
-//! `store_builder`, `session_layer`: the one place) and adds what is the app's own:
-//!
-//! `app_session` (the typed view the app uses) · `creation` (new sessions per client address) ·
-//! `observer` (the store's calls → metrics and the live-session count in `live`) ·
-//! `refusals` (the layer's own answers in the app's error shape) · `expiry_events` (sessions that
-//! expire, counted and pruned from their user's index).
+//! `tower-sessions-fred-store`; this module builds it from the settings, in this one place, and
+//! adds what is the app's own: the typed `AppSession`, the new-session limit per address, metrics
+//! and the live-session count, refusals in the app's error shape, and expiry events.
 
 mod app_session;
 mod creation;
@@ -46,11 +42,10 @@ pub fn build_store(
     metrics: &Metrics,
     live: &LiveSessions,
 ) -> RedisSessionStore {
-    let builder = store_builder(settings, redis.pool.clone());
-    let builder = match settings.session.near_cache {
-        true => builder.near_cache(NearCacheSettings::default()),
-        false => builder,
-    };
+    let mut builder = store_builder(settings, redis.pool.clone());
+    if settings.session.near_cache {
+        builder = builder.near_cache(NearCacheSettings::default());
+    }
     builder
         .shared_breaker(redis.breaker().clone())
         .wait_for_replicas(settings.redis.wait_replicas, settings.redis.command_timeout)
@@ -96,7 +91,6 @@ pub fn session_layer(store: RedisSessionStore, settings: &Settings) -> SessionLa
         .with_refusals(Arc::new(refusals::AppRefusals))
 }
 
-/// The session cookie as configured.
 pub fn cookie_settings(settings: &config::SessionSettings) -> CookieSettings {
     let (key, previous_keys) = cookie_keys(settings);
     CookieSettings::new(key)
