@@ -78,14 +78,16 @@ pub async fn serve(
     .await
 }
 
-/// The next connection, once a slot is free for it: until then it waits in the listen backlog.
+/// The next connection, once a slot is free for it. Accepted first: a worker waiting for a slot
+/// before it accepts would leave the connections the kernel gave its socket unserved while a
+/// slot frees on another worker. So each worker holds at most one connection waiting for a
+/// slot; the rest wait in the listen backlog.
 async fn accept(
     listener: &TcpListener,
     slots: &Arc<Semaphore>,
 ) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
-    let permit = slots.clone().acquire_owned().await.ok()?;
     match listener.accept().await {
-        Ok((stream, peer)) => Some((stream, peer, permit)),
+        Ok((stream, peer)) => Some((stream, peer, slots.clone().acquire_owned().await.ok()?)),
         Err(err) => {
             // Out of file descriptors and the like: wait instead of spinning.
             tracing::warn!(error = %err, "could not accept a connection");
