@@ -1,5 +1,5 @@
-// mimalloc, not glibc's malloc: under two busy workers glibc's arenas contended (a fifth of the
-// server's CPU in a profile of the session read) and kept memory that requests had freed.
+// mimalloc, not glibc's malloc: glibc's arenas contend between busy workers and keep memory that
+// requests have freed (docs/benchmarks.md).
 #[cfg(feature = "ssr")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
