@@ -279,13 +279,13 @@ async fn probe_key_prefix(pool: &Pool, prefix: &str) -> Result<(), fred::error::
     Ok(())
 }
 
-/// Whether an error fred reported says a connection is down now. A connection's own failure
-/// names its server and always is. fred also reports every failed attempt to reconnect (with no
-/// server): the loss was reported before it, and such a report, handled late on a busy machine
-/// — after the reconnection and the probe that closed the breaker — would reopen it on a Redis
-/// that is back. So one of those counts only while the connection is still down.
-fn is_current(names_a_server: bool, client_connected: bool) -> bool {
-    names_a_server || !client_connected
+/// Whether an error fred reported says Redis is away now. A connection's own failure names its
+/// server and always does. fred also reports every failed attempt to reconnect (with no server):
+/// the loss was reported before it, and such a report, handled late on a busy machine — after
+/// other connections are back and the probe closed the breaker — would reopen it on a Redis
+/// that answers. So one of those counts only while no pooled connection is up.
+fn is_current(names_a_server: bool, any_connected: bool) -> bool {
+    names_a_server || !any_connected
 }
 
 /// Tells the breaker the moment a connection is lost and the moment one is back, naming the
@@ -299,9 +299,10 @@ fn watch_connection(
     for client in pool.clients() {
         let down = connected.clone();
         let down_breaker = breaker.clone();
-        let this_client = client.clone();
+        let pool = pool.clone();
         client.on_error(move |(err, server)| {
-            if is_current(server.is_some(), this_client.is_connected()) {
+            let any_connected = pool.clients().iter().any(|client| client.is_connected());
+            if is_current(server.is_some(), any_connected) {
                 down.store(false, Ordering::Relaxed);
                 let server =
                     server.map_or_else(|| "?".to_string(), |s| format!("{}:{}", s.host, s.port));
@@ -330,9 +331,9 @@ mod tests {
     use super::is_current;
 
     #[test]
-    fn a_failed_reconnection_reported_after_the_connection_is_back_is_history() {
+    fn a_failed_reconnection_reported_once_redis_answers_again_is_history() {
         // A connection's own failure always counts; a failed attempt to reconnect only while
-        // the connection is still down.
+        // no pooled connection is up.
         assert!(is_current(true, true) && is_current(true, false));
         assert!(is_current(false, false));
         assert!(!is_current(false, true));
