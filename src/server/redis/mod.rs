@@ -6,7 +6,7 @@
 
 use std::{
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
     },
     time::{Duration, Instant},
@@ -279,13 +279,29 @@ async fn probe_key_prefix(pool: &Pool, prefix: &str) -> Result<(), fred::error::
     Ok(())
 }
 
-/// Whether an error fred reported says Redis is away now. A connection's own failure names its
-/// server and always does. fred also reports every failed attempt to reconnect (with no server):
-/// the loss was reported before it, and such a report, handled late on a busy machine — after
-/// other connections are back and the probe closed the breaker — would reopen it on a Redis
-/// that answers. So one of those counts only while no pooled connection is up.
-fn is_current(names_a_server: bool, any_connected: bool) -> bool {
-    names_a_server || !any_connected
+/// Whether an error fred reported says Redis is away now. fred reports a loss once (naming the
+/// server, before the connection's state changes) and its reconnection once, to two listeners,
+/// so on a busy machine the loss can be handled after the reconnection that ended it; a loss
+/// counts unless this connection is up and its reconnections handled have caught up with its
+/// losses. fred also reports every failed attempt to reconnect (with no server): the loss was
+/// reported before it, and one handled late, once other connections are back and the probe
+/// closed the breaker, would reopen it on a Redis that answers. So one of those counts only
+/// while no pooled connection is up.
+fn is_current(report: Report) -> bool {
+    match report.names_a_server {
+        true => !(report.this_connected && report.reconnections >= report.losses),
+        false => !report.any_connected,
+    }
+}
+
+/// What an error report is judged by ([`is_current`]).
+struct Report {
+    names_a_server: bool,
+    this_connected: bool,
+    any_connected: bool,
+    /// This connection's losses handled, this one included, and reconnections handled.
+    losses: u64,
+    reconnections: u64,
 }
 
 /// Tells the breaker the moment a connection is lost and the moment one is back, naming the
@@ -300,9 +316,24 @@ fn watch_connection(
         let down = connected.clone();
         let down_breaker = breaker.clone();
         let pool = pool.clone();
+        let this_client = client.clone();
+        // This connection's losses and reconnections handled so far.
+        let seen = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let reconnections_seen = seen.clone();
         client.on_error(move |(err, server)| {
-            let any_connected = pool.clients().iter().any(|client| client.is_connected());
-            if is_current(server.is_some(), any_connected) {
+            let names_a_server = server.is_some();
+            let losses = match names_a_server {
+                true => seen.0.fetch_add(1, Ordering::Relaxed) + 1,
+                false => seen.0.load(Ordering::Relaxed),
+            };
+            let report = Report {
+                names_a_server,
+                this_connected: this_client.is_connected(),
+                any_connected: pool.clients().iter().any(|client| client.is_connected()),
+                losses,
+                reconnections: seen.1.load(Ordering::Relaxed),
+            };
+            if is_current(report) {
                 down.store(false, Ordering::Relaxed);
                 let server =
                     server.map_or_else(|| "?".to_string(), |s| format!("{}:{}", s.host, s.port));
@@ -317,6 +348,7 @@ fn watch_connection(
         let up_breaker = breaker.clone();
         let reconnected = reconnects.clone();
         client.on_reconnect(move |server| {
+            reconnections_seen.1.fetch_add(1, Ordering::Relaxed);
             reconnected.inc();
             up.store(true, Ordering::Relaxed);
             tracing::debug!(redis = %format!("{}:{}", server.host, server.port), "reconnected");
@@ -328,14 +360,33 @@ fn watch_connection(
 
 #[cfg(test)]
 mod tests {
-    use super::is_current;
+    use super::{is_current, Report};
+
+    fn report(
+        names_a_server: bool,
+        this_connected: bool,
+        any: bool,
+        losses: u64,
+        back: u64,
+    ) -> bool {
+        is_current(Report {
+            names_a_server,
+            this_connected,
+            any_connected: any,
+            losses,
+            reconnections: back,
+        })
+    }
 
     #[test]
-    fn a_failed_reconnection_reported_once_redis_answers_again_is_history() {
-        // A connection's own failure always counts; a failed attempt to reconnect only while
-        // no pooled connection is up.
-        assert!(is_current(true, true) && is_current(true, false));
-        assert!(is_current(false, false));
-        assert!(!is_current(false, true));
+    fn a_report_handled_after_redis_answered_again_is_history() {
+        // A loss counts, whether or not fred has marked its connection down yet...
+        assert!(report(true, false, false, 1, 0) && report(true, true, true, 1, 0));
+        // ...unless its reconnection was handled first and the connection is up.
+        assert!(!report(true, true, true, 1, 1));
+        assert!(report(true, false, true, 2, 1));
+        // A failed attempt to reconnect counts only while no pooled connection is up.
+        assert!(report(false, false, false, 1, 0));
+        assert!(!report(false, false, true, 1, 0));
     }
 }
