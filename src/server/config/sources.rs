@@ -21,7 +21,7 @@ const PASSWORD_IN_FILE: &str =
 
 /// Variables that are no longer read, and where their value goes now: ignored, they would run
 /// the app against database 0, or ask sentinels without their password.
-const MOVED_INTO_REDIS_URL: &[(&str, &str)] = &[
+pub(super) const MOVED_INTO_REDIS_URL: &[(&str, &str)] = &[
     ("REDIS_DB", "redis://host:6379/N"),
     (
         "REDIS_SENTINEL_USERNAME",
